@@ -1,0 +1,111 @@
+"""tf.data pipelines: triples and monologue text to padded id batches.
+
+Every batch is a dict of int32 tensors:
+    source      [batch, source_time]   encoder input (`context EOS message`)
+    target_in   [batch, target_time]   `BOS w1 .. wn`
+    target_out  [batch, target_time]   `w1 .. wn EOS`
+    speaker     [batch]                responder's id (speaker list order)
+"""
+
+import dataclasses
+
+import tensorflow as tf
+
+_ENCODE_CHUNK = 4096
+
+
+@dataclasses.dataclass(frozen=True)
+class Lengths:
+    """Token limits. Sources keep their last tokens, targets their first ones."""
+
+    max_source_length: int = 40
+    max_target_length: int = 20
+
+
+class SpeakerError(ValueError):
+    """A row names a speaker the model does not know."""
+
+
+def speaker_ids(names, speakers, source_name):
+    """Maps speaker names to ids, naming the first unknown one and its row."""
+    index = {name: i for i, name in enumerate(speakers)}
+    ids = []
+    for row, name in enumerate(names, start=1):
+        if name not in index:
+            raise SpeakerError(
+                f"{source_name}: data row {row}: unknown speaker {name!r}; the model "
+                f"knows {len(speakers)} speakers (listed in its speakers.txt)")
+        ids.append(index[name])
+    return ids
+
+
+def _chunked(fn, *columns):
+    """Applies a batched TF function to python string columns in chunks; concatenates."""
+    parts = []
+    for start in range(0, len(columns[0]), _ENCODE_CHUNK):
+        parts.append(fn(*(tf.constant(c[start:start + _ENCODE_CHUNK]) for c in columns)))
+    return [tf.concat(list(p), axis=0) for p in zip(*parts)]
+
+
+def encode_triples(tokenizer, triples, speakers_of_rows, lengths, reverse=False):
+    """Encodes triples; `reverse` builds p(message | response) examples instead.
+
+    Returns a dict of ragged source/target tensors and dense speaker ids.
+    """
+    contexts = [t.context for t in triples]
+    messages = [t.message for t in triples]
+    responses = [t.response for t in triples]
+    if reverse:
+        source_fn = lambda r: (tokenizer.encode(r)[:, -lengths.max_source_length:],)
+        (source,) = _chunked(source_fn, responses)
+        targets = messages
+    else:
+        source_fn = lambda c, m: (tokenizer.encode_source(c, m, lengths.max_source_length),)
+        (source,) = _chunked(source_fn, contexts, messages)
+        targets = responses
+    target_in, target_out = _chunked(
+        lambda t: tokenizer.encode_target(t, lengths.max_target_length), targets)
+    return _examples(source, target_in, target_out, speakers_of_rows)
+
+
+def encode_monologue(tokenizer, rows, speakers_of_rows, lengths):
+    """Autoencoder examples: each sentence is both the source and the target."""
+    texts = [r.text for r in rows]
+    (source,) = _chunked(
+        lambda t: (tokenizer.encode(t)[:, :lengths.max_source_length],), texts)
+    target_in, target_out = _chunked(
+        lambda t: tokenizer.encode_target(t, lengths.max_target_length), texts)
+    return _examples(source, target_in, target_out, speakers_of_rows)
+
+
+def _examples(source, target_in, target_out, speakers_of_rows):
+    return {"source": source, "target_in": target_in, "target_out": target_out,
+            "speaker": tf.constant(speakers_of_rows, tf.int32, shape=[len(speakers_of_rows)])}
+
+
+def num_examples(examples):
+    return int(examples["speaker"].shape[0])
+
+
+def _length(example):
+    return tf.maximum(tf.shape(example["source"])[0], tf.shape(example["target_in"])[0])
+
+
+def training_dataset(examples, batch_size, seed, bucket_width=10, shuffle_buffer=100_000):
+    """An endless, shuffled stream of batches of similar lengths.
+
+    Bucketing by length keeps padding, and so wasted LSTM steps, small.
+    """
+    dataset = tf.data.Dataset.from_tensor_slices(examples)
+    dataset = dataset.shuffle(min(num_examples(examples), shuffle_buffer), seed=seed,
+                              reshuffle_each_iteration=True).repeat()
+    boundaries = list(range(bucket_width, 200, bucket_width))
+    dataset = dataset.bucket_by_sequence_length(
+        _length, boundaries, [batch_size] * (len(boundaries) + 1))
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def evaluation_dataset(examples, batch_size):
+    """One pass over the examples in order, padded per batch."""
+    dataset = tf.data.Dataset.from_tensor_slices(examples)
+    return dataset.padded_batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,107 @@
+"""Word-level tokenization written once in TensorFlow ops.
+
+The same `Tokenizer` object feeds the tf.data input pipeline at training time
+and is tracked by the exported SavedModel, so text is split the same way in
+training, decoding and serving. Only core TensorFlow and tensorflow-text ops are
+used: the stock TensorFlow Serving binary can run them.
+"""
+
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+from mtask_tf.data import vocabulary
+
+# Everything that is not a letter, a digit, white space or an apostrophe is a
+# token of its own; apostrophes stay inside words ("don't", "'tis").
+_PUNCTUATION = r"([^\pL\pN\s'])"
+
+
+def normalize(texts):
+    """NFKC-normalises, case-folds and splits off punctuation. [batch] -> [batch]."""
+    texts = tf_text.normalize_utf8(texts, "NFKC")
+    texts = tf_text.case_fold_utf8(texts)
+    return tf.strings.regex_replace(texts, _PUNCTUATION, r" \1 ")
+
+
+def split_words(texts):
+    """Splits strings into normalised words. [batch] -> ragged [batch, (words)]."""
+    return tf.strings.split(normalize(texts))
+
+
+class Tokenizer(tf.Module):
+    """Maps text to word ids and back with lookup tables read from a vocabulary file.
+
+    The vocabulary file has one token per line; the line number is the id and the
+    first lines are `vocabulary.SPECIAL_TOKENS`. Words outside the vocabulary map
+    to `<unk>`. When a module holding this tokenizer is saved, the vocabulary file
+    travels with the SavedModel as an asset.
+
+    Args:
+        vocabulary_path: path of the vocabulary file.
+
+    Example:
+    >>> tokenizer = Tokenizer("runs/demo/vocab.txt")
+    >>> ids = tokenizer.encode(tf.constant(["Good morrow, sir!"]))
+    >>> tokenizer.decode(ids.to_tensor())
+    """
+
+    def __init__(self, vocabulary_path, name=None):
+        super().__init__(name=name)
+        self.vocabulary_path = str(vocabulary_path)
+        tokens = vocabulary.load_vocabulary(self.vocabulary_path)
+        self.vocabulary_size = len(tokens)
+        self._word_to_id = tf.lookup.StaticHashTable(
+            tf.lookup.TextFileInitializer(
+                self.vocabulary_path,
+                tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
+                tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER),
+            default_value=vocabulary.UNK_ID)
+        self._id_to_word = tf.lookup.StaticHashTable(
+            tf.lookup.TextFileInitializer(
+                self.vocabulary_path,
+                tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER,
+                tf.string, tf.lookup.TextFileIndex.WHOLE_LINE),
+            default_value=vocabulary.SPECIAL_TOKENS[vocabulary.UNK_ID])
+
+    def encode(self, texts):
+        """Text to ids, without BOS/EOS. string [batch] -> ragged int32 [batch, (words)]."""
+        words = split_words(texts)
+        return tf.cast(self._word_to_id.lookup(words), tf.int32)
+
+    def encode_source(self, contexts, messages, max_length):
+        """The paper's encoder input `context EOS message`, keeping its last tokens.
+
+        string [batch], [batch] -> ragged int32 [batch, (<= max_length)].
+        """
+        batch = tf.shape(messages)[0]
+        eos = tf.fill([batch, 1], vocabulary.EOS_ID)
+        joined = tf.concat([self.encode(contexts), eos, self.encode(messages)], axis=1)
+        return joined[:, -max_length:]
+
+    def encode_target(self, texts, max_length):
+        """Decoder input `BOS w1..wn` and output `w1..wn EOS`, at most max_length each.
+
+        Returns (target_in, target_out), both ragged int32 [batch, (<= max_length)].
+        """
+        ids = self.encode(texts)[:, :max_length - 1]
+        batch = tf.shape(texts)[0]
+        bos = tf.fill([batch, 1], vocabulary.BOS_ID)
+        eos = tf.fill([batch, 1], vocabulary.EOS_ID)
+        return tf.concat([bos, ids], axis=1), tf.concat([ids, eos], axis=1)
+
+    def decode(self, ids, lengths=None):
+        """Ids to space-joined words, stopping at EOS and skipping PAD/BOS.
+
+        int [..., time] -> string [...]. `lengths` ([...]), when given, caps the
+        number of tokens read.
+        """
+        ids = tf.cast(ids, tf.int64)
+        keep = tf.math.cumsum(tf.cast(ids == vocabulary.EOS_ID, tf.int32),
+                              axis=-1, exclusive=True) == 0
+        keep &= (ids != vocabulary.EOS_ID) & (ids != vocabulary.PAD_ID) & (
+            ids != vocabulary.BOS_ID)
+        if lengths is not None:
+            keep &= tf.sequence_mask(lengths, tf.shape(ids)[-1])
+        words = self._id_to_word.lookup(ids)
+        joined = tf.strings.reduce_join(tf.where(keep, words + " ", ""), axis=-1)
+        return tf.strings.strip(joined)

@@ -1,0 +1,86 @@
+"""Builds the Seq2Seq and Autoencoder functional models around one shared decoder."""
+
+import dataclasses
+import json
+import pathlib
+
+import keras
+
+from mtask_tf.model import decoder as decoder_lib
+from mtask_tf.model import encoder as encoder_lib
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Sizes of a conversation model (paper: 2 layers of 500 cells, 50k words).
+
+    `num_speakers == 0` builds models without speaker embeddings (SEQ2SEQ,
+    MTASK-S and the reverse model); a positive number builds the persona model
+    of MTASK-M.
+    """
+
+    vocabulary_size: int
+    embedding_dim: int = 500
+    units: int = 500
+    num_layers: int = 2
+    num_speakers: int = 0
+    speaker_dim: int = 500
+    init_scale: float = 0.1
+
+    def save(self, path):
+        pathlib.Path(path).write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path):
+        return cls(**json.loads(pathlib.Path(path).read_text()))
+
+
+@dataclasses.dataclass
+class ConversationModels:
+    """The functional models of one experiment and the layers they share.
+
+    `seq2seq` and `autoencoder` map {"source", "target_in", "speaker"} to logits
+    [batch, time, vocab]; both call the same `decoder` object. `autoencoder` is
+    None when the experiment has no autoencoder task.
+    """
+
+    seq2seq: keras.Model
+    autoencoder: keras.Model | None
+    encoder: encoder_lib.Encoder
+    autoencoder_encoder: encoder_lib.Encoder | None
+    decoder: decoder_lib.Decoder
+
+
+def model_inputs():
+    return {
+        "source": keras.Input((None,), dtype="int32", name="source"),
+        "target_in": keras.Input((None,), dtype="int32", name="target_in"),
+        "speaker": keras.Input((), dtype="int32", name="speaker"),
+    }
+
+
+def _encoder(config, name):
+    return encoder_lib.Encoder(config.vocabulary_size, config.embedding_dim, config.units,
+                               config.num_layers, config.init_scale, name=name)
+
+
+def _functional(encoder, decoder, name):
+    inputs = model_inputs()
+    states = encoder(inputs["source"])
+    speaker = inputs["speaker"] if decoder.num_speakers else None
+    logits = decoder(inputs["target_in"], states, speaker)
+    return keras.Model(inputs, logits, name=name)
+
+
+def build_models(config, with_autoencoder):
+    """Builds the Seq2Seq model and, if asked, the Autoencoder sharing its decoder."""
+    decoder = decoder_lib.Decoder(
+        config.vocabulary_size, config.embedding_dim, config.units, config.num_layers,
+        config.num_speakers, config.speaker_dim, config.init_scale, name="decoder")
+    encoder = _encoder(config, "encoder")
+    seq2seq = _functional(encoder, decoder, "seq2seq")
+    autoencoder_encoder = autoencoder = None
+    if with_autoencoder:
+        autoencoder_encoder = _encoder(config, "autoencoder_encoder")
+        autoencoder = _functional(autoencoder_encoder, decoder, "autoencoder")
+    return ConversationModels(seq2seq, autoencoder, encoder, autoencoder_encoder, decoder)

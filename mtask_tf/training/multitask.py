@@ -1,0 +1,91 @@
+"""The multi-task model: one `train_step` alternates Seq2Seq and Autoencoder updates."""
+
+import keras
+import tensorflow as tf
+
+from mtask_tf.model import builders
+from mtask_tf.model import losses
+
+_INPUTS = ("source", "target_in", "speaker")
+
+
+class MultiTaskModel(keras.Model):
+    """Trains a Seq2Seq model and, optionally, an Autoencoder that shares its decoder.
+
+    A batch is a dict with a "seq2seq" batch and, in the multi-task stage, an
+    "autoencoder" batch (see `mtask_tf.data.pipeline`). `train_step` first takes a
+    Seq2Seq step, then an Autoencoder step (the paper's Fig. 3, steps 3b and 3d).
+    Each task has its own Adam optimizer that updates only that task's variables,
+    so a Seq2Seq update leaves the Autoencoder's encoder untouched and vice versa
+    (Adam moves weights even when their gradient is zero, so sharing one optimizer
+    with zero gradients would not).
+
+    Args:
+        config: a `builders.ModelConfig`.
+        with_autoencoder: build the Autoencoder task.
+        learning_rate: Adam's learning rate for both tasks.
+        clip_norm: global gradient-norm clipping per update; None turns it off.
+
+    Example:
+    >>> model = MultiTaskModel(builders.ModelConfig(vocabulary_size=20, embedding_dim=4,
+    ...                        units=8, num_layers=2), with_autoencoder=True)
+    >>> model.compile()
+    >>> model.fit(dataset_of_seq2seq_and_autoencoder_batches, steps_per_epoch=10)
+    """
+
+    def __init__(self, config, with_autoencoder, learning_rate=1e-3, clip_norm=5.0, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.models = builders.build_models(config, with_autoencoder)
+        self.seq2seq = self.models.seq2seq
+        self.autoencoder = self.models.autoencoder
+        self.seq2seq_optimizer = keras.optimizers.Adam(
+            learning_rate, global_clipnorm=clip_norm, name="seq2seq_adam")
+        self.autoencoder_optimizer = keras.optimizers.Adam(
+            learning_rate, global_clipnorm=clip_norm, name="autoencoder_adam"
+        ) if with_autoencoder else None
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in
+                         ("seq2seq/loss", "autoencoder/loss")}
+        self.token_counters = {name: keras.metrics.Sum(name=name) for name in
+                               ("seq2seq/tokens", "autoencoder/tokens")}
+        # Slots are made here, outside any tf.function, and before a checkpoint
+        # restore needs them.
+        self.seq2seq_optimizer.build(self.seq2seq.trainable_variables)
+        if self.autoencoder_optimizer is not None:
+            self.autoencoder_optimizer.build(self.autoencoder.trainable_variables)
+
+    def call(self, inputs, training=False):
+        return self.seq2seq({k: inputs[k] for k in _INPUTS}, training=training)
+
+    def compile(self, **kwargs):
+        super().compile(optimizer=self.seq2seq_optimizer, **kwargs)
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values()) + list(self.token_counters.values())
+
+    def train_step(self, data):
+        self._task_step("seq2seq", self.seq2seq, self.seq2seq_optimizer, data["seq2seq"])
+        if "autoencoder" in data:
+            self._task_step("autoencoder", self.autoencoder, self.autoencoder_optimizer,
+                            data["autoencoder"])
+        return {m.name: m.result() for m in self.metrics}
+
+    def _task_step(self, task, model, optimizer, batch):
+        variables = model.trainable_variables
+        with tf.GradientTape() as tape:
+            logits = model({k: batch[k] for k in _INPUTS}, training=True)
+            nll, weights = losses.token_nll(logits, batch["target_out"])
+            tokens = tf.reduce_sum(weights)
+            loss = tf.reduce_sum(nll) / tf.maximum(tokens, 1.0)
+            # Gradients are summed over replicas, so each one contributes its share.
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            scaled_loss = loss / replicas
+        gradients = tape.gradient(scaled_loss, variables)
+        optimizer.apply(gradients, variables)
+        self.trackers[f"{task}/loss"].update_state(nll, sample_weight=weights)
+        self.token_counters[f"{task}/tokens"].update_state(tokens)
+
+    def test_step(self, data):
+        raise NotImplementedError(
+            "use mtask_tf.evaluation.perplexity for dev/test perplexity")
