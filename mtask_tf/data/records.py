@@ -20,6 +20,7 @@ or empty file and a wrong header are errors either way. A UTF-8 byte order
 mark before the header is ignored.
 """
 
+import contextlib
 import dataclasses
 import gzip
 import os
@@ -142,25 +143,25 @@ def _read_table(path, make_row_parser: Callable[[list[str]], Callable],
     and returns a function from a line's fields to a record.
     """
     path = os.fspath(path)
-    lines = _numbered_lines(path)
-    first = next(lines, None)
-    if first is None:
-        raise DataError("file is empty, expected a header line", path)
-    number, raw = first
-    try:
-        parse_row = make_row_parser(
-            _decode(raw, max_line_chars).lstrip("\ufeff").split("\t"))
-    except _BadLine as e:
-        raise DataError(str(e), path, number) from None
-    rows, skipped = [], []
-    for number, raw in lines:
+    with contextlib.closing(_numbered_lines(path)) as lines:
+        first = next(lines, None)
+        if first is None:
+            raise DataError("file is empty, expected a header line", path)
+        number, raw = first
         try:
-            rows.append(parse_row(_decode(raw, max_line_chars).split("\t")))
+            parse_row = make_row_parser(
+                _decode(raw, max_line_chars).lstrip("\ufeff").split("\t"))
         except _BadLine as e:
-            error = DataError(str(e), path, number)
-            if not skip_bad_lines:
-                raise error from None
-            skipped.append(str(error))
+            raise DataError(str(e), path, number) from None
+        rows, skipped = [], []
+        for number, raw in lines:
+            try:
+                rows.append(parse_row(_decode(raw, max_line_chars).split("\t")))
+            except _BadLine as e:
+                error = DataError(str(e), path, number)
+                if not skip_bad_lines:
+                    raise error from None
+                skipped.append(str(error))
     return rows, ReadReport(path=path, rows=len(rows), skipped=skipped)
 
 
@@ -212,8 +213,8 @@ def read_monologue(path, skip_bad_lines: bool = False,
     return _read_table(path, make_parser, skip_bad_lines, max_line_chars)
 
 
-def turn_conversation_columns(header: Sequence[str],
-                              conversation_columns=None) -> tuple[str, ...]:
+def _conversation_columns(header: Sequence[str],
+                          conversation_columns=None) -> tuple[str, ...]:
     """Checks a turn file's header; returns its conversation id columns."""
     found = _describe_header(header)
     for name in TURN_REQUIRED_COLUMNS:
@@ -238,6 +239,23 @@ def turn_conversation_columns(header: Sequence[str],
     return columns
 
 
+def read_turn_header(path, conversation_columns: Sequence[str] | None = None,
+                     max_line_chars: int = DEFAULT_MAX_LINE_CHARS
+                     ) -> tuple[str, ...]:
+    """Checks a turn file's header; returns the conversation column names."""
+    path = os.fspath(path)
+    with contextlib.closing(_numbered_lines(path)) as lines:
+        first = next(lines, None)
+    if first is None:
+        raise DataError("file is empty, expected a header line", path)
+    number, raw = first
+    try:
+        header = _decode(raw, max_line_chars).lstrip("\ufeff").split("\t")
+        return _conversation_columns(header, conversation_columns)
+    except _BadLine as e:
+        raise DataError(str(e), path, number) from None
+
+
 def read_turns(path, conversation_columns: Sequence[str] | None = None,
                skip_bad_lines: bool = False,
                max_line_chars: int = DEFAULT_MAX_LINE_CHARS
@@ -255,7 +273,7 @@ def read_turns(path, conversation_columns: Sequence[str] | None = None,
     """
 
     def make_row_parser(header: list[str]):
-        columns = turn_conversation_columns(header, conversation_columns)
+        columns = _conversation_columns(header, conversation_columns)
         positions = [header.index(c) for c in columns]
         speaker, text = header.index("speaker"), header.index("text")
         required = columns + TURN_REQUIRED_COLUMNS

@@ -1,0 +1,343 @@
+"""Turns to a data directory: general triples, target monologue, dev and test.
+
+A triple is (context, message, response) = turns (i-2, i-1, i) of one
+conversation, for i >= 2, with the responder (speaker of turn i) as speaker.
+Conversations are either held out or not, deterministically for a seed:
+
+* not held out: triples whose responder is not a target go to `train.tsv`
+  (general conversation data); each target's turns go to `monologue.tsv`
+  (their non-conversational data; the context is dropped).
+* held out: only the targets' triples, to `dev.tsv` or `test.tsv` by
+  conversation. Nothing of a held-out conversation reaches `train.tsv` or
+  `monologue.tsv`.
+
+Split rules: `hash` holds out `heldout_fraction` of the conversations in which
+each target speaks (ranked by a hash of the conversation id and the seed);
+`column` holds out the conversations whose `column` value is one of
+`heldout_values` (e.g. seasons 9 and 10). Either way `test_fraction` of each
+target's held-out conversations (again by hash) go to test, the rest to dev.
+"""
+
+import collections
+import dataclasses
+import difflib
+import hashlib
+import json
+import os
+
+from mtask_tf.data import records
+from mtask_tf.data.corpora import TurnCorpus
+from mtask_tf.data.records import DataError, Monologue, Triple, Turn
+
+SPLIT_RULES = ("hash", "column")
+DATA_FILES = ("train.tsv", "monologue.tsv", "dev.tsv", "test.tsv",
+              "summary.json", "README")
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitConfig:
+    """How conversations are held out and split into dev and test.
+
+    Attributes:
+      rule: "hash" or "column".
+      heldout_fraction: for "hash": the fraction of each target's
+        conversations held out.
+      test_fraction: the fraction of each target's held-out conversations
+        that go to test (rounded down); the rest go to dev.
+      column: for "column": the conversation column to look at, e.g. "season".
+      heldout_values: for "column": the values of `column` that are held out.
+      seed: seeds the conversation hash.
+    """
+    rule: str = "hash"
+    heldout_fraction: float = 0.2
+    test_fraction: float = 0.5
+    column: str | None = None
+    heldout_values: tuple[str, ...] = ()
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.rule not in SPLIT_RULES:
+            raise ValueError(f"split rule must be one of {SPLIT_RULES}, "
+                             f"got {self.rule!r}")
+        if not 0 < self.heldout_fraction < 1:
+            raise ValueError("heldout_fraction must be between 0 and 1 "
+                             f"(exclusive), got {self.heldout_fraction}")
+        if not 0 <= self.test_fraction < 1:
+            raise ValueError("test_fraction must be in [0, 1), got "
+                             f"{self.test_fraction}")
+        if self.rule == "column" and not (self.column and self.heldout_values):
+            raise ValueError("the column rule needs a column and heldout "
+                             "values (--split_column, --heldout_values)")
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedData:
+    """The four record lists of a data directory, plus conversation counts."""
+    train: list[Triple]
+    monologue: list[Monologue]
+    dev: list[Triple]
+    test: list[Triple]
+    conversations: dict[str, int]
+    target_conversations: dict[str, dict[str, int]]
+
+
+def conversation_runs(turns: list[Turn]) -> list[list[Turn]]:
+    """Splits turns into runs of consecutive turns of one conversation."""
+    runs = []
+    for turn in turns:
+        if runs and runs[-1][0].conversation == turn.conversation:
+            runs[-1].append(turn)
+        else:
+            runs.append([turn])
+    return runs
+
+
+def make_triples(run: list[Turn]) -> list[Triple]:
+    """The triples (turn i-2, turn i-1, turn i) of one conversation run."""
+    return [Triple(run[i].speaker, run[i - 2].text, run[i - 1].text,
+                   run[i].text) for i in range(2, len(run))]
+
+
+def check_targets(targets, turns: list[Turn]) -> None:
+    """Raises `DataError` for a target who never speaks, with close matches."""
+    speakers = {t.speaker for t in turns}
+    by_lower = collections.defaultdict(list)
+    for speaker in sorted(speakers):
+        by_lower[speaker.lower()].append(speaker)
+    for target in targets:
+        if target in speakers:
+            continue
+        lower = target.lower()
+        close = [s for key in sorted(by_lower) if lower in key
+                 for s in by_lower[key]]
+        close += [s for key in difflib.get_close_matches(lower, by_lower, n=5)
+                  for s in by_lower[key] if s not in close]
+        hint = (f"; close matches: {', '.join(repr(s) for s in close[:8])}"
+                if close else "; no speaker has a similar name")
+        raise DataError(f"target speaker {target!r} has no turns in the "
+                        f"corpus ({len(speakers)} speakers){hint}")
+
+
+def conversation_hash(conversation: tuple[str, ...], seed: int,
+                      purpose: str) -> bytes:
+    """A hash of a conversation id that is stable across runs and machines."""
+    key = json.dumps([seed, purpose, list(conversation)], ensure_ascii=False)
+    return hashlib.sha256(key.encode("utf-8")).digest()
+
+
+def _pick_per_target(groups: dict[str, list], fraction: float, seed: int,
+                     purpose: str, round_half_up: bool) -> set:
+    """Picks `fraction` of each group's conversations, lowest hash first.
+
+    Conversations picked for one target count towards the others' shares,
+    so shared conversations are not picked twice over.
+    """
+    picked = set()
+    for target in sorted(groups):
+        ranked = sorted(groups[target],
+                        key=lambda c: conversation_hash(c, seed, purpose))
+        want = int(fraction * len(ranked) + (0.5 if round_half_up else 0))
+        have = sum(c in picked for c in ranked)
+        for conversation in ranked:
+            if have >= want:
+                break
+            if conversation not in picked:
+                picked.add(conversation)
+                have += 1
+    return picked
+
+
+def _target_conversations(turns: list[Turn], targets) -> dict[str, list]:
+    """For each target, the ids of the conversations they speak in, in order."""
+    found = {target: {} for target in targets}
+    for turn in turns:
+        if turn.speaker in found:
+            found[turn.speaker][turn.conversation] = None
+    return {target: list(ids) for target, ids in found.items()}
+
+
+def _column_heldout(turns: list[Turn], columns: tuple[str, ...],
+                    config: SplitConfig) -> set:
+    if config.column not in columns:
+        raise DataError(f"split column {config.column!r} does not identify "
+                        f"conversations here; choose --split_column from: "
+                        f"{', '.join(columns)}")
+    index = columns.index(config.column)
+    values = {t.conversation[index] for t in turns}
+    missing = [v for v in config.heldout_values if v not in values]
+    if missing:
+        shown = ", ".join(sorted(values)[:20])
+        raise DataError(f"--heldout_values {', '.join(missing)} never occur "
+                        f"in column {config.column!r} (values: {shown}"
+                        f"{', ...' if len(values) > 20 else ''})")
+    return {t.conversation for t in turns
+            if t.conversation[index] in config.heldout_values}
+
+
+def heldout_conversations(corpus: TurnCorpus, targets, config: SplitConfig,
+                          spoken_in: dict[str, list]) -> tuple[set, set]:
+    """Returns (held-out conversation ids, those of them that go to test).
+
+    `spoken_in` maps each target to the conversations they speak in.
+    """
+    if config.rule == "column":
+        heldout = _column_heldout(corpus.turns, corpus.conversation_columns,
+                                  config)
+    else:
+        heldout = _pick_per_target(spoken_in, config.heldout_fraction,
+                                   config.seed, "heldout", True)
+    heldout_by_target = {target: [c for c in ids if c in heldout]
+                         for target, ids in spoken_in.items()}
+    test = _pick_per_target(heldout_by_target, config.test_fraction,
+                            config.seed, "test", False)
+    return heldout, test
+
+
+def split_corpus(corpus: TurnCorpus, targets,
+                 config: SplitConfig) -> PreparedData:
+    """Builds train, monologue, dev and test records from a corpus."""
+    targets = set(targets)
+    check_targets(sorted(targets), corpus.turns)
+    spoken_in = _target_conversations(corpus.turns, targets)
+    heldout, test_ids = heldout_conversations(corpus, targets, config,
+                                              spoken_in)
+    train, monologue, dev, test = [], [], [], []
+    for run in conversation_runs(corpus.turns):
+        conversation = run[0].conversation
+        triples = make_triples(run)
+        if conversation in heldout:
+            into = test if conversation in test_ids else dev
+            into.extend(t for t in triples if t.speaker in targets)
+        else:
+            train.extend(t for t in triples if t.speaker not in targets)
+            monologue.extend(Monologue(t.speaker, t.text) for t in run
+                             if t.speaker in targets)
+    counts = {"total": len({t.conversation for t in corpus.turns}),
+              "heldout": len(heldout), "test": len(test_ids),
+              "dev": len(heldout - test_ids)}
+    per_target = {target: {
+        "total": len(ids),
+        "heldout": sum(c in heldout for c in ids),
+        "test": sum(c in test_ids for c in ids),
+        "dev": sum(c in heldout and c not in test_ids for c in ids),
+    } for target, ids in sorted(spoken_in.items())}
+    return PreparedData(train, monologue, dev, test, counts, per_target)
+
+
+def _fix_hint(config: SplitConfig) -> str:
+    if config.rule == "column":
+        return (f"choose --heldout_values (column {config.column!r}) that "
+                "hold some but not all of their conversations")
+    return ("change --heldout_fraction or --test_fraction, or try another "
+            "--seed")
+
+
+def check_prepared(data: PreparedData, targets, config: SplitConfig) -> None:
+    """Raises `DataError` if train is empty or a target lacks data."""
+    if not data.train:
+        raise DataError("no general triples for train.tsv: every "
+                        "conversation is held out or answered by targets")
+    monologue = collections.Counter(m.speaker for m in data.monologue)
+    dev = collections.Counter(t.speaker for t in data.dev)
+    for target in sorted(targets):
+        n = data.target_conversations[target]
+        where = (f"they speak in {n['total']} conversations: {n['heldout']} "
+                 f"held out, {n['dev']} of them for dev")
+        if not monologue[target]:
+            raise DataError(f"target {target!r} has no monologue rows ({where})"
+                            f"; {_fix_hint(config)}")
+        if not dev[target]:
+            raise DataError(f"target {target!r} has no dev triples ({where}; "
+                            "a triple needs two turns before theirs); "
+                            + _fix_hint(config))
+
+
+def count_by_speaker(rows) -> dict[str, int]:
+    return dict(sorted(collections.Counter(r.speaker for r in rows).items()))
+
+
+def summarize(data: PreparedData, corpus: TurnCorpus, targets,
+              config: SplitConfig, arguments: dict) -> dict:
+    """The content of summary.json: counts, arguments, sources, skipped."""
+    splits = {"train": data.train, "monologue": data.monologue,
+              "dev": data.dev, "test": data.test}
+    return {
+        "arguments": arguments,
+        "seed": config.seed,
+        "split": dataclasses.asdict(config),
+        "targets": sorted(targets),
+        "conversation_columns": list(corpus.conversation_columns),
+        "sources": [{"path": r.path, "turns": r.rows,
+                     "skipped_lines": len(r.skipped)} for r in corpus.reports],
+        "skipped": {r.path: r.skipped for r in corpus.reports if r.skipped},
+        "conversations": data.conversations,
+        "target_conversations": data.target_conversations,
+        "counts": {name: {"total": len(rows),
+                          "by_speaker": count_by_speaker(rows)}
+                   for name, rows in splits.items()},
+    }
+
+
+def readme_text(summary: dict) -> str:
+    """A short description of the data directory for people."""
+    counts = summary["counts"]
+    lines = [
+        "Prepared by `python -m mtask_tf.prepare`; see summary.json for the",
+        "arguments, sources, skipped input lines and all counts.", "",
+        "train.tsv      speaker context message response: general triples "
+        "(responder is no target)",
+        "monologue.tsv  speaker text: the targets' turns, context dropped",
+        "dev.tsv        speaker context message response: targets' "
+        "triples, held-out conversations",
+        "test.tsv       the same, other held-out conversations", "",
+        f"Conversations: {summary['conversations']['total']} "
+        f"({summary['conversations']['dev']} dev, "
+        f"{summary['conversations']['test']} test held out).",
+        f"Train: {counts['train']['total']} triples from "
+        f"{len(counts['train']['by_speaker'])} speakers.", "",
+        f"{'target':<24} {'monologue':>9} {'dev':>6} {'test':>6}"]
+    for target in summary["targets"]:
+        row = [counts[s]["by_speaker"].get(target, 0)
+               for s in ("monologue", "dev", "test")]
+        lines.append(f"{target:<24} {row[0]:>9} {row[1]:>6} {row[2]:>6}")
+    return "\n".join(lines) + "\n"
+
+
+def write_data_dir(output_dir: str, data: PreparedData,
+                   summary: dict) -> None:
+    """Writes the record files, summary.json and README into `output_dir`."""
+    os.makedirs(output_dir, exist_ok=True)
+    join = lambda name: os.path.join(output_dir, name)
+    records.write_triples(join("train.tsv"), data.train)
+    records.write_monologue(join("monologue.tsv"), data.monologue)
+    records.write_triples(join("dev.tsv"), data.dev)
+    records.write_triples(join("test.tsv"), data.test)
+    with open(join("summary.json"), "w", encoding="utf-8") as f:
+        json.dump(summary, f, indent=2, sort_keys=True, ensure_ascii=False)
+        f.write("\n")
+    with open(join("README"), "w", encoding="utf-8") as f:
+        f.write(readme_text(summary))
+
+
+def prepare(corpus: TurnCorpus, targets, output_dir: str,
+            config: SplitConfig = SplitConfig(),
+            arguments: dict | None = None) -> dict:
+    """Splits `corpus` for `targets` and writes the data directory.
+
+    Args:
+      corpus: the turns, e.g. from `corpora.read_shakespeare()`.
+      targets: target speaker names, exactly as in the corpus.
+      output_dir: created if needed; the files in `DATA_FILES` are replaced.
+      config: the split rule.
+      arguments: recorded in summary.json (the CLI passes its flags).
+
+    Returns:
+      The summary written to summary.json.
+    """
+    if not targets:
+        raise DataError("no target speakers given")
+    data = split_corpus(corpus, targets, config)
+    check_prepared(data, targets, config)
+    summary = summarize(data, corpus, targets, config, arguments or {})
+    write_data_dir(output_dir, data, summary)
+    return summary
