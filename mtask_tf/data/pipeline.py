@@ -87,6 +87,16 @@ def num_examples(examples):
     return int(examples["speaker"].shape[0])
 
 
+def _dense(example):
+    """Slices of ragged columns come out ragged; padded batching needs dense rows."""
+    return {k: v.to_tensor() if isinstance(v, tf.RaggedTensor) else v
+            for k, v in example.items()}
+
+
+def _slices(examples):
+    return tf.data.Dataset.from_tensor_slices(examples).map(_dense)
+
+
 def _length(example):
     return tf.maximum(tf.shape(example["source"])[0], tf.shape(example["target_in"])[0])
 
@@ -96,8 +106,7 @@ def training_dataset(examples, batch_size, seed, bucket_width=10, shuffle_buffer
 
     Bucketing by length keeps padding, and so wasted LSTM steps, small.
     """
-    dataset = tf.data.Dataset.from_tensor_slices(examples)
-    dataset = dataset.shuffle(min(num_examples(examples), shuffle_buffer), seed=seed,
+    dataset = _slices(examples).shuffle(min(num_examples(examples), shuffle_buffer), seed=seed,
                               reshuffle_each_iteration=True).repeat()
     boundaries = list(range(bucket_width, 200, bucket_width))
     dataset = dataset.bucket_by_sequence_length(
@@ -107,5 +116,4 @@ def training_dataset(examples, batch_size, seed, bucket_width=10, shuffle_buffer
 
 def evaluation_dataset(examples, batch_size):
     """One pass over the examples in order, padded per batch."""
-    dataset = tf.data.Dataset.from_tensor_slices(examples)
-    return dataset.padded_batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return _slices(examples).padded_batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -108,8 +108,12 @@ def check_targets(targets, turns: list[Turn]) -> None:
         if target in speakers:
             continue
         lower = target.lower()
-        close = [s for key in sorted(by_lower) if lower in key
-                 for s in by_lower[key]]
+        # Best first: same name in other case, then longer names, then others.
+        containing = sorted((key for key in by_lower if lower in key),
+                            key=lambda key: (key != lower,
+                                             not key.startswith(lower),
+                                             len(key), key))
+        close = [s for key in containing for s in by_lower[key]]
         close += [s for key in difflib.get_close_matches(lower, by_lower, n=5)
                   for s in by_lower[key] if s not in close]
         hint = (f"; close matches: {', '.join(repr(s) for s in close[:8])}"
@@ -166,7 +170,10 @@ def _column_heldout(turns: list[Turn], columns: tuple[str, ...],
     values = {t.conversation[index] for t in turns}
     missing = [v for v in config.heldout_values if v not in values]
     if missing:
-        shown = ", ".join(sorted(values)[:20])
+        ordered = sorted(values, key=lambda v: (not v.isdigit(),
+                                                 int(v) if v.isdigit() else 0,
+                                                 v))
+        shown = ", ".join(repr(v) for v in ordered[:20])
         raise DataError(f"--heldout_values {', '.join(missing)} never occur "
                         f"in column {config.column!r} (values: {shown}"
                         f"{', ...' if len(values) > 20 else ''})")
@@ -212,9 +219,11 @@ def split_corpus(corpus: TurnCorpus, targets,
             train.extend(t for t in triples if t.speaker not in targets)
             monologue.extend(Monologue(t.speaker, t.text) for t in run
                              if t.speaker in targets)
+    # dev and test count the held-out conversations in which targets speak.
+    with_targets = {c for ids in spoken_in.values() for c in ids}
     counts = {"total": len({t.conversation for t in corpus.turns}),
               "heldout": len(heldout), "test": len(test_ids),
-              "dev": len(heldout - test_ids)}
+              "dev": len((heldout & with_targets) - test_ids)}
     per_target = {target: {
         "total": len(ids),
         "heldout": sum(c in heldout for c in ids),
@@ -294,12 +303,20 @@ def readme_text(summary: dict) -> str:
         f"({summary['conversations']['dev']} dev, "
         f"{summary['conversations']['test']} test held out).",
         f"Train: {counts['train']['total']} triples from "
-        f"{len(counts['train']['by_speaker'])} speakers.", "",
-        f"{'target':<24} {'monologue':>9} {'dev':>6} {'test':>6}"]
+        f"{len(counts['train']['by_speaker'])} speakers.", ""]
+    return "\n".join(lines) + "\n" + target_table(summary)
+
+
+def target_table(summary: dict) -> str:
+    """Monologue rows, dev and test triples per target, as a text table."""
+    counts = summary["counts"]
+    width = max(len("target"), *(len(t) for t in summary["targets"]))
+    lines = [f"{'target':<{width}}  {'monologue':>9}  {'dev':>6}  {'test':>6}"]
     for target in summary["targets"]:
         row = [counts[s]["by_speaker"].get(target, 0)
                for s in ("monologue", "dev", "test")]
-        lines.append(f"{target:<24} {row[0]:>9} {row[1]:>6} {row[2]:>6}")
+        lines.append(f"{target:<{width}}  {row[0]:>9}  {row[1]:>6}  "
+                     f"{row[2]:>6}")
     return "\n".join(lines) + "\n"
 
 

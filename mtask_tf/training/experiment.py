@@ -1,0 +1,143 @@
+"""One training run in one model directory: metadata, inputs, model, stages."""
+
+import dataclasses
+import pathlib
+
+import keras
+import tensorflow as tf
+
+from mtask_tf.data import pipeline
+from mtask_tf.data import tokenizer as tokenizer_lib
+from mtask_tf.data import vocabulary
+from mtask_tf.model import builders
+from mtask_tf.training import loop
+from mtask_tf.training import model_dir as model_dir_lib
+from mtask_tf.training import multitask
+
+
+class ExperimentError(ValueError):
+    """Settings that cannot work together; the message says how to fix them."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything a run needs besides its data and model directory."""
+
+    model: str  # "seq2seq" or "persona"
+    multitask: bool
+    direction: str  # "forward" or "reverse"
+    vocab_size: int
+    embedding_dim: int
+    units: int
+    num_layers: int
+    speaker_dim: int
+    init_scale: float
+    lengths: pipeline.Lengths
+    train: loop.TrainConfig
+    distribution: str = "none"
+
+    def describe(self):
+        """The settings a restarted run must keep (sizes may not change mid-run)."""
+        return {"model": self.model, "multitask": self.multitask,
+                "direction": self.direction, "lengths": dataclasses.asdict(self.lengths)}
+
+
+def make_strategy(name):
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def _vocabulary(data, path, vocab_size, log):
+    """Builds the vocabulary from the training text once; a restart reuses it."""
+    if not path.exists():
+        texts = [x for t in data.train for x in (t.context, t.message, t.response)]
+        texts += [m.text for m in data.monologue]
+        counts = vocabulary.count_words(texts)
+        tokens = vocabulary.build_vocabulary(counts, vocab_size)
+        vocabulary.save_vocabulary(path, tokens)
+        log(f"vocabulary: {len(tokens)} tokens from {len(counts)} distinct words, covering "
+            f"{100 * vocabulary.coverage(counts, tokens):.1f}% of the training text")
+    return tokenizer_lib.Tokenizer(path)
+
+
+def _write_metadata(data, model_dir, settings, flags_text, log):
+    model_dir.mkdir(parents=True, exist_ok=True)
+    (model_dir / model_dir_lib.FLAGS).write_text(flags_text)
+    tokenizer = _vocabulary(data, model_dir / model_dir_lib.VOCABULARY, settings.vocab_size, log)
+    speakers = data.speakers()
+    model_dir_lib.write_or_check(model_dir, model_dir_lib.SPEAKERS,
+                                 "".join(s + "\n" for s in speakers))
+    config = builders.ModelConfig(
+        vocabulary_size=tokenizer.vocabulary_size, embedding_dim=settings.embedding_dim,
+        units=settings.units, num_layers=settings.num_layers,
+        num_speakers=len(speakers) if settings.model == "persona" else 0,
+        speaker_dim=settings.speaker_dim, init_scale=settings.init_scale)
+    model_dir_lib.write_or_check(model_dir, model_dir_lib.MODEL_CONFIG,
+                                 model_dir_lib.to_json(dataclasses.asdict(config)))
+    model_dir_lib.write_or_check(
+        model_dir, model_dir_lib.EXPERIMENT,
+        model_dir_lib.to_json({**settings.describe(), "targets": data.targets}))
+    return tokenizer, speakers, config
+
+
+def _datasets(data, tokenizer, speakers, settings, strategy):
+    reverse = settings.direction == "reverse"
+    lengths, batch_size = settings.lengths, settings.train.batch_size
+    ids = lambda rows, name: pipeline.speaker_ids([r.speaker for r in rows], speakers,
+                                                  str(data.path / name))
+    if not data.train:
+        raise ExperimentError(f"{data.path / 'train.tsv'}: no training triples")
+    train = pipeline.encode_triples(tokenizer, data.train, ids(data.train, "train.tsv"),
+                                    lengths, reverse)
+    dev = pipeline.encode_triples(tokenizer, data.dev, ids(data.dev, "dev.tsv"), lengths, reverse)
+    global_batch = batch_size * strategy.num_replicas_in_sync
+    autoencoder = None
+    if settings.multitask:
+        monologue = pipeline.encode_monologue(
+            tokenizer, data.monologue, ids(data.monologue, "monologue.tsv"), lengths)
+        autoencoder = pipeline.training_dataset(monologue, global_batch, settings.train.seed + 1)
+    return loop.Datasets(
+        seq2seq=pipeline.training_dataset(train, global_batch, settings.train.seed),
+        autoencoder=autoencoder, dev=pipeline.evaluation_dataset(dev, batch_size),
+        num_speakers=len(speakers))
+
+
+def run(data, model_dir, settings, flags_text, log):
+    """Trains (or resumes) one model; returns a summary dict, or None if stopped by a signal."""
+    model_dir = pathlib.Path(model_dir)
+    log(f"model directory {model_dir}: {settings.model} model, "
+        f"{'multi-task' if settings.multitask else 'no autoencoder'}, {settings.direction}, "
+        f"targets {', '.join(data.targets)}")
+    tokenizer, speakers, config = _write_metadata(data, model_dir, settings, flags_text, log)
+    keras.utils.set_random_seed(settings.train.seed)
+    strategy = make_strategy(settings.distribution)
+    datasets = _datasets(data, tokenizer, speakers, settings, strategy)
+    with strategy.scope():
+        model = multitask.MultiTaskModel(config, settings.multitask,
+                                         settings.train.learning_rate,
+                                         settings.train.clip_norm or None)
+        model.compile()
+    trainer = loop.Trainer(model, datasets, settings.train, model_dir, log, strategy)
+    resumed = trainer.restore()
+    if resumed is not None:
+        log(f"resumed from step {resumed} ({trainer.state.stage_name} stage)"
+            if trainer.state.stage_name != "done" else
+            f"resumed from step {resumed}: training had already finished")
+
+    def per_speaker(result, step):
+        del step
+        for speaker_id, value in result.by_speaker.items():
+            tf.summary.scalar(f"dev/perplexity/{speakers[speaker_id]}", value)
+
+    if not trainer.run(evaluate_extra=per_speaker):
+        return None
+    summary = {"best_dev_perplexity": float(trainer.state.best_perplexity.numpy()),
+               "best_step": int(trainer.state.best_step.numpy()),
+               "steps": int(trainer.state.step.numpy())}
+    (model_dir / "best.json").write_text(model_dir_lib.to_json(summary))
+    log(f"done: best dev perplexity {summary['best_dev_perplexity']:.2f} at step "
+        f"{summary['best_step']}; best model in {model_dir / 'best'}")
+    return summary
