@@ -60,7 +60,8 @@ class _PlayParser:
 
     def __init__(self, slug: str, source: str):
         self.slug, self.source = slug, source
-        self.act, self.scene = "", ""
+        # Act (and scene) "0": text before the first ACT (SCENE) heading.
+        self.act, self.scene = "0", "0"
         self.seen_sections = set()
         self.turns, self.notes = [], []
         self.speaker, self.speaker_line, self.parts = None, 0, []
@@ -93,10 +94,10 @@ class _PlayParser:
     def _start_section(self, level: int, title: str) -> None:
         label = title.split(".")[0].strip().upper()
         if label.startswith("ACT "):
-            self.act, self.scene = label[len("ACT "):].strip(), ""
+            self.act, self.scene = label[len("ACT "):].strip(), "0"
         elif label.startswith("SCENE "):
             self.scene = label[len("SCENE "):].strip()
-        elif level == 1 and not self.seen_sections and not self.act:
+        elif level == 1 and not self.seen_sections and self.act == "0":
             return  # The play's title.
         else:
             self.scene = label  # PROLOGUE, EPILOGUE, INTERMISSION, ...
@@ -133,7 +134,8 @@ def parse_play(slug: str, markdown: str, source: str = "") -> tuple[
 
     `## ACT I` sets the act; `### SCENE II. ...` (or a `PROLOGUE`,
     `EPILOGUE`, ... heading, at any level) starts a conversation with id
-    `(slug, act, scene)`, e.g. `("hamlet", "I", "II")`. `**NAME**` starts a
+    `(slug, act, scene)`, e.g. `("hamlet", "I", "II")`; act and scene are
+    "0" before the first ACT or SCENE heading. `**NAME**` starts a
     turn whose text is the following lines, joined with single spaces, up to
     the next `**NAME**` or heading. Stage directions (`_..._`, `*...*`,
     `[...]`) are dropped. A turn with no spoken text, and text before any
