@@ -73,7 +73,8 @@ _SKIP_BAD_LINES = flags.DEFINE_bool(
     "stopping at the first one.")
 _MAX_LINE_CHARS = flags.DEFINE_integer(
     "max_line_chars", records.DEFAULT_MAX_LINE_CHARS,
-    "Lines of turn files longer than this are errors.", lower_bound=1)
+    "Lines of turn files longer than this are errors; records that would be "
+    "written longer are dropped (counted in summary.json).", lower_bound=1)
 
 flags.mark_flags_as_required(["corpus", "targets", "output_dir"])
 
@@ -148,6 +149,10 @@ def _print_summary(summary: dict, output_dir: str) -> None:
     if skipped:
         print(f"Skipped {skipped} input line(s) or dropped text; see "
               f"{output_dir}/summary.json.")
+    dropped = sum(summary["dropped_long_records"].values())
+    if dropped:
+        print(f"Dropped {dropped} record(s) longer than --max_line_chars; see "
+              f"{output_dir}/summary.json.")
     conversations = summary["conversations"]
     print(f"Wrote {output_dir}: {summary['counts']['train']['total']} train "
           f"triples; {conversations['heldout']} of {conversations['total']} "
@@ -167,7 +172,8 @@ def main(argv):
             seed=_SEED.value)
         corpus = _read_corpus()
         summary = preparation.prepare(corpus, _TARGETS.value,
-                                      _OUTPUT_DIR.value, config, _arguments())
+                                      _OUTPUT_DIR.value, config, _arguments(),
+                                      _MAX_LINE_CHARS.value)
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

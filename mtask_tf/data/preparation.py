@@ -233,6 +233,26 @@ def split_corpus(corpus: TurnCorpus, targets,
     return PreparedData(train, monologue, dev, test, counts, per_target)
 
 
+def drop_long_records(data: PreparedData, max_line_chars: int
+                      ) -> tuple[PreparedData, dict[str, int]]:
+    """Drops records whose line would exceed `max_line_chars`.
+
+    The readers reject such lines, so without this a data directory could
+    be written that does not read back. Returns the data and the number of
+    records dropped per file.
+    """
+    def fits(row) -> bool:
+        fields = [records.fold_whitespace(f) for f in dataclasses.astuple(row)]
+        return len("\t".join(fields)) <= max_line_chars
+
+    kept, dropped = {}, {}
+    for name in ("train", "monologue", "dev", "test"):
+        rows = getattr(data, name)
+        kept[name] = [row for row in rows if fits(row)]
+        dropped[name] = len(rows) - len(kept[name])
+    return dataclasses.replace(data, **kept), dropped
+
+
 def _fix_hint(config: SplitConfig) -> str:
     if config.rule == "column":
         return (f"choose --heldout_values (column {config.column!r}) that "
@@ -266,7 +286,8 @@ def count_by_speaker(rows) -> dict[str, int]:
 
 
 def summarize(data: PreparedData, corpus: TurnCorpus, targets,
-              config: SplitConfig, arguments: dict) -> dict:
+              config: SplitConfig, arguments: dict,
+              dropped_long: dict[str, int]) -> dict:
     """The content of summary.json: counts, arguments, sources, skipped."""
     splits = {"train": data.train, "monologue": data.monologue,
               "dev": data.dev, "test": data.test}
@@ -279,6 +300,7 @@ def summarize(data: PreparedData, corpus: TurnCorpus, targets,
         "sources": [{"path": r.path, "turns": r.rows,
                      "skipped_lines": len(r.skipped)} for r in corpus.reports],
         "skipped": {r.path: r.skipped for r in corpus.reports if r.skipped},
+        "dropped_long_records": dropped_long,
         "conversations": data.conversations,
         "target_conversations": data.target_conversations,
         "counts": {name: {"total": len(rows),
@@ -338,7 +360,8 @@ def write_data_dir(output_dir: str, data: PreparedData,
 
 def prepare(corpus: TurnCorpus, targets, output_dir: str,
             config: SplitConfig = SplitConfig(),
-            arguments: dict | None = None) -> dict:
+            arguments: dict | None = None,
+            max_line_chars: int = records.DEFAULT_MAX_LINE_CHARS) -> dict:
     """Splits `corpus` for `targets` and writes the data directory.
 
     Args:
@@ -347,6 +370,8 @@ def prepare(corpus: TurnCorpus, targets, output_dir: str,
       output_dir: created if needed; the files in `DATA_FILES` are replaced.
       config: the split rule.
       arguments: recorded in summary.json (the CLI passes its flags).
+      max_line_chars: longer records are dropped (and counted in summary.json)
+        so that the files read back with this limit.
 
     Returns:
       The summary written to summary.json.
@@ -354,7 +379,9 @@ def prepare(corpus: TurnCorpus, targets, output_dir: str,
     if not targets:
         raise DataError("no target speakers given")
     data = split_corpus(corpus, targets, config)
+    data, dropped_long = drop_long_records(data, max_line_chars)
     check_prepared(data, targets, config)
-    summary = summarize(data, corpus, targets, config, arguments or {})
+    summary = summarize(data, corpus, targets, config, arguments or {},
+                        dropped_long)
     write_data_dir(output_dir, data, summary)
     return summary
