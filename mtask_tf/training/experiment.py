@@ -1,6 +1,7 @@
 """One training run in one model directory: metadata, inputs, model, stages."""
 
 import dataclasses
+import json
 import pathlib
 
 import keras
@@ -114,30 +115,25 @@ def run(data, model_dir, settings, flags_text, log):
     tokenizer, speakers, config = _write_metadata(data, model_dir, settings, flags_text, log)
     keras.utils.set_random_seed(settings.train.seed)
     strategy = make_strategy(settings.distribution)
+    if strategy.num_replicas_in_sync > 1:
+        log(f"distribution: {type(strategy).__name__} with "
+            f"{strategy.num_replicas_in_sync} replicas")
     datasets = _datasets(data, tokenizer, speakers, settings, strategy)
     with strategy.scope():
         model = multitask.MultiTaskModel(config, settings.multitask,
                                          settings.train.learning_rate,
                                          settings.train.clip_norm or None)
         model.compile()
-    trainer = loop.Trainer(model, datasets, settings.train, model_dir, log, strategy)
+    trainer = loop.Trainer(model, datasets, settings.train, model_dir, log, speakers)
     resumed = trainer.restore()
     if resumed is not None:
         log(f"resumed from step {resumed} ({trainer.state.stage_name} stage)"
             if trainer.state.stage_name != "done" else
             f"resumed from step {resumed}: training had already finished")
-
-    def per_speaker(result, step):
-        del step
-        for speaker_id, value in result.by_speaker.items():
-            tf.summary.scalar(f"dev/perplexity/{speakers[speaker_id]}", value)
-
-    if not trainer.run(evaluate_extra=per_speaker):
+    if not trainer.run():
         return None
-    summary = {"best_dev_perplexity": float(trainer.state.best_perplexity.numpy()),
-               "best_step": int(trainer.state.best_step.numpy()),
-               "steps": int(trainer.state.step.numpy())}
-    (model_dir / "best.json").write_text(model_dir_lib.to_json(summary))
-    log(f"done: best dev perplexity {summary['best_dev_perplexity']:.2f} at step "
-        f"{summary['best_step']}; best model in {model_dir / 'best'}")
-    return summary
+    best = json.loads((model_dir / loop.BEST_RECORD).read_text())
+    log(f"done after {int(trainer.state.step.numpy())} steps: best dev perplexity "
+        f"{best['dev']['perplexity']:.2f} at step {best['step']}; best model in "
+        f"{model_dir / 'best'}")
+    return best

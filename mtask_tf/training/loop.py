@@ -1,6 +1,7 @@
 """The paper's training procedure (Fig. 3): Seq2Seq pre-training, then multi-task training."""
 
 import dataclasses
+import json
 import pathlib
 
 import tensorflow as tf
@@ -8,6 +9,9 @@ import tensorflow as tf
 from mtask_tf.evaluation import perplexity as perplexity_lib
 from mtask_tf.training import callbacks as callbacks_lib
 from mtask_tf.training import state as state_lib
+
+
+BEST_RECORD = "best.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,16 +52,20 @@ class Trainer:
         model_dir: where checkpoints (`checkpoints/`), the best model (`best/`)
             and TensorBoard events (`train/`, `dev/`) go.
         log: function(str) that prints progress.
-        strategy: the tf.distribute strategy the model was built under.
+        speakers: speaker names by id, for per-speaker dev perplexity.
+        sample: optional function() -> list of strings, sample responses written
+            to TensorBoard at each evaluation.
     """
 
-    def __init__(self, model, datasets, config, model_dir, log, strategy=None):
+    def __init__(self, model, datasets, config, model_dir, log, speakers, sample=None):
         self.model = model
         self.datasets = datasets
         self.config = config
         self.model_dir = pathlib.Path(model_dir)
         self.log = log
-        self.strategy = strategy or tf.distribute.get_strategy()
+        self.speakers = speakers
+        self.sample = sample
+        self.last_evaluation = None
         self.state = state_lib.TrainingState()
         optimizers = {"seq2seq_optimizer": model.seq2seq_optimizer}
         if model.autoencoder_optimizer is not None:
@@ -88,10 +96,9 @@ class Trainer:
             stages.append(state_lib.MULTITASK)
         return stages
 
-    def run(self, evaluate_extra=None):
+    def run(self):
         """Trains every remaining stage. Returns False if stopped by a signal."""
         self.stop_request.install()
-        self.evaluate_extra = evaluate_extra
         for stage in self.stages():
             if stage < self.state.stage.numpy():
                 continue
@@ -143,11 +150,13 @@ class Trainer:
     def evaluate(self):
         result = perplexity_lib.perplexity(
             self.model.seq2seq, self.datasets.dev, self.datasets.num_speakers)
-        step = int(self.state.step.numpy())
-        with self.dev_writer.as_default(step=step):
+        self.last_evaluation = result
+        with self.dev_writer.as_default(step=int(self.state.step.numpy())):
             tf.summary.scalar("dev/perplexity", result.perplexity)
-            if self.evaluate_extra is not None:
-                self.evaluate_extra(result, step)
+            for speaker_id, value in result.by_speaker.items():
+                tf.summary.scalar(f"dev/perplexity/{self.speakers[speaker_id]}", value)
+            if self.sample is not None:
+                tf.summary.text("dev/samples", "\n\n".join(self.sample()))
         self.dev_writer.flush()
         return result.perplexity
 
@@ -155,4 +164,9 @@ class Trainer:
         self.manager.save(checkpoint_number=int(self.state.step.numpy()))
 
     def save_best(self):
-        self.best_manager.save(checkpoint_number=int(self.state.step.numpy()))
+        """Saves the weights and, beside them, the dev perplexity they reached."""
+        step = int(self.state.step.numpy())
+        self.best_manager.save(checkpoint_number=step)
+        record = {"step": step, "stage": self.state.stage_name,
+                  "dev": self.last_evaluation.to_dict(self.speakers)}
+        (self.model_dir / BEST_RECORD).write_text(json.dumps(record, indent=2) + "\n")

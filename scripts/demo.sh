@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# `make demo`: prepare the Shakespeare data, train the baseline and MTASK-M with
+# configs/demo.flags, and print their dev perplexities side by side.
+# Rerunning resumes (or skips) finished work; `make clean` starts over.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+DATA=data/shakespeare
+RUNS=runs/demo
+TARGETS=HAMLET,IAGO,ROSALIND,FALSTAFF
+
+$PY -m mtask_tf.prepare --corpus=shakespeare --targets=$TARGETS --output_dir=$DATA
+for variant in baseline mtask_m; do
+  echo "== training $variant =="
+  $PY -m mtask_tf.train --flagfile=configs/$variant.flags --flagfile=configs/demo.flags \
+    --data_dir=$DATA --model_dir=$RUNS/$variant
+done
+$PY -m mtask_tf.compare $RUNS/baseline $RUNS/mtask_m
+echo "TensorBoard: .venv/bin/tensorboard --logdir=$RUNS"
