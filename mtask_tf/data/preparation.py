@@ -322,9 +322,10 @@ def readme_text(summary: dict) -> str:
         "dev.tsv        speaker context message response: targets' "
         "triples, held-out conversations",
         "test.tsv       the same, other held-out conversations", "",
-        f"Conversations: {summary['conversations']['total']} "
-        f"({summary['conversations']['dev']} dev, "
-        f"{summary['conversations']['test']} test held out).",
+        f"Conversations: {summary['conversations']['total']}, "
+        f"{summary['conversations']['heldout']} held out; targets speak in "
+        f"{summary['conversations']['dev']} dev and "
+        f"{summary['conversations']['test']} test conversations.",
         f"Train: {counts['train']['total']} triples from "
         f"{len(counts['train']['by_speaker'])} speakers.", ""]
     return "\n".join(lines) + "\n" + target_table(summary)
