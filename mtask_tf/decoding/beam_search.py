@@ -1,0 +1,348 @@
+"""In-graph beam search over a step function (Luan et al. 2017, section 6.4).
+
+Decoding knows nothing about models. A model is reached only through a step
+function
+
+    step_fn(ids, step, state) -> (log_probs, new_state)
+
+where `ids` is int32 `[batch * beam]` (the previous token of every hypothesis,
+BOS at step 0), `step` an int32 scalar (the 0-based position of the token
+being predicted), `state` a nested structure of tensors whose leading
+dimension is `batch * beam` (batch-major: the beams of batch element `b` are
+rows `b * beam ... b * beam + beam - 1`), and `log_probs` float32
+`[batch * beam, vocab]`, already log-softmaxed. The state must keep its
+shapes from step to step, apart from the leading dimension, which may be
+unknown.
+
+Everything here is core TensorFlow (`tf.while_loop`, `tf.math.top_k`,
+`tf.gather`), so it runs in a SavedModel under the stock TensorFlow Serving
+binary, with a dynamic batch size and without retracing per batch size.
+"""
+
+import numbers
+from typing import Callable, NamedTuple
+
+import tensorflow as tf
+
+StepFn = Callable[[tf.Tensor, tf.Tensor, object], tuple]
+
+_NEG_INF = float("-inf")
+
+
+class BeamSearchResult(NamedTuple):
+    """The N-best list of each batch element, best first.
+
+    Attributes:
+        ids: int32 `[batch, nbest, max_length]`, the tokens of each finished
+            hypothesis including its final EOS, padded with 0 (PAD).
+        lengths: int32 `[batch, nbest]`, the number of tokens including EOS;
+            0 for an empty slot.
+        scores: float32 `[batch, nbest]`, the sum of the log-probabilities of
+            all tokens including EOS, sorted descending; -inf for an empty
+            slot.
+    """
+
+    ids: tf.Tensor
+    lengths: tf.Tensor
+    scores: tf.Tensor
+
+
+def tile_to_beam(nested, beam_size):
+    """Repeats each batch row `beam_size` times: `[batch, ...]` -> `[batch * beam, ...]`.
+
+    The copies of row `b` are adjacent (rows `b * beam_size ...`), the layout
+    that `beam_search` and `gather_beams` expect.
+    """
+    return tf.nest.map_structure(
+        lambda x: tf.repeat(x, beam_size, axis=0), nested
+    )
+
+
+def gather_beams(nested, indices, batch_size, beam_size):
+    """Reorders beams: row `(b, k)` of the result is row `(b, indices[b, k])`.
+
+    Args:
+        nested: a nested structure of tensors `[batch * beam, ...]`.
+        indices: int32 `[batch, beam]`, beam indices in `[0, beam_size)`.
+        batch_size: int or int32 scalar tensor.
+        beam_size: int.
+
+    Returns:
+        The same structure, each tensor `[batch * beam, ...]`.
+    """
+    offsets = tf.range(batch_size)[:, None] * beam_size
+    flat_indices = tf.reshape(indices + offsets, [-1])
+    return tf.nest.map_structure(
+        lambda x: tf.gather(x, flat_indices), nested
+    )
+
+
+def beam_search(
+    step_fn: StepFn,
+    initial_state,
+    batch_size,
+    *,
+    beam_size: int,
+    max_length: int,
+    nbest: int,
+    bos_id: int,
+    eos_id: int,
+) -> BeamSearchResult:
+    """Beam search producing the paper's N-best list (section 6.4).
+
+    At each step `t` every live hypothesis is scored with `step_fn`, then:
+
+    - its EOS extension joins the finished list, score frozen, if EOS is
+      among the `beam_size` most probable next words of that hypothesis (the
+      paper examines the top B words of each of the B beams: "B x B
+      candidates"); the finished list keeps the best `nbest` by score;
+    - the `beam_size` best non-EOS extensions over all beams stay live, so
+      there are always B live hypotheses however many candidates end in EOS
+      (found with a top-(B+1) per beam, then a top-B over the B x (B+1)
+      candidates with EOS masked: the same as a top-B over all B x V).
+
+    Maximum length: a hypothesis has at most `max_length` tokens, EOS
+    included. At the last step (`t == max_length - 1`) EOS is the only word
+    allowed: the EOS extension of every live hypothesis joins the finished
+    list, scored with the model's own log p(EOS), and the non-EOS extensions
+    are dropped. Nothing is renormalised or forced, so every returned score is
+    exactly the teacher-forced log-probability of the returned sequence.
+
+    Step 0: all beams of a batch element start as the same BOS prefix; only
+    beam 0 is expanded (the others score -inf) so no duplicates appear.
+
+    Early exit: log-probabilities are <= 0, so no descendant of a live
+    hypothesis can beat the best live score. The loop stops once, for every
+    batch element, the worst kept finished score (the `nbest`-th) is at
+    least the best live score; the result is the same as running all steps.
+
+    Hypotheses with probability 0 (score -inf) are never returned: such
+    slots are empty. With `beam_size=1, nbest=1` this is greedy search.
+
+    Args:
+        step_fn: `(ids, step, state) -> (log_probs, new_state)`, see the
+            module docstring.
+        initial_state: nested structure of tensors with leading dimension
+            `batch` (tiled to `batch * beam` here), or `()`.
+        batch_size: int or int32 scalar tensor.
+        beam_size: B, the number of live hypotheses kept per batch element.
+        max_length: maximum number of tokens per hypothesis, EOS included.
+        nbest: size of the returned N-best list.
+        bos_id: the token fed at step 0.
+        eos_id: the token that ends a hypothesis.
+
+    Returns:
+        A `BeamSearchResult`.
+
+    Example:
+
+    >>> table = tf.math.log_softmax(tf.random.normal([7, 7]))  # [prev, next]
+    >>> def step_fn(ids, step, state):
+    ...     return tf.gather(table, ids), state
+    >>> result = beam_search(step_fn, (), 2, beam_size=4, max_length=5,
+    ...                      nbest=3, bos_id=2, eos_id=3)
+    >>> result.ids.shape
+    TensorShape([2, 3, 5])
+    """
+    _check_positive(beam_size=beam_size, max_length=max_length, nbest=nbest)
+    batch_size = tf.convert_to_tensor(batch_size, tf.int32)
+    positions = tf.range(max_length)
+
+    alive_ids = tf.zeros([batch_size, beam_size, max_length], tf.int32)
+    alive_scores = tf.tile(
+        tf.constant([[0.0] + [_NEG_INF] * (beam_size - 1)]), [batch_size, 1]
+    )
+    finished_ids = tf.zeros([batch_size, nbest, max_length], tf.int32)
+    finished_lengths = tf.zeros([batch_size, nbest], tf.int32)
+    finished_scores = tf.fill([batch_size, nbest], _NEG_INF)
+    state = tile_to_beam(initial_state, beam_size)
+
+    def not_done(step, alive_ids, alive_scores, state, f_ids, f_lengths, f_scores):
+        # Exact early exit. A new candidate can at best tie the worst kept
+        # entry, and ties keep the older entry (top_k prefers lower indices
+        # and the finished list comes first in the merge).
+        best_alive = tf.reduce_max(alive_scores, axis=1)
+        return tf.logical_and(
+            step < max_length, tf.reduce_any(f_scores[:, -1] < best_alive)
+        )
+
+    def expand(step, alive_ids, alive_scores, state, f_ids, f_lengths, f_scores):
+        prev_ids = tf.gather(alive_ids, tf.maximum(step - 1, 0), axis=2)
+        prev_ids = tf.where(step > 0, prev_ids, bos_id)
+        log_probs, state = step_fn(tf.reshape(prev_ids, [-1]), step, state)
+        log_probs = tf.cast(log_probs, tf.float32)  # [batch * beam, vocab]
+        at_step = tf.equal(positions, step)  # [max_length]
+
+        # The paper's B x B candidates: the best words of each beam. One more
+        # than B, so that B non-EOS words remain when EOS is among them.
+        # A top-k per beam runs on the step function's output as it is (no
+        # [batch, beam, vocab] temporaries) and spreads over threads.
+        vocab_size = log_probs.shape[-1]
+        if vocab_size is None:
+            k = tf.minimum(beam_size + 1, tf.shape(log_probs)[-1])
+        else:  # a static k keeps the candidate shapes static
+            k = min(beam_size + 1, vocab_size)
+        top_log_probs, top_words = tf.math.top_k(log_probs, k=k)  # [batch * beam, k]
+
+        # Finished candidates: the EOS extension of a live beam joins the
+        # list if EOS is among that beam's top B words (fewer than B words
+        # beat it), or at the last step, where EOS is the only word allowed.
+        eos_log_probs = tf.reshape(log_probs[:, eos_id], [batch_size, beam_size])
+        bth_best = tf.reshape(
+            top_log_probs[:, tf.minimum(beam_size, k) - 1], [batch_size, beam_size]
+        )
+        examined = tf.logical_or(eos_log_probs >= bth_best, step == max_length - 1)
+        eos_scores = tf.where(examined, alive_scores + eos_log_probs, _NEG_INF)
+        f_ids, f_lengths, f_scores = _merge_finished(
+            (f_ids, f_lengths, f_scores),
+            (
+                tf.where(at_step, eos_id, alive_ids),
+                tf.fill(tf.shape(eos_scores), step + 1),
+                eos_scores,
+            ),
+            nbest,
+        )
+
+        # Live candidates: the best B non-EOS extensions over all beams, the
+        # same as a top-B over [batch, beam * vocab] with EOS masked. At the
+        # last step they are computed but never used (the loop ends).
+        top_log_probs = tf.where(tf.equal(top_words, eos_id), _NEG_INF, top_log_probs)
+        scores = alive_scores[:, :, None] + tf.reshape(
+            top_log_probs, [batch_size, beam_size, k]
+        )
+        alive_scores, flat_index = tf.math.top_k(
+            tf.reshape(scores, [batch_size, beam_size * k]), k=beam_size
+        )
+        words = tf.gather(
+            tf.reshape(top_words, [batch_size, beam_size * k]), flat_index, batch_dims=1
+        )
+        beam_index = flat_index // k
+        alive_ids = tf.gather(alive_ids, beam_index, batch_dims=1)
+        alive_ids = tf.where(at_step, words[:, :, None], alive_ids)
+        state = gather_beams(state, beam_index, batch_size, beam_size)
+        return step + 1, alive_ids, alive_scores, state, f_ids, f_lengths, f_scores
+
+    loop_vars = (
+        tf.constant(0),
+        alive_ids,
+        alive_scores,
+        state,
+        finished_ids,
+        finished_lengths,
+        finished_scores,
+    )
+    *_, finished_ids, finished_lengths, finished_scores = tf.while_loop(
+        not_done,
+        expand,
+        loop_vars,
+        shape_invariants=_any_leading_dim(loop_vars),
+        maximum_iterations=max_length,
+    )
+    # A -inf candidate never displaces an empty slot as long as top_k keeps
+    # the older entry on ties; this makes empty slots clean on any device.
+    filled = finished_scores > _NEG_INF
+    return BeamSearchResult(
+        ids=tf.where(filled[:, :, None], finished_ids, 0),
+        lengths=tf.where(filled, finished_lengths, 0),
+        scores=finished_scores,
+    )
+
+
+def greedy_search(
+    step_fn: StepFn, initial_state, batch_size, *, max_length, bos_id, eos_id
+) -> BeamSearchResult:
+    """Greedy search: the most probable word at each step (EOS at the last).
+
+    The special case `beam_size=1, nbest=1` of `beam_search`; the result has
+    `nbest == 1`.
+    """
+    return beam_search(
+        step_fn,
+        initial_state,
+        batch_size,
+        beam_size=1,
+        max_length=max_length,
+        nbest=1,
+        bos_id=bos_id,
+        eos_id=eos_id,
+    )
+
+
+def sequence_log_prob(step_fn: StepFn, initial_state, ids, lengths, bos_id):
+    """Teacher-forced log-probability of given sequences under `step_fn`.
+
+    The step function is run with one hypothesis per batch element
+    (`beam == 1`), fed BOS then the given tokens.
+
+    Args:
+        step_fn: as for `beam_search`.
+        initial_state: nested structure of tensors with leading dimension
+            `batch`.
+        ids: int32 `[batch, time]`, tokens (EOS included, if scored).
+        lengths: int32 `[batch]`, the number of tokens of each row to score.
+        bos_id: the token fed at step 0.
+
+    Returns:
+        float32 `[batch]`, the sum of log p of the first `lengths` tokens.
+    """
+    ids = tf.convert_to_tensor(ids, tf.int32)
+    lengths = tf.convert_to_tensor(lengths, tf.int32)
+    num_steps = tf.reduce_max(tf.concat([lengths, [0]], axis=0))
+
+    def score_token(step, total, state):
+        prev_ids = tf.gather(ids, tf.maximum(step - 1, 0), axis=1)
+        prev_ids = tf.where(step > 0, prev_ids, bos_id)
+        log_probs, state = step_fn(prev_ids, step, state)
+        token_log_prob = tf.gather(
+            tf.cast(log_probs, tf.float32), ids[:, step], batch_dims=1
+        )
+        total += tf.where(step < lengths, token_log_prob, 0.0)
+        return step + 1, total, state
+
+    loop_vars = (tf.constant(0), tf.zeros(tf.shape(lengths), tf.float32), initial_state)
+    _, total, _ = tf.while_loop(
+        lambda step, *_: step < num_steps,
+        score_token,
+        loop_vars,
+        shape_invariants=_any_leading_dim(loop_vars),
+    )
+    return total
+
+
+def _merge_finished(finished, candidates, nbest):
+    """Keeps the best `nbest` of the finished list and new candidates.
+
+    Both are `(ids [batch, n, time], lengths [batch, n], scores [batch, n])`;
+    the list comes first so that it wins ties.
+    """
+    ids, lengths, scores = (
+        tf.concat([old, new], axis=1) for old, new in zip(finished, candidates)
+    )
+    scores, index = tf.math.top_k(scores, k=nbest)
+    return (
+        tf.gather(ids, index, batch_dims=1),
+        tf.gather(lengths, index, batch_dims=1),
+        scores,
+    )
+
+
+def _any_leading_dim(nested):
+    """Shape invariants that let the batch dimension of every tensor vary."""
+
+    def relax(x):
+        shape = x.shape
+        if shape.rank is None or shape.rank == 0:
+            return shape
+        return tf.TensorShape([None]).concatenate(shape[1:])
+
+    return tf.nest.map_structure(relax, nested)
+
+
+def _check_positive(**values):
+    for name, value in values.items():
+        is_int = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        if not is_int or value < 1:
+            raise ValueError(
+                f"beam_search: {name} must be a positive Python int, got "
+                f"{value!r}; it fixes the shape of the search buffers."
+            )
