@@ -115,7 +115,8 @@ class StepCallback(keras.callbacks.Callback):
             tf.summary.scalar("train/tokens_per_s", tokens_per_s)
             tf.summary.scalar("train/steps_per_s", steps / seconds)
             tf.summary.scalar("train/stage", int(self.state.stage.numpy()))
-            tf.summary.scalar("train/learning_rate", float(self.model.seq2seq_optimizer.learning_rate))
+            learning_rate = tf.convert_to_tensor(self.model.seq2seq_optimizer.learning_rate)
+            tf.summary.scalar("train/learning_rate", float(learning_rate))
         for metric in self.model.metrics:
             metric.reset_state()
         self._last_time, self._last_step = time.time(), int(self.state.stage_step.numpy())

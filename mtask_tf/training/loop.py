@@ -132,7 +132,7 @@ class Trainer:
             save_checkpoint=self.save_checkpoint, save_best=self.save_best,
             writer=self.train_writer, log=self.log, stop_request=self.stop_request)
         self.model.fit(self._stage_dataset(stage), epochs=1, steps_per_epoch=remaining,
-                       callbacks=[callback], verbose=0)
+                       callbacks=[callback], verbose=0, shuffle=False)
         if self.stop_request.requested:
             self.log(f"received {self.stop_request.signal_name}: saved step "
                      f"{int(self.state.step.numpy())}; run the same command to resume")

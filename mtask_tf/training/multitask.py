@@ -48,6 +48,7 @@ class MultiTaskModel(keras.Model):
                          ("seq2seq/loss", "autoencoder/loss")}
         self.token_counters = {name: keras.metrics.Sum(name=name) for name in
                                ("seq2seq/tokens", "autoencoder/tokens")}
+        self.built = True  # The functional models built every variable already.
         # Slots are made here, outside any tf.function, and before a checkpoint
         # restore needs them.
         self.seq2seq_optimizer.build(self.seq2seq.trainable_variables)

@@ -1,0 +1,53 @@
+"""Shared fixtures: a tiny prepared data directory and helpers to run the CLIs."""
+
+import os
+import pathlib
+import random
+import subprocess
+import sys
+
+import pytest
+
+from mtask_tf.data import records
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+WORDS = ("the a to and of i you my is it that in thou me not with be your for his "
+         "this but have he good night sweet prince sir lord").split()
+GENERAL = ("ALICE", "BOB", "CAROL", "DAVE")
+TARGETS = ("HAMLET", "IAGO")
+
+
+def _sentence(rng):
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 8)))
+
+
+def make_data_dir(path, seed=0, train=200, dev=20, monologue=60):
+    """Writes a small random data directory in the layout mtask_tf.prepare makes."""
+    rng = random.Random(seed)
+    path = pathlib.Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    triple = lambda speakers: records.Triple(
+        rng.choice(speakers), _sentence(rng), _sentence(rng), _sentence(rng))
+    records.write_triples(path / "train.tsv", [triple(GENERAL) for _ in range(train)])
+    # Targets say something recognisable, so the autoencoder and persona matter.
+    records.write_triples(path / "dev.tsv", [triple(TARGETS) for _ in range(dev)])
+    records.write_triples(path / "test.tsv", [triple(TARGETS) for _ in range(dev)])
+    records.write_monologue(path / "monologue.tsv", [
+        records.Monologue(rng.choice(TARGETS), _sentence(rng)) for _ in range(monologue)])
+    return path
+
+
+@pytest.fixture()
+def data_dir(tmp_path):
+    return make_data_dir(tmp_path / "data")
+
+
+def run_module(module, *args, env=None, timeout=300, check=False):
+    """Runs `python -m module args` from the repository; returns the CompletedProcess."""
+    full_env = dict(os.environ, **(env or {}))
+    result = subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=REPO,
+                            capture_output=True, text=True, timeout=timeout, env=full_env)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{module} failed ({result.returncode}):\n{result.stdout}\n"
+                             f"{result.stderr}")
+    return result

@@ -1,0 +1,89 @@
+"""Vocabulary building and the TensorFlow tokenizer."""
+
+import pytest
+import tensorflow as tf
+
+from mtask_tf.data import pipeline
+from mtask_tf.data import records
+from mtask_tf.data import tokenizer as tokenizer_lib
+from mtask_tf.data import vocabulary
+
+TEXTS = ["Good morrow, sir!", "'Tis bitter cold, and I am sick at heart.",
+         "Good night, sweet prince.", "Don't café"]
+
+
+@pytest.fixture()
+def tokenizer(tmp_path):
+    tokens = vocabulary.build_vocabulary(vocabulary.count_words(TEXTS), max_size=40)
+    vocabulary.save_vocabulary(tmp_path / "vocab.txt", tokens)
+    return tokenizer_lib.Tokenizer(tmp_path / "vocab.txt")
+
+
+def test_words_are_case_folded_and_punctuation_split():
+    words = tokenizer_lib.split_words(tf.constant(["Good morrow, SIR! Don't café."]))
+    assert [w.decode() for w in words[0].numpy()] == [
+        "good", "morrow", ",", "sir", "!", "don't", "café", "."]
+
+
+def test_vocabulary_keeps_the_most_frequent_words_ties_alphabetical():
+    counts = {"b": 2, "a": 2, "c": 5, "d": 1}
+    assert vocabulary.build_vocabulary(counts, 7) == list(vocabulary.SPECIAL_TOKENS) + [
+        "c", "a", "b"]
+    with pytest.raises(vocabulary.VocabularyError, match="no room"):
+        vocabulary.build_vocabulary(counts, 4)
+
+
+def test_vocabulary_file_errors_name_file_and_line(tmp_path):
+    path = tmp_path / "vocab.txt"
+    path.write_text("<pad>\n<unk>\n<s>\n</s>\nword\nword\n")
+    with pytest.raises(vocabulary.VocabularyError, match=r"vocab.txt:6: .*repeats line 5"):
+        vocabulary.load_vocabulary(path)
+    path.write_text("hello\n")
+    with pytest.raises(vocabulary.VocabularyError, match=r"vocab.txt:1: .*special tokens"):
+        vocabulary.load_vocabulary(path)
+
+
+def test_encode_decode_round_trip_with_unknown_words(tokenizer):
+    ids = tokenizer.encode(tf.constant(["Good morrow, zounds!"]))
+    assert ids[0].numpy().tolist()[-2] == vocabulary.UNK_ID
+    assert tokenizer.decode(ids.to_tensor()).numpy()[0].decode() == "good morrow , <unk> !"
+
+
+def test_source_is_context_eos_message_keeping_the_last_tokens(tokenizer):
+    source = tokenizer.encode_source(tf.constant(["good night", ""]),
+                                     tf.constant(["good sir", "sir"]), max_length=4)
+    good, night, sir = (tokenizer.encode(tf.constant([w]))[0, 0].numpy()
+                        for w in ("good", "night", "sir"))
+    eos = vocabulary.EOS_ID
+    assert source.to_list() == [[night, eos, good, sir], [eos, sir]]
+
+
+def test_target_gets_bos_and_eos_and_is_cut(tokenizer):
+    target_in, target_out = tokenizer.encode_target(tf.constant(["good night sweet"]), 3)
+    good, night = (tokenizer.encode(tf.constant([w]))[0, 0].numpy() for w in ("good", "night"))
+    assert target_in.to_list() == [[vocabulary.BOS_ID, good, night]]
+    assert target_out.to_list() == [[good, night, vocabulary.EOS_ID]]
+
+
+def test_decode_stops_at_eos(tokenizer):
+    good = tokenizer.encode(tf.constant(["good"]))[0, 0].numpy()
+    text = tokenizer.decode(tf.constant([[good, vocabulary.EOS_ID, good, 0]]))
+    assert text.numpy()[0] == b"good"
+
+
+def test_pipeline_batches_and_reverse_examples(tokenizer):
+    triples = [records.Triple("A", "good night", "good sir", "sweet prince"),
+               records.Triple("B", "", "sir", "good")]
+    lengths = pipeline.Lengths(10, 5)
+    forward = pipeline.encode_triples(tokenizer, triples, [0, 1], lengths)
+    reverse = pipeline.encode_triples(tokenizer, triples, [0, 1], lengths, reverse=True)
+    assert reverse["source"].to_list()[1] == tokenizer.encode(tf.constant(["good"])).to_list()[0]
+    assert reverse["target_out"].to_list()[1][:-1] == forward["source"].to_list()[1][1:]
+    batch = next(iter(pipeline.evaluation_dataset(forward, 2)))
+    assert batch["source"].shape[0] == 2 and batch["speaker"].numpy().tolist() == [0, 1]
+    assert batch["target_in"].dtype == tf.int32
+
+
+def test_unknown_speaker_is_named():
+    with pytest.raises(pipeline.SpeakerError, match=r"dev.tsv: data row 2: unknown speaker 'Z'"):
+        pipeline.speaker_ids(["A", "Z"], ["A", "B"], "dev.tsv")

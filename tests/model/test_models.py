@@ -1,0 +1,100 @@
+"""Encoder, shared decoder, persona embedding and the model builders, on tiny sizes."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mtask_tf.model import builders
+from mtask_tf.model import decoder as decoder_lib
+from mtask_tf.model import encoder as encoder_lib
+from mtask_tf.model import lstm
+
+TINY = builders.ModelConfig(vocabulary_size=12, embedding_dim=4, units=8, num_layers=2,
+                            num_speakers=3, speaker_dim=4)
+BATCH = {"source": tf.constant([[5, 6, 3, 7], [5, 3, 0, 0]]),
+         "target_in": tf.constant([[2, 5, 6], [2, 7, 0]]),
+         "speaker": tf.constant([0, 2])}
+
+
+def test_one_decoder_object_serves_both_graphs():
+    models = builders.build_models(TINY, with_autoencoder=True)
+    decoder_vars = models.decoder.trainable_variables
+    for model in (models.seq2seq, models.autoencoder):
+        assert model.get_layer("decoder") is models.decoder
+        model_vars = model.trainable_variables
+        for v in decoder_vars:
+            assert any(v is w for w in model_vars), v.path
+    # The encoders are separate (paper section 4).
+    seq2seq_encoder = {id(v) for v in models.encoder.trainable_variables}
+    assert not seq2seq_encoder & {id(v) for v in models.autoencoder_encoder.trainable_variables}
+
+
+def test_step_by_step_decoding_matches_teacher_forcing():
+    models = builders.build_models(TINY, with_autoencoder=False)
+    states = models.encoder(BATCH["source"])
+    logits = models.decoder(BATCH["target_in"], states, BATCH["speaker"])
+    for t in range(3):
+        step_logits, states = models.decoder.step(BATCH["target_in"][:, t], states,
+                                                  BATCH["speaker"])
+        np.testing.assert_allclose(step_logits, logits[:, t], atol=1e-5)
+
+
+def test_padding_does_not_change_the_encoder_state():
+    encoder = encoder_lib.Encoder(12, 4, 8, 2)
+    short = encoder(tf.constant([[5, 6, 3]]))
+    padded = encoder(tf.constant([[5, 6, 3, 0, 0]]))
+    different = encoder(tf.constant([[5, 6, 3, 7, 7]]))
+    for (h, c), (hp, cp) in zip(short, padded):
+        np.testing.assert_allclose(h, hp, atol=1e-6)
+        np.testing.assert_allclose(c, cp, atol=1e-6)
+    assert not np.allclose(short[-1][0], different[-1][0])
+
+
+def test_persona_decoder_depends_on_the_speaker_and_plain_one_does_not():
+    persona = builders.build_models(TINY, with_autoencoder=False).seq2seq
+    plain = builders.build_models(
+        builders.ModelConfig(**{**TINY.__dict__, "num_speakers": 0}), False).seq2seq
+    other = dict(BATCH, speaker=tf.constant([1, 1]))
+    assert not np.allclose(persona(BATCH), persona(other))
+    np.testing.assert_array_equal(plain(BATCH), plain(other))
+
+
+def test_weights_start_uniform_in_init_scale():
+    models = builders.build_models(TINY, with_autoencoder=True)
+    for v in models.seq2seq.trainable_variables + models.autoencoder.trainable_variables:
+        values = v.numpy()
+        assert np.abs(values).max() <= 0.1 + 1e-7, v.path
+        assert values.std() > 0.02, v.path  # Not zeros or a constant.
+
+
+@pytest.mark.parametrize("layer", [
+    lstm.LSTMStack(8, 2, 0.05),
+    encoder_lib.Encoder(12, 4, 8, 2, 0.05),
+    decoder_lib.Decoder(12, 4, 8, 2, num_speakers=3, speaker_dim=4, init_scale=0.05),
+])
+def test_get_config_round_trip(layer):
+    config = layer.get_config()
+    clone = type(layer).from_config(config)
+    assert clone.get_config() == config
+
+
+def test_lstm_matches_the_lstm_equations():
+    layer = lstm.LSTMStack(units=3, num_layers=1)
+    x = tf.random.stateless_uniform([2, 4, 5], seed=[1, 2])
+    outputs, [(h, c)] = layer(x)
+    kernel, recurrent, bias = (w.numpy() for w in layer.weights)
+    sigmoid = lambda z: 1 / (1 + np.exp(-z))
+    h_ref, c_ref = np.zeros([2, 3]), np.zeros([2, 3])
+    for t in range(4):
+        gates = x[:, t].numpy() @ kernel + h_ref @ recurrent + bias
+        i, f, g, o = np.split(gates, 4, axis=-1)
+        c_ref = sigmoid(f) * c_ref + sigmoid(i) * np.tanh(g)
+        h_ref = sigmoid(o) * np.tanh(c_ref)
+        np.testing.assert_allclose(outputs[:, t], h_ref, atol=1e-5)
+    np.testing.assert_allclose(h, h_ref, atol=1e-5)
+    np.testing.assert_allclose(c, c_ref, atol=1e-5)
+
+
+def test_model_config_file_round_trip(tmp_path):
+    TINY.save(tmp_path / "model.json")
+    assert builders.ModelConfig.load(tmp_path / "model.json") == TINY

@@ -1,0 +1,95 @@
+"""The multi-task train_step: task isolation, learning, and perplexity."""
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from mtask_tf.evaluation import perplexity
+from mtask_tf.model import builders
+from mtask_tf.training import multitask
+
+CONFIG = builders.ModelConfig(vocabulary_size=12, embedding_dim=4, units=8, num_layers=2,
+                              num_speakers=3, speaker_dim=4)
+
+
+def _batch(seed):
+    rng = np.random.RandomState(seed)
+    target_out = rng.randint(4, 12, (4, 3)).astype("int32")
+    target_out[:, -1] = 3
+    target_out[1, 1:] = [3, 0]
+    target_in = np.concatenate([np.full((4, 1), 2, "int32"), target_out[:, :-1]], 1)
+    target_in[1, 2] = 0
+    return {"source": rng.randint(3, 12, (4, 5)).astype("int32"), "target_in": target_in,
+            "target_out": target_out, "speaker": rng.randint(0, 3, (4,)).astype("int32")}
+
+
+def _snapshot(layer):
+    return [v.numpy().copy() for v in layer.trainable_variables]
+
+
+def _changed(before, layer):
+    return [not np.array_equal(b, v.numpy()) for b, v in zip(before, layer.trainable_variables)]
+
+
+def _model():
+    model = multitask.MultiTaskModel(CONFIG, with_autoencoder=True, learning_rate=0.01)
+    model.compile()
+    return model
+
+
+def test_each_task_updates_only_its_own_encoder_bit_for_bit():
+    model = _model()
+    both = tf.data.Dataset.from_tensors({"seq2seq": _batch(1), "autoencoder": _batch(2)})
+    # A few multi-task steps first, so that both Adams carry momentum.
+    model.fit(both.repeat(), steps_per_epoch=3, epochs=1, verbose=0)
+
+    autoencoder_encoder = _snapshot(model.models.autoencoder_encoder)
+    decoder = _snapshot(model.models.decoder)
+    seq2seq_only = tf.data.Dataset.from_tensors({"seq2seq": _batch(3)})
+    model.fit(seq2seq_only.repeat(), steps_per_epoch=1, epochs=1, verbose=0)
+    assert not any(_changed(autoencoder_encoder, model.models.autoencoder_encoder))
+    assert all(_changed(decoder, model.models.decoder)[:3])
+
+    seq2seq_encoder = _snapshot(model.models.encoder)
+    decoder = _snapshot(model.models.decoder)
+    model._task_step("autoencoder", model.autoencoder, model.autoencoder_optimizer, _batch(4))
+    assert not any(_changed(seq2seq_encoder, model.models.encoder))
+    assert any(_changed(decoder, model.models.decoder))
+
+
+def test_train_step_lowers_both_losses():
+    model = _model()
+    data = tf.data.Dataset.from_tensors({"seq2seq": _batch(1), "autoencoder": _batch(2)})
+    first = model.fit(data.repeat(), steps_per_epoch=1, epochs=1, verbose=0).history
+    for metric in model.metrics:
+        metric.reset_state()
+    later = model.fit(data.repeat(), steps_per_epoch=60, epochs=1, verbose=0).history
+    assert later["seq2seq/loss"][0] < first["seq2seq/loss"][0] - 0.3
+    assert later["autoencoder/loss"][0] < first["autoencoder/loss"][0] - 0.3
+    assert later["seq2seq/tokens"][0] == 60 * 11  # Real tokens only: EOS in, padding out.
+
+
+def test_perplexity_is_exp_of_mean_token_nll_including_eos():
+    model = _model()
+    batches = [_batch(5), _batch(6)]
+    total_nll, total_tokens, by_speaker = 0.0, 0, {}
+    for batch in batches:
+        logits = model.seq2seq({k: batch[k] for k in ("source", "target_in", "speaker")})
+        log_probs = tf.nn.log_softmax(logits).numpy()
+        for row in range(4):
+            for t, token in enumerate(batch["target_out"][row]):
+                if token:
+                    nll = -log_probs[row, t, token]
+                    total_nll += nll
+                    total_tokens += 1
+                    s = by_speaker.setdefault(int(batch["speaker"][row]), [0.0, 0])
+                    s[0] += nll
+                    s[1] += 1
+    dataset = tf.data.Dataset.from_tensor_slices(
+        {k: np.stack([b[k] for b in batches]) for k in batches[0]})
+    result = perplexity.perplexity(model.seq2seq, dataset, num_speakers=3)
+    assert result.tokens == total_tokens == 22
+    assert math.isclose(result.perplexity, math.exp(total_nll / total_tokens), rel_tol=1e-5)
+    for speaker, (nll, tokens) in by_speaker.items():
+        assert math.isclose(result.by_speaker[speaker], math.exp(nll / tokens), rel_tol=1e-5)
