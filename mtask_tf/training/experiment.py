@@ -10,6 +10,7 @@ import tensorflow as tf
 from mtask_tf.data import pipeline
 from mtask_tf.data import tokenizer as tokenizer_lib
 from mtask_tf.data import vocabulary
+from mtask_tf.decoding import generator
 from mtask_tf.model import builders
 from mtask_tf.training import loop
 from mtask_tf.training import model_dir as model_dir_lib
@@ -100,10 +101,28 @@ def _datasets(data, tokenizer, speakers, settings, strategy):
         monologue = pipeline.encode_monologue(
             tokenizer, data.monologue, ids(data.monologue, "monologue.tsv"), lengths)
         autoencoder = pipeline.training_dataset(monologue, global_batch, settings.train.seed + 1)
-    return loop.Datasets(
+    datasets = loop.Datasets(
         seq2seq=pipeline.training_dataset(train, global_batch, settings.train.seed),
         autoencoder=autoencoder, dev=pipeline.evaluation_dataset(dev, batch_size),
         num_speakers=len(speakers))
+    return datasets, dev
+
+
+def _sampler(models, tokenizer, data, dev, settings, count=3):
+    """Greedy replies to the first dev inputs, shown in TensorBoard at each evaluation."""
+    generator_ = generator.Generator(models.encoder, models.decoder)
+    rows = data.dev[:count]
+    source = dev["source"][:count].to_tensor()
+    speaker = dev["speaker"][:count]
+    greedy = tf.function(lambda: generator_.greedy(
+        source, speaker, max_length=settings.lengths.max_target_length))
+    reverse = settings.direction == "reverse"
+
+    def sample():
+        texts = tokenizer.decode(*greedy()).numpy()
+        return [f"**{row.speaker}**: {row.response if reverse else row.message}  \n"
+                f"→ {text.decode('utf-8')}" for row, text in zip(rows, texts)]
+    return sample
 
 
 def run(data, model_dir, settings, flags_text, log):
@@ -118,13 +137,14 @@ def run(data, model_dir, settings, flags_text, log):
     if strategy.num_replicas_in_sync > 1:
         log(f"distribution: {type(strategy).__name__} with "
             f"{strategy.num_replicas_in_sync} replicas")
-    datasets = _datasets(data, tokenizer, speakers, settings, strategy)
+    datasets, dev = _datasets(data, tokenizer, speakers, settings, strategy)
     with strategy.scope():
         model = multitask.MultiTaskModel(config, settings.multitask,
                                          settings.train.learning_rate,
                                          settings.train.clip_norm or None)
         model.compile()
-    trainer = loop.Trainer(model, datasets, settings.train, model_dir, log, speakers)
+    trainer = loop.Trainer(model, datasets, settings.train, model_dir, log, speakers,
+                           sample=_sampler(model.models, tokenizer, data, dev, settings))
     resumed = trainer.restore()
     if resumed is not None:
         log(f"resumed from step {resumed} ({trainer.state.stage_name} stage)"

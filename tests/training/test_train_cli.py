@@ -40,7 +40,7 @@ def test_mtask_m_trains_both_stages_and_writes_everything(data_dir, tmp_path):
     assert "--model=persona" in (model_dir / "flags.txt").read_text()
     assert {"seq2seq/loss", "autoencoder/loss", "train/tokens_per_s", "train/stage",
             "train/learning_rate"} <= _tags(model_dir / "train")
-    assert {"dev/perplexity", *(f"dev/perplexity/{t}" for t in TARGETS)} <= _tags(
+    assert {"dev/perplexity", "dev/samples", *(f"dev/perplexity/{t}" for t in TARGETS)} <= _tags(
         model_dir / "dev")
     again = _train(data_dir, model_dir, "mtask_m", check=True)
     assert "training had already finished" in again.stdout

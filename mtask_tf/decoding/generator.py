@@ -1,0 +1,72 @@
+"""Response generation and scoring with a trained encoder and decoder, on id tensors.
+
+The bridge between the models and the model-agnostic beam search: it turns
+the decoder into a step function whose state carries the LSTM states and the
+speaker id (so beam reordering moves the speaker along with the hypothesis).
+"""
+
+import tensorflow as tf
+
+from mtask_tf.data import vocabulary
+from mtask_tf.decoding import beam_search as beam_search_lib
+from mtask_tf.model import losses
+
+_BLOCKED_IDS = (vocabulary.PAD_ID, vocabulary.BOS_ID, vocabulary.UNK_ID)
+
+
+class Generator(tf.Module):
+    """Beam search and teacher-forced scoring for one encoder-decoder pair.
+
+    Args:
+        encoder: an `Encoder` (source ids -> LSTM states).
+        decoder: the `Decoder` trained with it.
+
+    Example:
+    >>> generator = Generator(models.encoder, models.decoder)
+    >>> nbest = generator.generate(source, speaker, beam_size=10, max_length=20, nbest=5)
+    """
+
+    def __init__(self, encoder, decoder, name=None):
+        super().__init__(name=name)
+        self.encoder = encoder
+        self.decoder = decoder
+
+    def _step(self, ids, step, state):
+        lstm_states, speaker = state
+        speaker = speaker if self.decoder.num_speakers else None
+        logits, lstm_states = self.decoder.step(ids, lstm_states, speaker)
+        log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))
+        # Never propose padding, BOS, <unk>, or an empty response (EOS first).
+        # Their probability is not spread over the other words, so a score stays
+        # the model's log-probability of the sequence.
+        vocab = tf.shape(log_probs)[-1]
+        blocked = tf.reduce_sum(tf.one_hot(_BLOCKED_IDS, vocab), axis=0) > 0
+        blocked |= (tf.range(vocab) == vocabulary.EOS_ID) & (step == 0)
+        log_probs = tf.where(blocked[None, :], -float("inf"), log_probs)
+        return log_probs, (lstm_states, state[1])
+
+    def initial_state(self, source, speaker):
+        """int32 [batch, time], [batch] -> the step function's state for `beam_search`."""
+        return (self.encoder(source), tf.cast(speaker, tf.int32))
+
+    def generate(self, source, speaker, *, beam_size, max_length, nbest):
+        """N-best responses: a `BeamSearchResult` ([batch, nbest, max_length] ids, ...)."""
+        return beam_search_lib.beam_search(
+            self._step, self.initial_state(source, speaker), tf.shape(source)[0],
+            beam_size=beam_size, max_length=max_length, nbest=nbest,
+            bos_id=vocabulary.BOS_ID, eos_id=vocabulary.EOS_ID)
+
+    def greedy(self, source, speaker, *, max_length):
+        """The single most probable word at each step: ids [batch, max_length], lengths."""
+        result = self.generate(source, speaker, beam_size=1, max_length=max_length, nbest=1)
+        return result.ids[:, 0], result.lengths[:, 0]
+
+    def score(self, source, speaker, target_in, target_out):
+        """log p(target | source, speaker) summed over tokens (EOS included), and token counts.
+
+        int32 [batch, time] x 4 -> float32 [batch], int32 [batch].
+        """
+        speaker = tf.cast(speaker, tf.int32) if self.decoder.num_speakers else None
+        logits = self.decoder(target_in, self.encoder(source), speaker)
+        nll, weights = losses.token_nll(logits, target_out)
+        return -tf.reduce_sum(nll, axis=1), tf.cast(tf.reduce_sum(weights, axis=1), tf.int32)
