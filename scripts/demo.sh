@@ -9,7 +9,7 @@ DATA=data/shakespeare
 RUNS=runs/demo
 TARGETS=HAMLET,IAGO,ROSALIND,FALSTAFF
 
-$PY -m mtask_tf.prepare --corpus=shakespeare --targets=$TARGETS --output_dir=$DATA
+$PY -m mtask_tf.prepare --corpus=shakespeare --targets=$TARGETS --seed=1 --output_dir=$DATA
 for variant in baseline mtask_m; do
   echo "== training $variant =="
   $PY -m mtask_tf.train --flagfile=configs/$variant.flags --flagfile=configs/demo.flags \
