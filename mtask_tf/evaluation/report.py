@@ -1,0 +1,138 @@
+"""The results table (paper Tables 1-2) and the per-speaker perplexity plot (Fig. 4).
+
+Both take the same `metrics` dict, keyed by system name; every key inside a
+system is optional:
+
+    {
+        "Baseline": {
+            "perplexity": {"dev": 56.33, "test": 61.17},
+            "bleu": {"dev": 1.32, "test": 1.31},        # 0-100, as corpus_bleu gives
+            "distinct_1": 0.0169,                        # fraction, as distinct_n gives
+            "distinct_2": 0.0653,
+            "perplexity_by_speaker": {"dev": {"HAMLET": 40.2, "IAGO": 51.0},
+                                      "test": {"HAMLET": 42.9, "IAGO": 49.7}},
+        },
+        "MTASK-S": {...},
+    }
+"""
+
+import pathlib
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from mtask_tf.evaluation import metrics as metrics_lib
+
+MISSING = "–"
+
+# (label, keys into a system's metrics, shown as percentage, relative change shown).
+# Like the paper, distinct-n has no relative change: next to a percentage it
+# would read as a change in percentage points.
+_ROWS = (
+    ("Perplexity dev", ("perplexity", "dev"), False, True),
+    ("Perplexity test", ("perplexity", "test"), False, True),
+    ("BLEU dev", ("bleu", "dev"), False, True),
+    ("BLEU test", ("bleu", "test"), False, True),
+    ("distinct-1", ("distinct_1",), True, False),
+    ("distinct-2", ("distinct_2",), True, False),
+)
+
+
+def _lookup(system_metrics, keys):
+    value = system_metrics
+    for key in keys:
+        if not isinstance(value, dict) or value.get(key) is None:
+            return None
+        value = value[key]
+    return float(value)
+
+
+def _cell(value, baseline, percent, compare):
+    if value is None:
+        return MISSING
+    text = f"{100 * value:.2f} %" if percent else f"{value:.2f}"
+    if compare and baseline:  # no baseline value (None or 0): nothing to compare to
+        text += f" ({100 * metrics_lib.relative_change(value, baseline):+.1f} %)"
+    return text
+
+
+def _systems(metrics, baseline):
+    if baseline not in metrics:
+        raise ValueError(f"baseline {baseline!r} is not among the systems "
+                         f"{sorted(metrics)}; pass one of them as `baseline`")
+    return [baseline] + [name for name in metrics if name != baseline]
+
+
+def metrics_table(metrics, baseline):
+    """A Markdown table with the systems side by side, baseline first, like Tables 1-2.
+
+    Rows: Perplexity dev/test, BLEU dev/test, distinct-1/2. Values have two
+    decimals, distinct-n is shown in percent (0.0169 -> "1.69 %"), and the other
+    systems' perplexity and BLEU cells carry the relative change against the
+    baseline, e.g. "32.27 (-42.7 %)". Missing values are shown as "–".
+
+    Args:
+        metrics: system name -> metrics, laid out as in the module docstring.
+        baseline: name of the system the relative changes refer to.
+    """
+    systems = _systems(metrics, baseline)
+    lines = ["| | " + " | ".join(systems) + " |", "|---" * (len(systems) + 1) + "|"]
+    for label, keys, percent, compare in _ROWS:
+        values = [_lookup(metrics[name], keys) for name in systems]
+        cells = [_cell(values[0], None, percent, False)]
+        cells += [_cell(value, values[0], percent, compare) for value in values[1:]]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _speaker_perplexities(metrics, split):
+    """System -> {speaker: perplexity}, and the speakers in order of first appearance."""
+    by_system = {name: dict((m.get("perplexity_by_speaker") or {}).get(split) or {})
+                 for name, m in metrics.items()}
+    speakers = list(dict.fromkeys(s for values in by_system.values() for s in values))
+    if not speakers:
+        raise ValueError(f"no system has per-speaker perplexity for split {split!r}: "
+                         f"expected metrics[system]['perplexity_by_speaker'][{split!r}]")
+    return by_system, speakers
+
+
+def plot_perplexity_by_speaker(metrics, path, split="test"):
+    """Writes a grouped bar chart of per-speaker perplexity as PNG, like Fig. 4.
+
+    One group per speaker, in order of first appearance in `metrics`; one bar
+    per system in each group, in the order of `metrics`. A system without a value
+    for a speaker has no bar there. Uses the Agg canvas directly, so no display
+    is needed and pyplot's global state is left alone.
+
+    Args:
+        metrics: system name -> metrics, laid out as in the module docstring.
+        path: where to write the PNG; missing parent directories are made.
+        split: "dev" or "test", the key inside "perplexity_by_speaker".
+
+    Returns:
+        The matplotlib Figure, whose single axes holds one patch per bar.
+    """
+    by_system, speakers = _speaker_perplexities(metrics, split)
+    width = 0.8 / len(by_system)
+    figure = Figure(figsize=(max(6.0, 1.5 + len(speakers) * (0.3 + 0.25 * len(by_system))),
+                             4.5), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    for i, (name, values) in enumerate(by_system.items()):
+        xs = [x + (i - (len(by_system) - 1) / 2) * width
+              for x, s in enumerate(speakers) if s in values]
+        axes.bar(xs, [values[s] for s in speakers if s in values], width, label=name)
+    rotate = len(speakers) > 6 or max(len(s) for s in speakers) > 8
+    axes.set_xticks(range(len(speakers)), speakers, rotation=45 if rotate else 0,
+                    ha="right" if rotate else "center")
+    axes.set_xlabel("Speaker")
+    axes.set_ylabel(f"Perplexity ({split})")
+    axes.set_title(f"Per-speaker perplexity, {split} set")
+    # Outside the axes: inside, the legend hides the tallest bars.
+    figure.legend(loc="outside right upper")
+    axes.grid(axis="y", alpha=0.3)
+    axes.set_axisbelow(True)
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png", dpi=120)
+    return figure

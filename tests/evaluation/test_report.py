@@ -1,0 +1,105 @@
+"""The Markdown results table and the per-speaker perplexity bar chart."""
+
+import pytest
+
+from mtask_tf.evaluation import report
+
+# The paper's Tables 1-2 as our metrics dict (distinct-n as fractions).
+PAPER = {
+    "Baseline": {"perplexity": {"dev": 56.33, "test": 61.17},
+                 "bleu": {"dev": 1.32, "test": 1.31},
+                 "distinct_1": 0.0169, "distinct_2": 0.0653},
+    "MTASK-S": {"perplexity": {"dev": 32.27, "test": 39.83},
+                "bleu": {"dev": 1.76, "test": 1.69},
+                "distinct_1": 0.0243, "distinct_2": 0.102},
+    "MTASK-M": {"perplexity": {"dev": 44.96, "test": 43.21},
+                "bleu": {"dev": 2.52, "test": 2.25},
+                "distinct_1": 0.0244, "distinct_2": 0.0979},
+}
+
+
+def test_metrics_table_reproduces_the_paper():
+    # Relative changes by hand, e.g. (32.27 - 56.33) / 56.33 = -42.7 %. Two differ
+    # from the printed paper: (2.52 - 1.32) / 1.32 = +90.9 % (paper: +90.1 %) and
+    # (2.25 - 1.31) / 1.31 = +71.8 % (paper: +71.7 %, from unrounded scores).
+    assert report.metrics_table(PAPER, "Baseline") == "\n".join([
+        "| | Baseline | MTASK-S | MTASK-M |",
+        "|---|---|---|---|",
+        "| Perplexity dev | 56.33 | 32.27 (-42.7 %) | 44.96 (-20.2 %) |",
+        "| Perplexity test | 61.17 | 39.83 (-34.9 %) | 43.21 (-29.4 %) |",
+        "| BLEU dev | 1.32 | 1.76 (+33.3 %) | 2.52 (+90.9 %) |",
+        "| BLEU test | 1.31 | 1.69 (+29.0 %) | 2.25 (+71.8 %) |",
+        "| distinct-1 | 1.69 % | 2.43 % | 2.44 % |",
+        "| distinct-2 | 6.53 % | 10.20 % | 9.79 % |",
+    ])
+
+
+def test_metrics_table_puts_the_baseline_first_and_compares_against_it():
+    table = report.metrics_table(PAPER, "MTASK-S").splitlines()
+    assert table[0] == "| | MTASK-S | Baseline | MTASK-M |"
+    # (56.33 - 32.27) / 32.27 = +74.6 %; (44.96 - 32.27) / 32.27 = +39.3 %.
+    assert table[2] == "| Perplexity dev | 32.27 | 56.33 (+74.6 %) | 44.96 (+39.3 %) |"
+
+
+def test_metrics_table_shows_missing_values_as_a_dash():
+    metrics = {"Baseline": {"perplexity": {"dev": 50.0}, "bleu": {"dev": 2.0}},
+               "MTASK-M": {"perplexity": {"dev": 40.0, "test": 41.0}, "distinct_1": 0.05}}
+    rows = report.metrics_table(metrics, "Baseline").splitlines()[2:]
+    assert rows == [
+        "| Perplexity dev | 50.00 | 40.00 (-20.0 %) |",
+        "| Perplexity test | – | 41.00 |",  # no baseline value: no relative change
+        "| BLEU dev | 2.00 | – |",
+        "| BLEU test | – | – |",
+        "| distinct-1 | – | 5.00 % |",
+        "| distinct-2 | – | – |",
+    ]
+
+
+def test_metrics_table_rejects_an_unknown_baseline():
+    with pytest.raises(ValueError, match="'LSTM-MMI' is not among the systems"):
+        report.metrics_table(PAPER, "LSTM-MMI")
+
+
+def _by_speaker(test, dev=None):
+    return {"perplexity_by_speaker": {"test": test, "dev": dev or {}}}
+
+
+BY_SPEAKER = {
+    "Baseline": _by_speaker({"HAMLET": 60.0, "IAGO": 70.0, "OTHELLO": 65.0},
+                            dev={"HAMLET": 1.0}),
+    "MTASK-S": _by_speaker({"HAMLET": 40.0, "IAGO": 50.0, "OTHELLO": 45.0}),
+    "MTASK-M": _by_speaker({"HAMLET": 45.0, "IAGO": 55.0, "OTHELLO": 35.0}),
+}
+
+
+def test_plot_has_one_bar_per_system_and_speaker(tmp_path):
+    path = tmp_path / "plots" / "by_speaker.png"
+    figure = report.plot_perplexity_by_speaker(BY_SPEAKER, path)
+    axes, = figure.axes
+    assert len(axes.patches) == 3 * 3
+    assert [t.get_text() for t in axes.get_xticklabels()] == ["HAMLET", "IAGO", "OTHELLO"]
+    heights = sorted(round(p.get_height(), 6) for p in axes.patches)
+    assert heights == sorted(v for m in BY_SPEAKER.values()
+                             for v in m["perplexity_by_speaker"]["test"].values())
+    # Within each speaker group the bars are in system order: Baseline, MTASK-S, MTASK-M.
+    hamlet = sorted(axes.patches, key=lambda p: p.get_x())[:3]
+    assert [p.get_height() for p in hamlet] == [60.0, 40.0, 45.0]
+    assert [t.get_text() for t in figure.legends[0].get_texts()] == list(BY_SPEAKER)
+    assert path.read_bytes().startswith(b"\x89PNG")
+    assert path.stat().st_size > 1000
+
+
+def test_plot_leaves_out_missing_values_and_follows_the_split(tmp_path):
+    metrics = dict(BY_SPEAKER, Extra=_by_speaker({"IAGO": 30.0}, dev={"IAGO": 2.0}))
+    figure = report.plot_perplexity_by_speaker(metrics, tmp_path / "test.png")
+    assert len(figure.axes[0].patches) == 3 * 3 + 1
+    figure = report.plot_perplexity_by_speaker(metrics, tmp_path / "dev.png", split="dev")
+    axes, = figure.axes
+    assert sorted(p.get_height() for p in axes.patches) == [1.0, 2.0]
+    assert axes.get_ylabel() == "Perplexity (dev)"
+
+
+def test_plot_without_per_speaker_perplexity_says_what_is_missing(tmp_path):
+    with pytest.raises(ValueError, match=r"\['perplexity_by_speaker'\]\['dev'\]"):
+        report.plot_perplexity_by_speaker(PAPER, tmp_path / "x.png", split="dev")
+    assert not (tmp_path / "x.png").exists()
