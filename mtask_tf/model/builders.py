@@ -84,3 +84,14 @@ def build_models(config, with_autoencoder):
         autoencoder_encoder = _encoder(config, "autoencoder_encoder")
         autoencoder = _functional(autoencoder_encoder, decoder, "autoencoder")
     return ConversationModels(seq2seq, autoencoder, encoder, autoencoder_encoder, decoder)
+
+
+def variable_map(*models):
+    """{name: variable} of the models' weights, the layout of every checkpoint.
+
+    Names are the Keras variable paths ("decoder/lstm/kernel_0", with "." for
+    "/"), so a checkpoint restores into any model that has those layers: training
+    checkpoints into a decoding-only Seq2Seq model, for example.
+    """
+    return {v.path.replace("/", "."): v for model in models if model is not None
+            for v in model.weights}

@@ -7,6 +7,7 @@ import pathlib
 import tensorflow as tf
 
 from mtask_tf.evaluation import perplexity as perplexity_lib
+from mtask_tf.model import builders
 from mtask_tf.training import callbacks as callbacks_lib
 from mtask_tf.training import state as state_lib
 
@@ -70,10 +71,12 @@ class Trainer:
         optimizers = {"seq2seq_optimizer": model.seq2seq_optimizer}
         if model.autoencoder_optimizer is not None:
             optimizers["autoencoder_optimizer"] = model.autoencoder_optimizer
-        self.checkpoint = tf.train.Checkpoint(model=model, state=self.state, **optimizers)
+        variables = builders.variable_map(model.seq2seq, model.autoencoder)
+        self.checkpoint = tf.train.Checkpoint(variables=variables, state=self.state,
+                                              **optimizers)
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, self.model_dir / "checkpoints", config.keep_checkpoints)
-        self.best_checkpoint = tf.train.Checkpoint(model=model)
+        self.best_checkpoint = tf.train.Checkpoint(variables=variables)
         self.best_manager = tf.train.CheckpointManager(
             self.best_checkpoint, self.model_dir / "best", max_to_keep=1)
         self.train_writer = tf.summary.create_file_writer(str(self.model_dir / "train"))

@@ -1,7 +1,10 @@
 """What a model directory holds besides checkpoints, and loading a trained model."""
 
+import dataclasses
 import json
 import pathlib
+
+import tensorflow as tf
 
 from mtask_tf.model import builders
 
@@ -54,4 +57,54 @@ def load_model_config(model_dir):
 
 
 def load_experiment(model_dir):
-    return json.loads(pathlib.Path(model_dir, EXPERIMENT).read_text())
+    path = pathlib.Path(model_dir, EXPERIMENT)
+    if not path.is_file():
+        raise ModelDirError(f"{path}: missing; train a model into {model_dir} first")
+    return json.loads(path.read_text())
+
+
+@dataclasses.dataclass
+class TrainedModel:
+    """A trained model ready for decoding: its metadata, tokenizer and SEQ2SEQ layers."""
+
+    model_dir: pathlib.Path
+    config: builders.ModelConfig
+    experiment: dict
+    tokenizer: object  # mtask_tf.data.tokenizer.Tokenizer
+    speakers: list
+    models: builders.ConversationModels
+
+    @property
+    def persona(self):
+        return self.config.num_speakers > 0
+
+    @property
+    def reverse(self):
+        return self.experiment.get("direction") == "reverse"
+
+
+def load_trained(model_dir, weights="best"):
+    """Loads a model directory's best (or last, `weights="last"`) weights for decoding.
+
+    Raises:
+        ModelDirError: the directory is not a trained model directory.
+    """
+    from mtask_tf.data import tokenizer as tokenizer_lib  # TensorFlow-heavy.
+
+    model_dir = pathlib.Path(model_dir)
+    if not model_dir.is_dir():
+        raise ModelDirError(f"{model_dir}: model directory not found")
+    config = load_model_config(model_dir)
+    checkpoint_dir = model_dir / ("best" if weights == "best" else "checkpoints")
+    path = tf.train.latest_checkpoint(checkpoint_dir)
+    if path is None:
+        raise ModelDirError(f"{checkpoint_dir}: no checkpoint; train the model first "
+                            "(python -m mtask_tf.train ... --model_dir=" f"{model_dir})")
+    models = builders.build_models(config, with_autoencoder=False)
+    # Training checkpoints also hold the autoencoder's encoder; decoding needs
+    # only the Seq2Seq graph's variables.
+    checkpoint = tf.train.Checkpoint(variables=builders.variable_map(models.seq2seq))
+    checkpoint.restore(path).expect_partial().assert_existing_objects_matched()
+    speakers = read_lines(model_dir / SPEAKERS)
+    return TrainedModel(model_dir, config, load_experiment(model_dir),
+                        tokenizer_lib.Tokenizer(model_dir / VOCABULARY), speakers, models)

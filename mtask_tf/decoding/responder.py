@@ -1,0 +1,167 @@
+"""Text in, reranked responses out: tokenisation, beam search and MMI reranking in one graph.
+
+`Responder` is what `mtask_tf.decode` runs and what `mtask_tf.export` saves, so
+the command line and TensorFlow Serving give the same N-best lists.
+"""
+
+import dataclasses
+
+import tensorflow as tf
+
+from mtask_tf.data import vocabulary
+from mtask_tf.decoding import generator as generator_lib
+
+STRING_BATCH = tf.TensorSpec([None], tf.string)
+# Scored texts are never cut: a score covers every token of the response.
+_WHOLE = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodeConfig:
+    """Search and reranking settings (paper, section 6.4: B = 50, 20 tokens).
+
+    score(R) = log p(R | M, v) + mmi_lambda * log p(M | R) + mmi_gamma * |R|, where
+    |R| is the number of words of R (EOS not counted).
+    """
+
+    beam_size: int = 50
+    max_length: int = 20
+    nbest: int = 10
+    mmi_lambda: float = 0.0
+    mmi_gamma: float = 0.0
+
+
+class Responder(tf.Module):
+    """Generates and scores responses of a trained model, optionally MMI-reranked.
+
+    Args:
+        forward: a `model_dir.TrainedModel` of p(response | context, message, speaker).
+        reverse: a `TrainedModel` of p(message | response), or None (no reranking:
+            reverse scores are 0).
+        config: a `DecodeConfig`.
+
+    Example:
+    >>> responder = Responder(load_trained("runs/demo/mtask_m"), None, DecodeConfig())
+    >>> responder.generate(tf.constant([""]), tf.constant(["How now?"]),
+    ...                    tf.constant(["HAMLET"]))["responses"]
+    """
+
+    def __init__(self, forward, reverse, config, name=None):
+        super().__init__(name=name)
+        _check_vocabularies(forward, reverse)
+        self.config = config
+        self.max_source_length = forward.experiment["lengths"]["max_source_length"]
+        self.reverse_max_source_length = (
+            reverse.experiment["lengths"]["max_source_length"] if reverse else 0)
+        self.persona = forward.persona
+        self.tokenizer = forward.tokenizer
+        self.speakers = tf.constant(forward.speakers or [""])
+        self.speaker_table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                self.speakers, tf.range(tf.size(self.speakers), dtype=tf.int32)), -1)
+        self.forward = generator_lib.Generator(forward.models.encoder, forward.models.decoder)
+        self.reverse = (generator_lib.Generator(reverse.models.encoder, reverse.models.decoder)
+                        if reverse is not None else None)
+
+    def speaker_ids(self, speaker):
+        """string [batch] -> int32 [batch]; an unknown name is an InvalidArgument error."""
+        ids = self.speaker_table.lookup(speaker)
+        if not self.persona:
+            return tf.zeros_like(ids)  # Accepted and ignored.
+        unknown = tf.boolean_mask(speaker, ids < 0)
+        with tf.control_dependencies([tf.debugging.Assert(
+                tf.size(unknown) == 0,
+                ["unknown speaker(s):", unknown, "- this model knows",
+                 tf.size(self.speakers), "speakers (see its speakers.txt)"], summarize=10)]):
+            return tf.identity(ids)
+
+    def _check_inputs(self, message, *others):
+        checks = [tf.debugging.assert_equal(
+            tf.shape(other), tf.shape(message),
+            message="inputs must have the same batch size") for other in others]
+        empty = tf.where(tf.strings.length(tf.strings.strip(message)) == 0)[:, 0]
+        checks.append(tf.debugging.Assert(
+            tf.size(empty) == 0, ["empty message at batch index(es):", empty], summarize=10))
+        return checks
+
+    def _source(self, context, message):
+        source = self.tokenizer.encode_source(context, message, self.max_source_length)
+        return source.to_tensor()
+
+    @tf.function(input_signature=[STRING_BATCH] * 3)
+    def generate(self, context, message, speaker):
+        """N-best responses, reranked. Inputs string [batch]; outputs [batch, nbest]."""
+        with tf.control_dependencies(self._check_inputs(message, context, speaker)):
+            speaker_ids = self.speaker_ids(speaker)
+            source = self._source(context, message)
+        c = self.config
+        result = self.forward.generate(source, speaker_ids, beam_size=c.beam_size,
+                                       max_length=c.max_length, nbest=c.nbest)
+        reverse_log_prob = self._reverse_scores(message, result.ids, result.lengths)
+        words = tf.maximum(result.lengths - 1, 0)
+        scores = (result.scores + c.mmi_lambda * reverse_log_prob
+                  + c.mmi_gamma * tf.cast(words, tf.float32))
+        scores = tf.where(result.lengths > 0, scores, -float("inf"))
+        order = tf.argsort(scores, axis=1, direction="DESCENDING", stable=True)
+        take = lambda x: tf.gather(x, order, batch_dims=1)
+        ids, lengths = take(result.ids), take(result.lengths)
+        return {"responses": self.tokenizer.decode(ids, lengths), "scores": take(scores),
+                "forward_log_prob": take(result.scores),
+                "reverse_log_prob": take(reverse_log_prob), "lengths": lengths,
+                "ids": ids}
+
+    def _reverse_scores(self, message, ids, lengths):
+        """log p(message | response) for every hypothesis: [batch, nbest]."""
+        if self.reverse is None:
+            return tf.zeros(tf.shape(lengths), tf.float32)
+        batch, nbest = tf.shape(ids)[0], tf.shape(ids)[1]
+        flat_ids = tf.reshape(ids, [batch * nbest, -1])
+        words = tf.reshape(tf.maximum(lengths - 1, 0), [-1])
+        source = tf.where(tf.sequence_mask(words, tf.shape(flat_ids)[1]), flat_ids, 0)
+        source = source[:, :self.reverse_max_source_length]
+        target_in, target_out = self.tokenizer.encode_target(tf.repeat(message, nbest), _WHOLE)
+        log_prob, _ = self.reverse.score(
+            source, tf.zeros([batch * nbest], tf.int32), target_in.to_tensor(),
+            target_out.to_tensor())
+        log_prob = tf.where(words > 0, log_prob, 0.0)
+        return tf.reshape(log_prob, [batch, nbest])
+
+    @tf.function(input_signature=[STRING_BATCH] * 4)
+    def score(self, context, message, speaker, response):
+        """log p(response | context, message, speaker) summed over tokens (EOS included)."""
+        with tf.control_dependencies(self._check_inputs(message, context, speaker, response)):
+            speaker_ids = self.speaker_ids(speaker)
+            source = self._source(context, message)
+        target_in, target_out = self.tokenizer.encode_target(response, _WHOLE)
+        log_prob, num_tokens = self.forward.score(
+            source, speaker_ids, target_in.to_tensor(), target_out.to_tensor())
+        return {"log_prob": log_prob, "num_tokens": num_tokens}
+
+    @tf.function(input_signature=[STRING_BATCH] * 2)
+    def reverse_score(self, message, response):
+        """log p(message | response) summed over tokens (EOS included), with the reverse model."""
+        if self.reverse is None:
+            raise ValueError("reverse_score needs a reverse model")
+        with tf.control_dependencies(self._check_inputs(message, response)):
+            source = self.tokenizer.encode(response)[:, -self.reverse_max_source_length:]
+        target_in, target_out = self.tokenizer.encode_target(message, _WHOLE)
+        log_prob, num_tokens = self.reverse.score(
+            source.to_tensor(), tf.zeros(tf.shape(message), tf.int32),
+            target_in.to_tensor(), target_out.to_tensor())
+        return {"log_prob": log_prob, "num_tokens": num_tokens}
+
+
+def _check_vocabularies(forward, reverse):
+    if forward.reverse:
+        raise ValueError(f"{forward.model_dir} holds a reverse model; give a forward "
+                         "model as --model_dir")
+    if reverse is None:
+        return
+    if not reverse.reverse:
+        raise ValueError(f"{reverse.model_dir} is not a reverse model (train it with "
+                         "configs/reverse.flags)")
+    if (vocabulary.load_vocabulary(forward.tokenizer.vocabulary_path)
+            != vocabulary.load_vocabulary(reverse.tokenizer.vocabulary_path)):
+        raise ValueError(
+            f"{forward.model_dir} and {reverse.model_dir} have different vocabularies; "
+            "train the reverse model on the same data directory with the same --vocab_size")
