@@ -205,6 +205,37 @@ def read_triples(path, skip_bad_lines: bool = False,
     return _read_table(path, make_parser, skip_bad_lines, max_line_chars)
 
 
+QUERY_COLUMNS = ("speaker", "context", "message")
+
+
+def _query_layout():
+    """Accepts `speaker context message` or a triples header (the response is kept)."""
+
+    def make_row_parser(header: list[str]):
+        if tuple(header) == TRIPLE_COLUMNS:
+            return _fixed_layout(TRIPLE_COLUMNS, ("speaker", "message"), Triple)(header)
+        query = _fixed_layout(QUERY_COLUMNS, ("speaker", "message"),
+                              lambda s, c, m: Triple(s, c, m, ""))
+        try:
+            return query(header)
+        except _BadLine:
+            raise _BadLine(f"expected header {_describe_header(QUERY_COLUMNS)} or "
+                           f"{_describe_header(TRIPLE_COLUMNS)} (tab-separated), found "
+                           f"{_describe_header(header)}") from None
+
+    return make_row_parser
+
+
+def read_queries(path, skip_bad_lines: bool = False,
+                 max_line_chars: int = DEFAULT_MAX_LINE_CHARS
+                 ) -> tuple[list[Triple], ReadReport]:
+    """Reads decoding inputs: `speaker context message`, or triples (response = reference).
+
+    Rows come back as `Triple`s whose `response` is "" when the file has none.
+    """
+    return _read_table(path, _query_layout(), skip_bad_lines, max_line_chars)
+
+
 def read_monologue(path, skip_bad_lines: bool = False,
                    max_line_chars: int = DEFAULT_MAX_LINE_CHARS
                    ) -> tuple[list[Monologue], ReadReport]:

@@ -54,6 +54,7 @@ class Responder(tf.Module):
         self.reverse_max_source_length = (
             reverse.experiment["lengths"]["max_source_length"] if reverse else 0)
         self.persona = forward.persona
+        self.speaker_names = list(forward.speakers)
         self.tokenizer = forward.tokenizer
         self.speakers = tf.constant(forward.speakers or [""])
         self.speaker_table = tf.lookup.StaticHashTable(

@@ -1,0 +1,175 @@
+r"""Generates responses with a trained model: beam search, then MMI reranking.
+
+    python -m mtask_tf.decode --model_dir=runs/demo/mtask_m \
+        --reverse_model_dir=runs/demo/reverse --mmi=runs/demo/mmi.json \
+        --input=data/shakespeare/test.tsv --output=runs/demo/test.responses.tsv
+
+    python -m mtask_tf.decode --model_dir=runs/demo/mtask_m --interactive
+
+See README.md ("Decoding").
+"""
+
+import json
+import pathlib
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+import mtask_tf  # noqa: F401  (quietens TensorFlow's start-up logging)
+
+_MODEL_DIR = flags.DEFINE_string("model_dir", None, "Trained forward model directory.")
+_REVERSE_MODEL_DIR = flags.DEFINE_string(
+    "reverse_model_dir", None, "Trained reverse model p(message | response) for MMI "
+    "reranking; without it responses are ranked by the forward score alone.")
+_MMI = flags.DEFINE_string("mmi", None, "MMI weights file (lambda, gamma) from "
+                           "mtask_tf.tune_mmi; default lambda = gamma = 0.")
+_INPUT = flags.DEFINE_string("input", None, "TSV with header `speaker context message` "
+                             "or `speaker context message response` (response = reference).")
+_OUTPUT = flags.DEFINE_string("output", None, "Output file: .jsonl for JSON lines, "
+                              "anything else for TSV.")
+_BEAM_SIZE = flags.DEFINE_integer("beam_size", 50, "Beam width B (paper: 50).")
+_MAX_LENGTH = flags.DEFINE_integer("max_length", 20, "Most tokens of a response, EOS "
+                                   "included (paper: 20).")
+_NBEST = flags.DEFINE_integer("nbest", 0, "Write the N best reranked responses of each "
+                              "input with all score parts; 0 writes only the 1-best.")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 16, "Inputs decoded together.")
+_INTERACTIVE = flags.DEFINE_boolean("interactive", False, "Chat at a prompt instead of "
+                                    "reading --input.")
+_SKIP_BAD_LINES = flags.DEFINE_boolean("skip_bad_lines", False, "Skip and count "
+                                       "malformed input lines.")
+
+
+def _validate():
+    if not _MODEL_DIR.value:
+        raise app.UsageError("--model_dir is required")
+    if not _INTERACTIVE.value and not (_INPUT.value and _OUTPUT.value):
+        raise app.UsageError("give --input=FILE and --output=FILE, or --interactive")
+    for name in ("beam_size", "max_length", "batch_size"):
+        if flags.FLAGS[name].value <= 0:
+            raise app.UsageError(f"--{name} must be positive, got {flags.FLAGS[name].value}")
+    if _NBEST.value < 0:
+        raise app.UsageError(f"--nbest must be 0 or positive, got {_NBEST.value}")
+    if _MMI.value and not _REVERSE_MODEL_DIR.value:
+        raise app.UsageError("--mmi needs --reverse_model_dir (the model behind lambda)")
+
+
+def build_responder(model_dir, reverse_model_dir, mmi_path, beam_size, max_length, nbest):
+    """Loads the models and weights named by the flags into a `Responder`."""
+    from mtask_tf.decoding import mmi
+    from mtask_tf.decoding import responder
+    from mtask_tf.training import model_dir as model_dir_lib
+
+    weights = mmi.MmiWeights.load(mmi_path) if mmi_path else mmi.MmiWeights(0.0, 0.0)
+    forward = model_dir_lib.load_trained(model_dir)
+    reverse = model_dir_lib.load_trained(reverse_model_dir) if reverse_model_dir else None
+    config = responder.DecodeConfig(beam_size=beam_size, max_length=max_length,
+                                    nbest=nbest, mmi_lambda=weights.mmi_lambda,
+                                    mmi_gamma=weights.mmi_gamma)
+    return responder.Responder(forward, reverse, config)
+
+
+def _write(path, rows, results, nbest):
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as out:
+        if path.suffix == ".jsonl":
+            for row, hypotheses in zip(rows, results):
+                record = {"speaker": row.speaker, "context": row.context,
+                          "message": row.message, "reference": row.response or None,
+                          "nbest": [h.__dict__ for h in hypotheses[:max(nbest, 1)]]}
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            return
+        parts = ["score", "forward_log_prob", "reverse_log_prob", "length"]
+        out.write("\t".join(["input", "rank", "speaker", "context", "message", "response",
+                             *parts]) + "\n")
+        for index, (row, hypotheses) in enumerate(zip(rows, results), start=1):
+            for rank, h in enumerate(hypotheses[:max(nbest, 1)], start=1):
+                values = [f"{getattr(h, p):.4f}" if p != "length" else str(h.length)
+                          for p in parts]
+                out.write("\t".join([str(index), str(rank), row.speaker, row.context,
+                                     row.message, h.response, *values]) + "\n")
+
+
+def _pick_speaker(speakers, default):
+    """Asks who answers until a known name (or nothing, for the default) is given."""
+    while True:
+        name = input(f"Who answers? [{default}] ").strip() or default
+        if name in speakers:
+            return name
+        print(f"unknown speaker {name!r}; known: {', '.join(speakers)}")
+
+
+def _interactive(responder, targets, shown):
+    from mtask_tf.data import records
+    from mtask_tf.decoding import runner
+
+    speakers = responder.speaker_names
+    if responder.persona:
+        print(f"This model knows {len(speakers)} speakers; its targets: {', '.join(targets)}")
+    print("Type a message to see reranked responses. ':speaker' picks who answers, "
+          "':quit' leaves. Your previous message becomes the context.")
+    try:
+        speaker = _pick_speaker(speakers, targets[0]) if responder.persona else targets[0]
+        context = ""
+        while True:
+            line = input(f"you (to {speaker})> ").strip()
+            if line in (":quit", ":q"):
+                return
+            if line == ":speaker":
+                speaker = _pick_speaker(speakers, speaker) if responder.persona else speaker
+                continue
+            if not line:
+                continue
+            [hypotheses] = runner.decode(
+                responder, [records.Triple(speaker, context, line, "")], 1)
+            for rank, h in enumerate(hypotheses[:shown], start=1):
+                print(f"  {rank}. {h.response}    (score {h.score:.2f} = forward "
+                      f"{h.forward_log_prob:.2f}, reverse {h.reverse_log_prob:.2f}, "
+                      f"{h.length - 1} words)")
+            context = line
+    except EOFError:
+        print()
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    _validate()
+    logging.set_verbosity(logging.WARNING)
+    from mtask_tf.data import pipeline
+    from mtask_tf.data import records
+    from mtask_tf.decoding import mmi
+    from mtask_tf.decoding import runner
+    from mtask_tf.training import model_dir as model_dir_lib
+
+    try:
+        responder = build_responder(_MODEL_DIR.value, _REVERSE_MODEL_DIR.value, _MMI.value,
+                                    _BEAM_SIZE.value, _MAX_LENGTH.value,
+                                    max(_NBEST.value, _BEAM_SIZE.value))
+        if _INTERACTIVE.value:
+            targets = model_dir_lib.load_experiment(_MODEL_DIR.value)["targets"]
+            _interactive(responder, targets, max(_NBEST.value, 5))
+            return
+        rows, report = records.read_queries(_INPUT.value, _SKIP_BAD_LINES.value)
+        if responder.persona:
+            pipeline.speaker_ids([r.speaker for r in rows], responder.speaker_names,
+                                 _INPUT.value)
+    except (records.DataError, model_dir_lib.ModelDirError, mmi.MmiFileError,
+            ValueError) as error:
+        raise SystemExit(f"error: {error}") from None
+    if report.skipped:
+        print(f"skipped {len(report.skipped)} bad lines of {_INPUT.value}", file=sys.stderr)
+    try:
+        results = runner.decode(responder, rows, _BATCH_SIZE.value,
+                                runner.progress_printer("decoding", sys.stderr))
+    except Exception as error:  # noqa: BLE001  InvalidArgument carries the row problem.
+        message = getattr(error, "message", str(error)).strip().splitlines()[-1]
+        raise SystemExit(f"error: {_INPUT.value}: {message}") from None
+    _write(_OUTPUT.value, rows, results, _NBEST.value)
+    print(f"wrote {len(results)} inputs to {_OUTPUT.value}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    app.run(main)
