@@ -13,7 +13,9 @@ class DataDir:
     """The records of a data directory, narrowed to the chosen target speakers.
 
     `train` holds the general population's triples, `monologue` the targets'
-    non-conversational text, `dev`/`test` the targets' triples.
+    non-conversational text, `dev`/`test` the targets' triples. `all_monologue`
+    keeps every target's text: with `train` it is what the vocabulary is built
+    from, so every model of one data directory shares a vocabulary.
     """
 
     path: pathlib.Path
@@ -23,6 +25,7 @@ class DataDir:
     dev: list
     test: list
     reports: list
+    all_monologue: list
 
     def speakers(self):
         """Every speaker a model of this data knows: responders of train, and targets."""
@@ -68,7 +71,7 @@ def load(path, targets=None, skip_bad_lines=False, splits=SPLITS):
     available = sorted({m.speaker for m in rows["monologue"]})
     targets = _check_targets(path, targets, available, "monologue" in splits)
     data = DataDir(path, targets, rows["train"], rows["monologue"], rows["dev"],
-                   rows["test"], reports)
+                   rows["test"], reports, rows["monologue"])
     if targets != available:
         data = dataclasses.replace(
             data, monologue=[m for m in data.monologue if m.speaker in targets],

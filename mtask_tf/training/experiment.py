@@ -56,7 +56,7 @@ def _vocabulary(data, path, vocab_size, log):
     """Builds the vocabulary from the training text once; a restart reuses it."""
     if not path.exists():
         texts = [x for t in data.train for x in (t.context, t.message, t.response)]
-        texts += [m.text for m in data.monologue]
+        texts += [m.text for m in data.all_monologue]
         counts = vocabulary.count_words(texts)
         tokens = vocabulary.build_vocabulary(counts, vocab_size)
         vocabulary.save_vocabulary(path, tokens)

@@ -104,7 +104,12 @@ def load_trained(model_dir, weights="best"):
     # Training checkpoints also hold the autoencoder's encoder; decoding needs
     # only the Seq2Seq graph's variables.
     checkpoint = tf.train.Checkpoint(variables=builders.variable_map(models.seq2seq))
-    checkpoint.restore(path).expect_partial().assert_existing_objects_matched()
+    try:
+        checkpoint.restore(path).expect_partial().assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError):
+        raise ModelDirError(f"{path}: the checkpoint's variables do not fit the model of "
+                            f"{model_dir / MODEL_CONFIG}; was it written by another "
+                            "version of mtask_tf?") from None
     speakers = read_lines(model_dir / SPEAKERS)
     return TrainedModel(model_dir, config, load_experiment(model_dir),
                         tokenizer_lib.Tokenizer(model_dir / VOCABULARY), speakers, models)

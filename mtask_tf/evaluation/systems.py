@@ -1,0 +1,116 @@
+"""Evaluating a system: perplexity, then decoding, reranking and BLEU / distinct-n.
+
+A system is one trained model directory, or an MTASK-S directory holding one
+model per target speaker (`MODEL_DIR/<target>/`, as `configs/mtask_s.flags`
+trains them); each row is then scored and decoded by its speaker's model.
+"""
+
+import dataclasses
+import math
+import pathlib
+
+import tensorflow as tf
+
+from mtask_tf.data import pipeline
+from mtask_tf.data import tokenizer as tokenizer_lib
+from mtask_tf.decoding import responder as responder_lib
+from mtask_tf.decoding import runner
+from mtask_tf.evaluation import metrics as metrics_lib
+from mtask_tf.evaluation import perplexity as perplexity_lib
+from mtask_tf.training import model_dir as model_dir_lib
+
+
+@dataclasses.dataclass
+class System:
+    """A named system: its model(s) and optional MMI weights file."""
+
+    name: str
+    models: dict  # speaker name -> TrainedModel; key None: the model for everyone
+    mmi_path: str | None = None
+    responders: dict = dataclasses.field(default_factory=dict)
+
+    def responder(self, model, reverse, config):
+        """One Responder per model, so each traces its graph once for all splits."""
+        key = id(model)
+        if key not in self.responders:
+            self.responders[key] = responder_lib.Responder(model, reverse, config)
+        return self.responders[key]
+
+    def model_for(self, speaker, source_name):
+        model = self.models.get(speaker) or self.models.get(None)
+        if model is None:
+            raise model_dir_lib.ModelDirError(
+                f"{source_name}: system {self.name!r} has no model for speaker {speaker!r} "
+                f"(it has models for {', '.join(sorted(k for k in self.models if k))})")
+        return model
+
+
+def load_system(name, model_dir, mmi_path=None):
+    """Loads a model directory, or the per-target models below an MTASK-S directory."""
+    model_dir = pathlib.Path(model_dir)
+    if (model_dir / model_dir_lib.MODEL_CONFIG).is_file() or not model_dir.is_dir():
+        return System(name, {None: model_dir_lib.load_trained(model_dir)}, mmi_path)
+    models = {}
+    for sub in sorted(p for p in model_dir.iterdir() if (p / model_dir_lib.MODEL_CONFIG).is_file()):
+        model = model_dir_lib.load_trained(sub)
+        for target in model.experiment["targets"]:
+            models[target] = model
+    if not models:
+        raise model_dir_lib.ModelDirError(
+            f"{model_dir}: neither a model directory nor a directory of per-target models")
+    return System(name, models, mmi_path)
+
+
+def _groups(system, rows, source_name):
+    """Rows grouped by the model that serves them, keeping row indices."""
+    groups = {}
+    for index, row in enumerate(rows):
+        model = system.model_for(row.speaker, source_name)
+        groups.setdefault(id(model), (model, []))[1].append(index)
+    return list(groups.values())
+
+
+def perplexity(system, rows, source_name, batch_size=64):
+    """Seq2Seq perplexity over rows (overall and per speaker), EOS included."""
+    nll = tokens = 0.0
+    by_speaker = {}
+    for model, indices in _groups(system, rows, source_name):
+        subset = [rows[i] for i in indices]
+        speakers = model.speakers
+        if model.persona:
+            ids = pipeline.speaker_ids([r.speaker for r in subset], speakers, source_name)
+        else:  # Ids only label the per-speaker sums here.
+            speakers = sorted({r.speaker for r in subset})
+            ids = [speakers.index(r.speaker) for r in subset]
+        lengths = pipeline.Lengths(**model.experiment["lengths"])
+        examples = pipeline.encode_triples(model.tokenizer, subset, ids, lengths)
+        result = perplexity_lib.perplexity(
+            model.models.seq2seq, pipeline.evaluation_dataset(examples, batch_size),
+            len(speakers))
+        nll, tokens = nll + result.nll, tokens + result.tokens
+        by_speaker.update(result.to_dict(speakers)["perplexity_by_speaker"])
+    return math.exp(nll / tokens), by_speaker
+
+
+def decode(system, rows, source_name, reverse, config, batch_size, progress=None):
+    """Reranked N-best lists for every row, in row order."""
+    results = [None] * len(rows)
+    for model, indices in _groups(system, rows, source_name):
+        responder = system.responder(model, reverse, config)
+        decoded = runner.decode(responder, [rows[i] for i in indices], batch_size, progress)
+        for index, hypotheses in zip(indices, decoded):
+            results[index] = hypotheses
+    return results
+
+
+def references(rows):
+    """Reference responses tokenised like the hypotheses (no vocabulary mapping)."""
+    words = tokenizer_lib.split_words(tf.constant([r.response for r in rows]))
+    return [" ".join(w.decode("utf-8") for w in row) for row in words.to_list()]
+
+
+def generation_metrics(hypotheses, refs):
+    """Corpus BLEU of the 1-best responses, and distinct-1/2 (paper section 6.2)."""
+    return {"bleu": metrics_lib.corpus_bleu(hypotheses, refs),
+            "distinct_1": metrics_lib.distinct_n(hypotheses, 1),
+            "distinct_2": metrics_lib.distinct_n(hypotheses, 2)}

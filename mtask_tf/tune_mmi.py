@@ -1,0 +1,109 @@
+r"""Tunes the MMI reranking weights lambda and gamma with MERT on dev N-best lists.
+
+    python -m mtask_tf.tune_mmi --model_dir=runs/demo/mtask_m \
+        --reverse_model_dir=runs/demo/reverse --data=data/shakespeare/dev.tsv \
+        --output=runs/demo/mtask_m/mmi.json
+
+score(R) = log p(R | M, v) + lambda * log p(M | R) + gamma * |R| (paper eq. 4).
+The forward model decodes every dev input once (beam search, N-best list); the
+reverse model scores every candidate; MERT (Och 2003) then searches (lambda,
+gamma) for the highest corpus BLEU of the reranked 1-best responses.
+"""
+
+import pathlib
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+import mtask_tf  # noqa: F401  (quietens TensorFlow's start-up logging)
+
+_MODEL_DIR = flags.DEFINE_string("model_dir", None, "Trained forward model directory "
+                                 "(or an MTASK-S directory of per-target models).")
+_REVERSE_MODEL_DIR = flags.DEFINE_string("reverse_model_dir", None,
+                                         "Trained reverse model p(message | response).")
+_DATA = flags.DEFINE_string("data", None, "Dev triples (speaker context message response).")
+_OUTPUT = flags.DEFINE_string("output", None, "Where the weights go (JSON), read by "
+                              "decode, evaluate and export via --mmi.")
+_BEAM_SIZE = flags.DEFINE_integer("beam_size", 50, "Beam width B (paper: 50).")
+_MAX_LENGTH = flags.DEFINE_integer("max_length", 20, "Most tokens of a response (paper: 20).")
+_NBEST = flags.DEFINE_integer("nbest", 0, "N-best list size per input; 0: the beam size.")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 16, "Inputs decoded together.")
+_RESTARTS = flags.DEFINE_integer("restarts", 20, "MERT random restarts.")
+_MAX_LAMBDA = flags.DEFINE_float("max_lambda", 5.0, "Search lambda in [0, max_lambda].")
+_MAX_GAMMA = flags.DEFINE_float("max_gamma", 5.0, "Search gamma in [-max_gamma, max_gamma].")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of MERT's random restarts.")
+
+
+def _validate():
+    for flag in (_MODEL_DIR, _REVERSE_MODEL_DIR, _DATA, _OUTPUT):
+        if not flag.value:
+            raise app.UsageError(f"--{flag.name} is required")
+    for name in ("beam_size", "max_length", "batch_size"):
+        if flags.FLAGS[name].value <= 0:
+            raise app.UsageError(f"--{name} must be positive")
+    if _MAX_LAMBDA.value <= 0 or _MAX_GAMMA.value <= 0:
+        raise app.UsageError("--max_lambda and --max_gamma must be positive")
+
+
+def _nbest_lists(nbest):
+    """MERT's view of the decoded lists: features (forward, reverse, words) per candidate."""
+    import numpy as np
+    from mtask_tf.decoding import mert
+
+    lists = []
+    for hypotheses in nbest:
+        features = np.array([[h.forward_log_prob, h.reverse_log_prob, h.length - 1]
+                             for h in hypotheses], np.float64).reshape(-1, 3)
+        lists.append(mert.NBestList(features, [h.response for h in hypotheses]))
+    return lists
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    _validate()
+    logging.set_verbosity(logging.WARNING)
+    from mtask_tf.data import records
+    from mtask_tf.decoding import mert
+    from mtask_tf.decoding import mmi
+    from mtask_tf.decoding import responder
+    from mtask_tf.decoding import runner
+    from mtask_tf.evaluation import systems
+    from mtask_tf.training import model_dir as model_dir_lib
+
+    try:
+        rows, _ = records.read_triples(_DATA.value)
+        if not rows:
+            raise records.DataError("no triples to tune on", _DATA.value)
+        system = systems.load_system("tuned", _MODEL_DIR.value)
+        reverse = model_dir_lib.load_trained(_REVERSE_MODEL_DIR.value)
+        config = responder.DecodeConfig(beam_size=_BEAM_SIZE.value, max_length=_MAX_LENGTH.value,
+                                        nbest=_NBEST.value or _BEAM_SIZE.value)
+        nbest = systems.decode(system, rows, _DATA.value, reverse, config, _BATCH_SIZE.value,
+                               runner.progress_printer("decoding dev", sys.stderr))
+    except (records.DataError, model_dir_lib.ModelDirError, ValueError) as error:
+        raise SystemExit(f"error: {error}") from None
+    keep = [i for i, h in enumerate(nbest) if h]
+    lists = _nbest_lists([nbest[i] for i in keep])
+    references = systems.references([rows[i] for i in keep])
+    print(f"MERT on {len(lists)} N-best lists ({sum(len(n.hypotheses) for n in lists)} "
+          "candidates)...", file=sys.stderr)
+    bounds = [None, (0.0, _MAX_LAMBDA.value), (-_MAX_GAMMA.value, _MAX_GAMMA.value)]
+    before = mert.corpus_bleu(lists, references, [1.0, 0.0, 0.0])
+    result = mert.mert(lists, references, initial_weights=[1.0, 0.0, 0.0], bounds=bounds,
+                       restarts=_RESTARTS.value, seed=_SEED.value)
+    weights = mmi.MmiWeights(float(result.weights[1]), float(result.weights[2]), {
+        "bleu_before": before, "bleu_after": result.bleu, "data": _DATA.value,
+        "sentences": len(lists), "beam_size": _BEAM_SIZE.value,
+        "nbest": config.nbest, "max_length": _MAX_LENGTH.value,
+        "model_dir": _MODEL_DIR.value, "reverse_model_dir": _REVERSE_MODEL_DIR.value})
+    pathlib.Path(_OUTPUT.value).parent.mkdir(parents=True, exist_ok=True)
+    weights.save(_OUTPUT.value)
+    print(f"lambda {weights.mmi_lambda:.4f}  gamma {weights.mmi_gamma:.4f}  dev BLEU "
+          f"{before:.2f} -> {result.bleu:.2f}; wrote {_OUTPUT.value}")
+
+
+if __name__ == "__main__":
+    app.run(main)
