@@ -1,0 +1,119 @@
+"""decode, tune_mmi and evaluate end to end on smoke-sized models, in subprocesses."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO, make_data_dir, run_module
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A data directory with a baseline, an MTASK-M and a reverse model trained on it."""
+    root = tmp_path_factory.mktemp("decoding_cli")
+    data = make_data_dir(root / "data")
+    for variant in ("baseline", "mtask_m", "reverse"):
+        run_module("mtask_tf.train", f"--flagfile=configs/{variant}.flags",
+                   "--flagfile=configs/smoke.flags", f"--data_dir={data}",
+                   f"--model_dir={root / variant}", "--pretrain_max_steps=10",
+                   "--max_steps=10", check=True)
+    return root
+
+
+def test_decode_writes_nbest_tsv_with_score_parts(trained, tmp_path):
+    output = tmp_path / "out.tsv"
+    result = run_module("mtask_tf.decode", f"--model_dir={trained / 'mtask_m'}",
+                        f"--reverse_model_dir={trained / 'reverse'}",
+                        f"--input={trained / 'data' / 'dev.tsv'}", f"--output={output}",
+                        "--beam_size=4", "--max_length=6", "--nbest=3", check=True)
+    assert "items/s" in result.stderr
+    lines = output.read_text().splitlines()
+    assert lines[0].split("\t") == ["input", "rank", "speaker", "context", "message",
+                                    "response", "score", "forward_log_prob",
+                                    "reverse_log_prob", "length"]
+    rows = [line.split("\t") for line in lines[1:]]
+    assert len(rows) == 20 * 3
+    first = [r for r in rows if r[0] == "1"]
+    assert [r[1] for r in first] == ["1", "2", "3"]
+    scores = [float(r[6]) for r in first]
+    assert scores == sorted(scores, reverse=True)
+    assert all(float(r[8]) < 0 for r in rows)  # Reverse model scores are present.
+
+
+def test_decode_jsonl_one_best_and_errors(trained, tmp_path):
+    output = tmp_path / "out.jsonl"
+    run_module("mtask_tf.decode", f"--model_dir={trained / 'baseline'}",
+               f"--input={trained / 'data' / 'test.tsv'}", f"--output={output}",
+               "--beam_size=3", "--max_length=5", check=True)
+    records = [json.loads(line) for line in output.read_text().splitlines()]
+    assert len(records) == 20 and all(len(r["nbest"]) == 1 for r in records)
+    assert records[0]["reference"] and records[0]["nbest"][0]["response"]
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("speaker\tcontext\tmessage\nHAMLET\t\t\n")
+    result = run_module("mtask_tf.decode", f"--model_dir={trained / 'mtask_m'}",
+                        f"--input={bad}", f"--output={tmp_path / 'x.tsv'}")
+    assert result.returncode == 1 and "bad.tsv:2: empty message field" in result.stderr
+    bad.write_text("speaker\tcontext\tmessage\nNOBODY\t\thi\n")
+    result = run_module("mtask_tf.decode", f"--model_dir={trained / 'mtask_m'}",
+                        f"--input={bad}", f"--output={tmp_path / 'x.tsv'}")
+    assert "data row 1: unknown speaker 'NOBODY'" in result.stderr
+    result = run_module("mtask_tf.decode", f"--model_dir={tmp_path / 'nothing'}",
+                        f"--input={bad}", f"--output={tmp_path / 'x.tsv'}")
+    assert "nothing: model directory not found" in result.stderr
+    result = run_module("mtask_tf.decode", f"--model_dir={tmp_path}",
+                        f"--input={bad}", f"--output={tmp_path / 'x.tsv'}")
+    assert "model.json: missing" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_interactive_answers_as_the_chosen_speaker(trained):
+    session = "NOBODY\nIAGO\ngood night sweet prince\n:quit\n"
+    result = subprocess.run(
+        [sys.executable, "-m", "mtask_tf.decode", f"--model_dir={trained / 'mtask_m'}",
+         "--interactive", "--beam_size=3", "--max_length=5"],
+        input=session, capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "unknown speaker 'NOBODY'" in result.stdout
+    assert "you (to IAGO)>" in result.stdout
+    assert "  1. " in result.stdout and "score" in result.stdout
+
+
+def test_tune_mmi_writes_weights_that_decode_reads(trained, tmp_path):
+    weights = tmp_path / "mmi.json"
+    run_module("mtask_tf.tune_mmi", f"--model_dir={trained / 'mtask_m'}",
+               f"--reverse_model_dir={trained / 'reverse'}",
+               f"--data={trained / 'data' / 'dev.tsv'}", f"--output={weights}",
+               "--beam_size=4", "--max_length=6", "--restarts=3", check=True)
+    record = json.loads(weights.read_text())
+    assert {"lambda", "gamma", "bleu_before", "bleu_after"} <= set(record)
+    assert record["bleu_after"] >= record["bleu_before"]
+    assert 0 <= record["lambda"] <= 5
+    run_module("mtask_tf.decode", f"--model_dir={trained / 'mtask_m'}",
+               f"--reverse_model_dir={trained / 'reverse'}", f"--mmi={weights}",
+               f"--input={trained / 'data' / 'dev.tsv'}", f"--output={tmp_path / 'o.tsv'}",
+               "--beam_size=4", "--max_length=6", check=True)
+
+
+def test_evaluate_writes_metrics_table_and_plot(trained, tmp_path):
+    data = trained / "data"
+    result = run_module(
+        "mtask_tf.evaluate", f"--systems=baseline={trained / 'baseline'},"
+        f"mtask_m={trained / 'mtask_m'}", f"--reverse_model_dir={trained / 'reverse'}",
+        f"--data={data / 'dev.tsv'},{data / 'test.tsv'}", f"--output_dir={tmp_path}",
+        "--beam_size=3", "--max_length=5", check=True)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    for system in ("baseline", "mtask_m"):
+        assert set(metrics[system]["perplexity"]) == {"dev", "test"}
+        assert set(metrics[system]["perplexity_by_speaker"]["test"]) == {"HAMLET", "IAGO"}
+        assert {"bleu", "distinct_1", "distinct_2"} <= set(metrics[system])
+    best = json.loads((trained / "mtask_m" / "best.json").read_text())
+    assert metrics["mtask_m"]["perplexity"]["dev"] == pytest.approx(
+        best["dev"]["perplexity"], rel=1e-4)
+    table = (tmp_path / "metrics.md").read_text()
+    assert "| Perplexity dev |" in table and "%)" in table
+    assert table.strip() in result.stdout
+    assert (tmp_path / "perplexity_by_speaker.png").stat().st_size > 1000
+    assert (tmp_path / "mtask_m.test.responses.tsv").exists()
