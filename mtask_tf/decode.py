@@ -55,21 +55,6 @@ def _validate():
         raise app.UsageError("--mmi needs --reverse_model_dir (the model behind lambda)")
 
 
-def build_responder(model_dir, reverse_model_dir, mmi_path, beam_size, max_length, nbest):
-    """Loads the models and weights named by the flags into a `Responder`."""
-    from mtask_tf.decoding import mmi
-    from mtask_tf.decoding import responder
-    from mtask_tf.training import model_dir as model_dir_lib
-
-    weights = mmi.MmiWeights.load(mmi_path) if mmi_path else mmi.MmiWeights(0.0, 0.0)
-    forward = model_dir_lib.load_trained(model_dir)
-    reverse = model_dir_lib.load_trained(reverse_model_dir) if reverse_model_dir else None
-    config = responder.DecodeConfig(beam_size=beam_size, max_length=max_length,
-                                    nbest=nbest, mmi_lambda=weights.mmi_lambda,
-                                    mmi_gamma=weights.mmi_gamma)
-    return responder.Responder(forward, reverse, config)
-
-
 def _write(path, rows, results, nbest):
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -141,13 +126,14 @@ def main(argv):
     from mtask_tf.data import pipeline
     from mtask_tf.data import records
     from mtask_tf.decoding import mmi
+    from mtask_tf.decoding import responder as responder_lib
     from mtask_tf.decoding import runner
     from mtask_tf.training import model_dir as model_dir_lib
 
     try:
-        responder = build_responder(_MODEL_DIR.value, _REVERSE_MODEL_DIR.value, _MMI.value,
-                                    _BEAM_SIZE.value, _MAX_LENGTH.value,
-                                    max(_NBEST.value, _BEAM_SIZE.value))
+        responder = responder_lib.load(
+            _MODEL_DIR.value, _REVERSE_MODEL_DIR.value, _MMI.value, beam_size=_BEAM_SIZE.value,
+            max_length=_MAX_LENGTH.value, nbest=max(_NBEST.value, _BEAM_SIZE.value))
         if _INTERACTIVE.value:
             targets = model_dir_lib.load_experiment(_MODEL_DIR.value)["targets"]
             _interactive(responder, targets, max(_NBEST.value, 5))

@@ -127,6 +127,7 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     from mtask_tf.data import records
     from mtask_tf.decoding import mmi
+    from mtask_tf.decoding import responder
     from mtask_tf.evaluation import systems as systems_lib
     from mtask_tf.training import model_dir as model_dir_lib
 
@@ -138,7 +139,8 @@ def main(argv):
             if not rows:
                 raise records.DataError("no triples to evaluate", path)
             splits[pathlib.Path(path).name.split(".")[0]] = (path, rows)
-        reverse = (model_dir_lib.load_trained(_REVERSE_MODEL_DIR.value)
+        reverse = (model_dir_lib.load_trained(_REVERSE_MODEL_DIR.value,
+                                              name_prefix=responder.REVERSE_PREFIX)
                    if _REVERSE_MODEL_DIR.value else None)
         results = {}
         for name, model_dir, mmi_path in specs:

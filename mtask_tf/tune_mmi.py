@@ -78,7 +78,8 @@ def main(argv):
         if not rows:
             raise records.DataError("no triples to tune on", _DATA.value)
         system = systems.load_system("tuned", _MODEL_DIR.value)
-        reverse = model_dir_lib.load_trained(_REVERSE_MODEL_DIR.value)
+        reverse = model_dir_lib.load_trained(
+            _REVERSE_MODEL_DIR.value, name_prefix=responder.REVERSE_PREFIX)
         config = responder.DecodeConfig(beam_size=_BEAM_SIZE.value, max_length=_MAX_LENGTH.value,
                                         nbest=_NBEST.value or _BEAM_SIZE.value)
         nbest = systems.decode(system, rows, _DATA.value, reverse, config, _BATCH_SIZE.value,

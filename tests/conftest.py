@@ -51,3 +51,19 @@ def run_module(module, *args, env=None, timeout=300, check=False):
         raise AssertionError(f"{module} failed ({result.returncode}):\n{result.stdout}\n"
                              f"{result.stderr}")
     return result
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """A data directory with smoke-sized baseline, MTASK-M, MTASK-S and reverse models.
+
+    Layout: ROOT/data, ROOT/baseline, ROOT/mtask_m, ROOT/mtask_s/<target>, ROOT/reverse.
+    """
+    root = tmp_path_factory.mktemp("trained")
+    data = make_data_dir(root / "data")
+    for variant in ("baseline", "mtask_m", "mtask_s", "reverse"):
+        run_module("mtask_tf.train", f"--flagfile=configs/{variant}.flags",
+                   "--flagfile=configs/smoke.flags", f"--data_dir={data}",
+                   f"--model_dir={root / variant}", "--pretrain_max_steps=10",
+                   "--max_steps=10", check=True)
+    return root

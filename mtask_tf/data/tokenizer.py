@@ -2,12 +2,12 @@
 
 The same `Tokenizer` object feeds the tf.data input pipeline at training time
 and is tracked by the exported SavedModel, so text is split the same way in
-training, decoding and serving. Only core TensorFlow and tensorflow-text ops are
-used: the stock TensorFlow Serving binary can run them.
+training, decoding and serving. Only core TensorFlow ops are used: the stock
+TensorFlow Serving binary runs them, and so does `saved_model_cli run`, which
+cannot load tensorflow-text's custom ops (NormalizeUTF8 and friends).
 """
 
 import tensorflow as tf
-import tensorflow_text as tf_text
 
 from mtask_tf.data import vocabulary
 
@@ -17,9 +17,8 @@ _PUNCTUATION = r"([^\pL\pN\s'])"
 
 
 def normalize(texts):
-    """NFKC-normalises, case-folds and splits off punctuation. [batch] -> [batch]."""
-    texts = tf_text.normalize_utf8(texts, "NFKC")
-    texts = tf_text.case_fold_utf8(texts)
+    """Lower-cases (Unicode-aware) and splits off punctuation. [batch] -> [batch]."""
+    texts = tf.strings.lower(texts, encoding="utf-8")
     return tf.strings.regex_replace(texts, _PUNCTUATION, r" \1 ")
 
 

@@ -12,6 +12,9 @@ from mtask_tf.data import vocabulary
 from mtask_tf.decoding import generator as generator_lib
 
 STRING_BATCH = tf.TensorSpec([None], tf.string)
+# Layer-name prefix of the reverse model, so its variables' names differ from the
+# forward model's in one graph (TensorFlow Serving's loader needs unique names).
+REVERSE_PREFIX = "reverse_"
 # Scored texts are never cut: a score covers every token of the response.
 _WHOLE = 1 << 20
 
@@ -63,6 +66,12 @@ class Responder(tf.Module):
         self.forward = generator_lib.Generator(forward.models.encoder, forward.models.decoder)
         self.reverse = (generator_lib.Generator(reverse.models.encoder, reverse.models.decoder)
                         if reverse is not None else None)
+        # Keras 3 layers are not tracked by tf.Module; a SavedModel needs every
+        # variable its functions read reachable from its root, as the tf.Variable
+        # itself (TensorFlow Serving's loader does not initialise a variable that
+        # is saved only through its Keras wrapper).
+        self.forward_weights = [w.value for w in forward.models.seq2seq.weights]
+        self.reverse_weights = [w.value for w in reverse.models.seq2seq.weights] if reverse else []
 
     def speaker_ids(self, speaker):
         """string [batch] -> int32 [batch]; an unknown name is an InvalidArgument error."""
@@ -141,9 +150,14 @@ class Responder(tf.Module):
     @tf.function(input_signature=[STRING_BATCH] * 2)
     def reverse_score(self, message, response):
         """log p(message | response) summed over tokens (EOS included), with the reverse model."""
+        checks = self._check_inputs(message, response)
         if self.reverse is None:
-            raise ValueError("reverse_score needs a reverse model")
-        with tf.control_dependencies(self._check_inputs(message, response)):
+            checks.append(tf.debugging.Assert(False, [
+                "reverse_score needs a reverse model; give --reverse_model_dir"]))
+            with tf.control_dependencies(checks):
+                zeros = tf.zeros(tf.shape(message), tf.float32)
+            return {"log_prob": zeros, "num_tokens": tf.zeros(tf.shape(message), tf.int32)}
+        with tf.control_dependencies(checks):
             source = self.tokenizer.encode(response)[:, -self.reverse_max_source_length:]
         target_in, target_out = self.tokenizer.encode_target(message, _WHOLE)
         log_prob, num_tokens = self.reverse.score(
@@ -166,3 +180,22 @@ def _check_vocabularies(forward, reverse):
         raise ValueError(
             f"{forward.model_dir} and {reverse.model_dir} have different vocabularies; "
             "train the reverse model on the same data directory with the same --vocab_size")
+
+
+def load(model_dir, reverse_model_dir=None, mmi_path=None, *, beam_size, max_length, nbest):
+    """A `Responder` from trained model directories and an optional MMI weights file.
+
+    Raises:
+        model_dir.ModelDirError, mmi.MmiFileError, ValueError: unusable inputs; the
+            message says which and why.
+    """
+    from mtask_tf.decoding import mmi
+    from mtask_tf.training import model_dir as model_dir_lib
+
+    weights = mmi.MmiWeights.load(mmi_path) if mmi_path else mmi.MmiWeights(0.0, 0.0)
+    forward = model_dir_lib.load_trained(model_dir)
+    reverse = (model_dir_lib.load_trained(reverse_model_dir, name_prefix=REVERSE_PREFIX)
+               if reverse_model_dir else None)
+    config = DecodeConfig(beam_size=beam_size, max_length=max_length, nbest=nbest,
+                          mmi_lambda=weights.mmi_lambda, mmi_gamma=weights.mmi_gamma)
+    return Responder(forward, reverse, config)

@@ -72,26 +72,31 @@ def _functional(encoder, decoder, name):
     return keras.Model(inputs, logits, name=name)
 
 
-def build_models(config, with_autoencoder):
-    """Builds the Seq2Seq model and, if asked, the Autoencoder sharing its decoder."""
+def build_models(config, with_autoencoder, name_prefix=""):
+    """Builds the Seq2Seq model and, if asked, the Autoencoder sharing its decoder.
+
+    `name_prefix` prefixes every layer name, so two models can live in one graph
+    (a SavedModel with the forward and the reverse model) without variable names
+    colliding; `variable_map(..., name_prefix=...)` maps them back to checkpoint names.
+    """
     decoder = decoder_lib.Decoder(
         config.vocabulary_size, config.embedding_dim, config.units, config.num_layers,
-        config.num_speakers, config.speaker_dim, config.init_scale, name="decoder")
-    encoder = _encoder(config, "encoder")
+        config.num_speakers, config.speaker_dim, config.init_scale, name=f"{name_prefix}decoder")
+    encoder = _encoder(config, f"{name_prefix}encoder")
     seq2seq = _functional(encoder, decoder, "seq2seq")
     autoencoder_encoder = autoencoder = None
     if with_autoencoder:
-        autoencoder_encoder = _encoder(config, "autoencoder_encoder")
+        autoencoder_encoder = _encoder(config, f"{name_prefix}autoencoder_encoder")
         autoencoder = _functional(autoencoder_encoder, decoder, "autoencoder")
     return ConversationModels(seq2seq, autoencoder, encoder, autoencoder_encoder, decoder)
 
 
-def variable_map(*models):
+def variable_map(*models, name_prefix=""):
     """{name: variable} of the models' weights, the layout of every checkpoint.
 
     Names are the Keras variable paths ("decoder/lstm/kernel_0", with "." for
     "/"), so a checkpoint restores into any model that has those layers: training
     checkpoints into a decoding-only Seq2Seq model, for example.
     """
-    return {v.path.replace("/", "."): v for model in models if model is not None
-            for v in model.weights}
+    return {v.path.removeprefix(name_prefix).replace("/", "."): v
+            for model in models if model is not None for v in model.weights}

@@ -83,8 +83,11 @@ class TrainedModel:
         return self.experiment.get("direction") == "reverse"
 
 
-def load_trained(model_dir, weights="best"):
+def load_trained(model_dir, weights="best", name_prefix=""):
     """Loads a model directory's best (or last, `weights="last"`) weights for decoding.
+
+    `name_prefix` prefixes the layer (and so variable) names, for a second model
+    in the same graph (see `builders.build_models`).
 
     Raises:
         ModelDirError: the directory is not a trained model directory.
@@ -100,10 +103,11 @@ def load_trained(model_dir, weights="best"):
     if path is None:
         raise ModelDirError(f"{checkpoint_dir}: no checkpoint; train the model first "
                             "(python -m mtask_tf.train ... --model_dir=" f"{model_dir})")
-    models = builders.build_models(config, with_autoencoder=False)
+    models = builders.build_models(config, with_autoencoder=False, name_prefix=name_prefix)
     # Training checkpoints also hold the autoencoder's encoder; decoding needs
     # only the Seq2Seq graph's variables.
-    checkpoint = tf.train.Checkpoint(variables=builders.variable_map(models.seq2seq))
+    checkpoint = tf.train.Checkpoint(
+        variables=builders.variable_map(models.seq2seq, name_prefix=name_prefix))
     try:
         checkpoint.restore(path).expect_partial().assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.OpError):

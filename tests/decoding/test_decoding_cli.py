@@ -6,22 +6,9 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO, make_data_dir, run_module
+from tests.conftest import REPO, run_module
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A data directory with a baseline, an MTASK-M and a reverse model trained on it."""
-    root = tmp_path_factory.mktemp("decoding_cli")
-    data = make_data_dir(root / "data")
-    for variant in ("baseline", "mtask_m", "reverse"):
-        run_module("mtask_tf.train", f"--flagfile=configs/{variant}.flags",
-                   "--flagfile=configs/smoke.flags", f"--data_dir={data}",
-                   f"--model_dir={root / variant}", "--pretrain_max_steps=10",
-                   "--max_steps=10", check=True)
-    return root
 
 
 def test_decode_writes_nbest_tsv_with_score_parts(trained, tmp_path):

@@ -1,0 +1,93 @@
+r"""Exports a trained model as a SavedModel that TensorFlow Serving serves.
+
+    python -m mtask_tf.export --model_dir=runs/demo/mtask_m \
+        --reverse_model_dir=runs/demo/reverse --mmi=runs/demo/mtask_m/mmi.json \
+        --export_base=export/mtask_m
+
+writes export/mtask_m/<next version>/ and serving/models.config listing every
+model under export/. For an MTASK-S directory (one model per target) it writes
+one model per target, export/mtask_s_<TARGET>/<version>/. See README.md.
+"""
+
+import pathlib
+import re
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+import mtask_tf  # noqa: F401  (quietens TensorFlow's start-up logging)
+
+_MODEL_DIR = flags.DEFINE_string("model_dir", None, "Trained forward model directory, or "
+                                 "an MTASK-S directory of per-target models.")
+_REVERSE_MODEL_DIR = flags.DEFINE_string("reverse_model_dir", None, "Reverse model for MMI "
+                                         "reranking (also enables reverse_score).")
+_MMI = flags.DEFINE_string("mmi", None, "MMI weights file from mtask_tf.tune_mmi.")
+_EXPORT_BASE = flags.DEFINE_string("export_base", None, "Model base path, e.g. "
+                                   "export/mtask_m; versions go below it.")
+_BEAM_SIZE = flags.DEFINE_integer("beam_size", 50, "Beam width B (paper: 50).")
+_MAX_LENGTH = flags.DEFINE_integer("max_length", 20, "Most tokens of a response (paper: 20).")
+_NBEST = flags.DEFINE_integer("nbest", 10, "Responses returned per request (the N-best "
+                              "list is reranked; at most the beam size is useful).")
+_MODELS_CONFIG = flags.DEFINE_string("models_config", "serving/models.config",
+                                     "TensorFlow Serving model config file to (re)write.")
+_CONFIG_BASE_PATH_PREFIX = flags.DEFINE_string(
+    "config_base_path_prefix", None, "Write base paths as PREFIX/NAME in the model "
+    "config (e.g. /models for the tensorflow/serving Docker image); default: absolute paths.")
+
+
+def _validate():
+    for flag in (_MODEL_DIR, _EXPORT_BASE):
+        if not flag.value:
+            raise app.UsageError(f"--{flag.name} is required")
+    for name in ("beam_size", "max_length", "nbest"):
+        if flags.FLAGS[name].value <= 0:
+            raise app.UsageError(f"--{name} must be positive")
+    if _MMI.value and not _REVERSE_MODEL_DIR.value:
+        raise app.UsageError("--mmi needs --reverse_model_dir")
+
+
+def _targets(model_dir):
+    """[(base path suffix, model dir)]: one, or one per target of an MTASK-S directory."""
+    from mtask_tf.training import model_dir as model_dir_lib
+    model_dir = pathlib.Path(model_dir)
+    if (model_dir / model_dir_lib.MODEL_CONFIG).is_file() or not model_dir.is_dir():
+        return [("", model_dir)]
+    subdirs = sorted(p for p in model_dir.iterdir()
+                     if (p / model_dir_lib.MODEL_CONFIG).is_file())
+    if not subdirs:
+        raise model_dir_lib.ModelDirError(f"{model_dir}: not a model directory")
+    return [("_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", p.name), p) for p in subdirs]
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    _validate()
+    logging.set_verbosity(logging.WARNING)
+    from mtask_tf.decoding import mmi
+    from mtask_tf.decoding import responder as responder_lib
+    from mtask_tf.export import serving_module
+    from mtask_tf.training import model_dir as model_dir_lib
+
+    try:
+        for suffix, model_dir in _targets(_MODEL_DIR.value):
+            responder = responder_lib.load(
+                model_dir, _REVERSE_MODEL_DIR.value, _MMI.value, beam_size=_BEAM_SIZE.value,
+                max_length=_MAX_LENGTH.value, nbest=_NBEST.value)
+            module = serving_module.ServingModule(responder)
+            path = serving_module.save(module, _EXPORT_BASE.value + suffix)
+            print(f"exported {model_dir} to {path}", file=sys.stderr)
+    except (model_dir_lib.ModelDirError, mmi.MmiFileError, ValueError) as error:
+        raise SystemExit(f"error: {error}") from None
+    root = pathlib.Path(_EXPORT_BASE.value).parent
+    models = serving_module.served_models(root)
+    config = pathlib.Path(_MODELS_CONFIG.value)
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(serving_module.model_config(models, _CONFIG_BASE_PATH_PREFIX.value))
+    print(f"wrote {config} listing {', '.join(models)}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,116 @@
+"""`python -m mtask_tf.export`: SavedModels that load without mtask_tf and match decode."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO, run_module
+
+pytestmark = pytest.mark.slow
+
+INPUTS = {"context": ["the night", ""], "message": ["good sir", "my lord is it"],
+          "speaker": ["HAMLET", "IAGO"]}
+
+# Runs in a fresh interpreter that imports only tensorflow and tensorflow_text.
+_STANDALONE = r"""
+import json, sys
+import tensorflow as tf
+import tensorflow_text  # noqa: F401
+model = tf.saved_model.load(sys.argv[1])
+inputs = json.loads(sys.argv[2])
+out = {}
+for name in ("generate", "score", "reverse_score"):
+    fn = model.signatures[name]
+    args = {k: tf.constant(inputs[name][k]) for k in fn.structured_input_signature[1]}
+    out[name] = {k: v.numpy().tolist() for k, v in fn(**args).items()}
+try:
+    model.signatures["generate"](context=tf.constant([""]), message=tf.constant(["hi"]),
+                                 speaker=tf.constant(["NOBODY"]))
+    out["unknown"] = "no error"
+except tf.errors.InvalidArgumentError as error:
+    out["unknown"] = error.message
+print(json.dumps(out, default=lambda b: b.decode()))
+"""
+
+
+@pytest.fixture(scope="module")
+def exported(trained, tmp_path_factory):
+    root = tmp_path_factory.mktemp("export")
+    config = root / "models.config"
+    run_module("mtask_tf.export", f"--model_dir={trained / 'mtask_m'}",
+               f"--reverse_model_dir={trained / 'reverse'}", f"--export_base={root / 'mtask_m'}",
+               "--beam_size=6", "--max_length=6", "--nbest=3", f"--models_config={config}",
+               check=True)
+    return root
+
+
+def test_saved_model_cli_shows_three_predict_signatures_and_runs_generate(exported):
+    path = exported / "mtask_m" / "1"
+    show = subprocess.run([sys.executable, "-m", "tensorflow.python.tools.saved_model_cli",
+                           "show", "--all", "--dir", str(path)],
+                          capture_output=True, text=True, timeout=120)
+    assert show.returncode == 0, show.stderr
+    for name in ("generate", "serving_default", "score", "reverse_score"):
+        assert f"signature_def['{name}']" in show.stdout
+    assert show.stdout.count("Method name is: tensorflow/serving/predict") == 4
+    run = subprocess.run([sys.executable, "-m", "tensorflow.python.tools.saved_model_cli",
+                          "run", "--dir", str(path), "--tag_set", "serve", "--signature_def",
+                          "generate", "--input_exprs",
+                          'context=["the night"];message=["good sir"];speaker=["HAMLET"]'],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "Result for output key responses" in run.stdout
+
+
+def test_fresh_process_matches_decode_and_reports_bad_input(exported, trained, tmp_path):
+    path = exported / "mtask_m" / "1"
+    inputs = {"generate": INPUTS, "score": {**INPUTS, "response": ["good night", "my lord"]},
+              "reverse_score": {"message": INPUTS["message"], "response": ["a", "b c"]}}
+    result = subprocess.run([sys.executable, "-c", _STANDALONE, str(path), json.dumps(inputs)],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    generate = out["generate"]
+    assert set(generate) == {"responses", "scores", "forward_log_prob", "reverse_log_prob",
+                             "lengths"}
+    assert len(generate["responses"]) == 2 and len(generate["responses"][0]) == 3
+    assert "unknown speaker(s):] [NOBODY]" in out["unknown"]
+    assert out["score"]["num_tokens"] == [3, 3]
+    assert all(v < 0 for v in out["reverse_score"]["log_prob"])
+
+    queries = tmp_path / "queries.tsv"
+    queries.write_text("speaker\tcontext\tmessage\n" + "".join(
+        f"{s}\t{c}\t{m}\n" for s, c, m in zip(INPUTS["speaker"], INPUTS["context"],
+                                               INPUTS["message"])))
+    decoded = tmp_path / "decoded.jsonl"
+    run_module("mtask_tf.decode", f"--model_dir={trained / 'mtask_m'}",
+               f"--reverse_model_dir={trained / 'reverse'}", f"--input={queries}",
+               f"--output={decoded}", "--beam_size=6", "--max_length=6", "--nbest=3",
+               check=True)
+    for row, line in enumerate(decoded.read_text().splitlines()):
+        nbest = json.loads(line)["nbest"]
+        assert [h["response"] for h in nbest] == generate["responses"][row]
+        assert [h["score"] for h in nbest] == pytest.approx(generate["scores"][row], abs=1e-4)
+
+
+def test_versions_increase_and_mtask_s_exports_one_model_per_target(trained, tmp_path):
+    config = tmp_path / "models.config"
+    for _ in range(2):
+        run_module("mtask_tf.export", f"--model_dir={trained / 'baseline'}",
+                   f"--export_base={tmp_path / 'baseline'}", "--beam_size=2", "--max_length=4",
+                   "--nbest=1", f"--models_config={config}", check=True)
+    assert sorted(p.name for p in (tmp_path / "baseline").iterdir()) == ["1", "2"]
+    run_module("mtask_tf.export", f"--model_dir={trained / 'mtask_s'}",
+               f"--export_base={tmp_path / 'mtask_s'}", "--beam_size=2", "--max_length=4",
+               "--nbest=1", f"--models_config={config}", "--config_base_path_prefix=/models",
+               check=True)
+    text = config.read_text()
+    for name in ("baseline", "mtask_s_HAMLET", "mtask_s_IAGO"):
+        assert f'name: "{name}"' in text and f'base_path: "/models/{name}"' in text
+    assert (tmp_path / "mtask_s_HAMLET" / "1" / "saved_model.pb").exists()
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+    parsed = text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
+    assert len(parsed.model_config_list.config) == 3
