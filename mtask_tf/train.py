@@ -9,7 +9,6 @@ Run the same command again to resume after an interruption. See README.md.
 
 import json
 import pathlib
-import re
 import sys
 import time
 
@@ -117,10 +116,6 @@ def _configs():
     return train_config, lengths
 
 
-def _target_dir_name(target):
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", target).strip("_") or "target"
-
-
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -129,6 +124,7 @@ def main(argv):
     from mtask_tf.data import datadir
     from mtask_tf.data import records
     from mtask_tf.training import experiment
+    from mtask_tf.training import model_dir as model_dir_lib
 
     train_config, lengths = _configs()
     try:
@@ -145,18 +141,19 @@ def main(argv):
         units=_UNITS.value, num_layers=_NUM_LAYERS.value, speaker_dim=_SPEAKER_DIM.value,
         init_scale=_INIT_SCALE.value, lengths=lengths, train=train_config,
         distribution=_DISTRIBUTION.value)
-    runs = ([(data.for_target(t), pathlib.Path(_MODEL_DIR.value) / _target_dir_name(t))
+    model_dir = pathlib.Path(_MODEL_DIR.value)
+    runs = ([(data.for_target(t), model_dir / model_dir_lib.target_dir_name(t))
              for t in data.targets] if _PER_TARGET.value
-            else [(data, pathlib.Path(_MODEL_DIR.value))])
+            else [(data, model_dir)])
     results = {}
-    for run_data, model_dir in runs:
+    for run_data, run_dir in runs:
         try:
-            outcome = experiment.run(run_data, model_dir, settings, _resolved_flags(), _log)
+            outcome = experiment.run(run_data, run_dir, settings, _resolved_flags(), _log)
         except (records.DataError, experiment.ExperimentError) as error:
             raise SystemExit(f"error: {error}") from None
         if outcome is None:
             raise SystemExit(143)  # Stopped by a signal after saving.
-        results[str(model_dir)] = outcome
+        results[str(run_dir)] = outcome
     print(json.dumps(results, indent=2))
 
 

@@ -47,17 +47,14 @@ class System:
 
 def load_system(name, model_dir, mmi_path=None):
     """Loads a model directory, or the per-target models below an MTASK-S directory."""
-    model_dir = pathlib.Path(model_dir)
-    if (model_dir / model_dir_lib.MODEL_CONFIG).is_file() or not model_dir.is_dir():
+    dirs = model_dir_lib.model_dirs(model_dir)
+    if dirs == [pathlib.Path(model_dir)]:
         return System(name, {None: model_dir_lib.load_trained(model_dir)}, mmi_path)
     models = {}
-    for sub in sorted(p for p in model_dir.iterdir() if (p / model_dir_lib.MODEL_CONFIG).is_file()):
+    for sub in dirs:
         model = model_dir_lib.load_trained(sub)
         for target in model.experiment["targets"]:
             models[target] = model
-    if not models:
-        raise model_dir_lib.ModelDirError(
-            f"{model_dir}: neither a model directory nor a directory of per-target models")
     return System(name, models, mmi_path)
 
 

@@ -10,7 +10,6 @@ one model per target, export/mtask_s_<TARGET>/<version>/. See README.md.
 """
 
 import pathlib
-import re
 import sys
 
 from absl import app
@@ -48,19 +47,6 @@ def _validate():
         raise app.UsageError("--mmi needs --reverse_model_dir")
 
 
-def _targets(model_dir):
-    """[(base path suffix, model dir)]: one, or one per target of an MTASK-S directory."""
-    from mtask_tf.training import model_dir as model_dir_lib
-    model_dir = pathlib.Path(model_dir)
-    if (model_dir / model_dir_lib.MODEL_CONFIG).is_file() or not model_dir.is_dir():
-        return [("", model_dir)]
-    subdirs = sorted(p for p in model_dir.iterdir()
-                     if (p / model_dir_lib.MODEL_CONFIG).is_file())
-    if not subdirs:
-        raise model_dir_lib.ModelDirError(f"{model_dir}: not a model directory")
-    return [("_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", p.name), p) for p in subdirs]
-
-
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -72,7 +58,10 @@ def main(argv):
     from mtask_tf.training import model_dir as model_dir_lib
 
     try:
-        for suffix, model_dir in _targets(_MODEL_DIR.value):
+        dirs = model_dir_lib.model_dirs(_MODEL_DIR.value)
+        per_target = dirs != [pathlib.Path(_MODEL_DIR.value)]
+        for model_dir in dirs:
+            suffix = "_" + model_dir.name if per_target else ""
             responder = responder_lib.load(
                 model_dir, _REVERSE_MODEL_DIR.value, _MMI.value, beam_size=_BEAM_SIZE.value,
                 max_length=_MAX_LENGTH.value, nbest=_NBEST.value)

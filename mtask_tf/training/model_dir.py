@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import pathlib
+import re
 
 import tensorflow as tf
 
@@ -17,6 +18,27 @@ FLAGS = "flags.txt"
 
 class ModelDirError(ValueError):
     """A model directory that cannot be used as asked; the message says why."""
+
+
+def target_dir_name(target):
+    """The subdirectory (and export name suffix) of a target's MTASK-S model."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", target).strip("_") or "target"
+
+
+def model_dirs(model_dir):
+    """[model_dir] for a model directory, or its per-target model directories (MTASK-S).
+
+    Raises:
+        ModelDirError: neither.
+    """
+    model_dir = pathlib.Path(model_dir)
+    if (model_dir / MODEL_CONFIG).is_file() or not model_dir.is_dir():
+        return [model_dir]
+    subdirs = sorted(p for p in model_dir.iterdir() if (p / MODEL_CONFIG).is_file())
+    if not subdirs:
+        raise ModelDirError(f"{model_dir}: neither a model directory nor a directory of "
+                            "per-target models (MTASK-S)")
+    return subdirs
 
 
 def write_lines(path, lines):
