@@ -57,9 +57,16 @@ def next_version(export_base):
 
 
 def save(module, export_base):
-    """Writes export_base/<next version>/ and returns its path."""
-    path = pathlib.Path(export_base) / str(next_version(export_base))
-    tf.saved_model.save(module, str(path), signatures=module.signatures())
+    """Writes export_base/<next version>/ and returns its path.
+
+    The SavedModel is written beside it first and renamed into place, so a server
+    watching export_base never sees a half-written version.
+    """
+    version = next_version(export_base)
+    path = pathlib.Path(export_base) / str(version)
+    staging = pathlib.Path(export_base) / f".staging-{version}"
+    tf.saved_model.save(module, str(staging), signatures=module.signatures())
+    staging.rename(path)
     return path
 
 
