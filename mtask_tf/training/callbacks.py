@@ -68,7 +68,6 @@ class StepCallback(keras.callbacks.Callback):
         self.converged = False
         self._last_time = time.time()
         self._last_step = int(state.stage_step.numpy())
-        self._stage_start_time = self._last_time
 
     def on_train_batch_end(self, batch, logs=None):
         logs = {k: float(v) for k, v in (logs or {}).items()}
