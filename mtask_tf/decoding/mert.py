@@ -28,6 +28,10 @@ _HYP_LEN, _REF_LEN = 2 * MAX_ORDER, 2 * MAX_ORDER + 1
 _MIN_GAIN = 1e-10
 # Where to stop on an unbounded outermost interval, past its one breakpoint.
 _OUTER_STEP = 1.0
+# A local search ends after this many passes in a row without gain (each pass
+# draws new random directions). On 240 synthetic 200 x 20 corpora, 1 lost to a
+# 101 x 101 grid search 3 times and 2 never did, for ~1.4x the time.
+_STALE_PASSES = 2
 
 
 @dataclasses.dataclass
@@ -345,27 +349,28 @@ def _step(corpus, weights, bleu, direction, bounds):
     return weights, bleu
 
 
-_NET = True
-
 def _local_search(corpus, weights, bounds, tunable, iterations, random_directions, rng):
-    """Line searches from `weights` until a pass over all directions gains nothing."""
-    bleu = _bleu_at(corpus, weights)
+    """Passes of line searches from `weights` until _STALE_PASSES in a row gain nothing."""
+    bleu, stale = _bleu_at(corpus, weights), 0
     for _ in range(iterations):
         pass_start, pass_bleu = weights, bleu
         for direction in _directions(tunable, random_directions, rng):
             weights, bleu = _step(corpus, weights, bleu, direction, bounds)
         if bleu == pass_bleu:
-            break
-        if _NET:
-            # Along the pass's net move too (as Powell's method does): the best
-            # weights often lie on a ridge no single direction follows.
-            net = weights - pass_start
-            weights, bleu = _step(corpus, weights, bleu, net / np.linalg.norm(net), bounds)
+            stale += 1
+            if stale == _STALE_PASSES:
+                break
+            continue
+        stale = 0
+        # Along the pass's net move too, as in Powell's method: good weights
+        # often lie on a diagonal ridge that no axis follows for long.
+        net = weights - pass_start
+        weights, bleu = _step(corpus, weights, bleu, net / np.linalg.norm(net), bounds)
     return weights, bleu
 
 
 def mert(nbest_lists, references, *, initial_weights, fixed=(0,), restarts=20, iterations=25,
-         seed=0, bounds=None, random_directions=2):
+         seed=0, bounds=None, random_directions=4):
     """Tunes the reranking weights to maximise corpus BLEU of the 1-best responses.
 
     Args:
@@ -374,7 +379,8 @@ def mert(nbest_lists, references, *, initial_weights, fixed=(0,), restarts=20, i
         initial_weights: `[n_features]`, the first starting point, e.g. (1, 0, 0).
         fixed: feature columns kept at their initial weight (the forward
             log-probability's weight stays 1, which fixes the score's scale).
-        restarts: random starting points searched after `initial_weights`.
+        restarts: random starting points searched after `initial_weights`,
+            uniform in `bounds` (within +-1 of the initial weight where unbounded).
         iterations: at most this many passes over the directions per start.
         seed: seeds the starting points and random directions.
         bounds: optional, one `(low, high)` or None per feature column; the
