@@ -12,13 +12,16 @@ TensorFlow, so it runs anywhere the dev N-best lists can be loaded.
 BLEU sufficient statistics, one row per hypothesis, columns
 `[correct_1..4, total_1..4, hyp_len, ref_len]`; summing rows over a corpus and
 calling `corpus_bleu_from_statistics` gives `sacrebleu.corpus_bleu(hyps,
-[refs]).score` (default settings: 13a tokenization, exp smoothing).
+[refs], tokenize="none").score`: the same BLEU as `mtask_tf.evaluation.metrics`
+reports (our tokenizer's tokens, no second tokenisation; exp smoothing).
 """
 
 import dataclasses
 
 import numpy as np
 import sacrebleu
+
+from mtask_tf.evaluation import metrics
 
 MAX_ORDER = 4
 NUM_STATS = 2 * MAX_ORDER + 2
@@ -74,12 +77,12 @@ def bleu_statistics(hypotheses, references):
 
     `references[i]` is the one reference of `hypotheses[i]`. Tokenization,
     n-gram extraction and clipping are sacrebleu's own (`sacrebleu.metrics.BLEU`
-    with its defaults), so sums of rows score exactly like `corpus_bleu`.
+    with the tokenisation of `metrics.corpus_bleu`), so sums of rows score exactly like it.
     """
     if len(hypotheses) != len(references):
         raise ValueError(f"bleu_statistics: {len(hypotheses)} hypotheses but "
                          f"{len(references)} references; pass one reference per hypothesis.")
-    metric = sacrebleu.metrics.BLEU()
+    metric = sacrebleu.metrics.BLEU(tokenize=metrics.BLEU_TOKENIZE)
     ref_cache = {}
     stats = np.zeros([len(hypotheses), NUM_STATS], np.int64)
     for i, (hyp, ref) in enumerate(zip(hypotheses, references)):

@@ -1,7 +1,7 @@
 """Corpus BLEU, distinct-n and relative change over decoded responses (paper 6.2).
 
 Hypotheses and references are strings of space-joined tokens as our tokenizer
-makes them (`mtask_tf.data.tokenizer`: NFKC-normalised, case-folded, punctuation
+makes them (`mtask_tf.data.tokenizer`: lower-cased, punctuation
 split off); these metrics never tokenise again, they only split on white space.
 """
 
@@ -13,7 +13,7 @@ import sacrebleu
 # word would count as three tokens (and match as three n-grams) and the lengths
 # behind the brevity penalty would no longer be the lengths the model generated.
 # Every other setting is sacrebleu's default (exp smoothing, case kept).
-_BLEU_TOKENIZE = "none"
+BLEU_TOKENIZE = "none"
 
 
 def _check_corpus(name, texts):
@@ -41,7 +41,7 @@ def corpus_bleu(hypotheses, references):
     if len(hypotheses) != len(references):
         raise ValueError(f"corpus_bleu needs one reference per hypothesis, got "
                          f"{len(hypotheses)} hypotheses and {len(references)} references")
-    return sacrebleu.corpus_bleu(hypotheses, [references], tokenize=_BLEU_TOKENIZE).score
+    return sacrebleu.corpus_bleu(hypotheses, [references], tokenize=BLEU_TOKENIZE).score
 
 
 def distinct_n(hypotheses, n):

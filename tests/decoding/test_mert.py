@@ -19,7 +19,7 @@ BOUNDS = [None, (0.0, 5.0), (-5.0, 5.0)]  # forward weight fixed; mmi_lambda, mm
 
 
 def _sacrebleu(hypotheses, references):
-    return sacrebleu.corpus_bleu(hypotheses, [references]).score
+    return sacrebleu.corpus_bleu(hypotheses, [references], tokenize="none").score
 
 
 def _random_corpus(rng, size, vocab, max_length):
@@ -321,3 +321,12 @@ def test_mert_explains_bad_inputs():
     broken = NBestList(np.array([[-np.inf, 0.0, 1.0]]), ["a"])
     with pytest.raises(ValueError, match="drop empty beam slots"):
         mert([broken], ["a"], initial_weights=[1, 0, 0])
+
+
+def test_mert_tunes_the_bleu_that_evaluation_reports():
+    from mtask_tf.evaluation import metrics
+    hypotheses = ["my lord , i know not .", "<s> is not </s>", "don't go", "o !"]
+    references = ["i know not , my lord .", "it is not", "do not go", "o , o !"]
+    stats = bleu_statistics(hypotheses, references).sum(axis=0)
+    assert corpus_bleu_from_statistics(stats) == pytest.approx(
+        metrics.corpus_bleu(hypotheses, references), abs=1e-9)
