@@ -65,6 +65,10 @@ _CHECKPOINT_EVERY = flags.DEFINE_integer("checkpoint_every", 500, "Steps between
                                          "checkpoints (the most a kill loses).")
 _LOG_EVERY = flags.DEFINE_integer("log_every", 100, "Steps between progress lines.")
 _SEED = flags.DEFINE_integer("seed", 1, "Random seed (initialisation, shuffling).")
+_MIXED_PRECISION = flags.DEFINE_enum(
+    "mixed_precision", "none", ["none", "bf16"],
+    "bf16: compute in bfloat16 with float32 weights (Keras mixed_bfloat16 policy); "
+    "about twice the matmul speed on CPUs with AVX-512 BF16 and on recent GPUs/TPUs.")
 _DISTRIBUTION = flags.DEFINE_enum(
     "distribution", "none", ["none", "mirrored", "multi_worker"],
     "tf.distribute strategy: none, mirrored (all local devices) or multi_worker "
@@ -140,7 +144,7 @@ def main(argv):
         vocab_size=_VOCAB_SIZE.value, embedding_dim=_EMBEDDING_DIM.value,
         units=_UNITS.value, num_layers=_NUM_LAYERS.value, speaker_dim=_SPEAKER_DIM.value,
         init_scale=_INIT_SCALE.value, lengths=lengths, train=train_config,
-        distribution=_DISTRIBUTION.value)
+        distribution=_DISTRIBUTION.value, mixed_precision=_MIXED_PRECISION.value)
     model_dir = pathlib.Path(_MODEL_DIR.value)
     runs = ([(data.for_target(t), model_dir / model_dir_lib.target_dir_name(t))
              for t in data.targets] if _PER_TARGET.value

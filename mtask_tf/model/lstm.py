@@ -83,10 +83,13 @@ class LSTMStack(keras.layers.Layer):
     def step(self, inputs, states):
         """One time step: [batch, dim], (h, c) per layer -> [batch, units], new states."""
         x = inputs
+        # `step` runs outside Keras' __call__, so no autocasting: under a mixed
+        # precision policy the weights are cast to the inputs' compute dtype here.
+        cast = lambda w: tf.cast(w, x.dtype)
         new_states = []
         for layer, (h, c) in enumerate(states):
-            gates = tf.matmul(x, self.kernels[layer]) + self.biases[layer]
-            h, c = _cell(gates + tf.matmul(h, self.recurrent_kernels[layer]), c)
+            gates = tf.matmul(x, cast(self.kernels[layer])) + cast(self.biases[layer])
+            h, c = _cell(gates + tf.matmul(h, cast(self.recurrent_kernels[layer])), c)
             new_states.append((h, c))
             x = h
         return x, new_states

@@ -37,6 +37,7 @@ class Settings:
     lengths: pipeline.Lengths
     train: loop.TrainConfig
     distribution: str = "none"
+    mixed_precision: str = "none"  # or "bf16"
 
     def describe(self):
         """The settings a restarted run must keep (sizes may not change mid-run)."""
@@ -133,6 +134,9 @@ def run(data, model_dir, settings, flags_text, log):
         f"targets {', '.join(data.targets)}")
     tokenizer, speakers, config = _write_metadata(data, model_dir, settings, flags_text, log)
     keras.utils.set_random_seed(settings.train.seed)
+    if settings.mixed_precision == "bf16":
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+        log("mixed precision: bfloat16 compute, float32 weights")
     strategy = make_strategy(settings.distribution)
     if strategy.num_replicas_in_sync > 1:
         log(f"distribution: {type(strategy).__name__} with "

@@ -93,3 +93,23 @@ def test_perplexity_is_exp_of_mean_token_nll_including_eos():
     assert math.isclose(result.perplexity, math.exp(total_nll / total_tokens), rel_tol=1e-5)
     for speaker, (nll, tokens) in by_speaker.items():
         assert math.isclose(result.by_speaker[speaker], math.exp(nll / tokens), rel_tol=1e-5)
+
+
+def test_mixed_bfloat16_trains_and_decodes():
+    import keras
+    from mtask_tf.decoding import generator
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = _model()
+        data = tf.data.Dataset.from_tensors({"seq2seq": _batch(1), "autoencoder": _batch(2)})
+        history = model.fit(data.repeat(), steps_per_epoch=3, epochs=1, verbose=0,
+                            shuffle=False).history
+        assert math.isfinite(history["seq2seq/loss"][0])
+        assert model.seq2seq.weights[0].dtype == "float32"
+        assert model.seq2seq({k: _batch(1)[k] for k in ("source", "target_in", "speaker")}
+                             ).dtype == tf.bfloat16
+        ids, lengths = generator.Generator(model.models.encoder, model.models.decoder).greedy(
+            tf.constant(_batch(1)["source"]), tf.constant(_batch(1)["speaker"]), max_length=4)
+        assert ids.shape == (4, 4) and all(0 < n <= 4 for n in lengths.numpy())
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
