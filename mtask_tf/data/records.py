@@ -135,6 +135,21 @@ def _describe_header(columns: Sequence[str]) -> str:
     return ", ".join(repr(c) for c in columns)
 
 
+def _parse_header(path, lines, parse, max_line_chars):
+    """Reads the first line of `lines` and returns `parse(header columns)`.
+
+    `parse` raises `_BadLine` for a header it does not accept.
+    """
+    first = next(lines, None)
+    if first is None:
+        raise DataError("file is empty, expected a header line", path)
+    number, raw = first
+    try:
+        return parse(_decode(raw, max_line_chars).lstrip("\ufeff").split("\t"))
+    except _BadLine as e:
+        raise DataError(str(e), path, number) from None
+
+
 def _read_table(path, make_row_parser: Callable[[list[str]], Callable],
                 skip_bad_lines: bool, max_line_chars: int):
     """Reads a TSV file: header, then one record per line.
@@ -144,15 +159,7 @@ def _read_table(path, make_row_parser: Callable[[list[str]], Callable],
     """
     path = os.fspath(path)
     with contextlib.closing(_numbered_lines(path)) as lines:
-        first = next(lines, None)
-        if first is None:
-            raise DataError("file is empty, expected a header line", path)
-        number, raw = first
-        try:
-            parse_row = make_row_parser(
-                _decode(raw, max_line_chars).lstrip("\ufeff").split("\t"))
-        except _BadLine as e:
-            raise DataError(str(e), path, number) from None
+        parse_row = _parse_header(path, lines, make_row_parser, max_line_chars)
         rows, skipped = [], []
         for number, raw in lines:
             try:
@@ -276,15 +283,9 @@ def read_turn_header(path, conversation_columns: Sequence[str] | None = None,
     """Checks a turn file's header; returns the conversation column names."""
     path = os.fspath(path)
     with contextlib.closing(_numbered_lines(path)) as lines:
-        first = next(lines, None)
-    if first is None:
-        raise DataError("file is empty, expected a header line", path)
-    number, raw = first
-    try:
-        header = _decode(raw, max_line_chars).lstrip("\ufeff").split("\t")
-        return _conversation_columns(header, conversation_columns)
-    except _BadLine as e:
-        raise DataError(str(e), path, number) from None
+        return _parse_header(
+            path, lines, lambda header: _conversation_columns(header, conversation_columns),
+            max_line_chars)
 
 
 def read_turns(path, conversation_columns: Sequence[str] | None = None,
