@@ -39,3 +39,15 @@ demo-eval: demo
 
 clean:
 	rm -rf $(VENV) $(CACHE) data runs
+
+# Speed and memory benchmarks (benchmarks/README.md). PyTorch is a benchmark-only
+# extra for the reference implementation, never a package dependency.
+.PHONY: bench bench-quick
+bench: install
+	$(VENV)/bin/pip install --quiet torch==2.13.0
+	$(PY) -m benchmarks.run
+
+# Under 3 minutes: fewer repetitions, smaller shapes, same code paths; skips PyTorch
+# if it is not installed.
+bench-quick: install
+	$(PY) -m benchmarks.run --quick

@@ -1,0 +1,1 @@
+"""Speed and memory benchmarks of mtask_tf; `python -m benchmarks.run` (see README.md)."""

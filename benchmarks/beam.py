@@ -1,0 +1,110 @@
+"""Beam search speed of the real `Responder` (beam 50, 20 tokens) against its compute bound."""
+
+import pathlib
+import random
+import tempfile
+
+import keras
+import tensorflow as tf
+
+from benchmarks import stats
+from mtask_tf.data import tokenizer as tokenizer_lib
+from mtask_tf.data import vocabulary
+from mtask_tf.decoding import responder as responder_lib
+from mtask_tf.model import builders
+from mtask_tf.training import model_dir as model_dir_lib
+
+SPEAKERS = [f"SPEAKER{i}" for i in range(8)]
+
+
+def _words(shapes):
+    return [f"w{i}" for i in range(shapes.vocabulary_size - len(vocabulary.SPECIAL_TOKENS))]
+
+
+def _trained(directory, shapes, persona, direction, seed):
+    """A randomly initialised model as `model_dir.load_trained` returns it.
+
+    Random weights rarely pick EOS, so hypotheses tend to run to the maximum
+    length: the worst case. The steps actually run are counted and reported.
+    """
+    vocabulary_path = pathlib.Path(directory) / "vocab.txt"
+    if not vocabulary_path.exists():
+        vocabulary.save_vocabulary(vocabulary_path,
+                                   list(vocabulary.SPECIAL_TOKENS) + _words(shapes))
+    config = builders.ModelConfig(shapes.vocabulary_size, shapes.embedding_dim, shapes.units,
+                                  shapes.num_layers, len(SPEAKERS) if persona else 0,
+                                  shapes.speaker_dim)
+    keras.utils.set_random_seed(seed)
+    prefix = responder_lib.REVERSE_PREFIX if direction == "reverse" else ""
+    models = builders.build_models(config, False, name_prefix=prefix)
+    experiment = {"direction": direction, "targets": SPEAKERS[:2], "lengths": {
+        "max_source_length": shapes.source_length, "max_target_length": shapes.target_length}}
+    return model_dir_lib.TrainedModel(pathlib.Path(directory), config, experiment,
+                                      tokenizer_lib.Tokenizer(vocabulary_path), SPEAKERS,
+                                      models)
+
+
+def _count_steps(generator):
+    """Makes the generator's step function count its calls in a variable."""
+    counter = tf.Variable(0, dtype=tf.int64, trainable=False)
+    step = generator._step
+
+    def counting_step(ids, position, state):
+        counter.assign_add(1)
+        return step(ids, position, state)
+
+    generator._step = counting_step
+    return counter
+
+
+def _requests(shapes, batch, seed):
+    rng = random.Random(seed)
+    words = _words(shapes)
+    text = lambda: " ".join(rng.choice(words) for _ in range(shapes.source_length // 2))
+    column = lambda make: tf.constant([make() for _ in range(batch)])
+    return column(text), column(text), column(lambda: SPEAKERS[0])  # context, message, speaker
+
+
+def step_flops(shapes, persona):
+    """FLOPs of one decoder step of one hypothesis: 2 x (LSTM stack + output projection) MACs."""
+    u, first = shapes.units, shapes.embedding_dim + (shapes.speaker_dim if persona else 0)
+    lstm = sum((d + u) * 4 * u for d in [first] + [u] * (shapes.num_layers - 1))
+    return 2 * (lstm + u * shapes.vocabulary_size)
+
+
+def run(shapes, peak_float32_gflops, quick, beam_size=50, max_length=20):
+    with tempfile.TemporaryDirectory() as directory:  # the vocabulary file
+        forward = _trained(directory, shapes, True, "forward", 1)
+        reverse = _trained(directory, shapes, False, "reverse", 2)
+        return _measure(shapes, forward, reverse, peak_float32_gflops, quick, beam_size,
+                        max_length)
+
+
+def _measure(shapes, forward, reverse, peak_float32_gflops, quick, beam_size, max_length):
+    reps, batch_reps = (3, 1) if quick else (15, 3)
+    config = responder_lib.DecodeConfig(beam_size=beam_size, max_length=max_length, nbest=10)
+    plain = responder_lib.Responder(forward, None, config)
+    counter = _count_steps(plain.forward)
+    mmi_config = responder_lib.DecodeConfig(beam_size=beam_size, max_length=max_length,
+                                            nbest=10, mmi_lambda=0.5, mmi_gamma=1.0)
+    mmi = responder_lib.Responder(forward, reverse, mmi_config)
+
+    one = _requests(shapes, 1, 1)
+    latency = stats.time_calls(lambda: plain.generate(*one)["scores"].numpy(), reps)
+    steps = int(counter.numpy()) / (reps + 1)
+    mmi_latency = stats.time_calls(lambda: mmi.generate(*one)["scores"].numpy(), reps)
+    sixteen = _requests(shapes, 16, 2)
+    batch16 = stats.time_calls(lambda: plain.generate(*sixteen)["scores"].numpy(), batch_reps)
+
+    bound = (steps * beam_size * step_flops(shapes, True) / (peak_float32_gflops * 1e9)
+             if peak_float32_gflops else None)
+    p50 = stats.percentile(latency, 50)
+    batch16_rates = stats.summary(stats.rates(16, batch16))
+    return {"beam_size": beam_size, "max_length": max_length, "steps_run": steps,
+            "p50_s": p50, "p95_s": stats.percentile(latency, 95),
+            "latency_s": stats.summary(latency),
+            "bound_s": bound, "ratio_to_bound": p50 / bound if bound else None,
+            "batch16_requests_per_s": batch16_rates["median"],
+            "batch16_requests_per_s_range": batch16_rates,
+            "mmi_extra_s": stats.percentile(mmi_latency, 50) - p50,
+            "mmi_latency_s": stats.summary(mmi_latency)}

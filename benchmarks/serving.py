@@ -1,0 +1,159 @@
+"""Serving: an exported model behind `python -m serving.server`, gRPC Predict under load.
+
+The model directory comes from the real training CLI (demo sizes, one step; smoke
+sizes with --quick) on a generated data directory, and is exported with
+`python -m mtask_tf.export` (beam 50, 20 tokens). Weights barely trained: the
+speed is that of a served demo model, not its answers.
+"""
+
+import concurrent.futures
+import pathlib
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+from benchmarks import memory
+from benchmarks import stats
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+MODEL = "bench"
+CONCURRENCY = (1, 8, 32)
+TARGETS = ("HAMLET", "IAGO")
+
+
+def _sentence(rng, words):
+    return " ".join(rng.choice(words) for _ in range(rng.randint(3, 12)))
+
+
+def make_data_dir(path, words, rows, seed=1):
+    """A data directory whose text uses about `words` distinct words, so the vocabulary fills."""
+    from mtask_tf.data import records
+
+    rng = random.Random(seed)
+    vocab = [f"w{i}" for i in range(words)]
+    triple = lambda speaker: records.Triple(speaker, _sentence(rng, vocab),
+                                            _sentence(rng, vocab), _sentence(rng, vocab))
+    path.mkdir(parents=True)
+    records.write_triples(path / "train.tsv", [triple(f"S{i % 20}") for i in range(rows)])
+    for split in ("dev", "test"):
+        records.write_triples(path / f"{split}.tsv", [triple(TARGETS[i % 2]) for i in range(20)])
+    records.write_monologue(path / "monologue.tsv", [
+        records.Monologue(TARGETS[i % 2], _sentence(rng, vocab)) for i in range(rows // 10)])
+
+
+def _run(*command):
+    result = subprocess.run([sys.executable, "-m", *command], cwd=REPO, capture_output=True,
+                            text=True)
+    if result.returncode:
+        raise RuntimeError(f"{' '.join(command[:1])} failed:\n{result.stderr[-3000:]}")
+
+
+def export_model(work, quick):
+    """Trains one step into a model directory and exports it; returns the export base."""
+    size = "smoke" if quick else "demo"
+    data = work / "data"
+    make_data_dir(data, words=400 if quick else 10_000, rows=400 if quick else 4000)
+    _run("mtask_tf.train", "--flagfile=configs/baseline.flags", f"--flagfile=configs/{size}.flags",
+         f"--data_dir={data}", f"--model_dir={work / 'model'}", "--pretrain_max_steps=1",
+         "--eval_every=1", "--checkpoint_every=1", "--log_every=1")
+    base = work / "export" / MODEL
+    _run("mtask_tf.export", f"--model_dir={work / 'model'}", f"--export_base={base}",
+         f"--models_config={work / 'models.config'}")
+    return base
+
+
+class Server:
+    """`python -m serving.server` on a loopback port, until `stop()`."""
+
+    def __init__(self, base, log_path, timeout=300):
+        command = [sys.executable, "-m", "serving.server", f"--host={HOST}", "--port=0",
+                   f"--model_name={MODEL}", f"--model_base_path={base}",
+                   "--file_system_poll_wait_seconds=0"]
+        self.log_path = log_path
+        with open(log_path, "w") as log:
+            self.process = subprocess.Popen(command, cwd=REPO, stdout=log,
+                                            stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while "\nready\n" not in self.log():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"serving.server did not start:\n{self.log()[-3000:]}")
+            time.sleep(0.2)
+        self.port = int(re.search(r"gRPC API on [^\s]+:(\d+)", self.log()).group(1))
+
+    def log(self):
+        return pathlib.Path(self.log_path).read_text()
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+        self.process.wait(60)
+
+
+def _load(stub, requests, concurrency):
+    """Sends `requests` Predict calls from `concurrency` threads; latencies and errors."""
+    import grpc
+
+    def call(request):
+        start = time.perf_counter()
+        try:
+            stub.Predict(request, timeout=300)
+            return time.perf_counter() - start, None
+        except grpc.RpcError as error:
+            return time.perf_counter() - start, error.code().name
+
+    start = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
+        results = list(pool.map(call, requests))
+    wall = time.perf_counter() - start
+    latencies = [seconds for seconds, error in results if error is None]
+    errors = [error for _, error in results if error is not None]
+    return {"requests": len(requests), "concurrency": concurrency,
+            "requests_per_s": len(latencies) / wall,
+            "p50_s": stats.percentile(latencies, 50) if latencies else None,
+            "p99_s": stats.percentile(latencies, 99) if latencies else None,
+            "errors": len(errors), "error_codes": sorted(set(errors))}
+
+
+def _requests(count, seed):
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+
+    rng = random.Random(seed)
+    vocab = [f"w{i}" for i in range(400)]
+    requests = []
+    for _ in range(count):
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = MODEL
+        request.model_spec.signature_name = "generate"
+        turn = {"context": _sentence(rng, vocab), "message": _sentence(rng, vocab),
+                "speaker": TARGETS[0]}
+        for name, text in turn.items():
+            request.inputs[name].CopyFrom(tf.make_tensor_proto([text]))
+        requests.append(request)
+    return requests
+
+
+def run(quick):
+    import grpc
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    per_thread = 2 if quick else 4
+    with tempfile.TemporaryDirectory() as work:
+        work = pathlib.Path(work)
+        base = export_model(work, quick)
+        server = Server(base, work / "server.log")
+        try:
+            with grpc.insecure_channel(f"{HOST}:{server.port}") as channel:
+                stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+                _load(stub, _requests(4, 0), 2)  # warm-up
+                result = {f"c{c}": _load(stub, _requests(max(4, c) * per_thread, c), c)
+                          for c in CONCURRENCY}
+            result["peak_rss_mb"] = memory.peak_rss_mb(server.process.pid)
+        finally:
+            server.stop()
+    return result
