@@ -171,7 +171,9 @@ def markdown(results):
         rows.append(_row(results, "  GFLOP/s", t + (name, "gflops"), "", 1))
         rows.append(_row(results, "  fraction of the float32 bound",
                          t + (name, "fraction_of_bound"), "", 2))
-    rows += [_row(results, "train mtask_tf / PyTorch", t + ("ratio_vs_torch",), "x", 2),
+    works = {True: "yes", False: "**no**"}.get(_get(results, t + ("paper_bf16", "works")), "–")
+    rows += [f"| train paper_bf16 works (loss falls, finite) | {works} | |",
+             _row(results, "train mtask_tf / PyTorch", t + ("ratio_vs_torch",), "x", 2),
              _row(results, "beam p50 (batch 1)", b + ("p50_s",), "s", 3, b + ("latency_s",)),
              _row(results, "beam p95 (batch 1)", b + ("p95_s",), "s", 3),
              _row(results, "beam compute bound", b + ("bound_s",), "s", 3),
