@@ -5,6 +5,11 @@ import tensorflow as tf
 from mtask_tf.data import vocabulary
 
 
+# XLA fuses the softmax, the cross-entropy and (under mixed precision) the cast of
+# the [batch, time, vocab] logits into one pass over them; on CPU this alone is
+# 8-17 % of a paper-sized training step (benchmarks/README.md). Compiling the
+# whole step with XLA is slower on CPU, so only this part is.
+@tf.function(jit_compile=True)
 def token_nll(logits, target_out):
     """-log p(y_t | ...) per target token, zero at padding.
 

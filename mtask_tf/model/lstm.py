@@ -57,8 +57,7 @@ class LSTMStack(keras.layers.Layer):
         batch = tf.shape(inputs)[0]
         states = initial_state or self.zero_state(batch, self.compute_dtype)
         time_major = tf.transpose(inputs, [1, 0, 2])
-        mask = (tf.ones(tf.shape(time_major)[:2], tf.bool) if step_mask is None
-                else tf.transpose(step_mask))
+        mask = None if step_mask is None else tf.transpose(step_mask)
         final_states = []
         for layer in range(self.num_layers):
             projected = tf.einsum("tbd,dk->tbk", time_major, self.kernels[layer]) + self.biases[layer]
@@ -67,9 +66,14 @@ class LSTMStack(keras.layers.Layer):
         return tf.transpose(time_major, [1, 0, 2]), final_states
 
     def _recur(self, layer, projected, mask, state):
+        """The recurrent loop over time; without a mask, no per-step selects."""
         recurrent_kernel = self.recurrent_kernels[layer]
 
-        def step(carry, inputs):
+        def step(carry, x):
+            h_new, c_new = _cell(x + tf.matmul(carry[1], recurrent_kernel), carry[2])
+            return h_new, h_new, c_new
+
+        def masked_step(carry, inputs):
             h, c = carry[1], carry[2]
             x, keep = inputs
             h_new, c_new = _cell(x + tf.matmul(h, recurrent_kernel), c)
@@ -77,7 +81,11 @@ class LSTMStack(keras.layers.Layer):
             h_new = tf.where(keep, h_new, h)
             return h_new, h_new, tf.where(keep, c_new, c)
 
-        outputs, h, c = tf.scan(step, (projected, mask), initializer=(state[0], state[0], state[1]))
+        initializer = (state[0], state[0], state[1])
+        if mask is None:
+            outputs, h, c = tf.scan(step, projected, initializer=initializer)
+        else:
+            outputs, h, c = tf.scan(masked_step, (projected, mask), initializer=initializer)
         return outputs, (h[-1], c[-1])
 
     def step(self, inputs, states):
