@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from mtask_tf.model import builders
 from mtask_tf.model import losses
+from mtask_tf.training import optimizers
 
 _INPUTS = ("source", "target_in", "speaker")
 
@@ -39,9 +40,9 @@ class MultiTaskModel(keras.Model):
         self.models = builders.build_models(config, with_autoencoder)
         self.seq2seq = self.models.seq2seq
         self.autoencoder = self.models.autoencoder
-        self.seq2seq_optimizer = keras.optimizers.Adam(
+        self.seq2seq_optimizer = optimizers.FusedAdam(
             learning_rate, global_clipnorm=clip_norm, name="seq2seq_adam")
-        self.autoencoder_optimizer = keras.optimizers.Adam(
+        self.autoencoder_optimizer = optimizers.FusedAdam(
             learning_rate, global_clipnorm=clip_norm, name="autoencoder_adam"
         ) if with_autoencoder else None
         self.trackers = {name: keras.metrics.Mean(name=name) for name in

@@ -113,3 +113,24 @@ def test_mixed_bfloat16_trains_and_decodes():
         assert ids.shape == (4, 4) and all(0 < n <= 4 for n in lengths.numpy())
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_fused_adam_matches_keras_adam():
+    import keras
+    from mtask_tf.training import optimizers
+    rng = np.random.RandomState(0)
+    fused = [keras.Variable(rng.randn(5, 3).astype("float32")) for _ in range(2)]
+    plain = [keras.Variable(v.numpy()) for v in fused]
+    initial = [v.numpy().copy() for v in fused]
+    a = optimizers.FusedAdam(0.01, global_clipnorm=1.0)
+    b = keras.optimizers.Adam(0.01, global_clipnorm=1.0)
+    apply_fused = tf.function(lambda grads: a.apply(grads, fused))
+    apply_plain = tf.function(lambda grads: b.apply(grads, plain))
+    for _ in range(5):
+        grads = [tf.constant(rng.randn(5, 3).astype("float32")) for _ in range(2)]
+        apply_fused(grads)
+        apply_plain(grads)
+    for f, p, start in zip(fused, plain, initial):
+        np.testing.assert_allclose(f.numpy(), p.numpy(), atol=2e-6)
+        assert np.abs(f.numpy() - start).min() > 1e-3  # Every weight moved.
+    assert int(a.iterations.numpy()) == 5
