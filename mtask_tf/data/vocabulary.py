@@ -3,7 +3,6 @@
 import collections
 import pathlib
 
-import numpy as np
 import tensorflow as tf
 
 SPECIAL_TOKENS = ("<pad>", "<unk>", "<s>", "</s>")
@@ -76,4 +75,4 @@ def coverage(counts, tokens):
     known = set(tokens)
     total = sum(counts.values())
     covered = sum(c for w, c in counts.items() if w in known)
-    return float(np.float64(covered) / max(total, 1))
+    return covered / max(total, 1)

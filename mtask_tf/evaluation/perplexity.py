@@ -6,10 +6,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from mtask_tf.model import builders
 from mtask_tf.model import losses
-
-_INPUTS = ("source", "target_in", "speaker")
-
 
 @dataclasses.dataclass
 class Perplexity:
@@ -42,7 +40,7 @@ def _batch_sums(model, num_speakers):
 
     @tf.function(input_signature=[_SIGNATURE])
     def sums(batch):
-        logits = model({k: batch[k] for k in _INPUTS}, training=False)
+        logits = model(builders.model_feed(batch), training=False)
         nll, weights = losses.token_nll(logits, batch["target_out"])
         speaker = batch["speaker"]
         return (tf.math.unsorted_segment_sum(tf.reduce_sum(nll, 1), speaker, num_speakers),

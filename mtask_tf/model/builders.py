@@ -51,6 +51,14 @@ class ConversationModels:
     decoder: decoder_lib.Decoder
 
 
+INPUT_NAMES = ("source", "target_in", "speaker")
+
+
+def model_feed(batch):
+    """The part of a pipeline batch (see `mtask_tf.data.pipeline`) the models take."""
+    return {name: batch[name] for name in INPUT_NAMES}
+
+
 def model_inputs():
     return {
         "source": keras.Input((None,), dtype="int32", name="source"),

@@ -7,9 +7,6 @@ from mtask_tf.model import builders
 from mtask_tf.model import losses
 from mtask_tf.training import optimizers
 
-_INPUTS = ("source", "target_in", "speaker")
-
-
 class MultiTaskModel(keras.Model):
     """Trains a Seq2Seq model and, optionally, an Autoencoder that shares its decoder.
 
@@ -57,7 +54,7 @@ class MultiTaskModel(keras.Model):
             self.autoencoder_optimizer.build(self.autoencoder.trainable_variables)
 
     def call(self, inputs, training=False):
-        return self.seq2seq({k: inputs[k] for k in _INPUTS}, training=training)
+        return self.seq2seq(builders.model_feed(inputs), training=training)
 
     def compile(self, **kwargs):
         super().compile(optimizer=self.seq2seq_optimizer, **kwargs)
@@ -76,7 +73,7 @@ class MultiTaskModel(keras.Model):
     def _task_step(self, task, model, optimizer, batch):
         variables = model.trainable_variables
         with tf.GradientTape() as tape:
-            logits = model({k: batch[k] for k in _INPUTS}, training=True)
+            logits = model(builders.model_feed(batch), training=True)
             nll, weights = losses.token_nll(logits, batch["target_out"])
             tokens = tf.reduce_sum(weights)
             loss = tf.reduce_sum(nll) / tf.maximum(tokens, 1.0)
