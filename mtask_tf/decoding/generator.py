@@ -58,7 +58,9 @@ class Generator(tf.Module):
 
     def greedy(self, source, speaker, *, max_length):
         """The single most probable word at each step: ids [batch, max_length], lengths."""
-        result = self.generate(source, speaker, beam_size=1, max_length=max_length, nbest=1)
+        result = beam_search_lib.greedy_search(
+            self._step, self.initial_state(source, speaker), tf.shape(source)[0],
+            max_length=max_length, bos_id=vocabulary.BOS_ID, eos_id=vocabulary.EOS_ID)
         return result.ids[:, 0], result.lengths[:, 0]
 
     def score(self, source, speaker, target_in, target_out):
