@@ -41,7 +41,7 @@ def _batch_sums(model, num_speakers):
     @tf.function(input_signature=[_SIGNATURE])
     def sums(batch):
         logits = model(builders.model_feed(batch), training=False)
-        nll, weights = losses.token_nll(logits, batch["target_out"])
+        nll, weights = losses.token_nll_compiled(logits, batch["target_out"])
         speaker = batch["speaker"]
         return (tf.math.unsorted_segment_sum(tf.reduce_sum(nll, 1), speaker, num_speakers),
                 tf.math.unsorted_segment_sum(tf.reduce_sum(weights, 1), speaker, num_speakers))

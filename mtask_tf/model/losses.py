@@ -5,19 +5,25 @@ import tensorflow as tf
 from mtask_tf.data import vocabulary
 
 
-# XLA fuses the softmax, the cross-entropy and (under mixed precision) the cast of
-# the [batch, time, vocab] logits into one pass over them; on CPU this alone is
-# 8-17 % of a paper-sized training step (benchmarks/README.md). Compiling the
-# whole step with XLA is slower on CPU, so only this part is.
-@tf.function(jit_compile=True)
 def token_nll(logits, target_out):
     """-log p(y_t | ...) per target token, zero at padding.
 
     logits [batch, time, vocab], target_out int [batch, time] ->
     (nll float32 [batch, time], weights float32 [batch, time]: 1 for real tokens,
     EOS included).
+
+    Plain TensorFlow ops: this is the version that goes into SavedModels, which
+    the stock TensorFlow Serving binary must run without XLA (its XLA:CPU JIT is
+    off by default). Training and evaluation use `token_nll_compiled`.
     """
     weights = tf.cast(tf.not_equal(target_out, vocabulary.PAD_ID), tf.float32)
     nll = tf.nn.sparse_softmax_cross_entropy_with_logits(
         labels=target_out, logits=tf.cast(logits, tf.float32))
     return nll * weights, weights
+
+
+# XLA fuses the softmax, the cross-entropy and (under mixed precision) the cast of
+# the [batch, time, vocab] logits into one pass over them; on CPU this alone is
+# 8-17 % of a paper-sized training step (benchmarks/README.md). Compiling the
+# whole step with XLA is slower on CPU, so only this part is.
+token_nll_compiled = tf.function(token_nll, jit_compile=True)

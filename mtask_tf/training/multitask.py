@@ -74,7 +74,7 @@ class MultiTaskModel(keras.Model):
         variables = model.trainable_variables
         with tf.GradientTape() as tape:
             logits = model(builders.model_feed(batch), training=True)
-            nll, weights = losses.token_nll(logits, batch["target_out"])
+            nll, weights = losses.token_nll_compiled(logits, batch["target_out"])
             tokens = tf.reduce_sum(weights)
             loss = tf.reduce_sum(nll) / tf.maximum(tokens, 1.0)
             # Gradients are summed over replicas, so each one contributes its share.

@@ -114,3 +114,28 @@ def test_versions_increase_and_mtask_s_exports_one_model_per_target(trained, tmp
     from tensorflow_serving.config import model_server_config_pb2
     parsed = text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
     assert len(parsed.model_config_list.config) == 3
+
+
+
+def _graph_def(path):
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved_model = saved_model_pb2.SavedModel()
+    saved_model.ParseFromString((path / "saved_model.pb").read_bytes())
+    return saved_model.meta_graphs[0].graph_def
+
+
+def test_export_needs_no_xla_so_the_stock_model_server_runs_every_signature(exported):
+    # tensorflow_model_server keeps XLA:CPU JIT off unless started with
+    # --xla_cpu_compilation_enabled: a function marked _XlaMustCompile fails there.
+    from tensorflow.python.framework import op_def_registry
+
+    graph = _graph_def(exported / "mtask_m" / "1")
+    functions = {function.signature.name for function in graph.library.function}
+    nodes = list(graph.node) + [node for function in graph.library.function
+                                for node in function.node_def]
+    assert len(nodes) > 100
+    assert [node.name for node in nodes
+            if node.attr["_XlaMustCompile"].b or node.op.startswith("Xla")] == []
+    assert {node.op for node in nodes
+            if node.op not in functions and op_def_registry.get(node.op) is None} == set()
