@@ -3,16 +3,24 @@
 Decoding knows nothing about models. A model is reached only through a step
 function
 
-    step_fn(ids, step, state) -> (log_probs, new_state)
+    step_fn(ids, step, state) -> (logits, new_state)
 
 where `ids` is int32 `[batch * beam]` (the previous token of every hypothesis,
 BOS at step 0), `step` an int32 scalar (the 0-based position of the token
 being predicted), `state` a nested structure of tensors whose leading
 dimension is `batch * beam` (batch-major: the beams of batch element `b` are
-rows `b * beam ... b * beam + beam - 1`), and `log_probs` float32
-`[batch * beam, vocab]`, already log-softmaxed. The state must keep its
-shapes from step to step, apart from the leading dimension, which may be
-unknown.
+rows `b * beam ... b * beam + beam - 1`), and `logits` float
+`[batch * beam, vocab]`: scores whose log-softmax is log p(next word). The
+search normalises them itself, so log-probabilities (already normalised) work
+as well. The state must keep its shapes from step to step, apart from the
+leading dimension, which may be unknown.
+
+Speed (the output layer makes the logits `[batch * beam, vocab]`, 2.5 million
+numbers per step at the paper's sizes): each step makes two passes over the
+logits, one for the maxima of small chunks of the vocabulary and one for the
+softmax normaliser. The best words of each hypothesis are then found among the
+few chunks whose maxima can hold them (an exact top-k, see `_top_k_rows`),
+and nothing of vocabulary size is ever copied or log-softmaxed.
 
 Everything here is core TensorFlow (`tf.while_loop`, `tf.math.top_k`,
 `tf.gather`), so it runs in a SavedModel under the stock TensorFlow Serving
@@ -87,6 +95,8 @@ def beam_search(
     nbest: int,
     bos_id: int,
     eos_id: int,
+    blocked_ids=(),
+    min_length: int = 0,
 ) -> BeamSearchResult:
     """Beam search producing the paper's N-best list (section 6.4).
 
@@ -119,6 +129,10 @@ def beam_search(
     Hypotheses with probability 0 (score -inf) are never returned: such
     slots are empty. With `beam_size=1, nbest=1` this is greedy search.
 
+    Blocked words (`blocked_ids`) are never proposed, and EOS is not proposed
+    before `min_length` words; their probability is not spread over the other
+    words, so a score stays the model's log-probability of the sequence.
+
     Args:
         step_fn: `(ids, step, state) -> (log_probs, new_state)`, see the
             module docstring.
@@ -130,13 +144,15 @@ def beam_search(
         nbest: size of the returned N-best list.
         bos_id: the token fed at step 0.
         eos_id: the token that ends a hypothesis.
+        blocked_ids: tokens never proposed (e.g. padding, BOS, unknown).
+        min_length: the fewest tokens before EOS (1: no empty responses).
 
     Returns:
         A `BeamSearchResult`.
 
     Example:
 
-    >>> table = tf.math.log_softmax(tf.random.normal([7, 7]))  # [prev, next]
+    >>> table = tf.random.normal([7, 7])  # logits [prev, next]
     >>> def step_fn(ids, step, state):
     ...     return tf.gather(table, ids), state
     >>> result = beam_search(step_fn, (), 2, beam_size=4, max_length=5,
@@ -145,6 +161,7 @@ def beam_search(
     TensorShape([2, 3, 5])
     """
     _check_positive(beam_size=beam_size, max_length=max_length, nbest=nbest)
+    blocked_ids = _check_blocked(blocked_ids, eos_id)
     batch_size = tf.convert_to_tensor(batch_size, tf.int32)
     positions = tf.range(max_length)
 
@@ -169,29 +186,26 @@ def beam_search(
     def expand(step, alive_ids, alive_scores, state, f_ids, f_lengths, f_scores):
         prev_ids = tf.gather(alive_ids, tf.maximum(step - 1, 0), axis=2)
         prev_ids = tf.where(step > 0, prev_ids, bos_id)
-        log_probs, state = step_fn(tf.reshape(prev_ids, [-1]), step, state)
-        log_probs = tf.cast(log_probs, tf.float32)  # [batch * beam, vocab]
+        logits, state = step_fn(tf.reshape(prev_ids, [-1]), step, state)
+        logits = tf.cast(logits, tf.float32)  # [batch * beam, vocab]
         at_step = tf.equal(positions, step)  # [max_length]
 
         # The paper's B x B candidates: the best words of each beam. One more
         # than B, so that B non-EOS words remain when EOS is among them.
-        # A top-k per beam runs on the step function's output as it is (no
-        # [batch, beam, vocab] temporaries) and spreads over threads.
-        vocab_size = log_probs.shape[-1]
-        if vocab_size is None:
-            k = tf.minimum(beam_size + 1, tf.shape(log_probs)[-1])
-        else:  # a static k keeps the candidate shapes static
-            k = min(beam_size + 1, vocab_size)
-        top_log_probs, top_words = tf.math.top_k(log_probs, k=k)  # [batch * beam, k]
+        top_logits, top_words, row_max = _top_k_rows(logits, beam_size + 1, blocked_ids)
+        k = top_words.shape[-1] or tf.shape(top_words)[-1]
+        log_normalizer = _log_normalizer(logits, row_max)  # [batch * beam]
+        top_log_probs = top_logits - log_normalizer[:, None]
 
         # Finished candidates: the EOS extension of a live beam joins the
         # list if EOS is among that beam's top B words (fewer than B words
         # beat it), or at the last step, where EOS is the only word allowed.
-        eos_log_probs = tf.reshape(log_probs[:, eos_id], [batch_size, beam_size])
+        eos_log_probs = tf.reshape(logits[:, eos_id] - log_normalizer, [batch_size, beam_size])
         bth_best = tf.reshape(
             top_log_probs[:, tf.minimum(beam_size, k) - 1], [batch_size, beam_size]
         )
         examined = tf.logical_or(eos_log_probs >= bth_best, step == max_length - 1)
+        examined = tf.logical_and(examined, step >= min_length)
         eos_scores = tf.where(examined, alive_scores + eos_log_probs, _NEG_INF)
         f_ids, f_lengths, f_scores = _merge_finished(
             (f_ids, f_lengths, f_scores),
@@ -249,7 +263,8 @@ def beam_search(
 
 
 def greedy_search(
-    step_fn: StepFn, initial_state, batch_size, *, max_length, bos_id, eos_id
+    step_fn: StepFn, initial_state, batch_size, *, max_length, bos_id, eos_id,
+    blocked_ids=(), min_length=0,
 ) -> BeamSearchResult:
     """Greedy search: the most probable word at each step (EOS at the last).
 
@@ -265,6 +280,8 @@ def greedy_search(
         nbest=1,
         bos_id=bos_id,
         eos_id=eos_id,
+        blocked_ids=blocked_ids,
+        min_length=min_length,
     )
 
 
@@ -292,10 +309,9 @@ def sequence_log_prob(step_fn: StepFn, initial_state, ids, lengths, bos_id):
     def score_token(step, total, state):
         prev_ids = tf.gather(ids, tf.maximum(step - 1, 0), axis=1)
         prev_ids = tf.where(step > 0, prev_ids, bos_id)
-        log_probs, state = step_fn(prev_ids, step, state)
-        token_log_prob = tf.gather(
-            tf.cast(log_probs, tf.float32), ids[:, step], batch_dims=1
-        )
+        logits, state = step_fn(prev_ids, step, state)
+        log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))
+        token_log_prob = tf.gather(log_probs, ids[:, step], batch_dims=1)
         total += tf.where(step < lengths, token_log_prob, 0.0)
         return step + 1, total, state
 
@@ -307,6 +323,100 @@ def sequence_log_prob(step_fn: StepFn, initial_state, ids, lengths, bos_id):
         shape_invariants=_any_leading_dim(loop_vars),
     )
     return total
+
+
+# Exact top-k per row by chunks of the vocabulary. A row's k best unblocked
+# words lie in the row's k + t chunks with the largest maxima, t being the
+# number of chunks holding a blocked word: a chunk left out has k + t chunks
+# at least as good, and at least k of those have an unblocked maximum, a
+# distinct word at least as good as any word of the left-out chunk. So one
+# pass over the logits (chunk maxima), then a top-k over (k + t) * chunk
+# candidates, instead of a top-k over the whole vocabulary.
+_MIN_CHUNK, _MAX_CHUNK = 16, 512
+
+
+def _chunk_size(vocab_size, candidates):
+    """The chunk length for `_top_k_rows`, or None when chunking does not pay.
+
+    Chunks must tile the vocabulary exactly (a reshape, no copy); the length
+    that touches the fewest numbers after the first pass wins.
+    """
+    sizes = [c for c in range(_MIN_CHUNK, _MAX_CHUNK + 1)
+             if vocab_size % c == 0 and vocab_size // c >= 4 * candidates]
+    if not sizes:
+        return None
+    return min(sizes, key=lambda c: vocab_size // c + candidates * c)
+
+
+def _top_k_rows(logits, k, blocked_ids):
+    """The `k` largest unblocked logits of each row, their words, and each row's maximum.
+
+    float32 [rows, vocab] -> values [rows, k], int32 words [rows, k], row maxima
+    [rows] (over all words, blocked ones included). The same as `tf.math.top_k`
+    on the logits with blocked words set to -inf (up to the order of ties).
+    """
+    vocab_size = logits.shape[-1]
+    if vocab_size is None:
+        return _top_k_rows_plain(logits, tf.minimum(k, tf.shape(logits)[-1]), blocked_ids)
+    k = min(k, vocab_size)
+    chunk = _chunk_size(vocab_size, k + len(blocked_ids))
+    if chunk is None:
+        return _top_k_rows_plain(logits, k, blocked_ids)
+    tainted = len({int(word) // chunk for word in blocked_ids})
+    rows = tf.shape(logits)[0]
+    chunks = tf.reshape(logits, [rows, vocab_size // chunk, chunk])
+    chunk_max = tf.reduce_max(chunks, axis=-1)  # the one pass over the logits
+    _, best_chunks = tf.math.top_k(chunk_max, k=k + tainted)  # [rows, k + t]
+    candidates = tf.reshape(tf.gather(chunks, best_chunks, batch_dims=1), [rows, -1])
+    words = tf.reshape(best_chunks[:, :, None] * chunk + tf.range(chunk), [rows, -1])
+    candidates = _mask_blocked(candidates, words, blocked_ids, vocab_size)
+    values, position = tf.math.top_k(candidates, k=k)
+    return (values, tf.gather(words, position, batch_dims=1),
+            tf.reduce_max(chunk_max, axis=-1))
+
+
+def _top_k_rows_plain(logits, k, blocked_ids):
+    vocab_size = tf.shape(logits)[-1]
+    words = tf.range(vocab_size)[None, :]
+    values, top_words = tf.math.top_k(_mask_blocked(logits, words, blocked_ids, vocab_size), k=k)
+    return values, top_words, tf.reduce_max(logits, axis=-1)
+
+
+def _mask_blocked(logits, words, blocked_ids, vocab_size):
+    """-inf where `words` (int32, broadcasting against `logits`) is a blocked id."""
+    if not blocked_ids:
+        return logits
+    blocked = tf.scatter_nd(tf.constant(blocked_ids, tf.int32)[:, None],
+                            tf.ones([len(blocked_ids)], tf.bool), [vocab_size])
+    return tf.where(tf.gather(blocked, words), _NEG_INF, logits)
+
+
+_EXP_SAFE = 60.0  # |max logit| up to which exp() of a row sums without overflow
+
+
+def _log_normalizer(logits, row_max):
+    """log sum exp of each row of float32 [rows, vocab]: one pass over the logits.
+
+    The usual shift by the row maximum costs a second pass (a subtraction);
+    it is skipped while every row maximum is within +-60, where exp() neither
+    overflows nor underflows to an all-zero row. A row of -inf (no possible
+    word) gets 0, so its log-probabilities stay -inf.
+    """
+    shift = tf.where(tf.math.is_finite(row_max), row_max, 0.0)
+    lse = tf.cond(
+        tf.reduce_all(tf.abs(shift) <= _EXP_SAFE),
+        lambda: tf.math.log(tf.reduce_sum(tf.exp(logits), axis=-1)),
+        lambda: shift + tf.math.log(tf.reduce_sum(tf.exp(logits - shift[:, None]), axis=-1)),
+    )
+    return tf.where(tf.equal(row_max, _NEG_INF), 0.0, lse)
+
+
+def _check_blocked(blocked_ids, eos_id):
+    blocked_ids = tuple(int(word) for word in blocked_ids)
+    if eos_id in blocked_ids:
+        raise ValueError(f"beam_search: EOS ({eos_id}) cannot be blocked; use min_length "
+                         "to keep it from ending a hypothesis too early.")
+    return blocked_ids
 
 
 def _merge_finished(finished, candidates, nbest):

@@ -11,7 +11,11 @@ from mtask_tf.data import vocabulary
 from mtask_tf.decoding import beam_search as beam_search_lib
 from mtask_tf.model import losses
 
-_BLOCKED_IDS = (vocabulary.PAD_ID, vocabulary.BOS_ID, vocabulary.UNK_ID)
+# Never propose padding, BOS, <unk>, or an empty response (EOS first). Their
+# probability is not spread over the other words, so a score stays the model's
+# log-probability of the sequence.
+_SEARCH_IDS = dict(bos_id=vocabulary.BOS_ID, eos_id=vocabulary.EOS_ID, min_length=1,
+                   blocked_ids=(vocabulary.PAD_ID, vocabulary.BOS_ID, vocabulary.UNK_ID))
 
 
 class Generator(tf.Module):
@@ -35,15 +39,7 @@ class Generator(tf.Module):
         lstm_states, speaker = state
         speaker = speaker if self.decoder.num_speakers else None
         logits, lstm_states = self.decoder.step(ids, lstm_states, speaker)
-        log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))
-        # Never propose padding, BOS, <unk>, or an empty response (EOS first).
-        # Their probability is not spread over the other words, so a score stays
-        # the model's log-probability of the sequence.
-        vocab = tf.shape(log_probs)[-1]
-        blocked = tf.reduce_sum(tf.one_hot(_BLOCKED_IDS, vocab), axis=0) > 0
-        blocked |= (tf.range(vocab) == vocabulary.EOS_ID) & (step == 0)
-        log_probs = tf.where(blocked[None, :], -float("inf"), log_probs)
-        return log_probs, (lstm_states, state[1])
+        return logits, (lstm_states, state[1])
 
     def initial_state(self, source, speaker):
         """int32 [batch, time], [batch] -> the step function's state for `beam_search`."""
@@ -54,13 +50,13 @@ class Generator(tf.Module):
         return beam_search_lib.beam_search(
             self._step, self.initial_state(source, speaker), tf.shape(source)[0],
             beam_size=beam_size, max_length=max_length, nbest=nbest,
-            bos_id=vocabulary.BOS_ID, eos_id=vocabulary.EOS_ID)
+            **_SEARCH_IDS)
 
     def greedy(self, source, speaker, *, max_length):
         """The single most probable word at each step: ids [batch, max_length], lengths."""
         result = beam_search_lib.greedy_search(
             self._step, self.initial_state(source, speaker), tf.shape(source)[0],
-            max_length=max_length, bos_id=vocabulary.BOS_ID, eos_id=vocabulary.EOS_ID)
+            max_length=max_length, **_SEARCH_IDS)
         return result.ids[:, 0], result.lengths[:, 0]
 
     def score(self, source, speaker, target_in, target_out):

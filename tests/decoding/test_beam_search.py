@@ -103,6 +103,37 @@ class RnnModel:
         return _np_log_softmax(h @ self.output + self.mask)
 
 
+class WideRnnModel(RnnModel):
+    """A random RNN with a vocabulary wide enough for the chunked top-k (`_top_k_rows`).
+
+    Its step function returns raw logits; the search gets the blocked words and
+    the minimum length, and must neither renormalise over the unblocked words
+    nor propose a blocked one.
+    """
+
+    min_length = 1
+
+    def __init__(self, seed, batch, vocab=1200, hidden=8):
+        rng = np.random.default_rng(seed)
+        self.embedding = rng.normal(size=[vocab, hidden])
+        self.recurrent = rng.normal(size=[hidden, hidden])
+        self.output = 2.0 * rng.normal(size=[hidden, vocab])
+        self.output[:, BOS] += 3.0  # blocked words that would often win
+        self.h0 = rng.normal(size=[batch, hidden])
+        self.mask = np.zeros(vocab)
+
+    def step_fn(self, ids, step, state):
+        log_probs, state = super().step_fn(ids, step, state)
+        return 5.0 + log_probs, state  # logits: any shift of the log-probabilities
+
+    def next_log_probs(self, row, prefix):
+        log_probs = super().next_log_probs(row, prefix)
+        log_probs[list(NEVER_GENERATED)] = NEG_INF
+        if not prefix:
+            log_probs[EOS] = NEG_INF
+        return log_probs
+
+
 MODELS = {
     "table": lambda seed, max_length, batch: TableModel(seed, max_length, batch),
     "rnn": lambda seed, max_length, batch: RnnModel(seed, batch),
@@ -139,11 +170,12 @@ def reference_beam_search(model, row, beam, max_length, nbest):
         for prefix, score in alive:
             log_probs = model.next_log_probs(row, prefix)
             eos_rank = np.sum(log_probs > log_probs[EOS])
-            if eos_rank < beam or step == max_length - 1:
+            if step >= getattr(model, "min_length", 0) and (
+                    eos_rank < beam or step == max_length - 1):
                 finished.append((prefix + (EOS,), score + log_probs[EOS]))
             candidates += [
                 (prefix + (w,), score + log_probs[w])
-                for w in range(VOCAB)
+                for w in range(len(log_probs))
                 if w != EOS and log_probs[w] > NEG_INF
             ]
         alive = sorted(candidates, key=lambda item: -item[1])[:beam]
@@ -457,3 +489,80 @@ def test_vocabulary_size_unknown_at_trace_time():
     for row in range(2):
         expected = reference_beam_search(model, row, beam=3, max_length=5, nbest=4)
         assert_same_list(hypotheses(result, row), expected)
+
+
+# --- Chunked top-k over wide vocabularies -------------------------------------
+
+
+@pytest.mark.parametrize("vocab, k, blocked", [
+    (3000, 11, (0, 1, 2)),
+    (3000, 11, (0, 7, 1500, 2999)),
+    (4096, 51, ()),
+    (1201, 5, (0,)),  # 1201 is prime: no chunking, the plain top-k
+])
+def test_top_k_rows_equals_top_k_over_unblocked_words(vocab, k, blocked):
+    from mtask_tf.decoding import beam_search as beam_search_lib
+
+    rng = np.random.default_rng(vocab + k)
+    logits = rng.normal(size=[6, vocab]).astype(np.float32)
+    logits[0, 100:140] += 10.0  # row 0: every best word in one or two chunks
+    logits[1, list(blocked)] += 20.0  # row 1: blocked words are the row maxima
+    logits[2, ::97] += 5.0  # row 2: one good word in many chunks
+    if vocab != 1201:
+        assert beam_search_lib._chunk_size(vocab, k + len(blocked)) is not None
+    values, words, row_max = tf.function(
+        lambda x: beam_search_lib._top_k_rows(x, k, blocked))(tf.constant(logits))
+    masked = logits.copy()
+    masked[:, list(blocked)] = NEG_INF
+    expected = np.sort(masked, axis=1)[:, ::-1][:, :k]
+    np.testing.assert_array_equal(values, expected)
+    np.testing.assert_array_equal(np.take_along_axis(masked, words.numpy(), axis=1), expected)
+    np.testing.assert_array_equal(row_max, logits.max(axis=1))
+
+
+@pytest.mark.parametrize("beam", [1, 4, 12])
+def test_wide_vocabulary_with_blocked_words_matches_reference(beam):
+    max_length, batch, nbest = 6, 2, 8
+    model = WideRnnModel(seed=21, batch=batch)
+    result = decode(
+        model.step_fn, model.initial_state(), batch, beam_size=beam,
+        max_length=max_length, nbest=nbest, bos_id=BOS, eos_id=EOS,
+        blocked_ids=NEVER_GENERATED, min_length=1,
+    )
+    assert_well_formed(result, max_length)
+    for row in range(batch):
+        got = hypotheses(result, row)
+        assert got and all(len(seq) >= 2 for seq, _ in got)  # never an empty response
+        assert_same_list(got, reference_beam_search(model, row, beam, max_length, nbest))
+
+
+def test_log_normalizer_is_exact_for_large_and_impossible_rows():
+    from mtask_tf.decoding import beam_search as beam_search_lib
+
+    logits = np.random.default_rng(0).normal(size=[4, 500]).astype(np.float32)
+    logits[1] += 200.0  # exp() would overflow without the shift
+    logits[2] -= 200.0  # ... and underflow to an all-zero row
+    logits[3] = NEG_INF  # no possible word
+    x = tf.constant(logits)
+    got = beam_search_lib._log_normalizer(x, tf.reduce_max(x, axis=-1)).numpy()
+    np.testing.assert_allclose(got[:3], tf.reduce_logsumexp(x[:3], axis=-1), rtol=1e-6)
+    assert got[3] == 0.0
+    safe = beam_search_lib._log_normalizer(x[:1], tf.reduce_max(x[:1], axis=-1))
+    np.testing.assert_allclose(safe, tf.reduce_logsumexp(x[:1], axis=-1), rtol=1e-6)
+
+
+def test_eos_cannot_be_blocked():
+    with pytest.raises(ValueError, match="EOS"):
+        beam_search(script_step_fn, (), 1, beam_size=2, max_length=3, nbest=2, bos_id=BOS,
+                    eos_id=EOS, blocked_ids=(PAD, EOS))
+
+
+@pytest.mark.parametrize("min_length, expected", [
+    (0, [((EOS,), math.log(0.9)), ((4, EOS), math.log(0.1))]),
+    (1, [((4, EOS), math.log(0.1))]),  # not renormalised: p(4) stays 0.1
+])
+def test_min_length_keeps_eos_out_without_renormalising(min_length, expected):
+    tree = {(0, BOS): {EOS: 0.9, 4: 0.1}, (1, 4): {EOS: 1.0}}
+    result = decode(tree_step_fn(tree, 2), (), 1, beam_size=2, max_length=2, nbest=3,
+                    bos_id=BOS, eos_id=EOS, min_length=min_length)
+    assert_same_list(hypotheses(result, 0), expected)
