@@ -186,6 +186,9 @@ def markdown(results):
                  _row(results, f"  p50", s + (f"c{c}", "p50_s"), "s", 3),
                  _row(results, f"  p99", s + (f"c{c}", "p99_s"), "s", 3),
                  _row(results, f"  errors", s + (f"c{c}", "errors"), "", 0)]
+    rows += [_row(results, "serving c32 / c1", s + ("c32_over_c1",), "x", 2),
+             _row(results, "  ceiling: c1 p50 / in-process batch-32 time per request",
+                  s + ("batching_limit",), "x", 2)]
     rows += [_row(results, "memory training peak RSS", ("memory", "train_peak_rss_mb"), "MB", 0),
              _row(results, "memory serving peak RSS", ("memory", "serve_peak_rss_mb"), "MB", 0),
              "", "| target | met |", "|---|---|"]

@@ -156,4 +156,30 @@ def run(quick):
             result["peak_rss_mb"] = memory.peak_rss_mb(server.process.pid)
         finally:
             server.stop()
+        result["in_process"] = _in_process(base, quick)
+    result["batching_limit"] = (result["c1"]["p50_s"]
+                                / result["in_process"]["batch32_per_request_s"])
     return result
+
+
+def _in_process(base, quick, batch=32):
+    """The exported `generate` called directly, one request and 32 at once, server stopped.
+
+    No server can answer 32 concurrent requests faster than the model answers
+    them in one batch, so c1 latency / (batch-32 time per request) bounds what
+    server-side batching can gain: `batching_limit`, the ceiling of c32 / c1.
+    """
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (what a SavedModel user imports)
+
+    version = max((p for p in base.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    generate = tf.saved_model.load(str(version)).signatures["generate"]
+    columns = lambda requests: {name: tf.constant([r.inputs[name].string_val[0]
+                                                   for r in requests])
+                                for name in ("context", "message", "speaker")}
+    one, many = columns(_requests(1, 101)), columns(_requests(batch, 102))
+    reps = 3 if quick else 8
+    single = stats.time_calls(lambda: generate(**one)["scores"].numpy(), reps)
+    batched = stats.time_calls(lambda: generate(**many)["scores"].numpy(), reps)
+    return {"batch1_s": stats.percentile(single, 50),
+            "batch32_per_request_s": stats.percentile(batched, 50) / batch}
