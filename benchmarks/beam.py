@@ -10,6 +10,7 @@ import tensorflow as tf
 from benchmarks import stats
 from mtask_tf.data import tokenizer as tokenizer_lib
 from mtask_tf.data import vocabulary
+from mtask_tf.decoding import beam_search as beam_search_lib
 from mtask_tf.decoding import responder as responder_lib
 from mtask_tf.model import builders
 from mtask_tf.training import model_dir as model_dir_lib
@@ -72,6 +73,28 @@ def step_flops(shapes, persona):
     return 2 * (lstm + u * shapes.vocabulary_size)
 
 
+def _decoder_steps(generator, request, beam_size, steps):
+    """A timed call of the decoder step alone, `steps` times for `beam_size` hypotheses.
+
+    The same step function the search runs (LSTM stack and output projection,
+    in a tf.while_loop), without the search: what the matmuls take at these
+    shapes on this machine, to set beside `bound_s` and `p50_s`.
+    """
+    ids = tf.fill([beam_size], vocabulary.EOS_ID + 1)
+    state = beam_search_lib.tile_to_beam(
+        generator.initial_state(tf.ones([1, 4], tf.int32), tf.zeros([1], tf.int32)), beam_size)
+    steps = int(round(steps))
+
+    @tf.function
+    def run(state):
+        def body(step, total, state):
+            logits, state = generator._step(ids, step, state)
+            return step + 1, total + logits[0, 0], state
+        return tf.while_loop(lambda step, *_: step < steps, body, (0, 0.0, state))[1]
+
+    return lambda: run(state).numpy()
+
+
 def run(shapes, peak_float32_gflops, quick, beam_size=50, max_length=20):
     with tempfile.TemporaryDirectory() as directory:  # the vocabulary file
         forward = _trained(directory, shapes, True, "forward", 1)
@@ -96,6 +119,8 @@ def _measure(shapes, forward, reverse, peak_float32_gflops, quick, beam_size, ma
     sixteen = _requests(shapes, 16, 2)
     batch16 = stats.time_calls(lambda: plain.generate(*sixteen)["scores"].numpy(), batch_reps)
 
+    decoder_steps = stats.time_calls(_decoder_steps(plain.forward, one, beam_size, steps), reps)
+
     bound = (steps * beam_size * step_flops(shapes, True) / (peak_float32_gflops * 1e9)
              if peak_float32_gflops else None)
     p50 = stats.percentile(latency, 50)
@@ -104,6 +129,7 @@ def _measure(shapes, forward, reverse, peak_float32_gflops, quick, beam_size, ma
             "p50_s": p50, "p95_s": stats.percentile(latency, 95),
             "latency_s": stats.summary(latency),
             "bound_s": bound, "ratio_to_bound": p50 / bound if bound else None,
+            "decoder_steps_s": stats.percentile(decoder_steps, 50),
             "batch16_requests_per_s": batch16_rates["median"],
             "batch16_requests_per_s_range": batch16_rates,
             "mmi_extra_s": stats.percentile(mmi_latency, 50) - p50,

@@ -179,6 +179,8 @@ def markdown(results):
              _row(results, "beam compute bound", b + ("bound_s",), "s", 3),
              _row(results, "beam p50 / bound", b + ("ratio_to_bound",), "x", 2),
              _row(results, "beam steps run", b + ("steps_run",), "", 1),
+             _row(results, "  the decoder steps alone (no search)", b + ("decoder_steps_s",),
+                  "s", 3),
              _row(results, "beam batch 16", b + ("batch16_requests_per_s",), "requests/s", 2),
              _row(results, "MMI reranking extra", b + ("mmi_extra_s",), "s", 3)]
     for c in (1, 8, 32):
