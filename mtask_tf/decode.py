@@ -18,6 +18,7 @@ from absl import flags
 from absl import logging
 
 import mtask_tf  # noqa: F401  (quietens TensorFlow's start-up logging)
+from mtask_tf import cli
 
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "Trained forward model directory.")
 _REVERSE_MODEL_DIR = flags.DEFINE_string(
@@ -42,13 +43,10 @@ _SKIP_BAD_LINES = flags.DEFINE_boolean("skip_bad_lines", False, "Skip and count 
 
 
 def _validate():
-    if not _MODEL_DIR.value:
-        raise app.UsageError("--model_dir is required")
+    cli.require(_MODEL_DIR)
     if not _INTERACTIVE.value and not (_INPUT.value and _OUTPUT.value):
         raise app.UsageError("give --input=FILE and --output=FILE, or --interactive")
-    for name in ("beam_size", "max_length", "batch_size"):
-        if flags.FLAGS[name].value <= 0:
-            raise app.UsageError(f"--{name} must be positive, got {flags.FLAGS[name].value}")
+    cli.require_positive("beam_size", "max_length", "batch_size", show_value=True)
     if _NBEST.value < 0:
         raise app.UsageError(f"--nbest must be 0 or positive, got {_NBEST.value}")
     if _MMI.value and not _REVERSE_MODEL_DIR.value:
@@ -119,8 +117,7 @@ def _interactive(responder, targets, shown):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    cli.no_positional_arguments(argv)
     _validate()
     logging.set_verbosity(logging.WARNING)
     from mtask_tf.data import pipeline
@@ -130,7 +127,8 @@ def main(argv):
     from mtask_tf.decoding import runner
     from mtask_tf.training import model_dir as model_dir_lib
 
-    try:
+    with cli.user_errors(records.DataError, model_dir_lib.ModelDirError, mmi.MmiFileError,
+                         ValueError):
         responder = responder_lib.load(
             _MODEL_DIR.value, _REVERSE_MODEL_DIR.value, _MMI.value, beam_size=_BEAM_SIZE.value,
             max_length=_MAX_LENGTH.value, nbest=max(_NBEST.value, _BEAM_SIZE.value))
@@ -142,9 +140,6 @@ def main(argv):
         if responder.persona:
             pipeline.speaker_ids([r.speaker for r in rows], responder.speaker_names,
                                  _INPUT.value)
-    except (records.DataError, model_dir_lib.ModelDirError, mmi.MmiFileError,
-            ValueError) as error:
-        raise SystemExit(f"error: {error}") from None
     if report.skipped:
         print(f"skipped {len(report.skipped)} bad lines of {_INPUT.value}", file=sys.stderr)
     try:

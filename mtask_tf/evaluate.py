@@ -18,6 +18,7 @@ from absl import flags
 from absl import logging
 
 import mtask_tf  # noqa: F401  (quietens TensorFlow's start-up logging)
+from mtask_tf import cli
 
 _SYSTEMS = flags.DEFINE_list(
     "systems", None, "NAME=MODEL_DIR[:MMI_FILE],... ; the first is the baseline. A "
@@ -51,12 +52,8 @@ def _parse_systems(specs):
 
 
 def _validate():
-    for flag in (_SYSTEMS, _DATA, _OUTPUT_DIR):
-        if not flag.value:
-            raise app.UsageError(f"--{flag.name} is required")
-    for name in ("beam_size", "max_length", "batch_size"):
-        if flags.FLAGS[name].value <= 0:
-            raise app.UsageError(f"--{name} must be positive")
+    cli.require(_SYSTEMS, _DATA, _OUTPUT_DIR)
+    cli.require_positive("beam_size", "max_length", "batch_size")
     systems = _parse_systems(_SYSTEMS.value)
     if any(mmi for _, _, mmi in systems) and not _REVERSE_MODEL_DIR.value:
         raise app.UsageError("an MMI file needs --reverse_model_dir")
@@ -121,8 +118,7 @@ def _write(output_dir, results, baseline, splits):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    cli.no_positional_arguments(argv)
     specs = _validate()
     logging.set_verbosity(logging.WARNING)
     from mtask_tf.data import records
@@ -132,7 +128,8 @@ def main(argv):
     from mtask_tf.training import model_dir as model_dir_lib
 
     log = lambda message: print(message, file=sys.stderr, flush=True)
-    try:
+    with cli.user_errors(records.DataError, model_dir_lib.ModelDirError, mmi.MmiFileError,
+                         ValueError):
         splits = {}
         for path in _DATA.value:
             rows, _ = records.read_triples(path)
@@ -146,9 +143,6 @@ def main(argv):
         for name, model_dir, mmi_path in specs:
             system = systems_lib.load_system(name, model_dir, mmi_path)
             results[name] = _evaluate_system(system, splits, reverse, log)
-    except (records.DataError, model_dir_lib.ModelDirError, mmi.MmiFileError,
-            ValueError) as error:
-        raise SystemExit(f"error: {error}") from None
     table = _write(pathlib.Path(_OUTPUT_DIR.value), results, specs[0][0], splits)
     print(table)
     print(f"\nwrote metrics.json, metrics.md and perplexity_by_speaker.png to "

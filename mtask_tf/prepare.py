@@ -17,11 +17,10 @@ Bad input stops with `file:line: problem` on stderr and exit status 1;
 them).
 """
 
-import sys
-
 from absl import app
 from absl import flags
 
+from mtask_tf import cli
 from mtask_tf.data import corpora
 from mtask_tf.data import preparation
 from mtask_tf.data import records
@@ -162,9 +161,9 @@ def _print_summary(summary: dict, output_dir: str) -> None:
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    try:
+    cli.no_positional_arguments(argv)
+    with (cli.user_errors(DataError),
+          cli.user_errors(OSError, prefix=f"cannot write {_OUTPUT_DIR.value}: ")):
         config = preparation.SplitConfig(
             rule=_SPLIT.value, heldout_fraction=_HELDOUT_FRACTION.value,
             test_fraction=_TEST_FRACTION.value, column=_SPLIT_COLUMN.value,
@@ -174,12 +173,6 @@ def main(argv):
         summary = preparation.prepare(corpus, _TARGETS.value,
                                       _OUTPUT_DIR.value, config, _arguments(),
                                       _MAX_LINE_CHARS.value)
-    except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except OSError as e:
-        print(f"error: cannot write {_OUTPUT_DIR.value}: {e}", file=sys.stderr)
-        return 1
     _print_summary(summary, _OUTPUT_DIR.value)
     return 0
 

@@ -17,6 +17,7 @@ from absl import logging
 from absl import flags
 
 import mtask_tf  # noqa: F401  (quietens TensorFlow's start-up logging)
+from mtask_tf import cli
 
 _MODEL = flags.DEFINE_enum(
     "model", "seq2seq", ["seq2seq", "persona"],
@@ -83,11 +84,7 @@ def _validate():
     if not _DATA_DIR.value or not _MODEL_DIR.value:
         raise app.UsageError("--data_dir and --model_dir are required, e.g. "
                              "--data_dir=data/shakespeare --model_dir=runs/demo/baseline")
-    for name in _POSITIVE:
-        if flags.FLAGS[name].value <= 0:
-            raise app.UsageError(f"--{name} must be positive, got {flags.FLAGS[name].value}")
-    if _LEARNING_RATE.value <= 0:
-        raise app.UsageError(f"--learning_rate must be positive, got {_LEARNING_RATE.value}")
+    cli.require_positive(*_POSITIVE, "learning_rate", show_value=True)
     if _DIRECTION.value == "reverse" and (_MULTITASK.value or _MODEL.value == "persona"):
         raise app.UsageError("the reverse model has no speaker information and no "
                              "autoencoder: use --model=seq2seq --nomultitask "
@@ -121,8 +118,7 @@ def _configs():
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    cli.no_positional_arguments(argv)
     _validate()
     logging.set_verbosity(logging.WARNING)  # TensorFlow's INFO lines drown the progress.
     from mtask_tf.data import datadir
@@ -131,11 +127,9 @@ def main(argv):
     from mtask_tf.training import model_dir as model_dir_lib
 
     train_config, lengths = _configs()
-    try:
+    with cli.user_errors(records.DataError):
         data = datadir.load(_DATA_DIR.value, _TARGETS.value, _SKIP_BAD_LINES.value,
                             splits=("train", "monologue", "dev"))
-    except records.DataError as error:
-        raise SystemExit(f"error: {error}") from None
     for report in data.reports:
         _log(f"read {report.path}: {report.rows} rows"
              + (f", {len(report.skipped)} bad lines skipped" if report.skipped else ""))
@@ -151,10 +145,8 @@ def main(argv):
             else [(data, model_dir)])
     results = {}
     for run_data, run_dir in runs:
-        try:
+        with cli.user_errors(records.DataError, experiment.ExperimentError):
             outcome = experiment.run(run_data, run_dir, settings, _resolved_flags(), _log)
-        except (records.DataError, experiment.ExperimentError) as error:
-            raise SystemExit(f"error: {error}") from None
         if outcome is None:
             raise SystemExit(143)  # Stopped by a signal after saving.
         results[str(run_dir)] = outcome

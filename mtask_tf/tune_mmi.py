@@ -18,6 +18,7 @@ from absl import flags
 from absl import logging
 
 import mtask_tf  # noqa: F401  (quietens TensorFlow's start-up logging)
+from mtask_tf import cli
 
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "Trained forward model directory "
                                  "(or an MTASK-S directory of per-target models).")
@@ -37,12 +38,8 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of MERT's random restarts.")
 
 
 def _validate():
-    for flag in (_MODEL_DIR, _REVERSE_MODEL_DIR, _DATA, _OUTPUT):
-        if not flag.value:
-            raise app.UsageError(f"--{flag.name} is required")
-    for name in ("beam_size", "max_length", "batch_size"):
-        if flags.FLAGS[name].value <= 0:
-            raise app.UsageError(f"--{name} must be positive")
+    cli.require(_MODEL_DIR, _REVERSE_MODEL_DIR, _DATA, _OUTPUT)
+    cli.require_positive("beam_size", "max_length", "batch_size")
     if _MAX_LAMBDA.value <= 0 or _MAX_GAMMA.value <= 0:
         raise app.UsageError("--max_lambda and --max_gamma must be positive")
 
@@ -61,8 +58,7 @@ def _nbest_lists(nbest):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    cli.no_positional_arguments(argv)
     _validate()
     logging.set_verbosity(logging.WARNING)
     from mtask_tf.data import records
@@ -73,7 +69,7 @@ def main(argv):
     from mtask_tf.evaluation import systems
     from mtask_tf.training import model_dir as model_dir_lib
 
-    try:
+    with cli.user_errors(records.DataError, model_dir_lib.ModelDirError, ValueError):
         rows, _ = records.read_triples(_DATA.value)
         if not rows:
             raise records.DataError("no triples to tune on", _DATA.value)
@@ -84,8 +80,6 @@ def main(argv):
                                         nbest=_NBEST.value or _BEAM_SIZE.value)
         nbest = systems.decode(system, rows, _DATA.value, reverse, config, _BATCH_SIZE.value,
                                runner.progress_printer("decoding dev", sys.stderr))
-    except (records.DataError, model_dir_lib.ModelDirError, ValueError) as error:
-        raise SystemExit(f"error: {error}") from None
     keep = [i for i, h in enumerate(nbest) if h]
     lists = _nbest_lists([nbest[i] for i in keep])
     references = systems.references([rows[i] for i in keep])

@@ -17,6 +17,7 @@ from absl import flags
 from absl import logging
 
 import mtask_tf  # noqa: F401  (quietens TensorFlow's start-up logging)
+from mtask_tf import cli
 
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "Trained forward model directory, or "
                                  "an MTASK-S directory of per-target models.")
@@ -37,19 +38,14 @@ _CONFIG_BASE_PATH_PREFIX = flags.DEFINE_string(
 
 
 def _validate():
-    for flag in (_MODEL_DIR, _EXPORT_BASE):
-        if not flag.value:
-            raise app.UsageError(f"--{flag.name} is required")
-    for name in ("beam_size", "max_length", "nbest"):
-        if flags.FLAGS[name].value <= 0:
-            raise app.UsageError(f"--{name} must be positive")
+    cli.require(_MODEL_DIR, _EXPORT_BASE)
+    cli.require_positive("beam_size", "max_length", "nbest")
     if _MMI.value and not _REVERSE_MODEL_DIR.value:
         raise app.UsageError("--mmi needs --reverse_model_dir")
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    cli.no_positional_arguments(argv)
     _validate()
     logging.set_verbosity(logging.WARNING)
     from mtask_tf.decoding import mmi
@@ -57,7 +53,7 @@ def main(argv):
     from mtask_tf.export import serving_module
     from mtask_tf.training import model_dir as model_dir_lib
 
-    try:
+    with cli.user_errors(model_dir_lib.ModelDirError, mmi.MmiFileError, ValueError):
         dirs = model_dir_lib.model_dirs(_MODEL_DIR.value)
         per_target = dirs != [pathlib.Path(_MODEL_DIR.value)]
         for model_dir in dirs:
@@ -68,8 +64,6 @@ def main(argv):
             module = serving_module.ServingModule(responder)
             path = serving_module.save(module, _EXPORT_BASE.value + suffix)
             print(f"exported {model_dir} to {path}", file=sys.stderr)
-    except (model_dir_lib.ModelDirError, mmi.MmiFileError, ValueError) as error:
-        raise SystemExit(f"error: {error}") from None
     root = pathlib.Path(_EXPORT_BASE.value).parent
     models = serving_module.served_models(root)
     config = pathlib.Path(_MODELS_CONFIG.value)
