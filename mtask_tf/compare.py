@@ -7,7 +7,6 @@ The first directory is the baseline that relative changes refer to.
 
 import json
 import pathlib
-import sys
 
 from absl import app
 
