@@ -66,27 +66,10 @@ class LSTMStack(keras.layers.Layer):
         return tf.transpose(time_major, [1, 0, 2]), final_states
 
     def _recur(self, layer, projected, mask, state):
-        """The recurrent loop over time; without a mask, no per-step selects."""
-        recurrent_kernel = self.recurrent_kernels[layer]
-
-        def step(carry, x):
-            h_new, c_new = _cell(x + tf.matmul(carry[1], recurrent_kernel), carry[2])
-            return h_new, h_new, c_new
-
-        def masked_step(carry, inputs):
-            h, c = carry[1], carry[2]
-            x, keep = inputs
-            h_new, c_new = _cell(x + tf.matmul(h, recurrent_kernel), c)
-            keep = keep[:, None]
-            h_new = tf.where(keep, h_new, h)
-            return h_new, h_new, tf.where(keep, c_new, c)
-
-        initializer = (state[0], state[0], state[1])
-        if mask is None:
-            outputs, h, c = tf.scan(step, projected, initializer=initializer)
-        else:
-            outputs, h, c = tf.scan(masked_step, (projected, mask), initializer=initializer)
-        return outputs, (h[-1], c[-1])
+        """The recurrent loop over time, with its hand-written gradient (`_recurrence`)."""
+        recurrent_kernel = tf.cast(self.recurrent_kernels[layer], projected.dtype)
+        outputs, h, c = _recurrence(projected, state[0], state[1], recurrent_kernel, mask)
+        return outputs, (h, c)
 
     def step(self, inputs, states):
         """One time step: [batch, dim], (h, c) per layer -> [batch, units], new states."""
@@ -106,6 +89,104 @@ class LSTMStack(keras.layers.Layer):
         config = super().get_config()
         config.update(units=self.units, num_layers=self.num_layers, init_scale=self.init_scale)
         return config
+
+
+# The recurrent loop with a hand-written backward pass. Differentiating tf.scan
+# automatically multiplies h_{t-1}^T by the gate gradients inside the reverse
+# loop, one small [units, batch] x [batch, 4 units] matmul per step, and adds
+# each into the kernel's gradient; here the reverse loop only carries the
+# gradients through time, and the recurrent kernel's gradient is one
+# [units, time * batch] x [time * batch, 4 units] matmul afterwards.
+# tests/model/test_models.py checks it against automatic differentiation.
+
+
+def _recurrence(projected, h0, c0, recurrent_kernel, keep=None):
+    """LSTM over time-major inputs already multiplied by W (plus bias), [T, B, 4U].
+
+    Returns outputs [T, B, U] and the final h, c [B, U]. Where `keep` ([T, B]
+    bool) is False the state is carried through unchanged.
+    """
+    if keep is None:
+        return _unmasked(projected, h0, c0, recurrent_kernel)
+    return _masked(projected, h0, c0, recurrent_kernel, tf.cast(keep, projected.dtype)[:, :, None])
+
+
+def _step(carry, x, recurrent_kernel):
+    gates = x + tf.matmul(carry[0], recurrent_kernel)
+    i, f, g, o = tf.split(gates, 4, axis=-1)
+    i, f, g, o = tf.sigmoid(i), tf.sigmoid(f), tf.tanh(g), tf.sigmoid(o)
+    c = f * carry[1] + i * g
+    return o * tf.tanh(c), c, tf.concat([i, f, g, o], axis=-1)
+
+
+def _gate_gradients(dh, dc_next, act, c, c_prev):
+    i, f, g, o = tf.split(act, 4, axis=-1)
+    tanh_c = tf.tanh(c)
+    dc = dh * o * (1.0 - tanh_c * tanh_c) + dc_next
+    dgates = tf.concat([dc * g * i * (1.0 - i), dc * c_prev * f * (1.0 - f),
+                        dc * i * (1.0 - g * g), dh * tanh_c * o * (1.0 - o)], axis=-1)
+    return dgates, dc, f
+
+
+def _weight_gradient(h0, outputs, dgates):
+    h_prev = tf.concat([h0[None], outputs[:-1]], axis=0)
+    units = tf.shape(h0)[-1]
+    return tf.matmul(tf.reshape(h_prev, [-1, units]), tf.reshape(dgates, [-1, 4 * units]),
+                     transpose_a=True)
+
+
+def _zeros_if_none(grad, like):
+    return tf.zeros_like(like) if grad is None else tf.convert_to_tensor(grad)
+
+
+@tf.custom_gradient
+def _unmasked(projected, h0, c0, recurrent_kernel):
+    acts0 = tf.zeros_like(projected[0])
+    outputs, cells, acts = tf.scan(lambda carry, x: _step(carry, x, recurrent_kernel),
+                                   projected, initializer=(h0, c0, acts0))
+    c_prev = tf.concat([c0[None], cells[:-1]], axis=0)
+
+    def grad(d_outputs, d_h, d_c):
+        def backward(carry, inputs):
+            d_out, act, c, c_old = inputs
+            dgates, dc, f = _gate_gradients(d_out + carry[0], carry[1], act, c, c_old)
+            return tf.matmul(dgates, recurrent_kernel, transpose_b=True), dc * f, dgates
+
+        dh_0, dc_0, dgates = tf.scan(
+            backward, (_zeros_if_none(d_outputs, outputs), acts, cells, c_prev),
+            initializer=(_zeros_if_none(d_h, h0), _zeros_if_none(d_c, c0), acts0), reverse=True)
+        return dgates, dh_0[0], dc_0[0], _weight_gradient(h0, outputs, dgates)
+
+    return (outputs, outputs[-1], cells[-1]), grad
+
+
+@tf.custom_gradient
+def _masked(projected, h0, c0, recurrent_kernel, keep):
+    acts0 = tf.zeros_like(projected[0])
+
+    def forward(carry, inputs):
+        x, k = inputs
+        h, c, act = _step(carry, x, recurrent_kernel)
+        return carry[0] + k * (h - carry[0]), carry[1] + k * (c - carry[1]), act
+
+    outputs, cells, acts = tf.scan(forward, (projected, keep), initializer=(h0, c0, acts0))
+    c_prev = tf.concat([c0[None], cells[:-1]], axis=0)
+
+    def grad(d_outputs, d_h, d_c):
+        def backward(carry, inputs):
+            d_out, act, c, c_old, k = inputs
+            dh = d_out + carry[0]
+            dgates, dc, f = _gate_gradients(k * dh, carry[1], act, c, c_old)
+            dgates = k * dgates
+            dh_prev = tf.matmul(dgates, recurrent_kernel, transpose_b=True) + (1.0 - k) * dh
+            return dh_prev, dc * (k * f + (1.0 - k)), dgates
+
+        dh_0, dc_0, dgates = tf.scan(
+            backward, (_zeros_if_none(d_outputs, outputs), acts, cells, c_prev, keep),
+            initializer=(_zeros_if_none(d_h, h0), _zeros_if_none(d_c, c0), acts0), reverse=True)
+        return dgates, dh_0[0], dc_0[0], _weight_gradient(h0, outputs, dgates), None
+
+    return (outputs, outputs[-1], cells[-1]), grad
 
 
 def _cell(gates, c):
