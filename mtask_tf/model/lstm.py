@@ -112,11 +112,10 @@ def _recurrence(projected, h0, c0, recurrent_kernel, keep=None):
 
 
 def _step(carry, x, recurrent_kernel):
-    gates = x + tf.matmul(carry[0], recurrent_kernel)
-    i, f, g, o = tf.split(gates, 4, axis=-1)
-    i, f, g, o = tf.sigmoid(i), tf.sigmoid(f), tf.tanh(g), tf.sigmoid(o)
-    c = f * carry[1] + i * g
-    return o * tf.tanh(c), c, tf.concat([i, f, g, o], axis=-1)
+    """One step of the forward loop: new h, c, and the gate activations the backward pass needs."""
+    activations = _activations(x + tf.matmul(carry[0], recurrent_kernel))
+    h, c = _update(activations, carry[1])
+    return h, c, tf.concat(activations, axis=-1)
 
 
 def _gate_gradients(dh, dc_next, act, c, c_prev):
@@ -190,6 +189,15 @@ def _masked(projected, h0, c0, recurrent_kernel, keep):
 
 
 def _cell(gates, c):
+    return _update(_activations(gates), c)
+
+
+def _activations(gates):
     i, f, g, o = tf.split(gates, 4, axis=-1)
-    c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
-    return tf.sigmoid(o) * tf.tanh(c), c
+    return tf.sigmoid(i), tf.sigmoid(f), tf.tanh(g), tf.sigmoid(o)
+
+
+def _update(activations, c):
+    i, f, g, o = activations
+    c = f * c + i * g
+    return o * tf.tanh(c), c
