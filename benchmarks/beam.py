@@ -73,7 +73,7 @@ def step_flops(shapes, persona):
     return 2 * (lstm + u * shapes.vocabulary_size)
 
 
-def _decoder_steps(generator, request, beam_size, steps):
+def _decoder_steps(generator, beam_size, steps):
     """A timed call of the decoder step alone, `steps` times for `beam_size` hypotheses.
 
     The same step function the search runs (LSTM stack and output projection,
@@ -119,7 +119,7 @@ def _measure(shapes, forward, reverse, peak_float32_gflops, quick, beam_size, ma
     sixteen = _requests(shapes, 16, 2)
     batch16 = stats.time_calls(lambda: plain.generate(*sixteen)["scores"].numpy(), batch_reps)
 
-    decoder_steps = stats.time_calls(_decoder_steps(plain.forward, one, beam_size, steps), reps)
+    decoder_steps = stats.time_calls(_decoder_steps(plain.forward, beam_size, steps), reps)
 
     bound = (steps * beam_size * step_flops(shapes, True) / (peak_float32_gflops * 1e9)
              if peak_float32_gflops else None)
