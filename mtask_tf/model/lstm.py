@@ -106,9 +106,9 @@ def _recurrence(projected, h0, c0, recurrent_kernel, keep=None):
     Returns outputs [T, B, U] and the final h, c [B, U]. Where `keep` ([T, B]
     bool) is False the state is carried through unchanged.
     """
-    if keep is None:
-        return _unmasked(projected, h0, c0, recurrent_kernel)
-    return _masked(projected, h0, c0, recurrent_kernel, tf.cast(keep, projected.dtype)[:, :, None])
+    if keep is None:  # no per-step blending with the previous state
+        return _loop(projected, h0, c0, recurrent_kernel)
+    return _loop(projected, h0, c0, recurrent_kernel, tf.cast(keep, projected.dtype)[:, :, None])
 
 
 def _step(carry, x, recurrent_kernel):
@@ -139,51 +139,38 @@ def _zeros_if_none(grad, like):
 
 
 @tf.custom_gradient
-def _unmasked(projected, h0, c0, recurrent_kernel):
-    acts0 = tf.zeros_like(projected[0])
-    outputs, cells, acts = tf.scan(lambda carry, x: _step(carry, x, recurrent_kernel),
-                                   projected, initializer=(h0, c0, acts0))
-    c_prev = tf.concat([c0[None], cells[:-1]], axis=0)
-
-    def grad(d_outputs, d_h, d_c):
-        def backward(carry, inputs):
-            d_out, act, c, c_old = inputs
-            dgates, dc, f = _gate_gradients(d_out + carry[0], carry[1], act, c, c_old)
-            return tf.matmul(dgates, recurrent_kernel, transpose_b=True), dc * f, dgates
-
-        dh_0, dc_0, dgates = tf.scan(
-            backward, (_zeros_if_none(d_outputs, outputs), acts, cells, c_prev),
-            initializer=(_zeros_if_none(d_h, h0), _zeros_if_none(d_c, c0), acts0), reverse=True)
-        return dgates, dh_0[0], dc_0[0], _weight_gradient(h0, outputs, dgates)
-
-    return (outputs, outputs[-1], cells[-1]), grad
-
-
-@tf.custom_gradient
-def _masked(projected, h0, c0, recurrent_kernel, keep):
+def _loop(projected, h0, c0, recurrent_kernel, *keep):
+    """`_recurrence` with its gradient; `keep` is () or (float [T, B, 1],)."""
     acts0 = tf.zeros_like(projected[0])
 
     def forward(carry, inputs):
-        x, k = inputs
+        x, *k = inputs
         h, c, act = _step(carry, x, recurrent_kernel)
-        return carry[0] + k * (h - carry[0]), carry[1] + k * (c - carry[1]), act
+        if k:  # where k is 0 the previous state carries through
+            h, c = carry[0] + k[0] * (h - carry[0]), carry[1] + k[0] * (c - carry[1])
+        return h, c, act
 
-    outputs, cells, acts = tf.scan(forward, (projected, keep), initializer=(h0, c0, acts0))
+    outputs, cells, acts = tf.scan(forward, (projected, *keep), initializer=(h0, c0, acts0))
     c_prev = tf.concat([c0[None], cells[:-1]], axis=0)
 
     def grad(d_outputs, d_h, d_c):
         def backward(carry, inputs):
-            d_out, act, c, c_old, k = inputs
+            d_out, act, c, c_old, *k = inputs
             dh = d_out + carry[0]
+            if not k:
+                dgates, dc, f = _gate_gradients(dh, carry[1], act, c, c_old)
+                return tf.matmul(dgates, recurrent_kernel, transpose_b=True), dc * f, dgates
+            k = k[0]
             dgates, dc, f = _gate_gradients(k * dh, carry[1], act, c, c_old)
             dgates = k * dgates
             dh_prev = tf.matmul(dgates, recurrent_kernel, transpose_b=True) + (1.0 - k) * dh
             return dh_prev, dc * (k * f + (1.0 - k)), dgates
 
         dh_0, dc_0, dgates = tf.scan(
-            backward, (_zeros_if_none(d_outputs, outputs), acts, cells, c_prev, keep),
+            backward, (_zeros_if_none(d_outputs, outputs), acts, cells, c_prev, *keep),
             initializer=(_zeros_if_none(d_h, h0), _zeros_if_none(d_c, c0), acts0), reverse=True)
-        return dgates, dh_0[0], dc_0[0], _weight_gradient(h0, outputs, dgates), None
+        return (dgates, dh_0[0], dc_0[0], _weight_gradient(h0, outputs, dgates),
+                *[None for _ in keep])
 
     return (outputs, outputs[-1], cells[-1]), grad
 
