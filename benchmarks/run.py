@@ -182,7 +182,10 @@ def markdown(results):
              _row(results, "  the decoder steps alone (no search)", b + ("decoder_steps_s",),
                   "s", 3),
              _row(results, "beam batch 16", b + ("batch16_requests_per_s",), "requests/s", 2),
-             _row(results, "MMI reranking extra", b + ("mmi_extra_s",), "s", 3)]
+             _row(results, "beam candidates reranked (full list)", b + ("candidates",), "", 0),
+             _row(results, "MMI reranking extra", b + ("mmi_extra_s",), "s", 3),
+             _row(results, "  reranking a full buffer (beam x max_length candidates)",
+                  b + ("rerank_full_list_s",), "s", 3)]
     for c in (1, 8, 32):
         rows += [_row(results, f"serving c{c}", s + (f"c{c}", "requests_per_s"), "requests/s"),
                  _row(results, f"  p50", s + (f"c{c}", "p50_s"), "s", 3),

@@ -30,12 +30,8 @@ _INPUT = flags.DEFINE_string("input", None, "TSV with header `speaker context me
                              "or `speaker context message response` (response = reference).")
 _OUTPUT = flags.DEFINE_string("output", None, "Output file: .jsonl for JSON lines, "
                               "anything else for TSV.")
-_BEAM_SIZE = flags.DEFINE_integer("beam_size", 50, "Beam width B (paper: 50).")
-_MAX_LENGTH = flags.DEFINE_integer("max_length", 20, "Most tokens of a response, EOS "
-                                   "included (paper: 20).")
-_NBEST = flags.DEFINE_integer("nbest", 0, "Write the N best reranked responses of each "
-                              "input with all score parts; 0 writes only the 1-best.")
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 16, "Inputs decoded together.")
+_DECODING = cli.DecodingFlags()
+flags.adopt_module_key_flags(cli)
 _INTERACTIVE = flags.DEFINE_boolean("interactive", False, "Chat at a prompt instead of "
                                     "reading --input.")
 _SKIP_BAD_LINES = flags.DEFINE_boolean("skip_bad_lines", False, "Skip and count "
@@ -46,14 +42,12 @@ def _validate():
     cli.require(_MODEL_DIR)
     if not _INTERACTIVE.value and not (_INPUT.value and _OUTPUT.value):
         raise app.UsageError("give --input=FILE and --output=FILE, or --interactive")
-    cli.require_positive("beam_size", "max_length", "batch_size", show_value=True)
-    if _NBEST.value < 0:
-        raise app.UsageError(f"--nbest must be 0 or positive, got {_NBEST.value}")
+    _DECODING.validate()
     if _MMI.value and not _REVERSE_MODEL_DIR.value:
         raise app.UsageError("--mmi needs --reverse_model_dir (the model behind lambda)")
 
 
-def _write(path, rows, results, nbest):
+def _write(path, rows, results):
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as out:
@@ -61,14 +55,14 @@ def _write(path, rows, results, nbest):
             for row, hypotheses in zip(rows, results):
                 record = {"speaker": row.speaker, "context": row.context,
                           "message": row.message, "reference": row.response or None,
-                          "nbest": [h.__dict__ for h in hypotheses[:max(nbest, 1)]]}
+                          "nbest": [h.__dict__ for h in hypotheses]}
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
             return
         parts = ["score", "forward_log_prob", "reverse_log_prob", "length"]
         out.write("\t".join(["input", "rank", "speaker", "context", "message", "response",
                              *parts]) + "\n")
         for index, (row, hypotheses) in enumerate(zip(rows, results), start=1):
-            for rank, h in enumerate(hypotheses[:max(nbest, 1)], start=1):
+            for rank, h in enumerate(hypotheses, start=1):
                 values = [f"{getattr(h, p):.4f}" if p != "length" else str(h.length)
                           for p in parts]
                 out.write("\t".join([str(index), str(rank), row.speaker, row.context,
@@ -84,7 +78,7 @@ def _pick_speaker(speakers, default):
         print(f"unknown speaker {name!r}; known: {', '.join(speakers)}")
 
 
-def _interactive(responder, targets, shown):
+def _interactive(responder, targets):
     from mtask_tf.data import records
     from mtask_tf.decoding import runner
 
@@ -107,7 +101,7 @@ def _interactive(responder, targets, shown):
                 continue
             [hypotheses] = runner.decode(
                 responder, [records.Triple(speaker, context, line, "")], 1)
-            for rank, h in enumerate(hypotheses[:shown], start=1):
+            for rank, h in enumerate(hypotheses, start=1):
                 print(f"  {rank}. {h.response}    (score {h.score:.2f} = forward "
                       f"{h.forward_log_prob:.2f}, reverse {h.reverse_log_prob:.2f}, "
                       f"{h.length - 1} words)")
@@ -129,12 +123,12 @@ def main(argv):
 
     with cli.user_errors(records.DataError, model_dir_lib.ModelDirError, mmi.MmiFileError,
                          ValueError):
-        responder = responder_lib.load(
-            _MODEL_DIR.value, _REVERSE_MODEL_DIR.value, _MMI.value, beam_size=_BEAM_SIZE.value,
-            max_length=_MAX_LENGTH.value, nbest=max(_NBEST.value, _BEAM_SIZE.value))
+        weights = _DECODING.load_mmi(_MMI.value)
+        responder = responder_lib.load(_MODEL_DIR.value, _REVERSE_MODEL_DIR.value,
+                                       _DECODING.decode_config(weights))
         if _INTERACTIVE.value:
             targets = model_dir_lib.load_experiment(_MODEL_DIR.value)["targets"]
-            _interactive(responder, targets, max(_NBEST.value, 5))
+            _interactive(responder, targets)
             return
         rows, report = records.read_queries(_INPUT.value, _SKIP_BAD_LINES.value)
         if responder.persona:
@@ -143,12 +137,12 @@ def main(argv):
     if report.skipped:
         print(f"skipped {len(report.skipped)} bad lines of {_INPUT.value}", file=sys.stderr)
     try:
-        results = runner.decode(responder, rows, _BATCH_SIZE.value,
+        results = runner.decode(responder, rows, _DECODING.batch_size,
                                 runner.progress_printer("decoding", sys.stderr))
     except Exception as error:  # noqa: BLE001  InvalidArgument carries the row problem.
         message = getattr(error, "message", str(error)).strip().splitlines()[-1]
         raise SystemExit(f"error: {_INPUT.value}: {message}") from None
-    _write(_OUTPUT.value, rows, results, _NBEST.value)
+    _write(_OUTPUT.value, rows, results)
     print(f"wrote {len(results)} inputs to {_OUTPUT.value}", file=sys.stderr)
 
 

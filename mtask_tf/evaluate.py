@@ -1,12 +1,16 @@
-r"""Evaluates systems side by side: perplexity, BLEU after MMI reranking, distinct-1/2.
+r"""Evaluates systems side by side: perplexity, BLEU, diversity and speaker accuracy.
 
     python -m mtask_tf.evaluate \
         --systems=baseline=runs/demo/baseline,mtask_m=runs/demo/mtask_m:runs/demo/mmi.json \
         --reverse_model_dir=runs/demo/reverse \
         --data=data/shakespeare/dev.tsv,data/shakespeare/test.tsv --output_dir=runs/demo/eval
 
-The first system is the baseline of the relative changes. Writes metrics.json,
-metrics.md (the paper's Tables 1-2) and perplexity_by_speaker.png (Fig. 4).
+The first system is the baseline of the relative changes. Diversity is the
+paper's distinct-1/2, Ent-4 and the share of distinct responses; speaker
+accuracy is the share of responses a classifier trained on the targets' monologue
+(--monologue, default: monologue.tsv next to the first --data file) attributes
+to the speaker they were made for. Writes metrics.json, metrics.md (the paper's
+Tables 1-2 and these rows) and perplexity_by_speaker.png (Fig. 4).
 """
 
 import json
@@ -28,14 +32,15 @@ _REVERSE_MODEL_DIR = flags.DEFINE_string(
 _DATA = flags.DEFINE_list("data", None, "Triples files; each is a split named by its "
                           "file name (dev.tsv -> dev).")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where results go.")
-_BEAM_SIZE = flags.DEFINE_integer("beam_size", 50, "Beam width B (paper: 50).")
-_MAX_LENGTH = flags.DEFINE_integer("max_length", 20, "Most tokens of a response, EOS "
-                                   "included (paper: 20).")
-_NBEST = flags.DEFINE_integer("nbest", 0, "N-best list size reranked; 0: the beam size.")
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 16, "Inputs decoded together.")
+_DECODING = cli.DecodingFlags()
+flags.adopt_module_key_flags(cli)
 _MAX_EXAMPLES = flags.DEFINE_integer("max_examples", 0, "Decode only the first N rows "
                                      "of each file for BLEU/distinct (0: all); perplexity "
                                      "always uses every row.")
+_MONOLOGUE = flags.DEFINE_string(
+    "monologue", None, "Monologue TSV (speaker, text) that the speaker classifier of "
+    "speaker accuracy learns the targets from; default: monologue.tsv next to the first "
+    "--data file, if there is one.")
 
 
 def _parse_systems(specs):
@@ -53,27 +58,72 @@ def _parse_systems(specs):
 
 def _validate():
     cli.require(_SYSTEMS, _DATA, _OUTPUT_DIR)
-    cli.require_positive("beam_size", "max_length", "batch_size")
+    _DECODING.validate()
     systems = _parse_systems(_SYSTEMS.value)
     if any(mmi for _, _, mmi in systems) and not _REVERSE_MODEL_DIR.value:
         raise app.UsageError("an MMI file needs --reverse_model_dir")
     return systems
 
 
-def _evaluate_system(system, splits, reverse, log):
+def _speaker_classifier(splits, log):
+    """The classifier behind speaker accuracy, trained on the evaluated targets' monologue.
+
+    None, after a one-line note saying why, when there is no monologue file or
+    not two targets to tell apart.
+    """
+    from mtask_tf.data import records
+    from mtask_tf.evaluation import speaker_classifier
+    from mtask_tf.evaluation import systems as systems_lib
+
+    path = pathlib.Path(_MONOLOGUE.value or pathlib.Path(_DATA.value[0]).parent
+                        / "monologue.tsv")
+    targets = sorted({row.speaker for _, rows in splits.values() for row in rows})
+    if len(targets) < 2:
+        log(f"note: no speaker accuracy: the data has one target ({targets[0]}), and the "
+            "classifier needs at least two to tell apart")
+        return None
+    if not _MONOLOGUE.value and not path.exists():
+        log(f"note: no speaker accuracy: there is no {path} (name the targets' monologue "
+            "with --monologue)")
+        return None
+    # Only the evaluated targets: a speaker no row belongs to could only draw
+    # attributions away from the right one.
+    lines = [m for m in records.read_monologue(path)[0] if m.speaker in targets]
+    missing = sorted(set(targets) - {m.speaker for m in lines})
+    if missing:
+        log(f"note: no speaker accuracy: {path} has no monologue of {', '.join(missing)}")
+        return None
+    log(f"speaker accuracy: classifier trained on {len(lines)} monologue lines of "
+        f"{', '.join(targets)} from {path}")
+    return speaker_classifier.SpeakerClassifier.fit(
+        systems_lib.tokenize([m.text for m in lines]), [m.speaker for m in lines])
+
+
+def _speaker_accuracy(result, split, classifier, hypotheses, refs, rows):
+    """Adds speaker accuracy of the 1-best, its ceiling (the references) and chance."""
+    from mtask_tf.evaluation import speaker_classifier
+
+    speakers = [row.speaker for row in rows]
+    accuracy = speaker_classifier.attribution_accuracy(classifier, hypotheses, speakers)
+    ceiling = speaker_classifier.attribution_accuracy(classifier, refs, speakers)
+    result.setdefault("speaker_accuracy", {})[split] = accuracy
+    # The same for every system; kept in each so metrics.json stays keyed by system.
+    result.setdefault("speaker_accuracy_ceiling", {})[split] = ceiling
+    result["speaker_accuracy_chance"] = classifier.chance
+    return (f"speaker accuracy {100 * accuracy:.2f} % (real responses {100 * ceiling:.2f} "
+            f"%, chance {100 * classifier.chance:.2f} %)")
+
+
+def _evaluate_system(system, splits, reverse, log, classifier=None):
     from mtask_tf.decoding import mmi
-    from mtask_tf.decoding import responder
     from mtask_tf.decoding import runner
     from mtask_tf.evaluation import systems as systems_lib
 
-    weights = (mmi.MmiWeights.load(system.mmi_path) if system.mmi_path
-               else mmi.MmiWeights(0.0, 0.0))
-    config = responder.DecodeConfig(
-        beam_size=_BEAM_SIZE.value, max_length=_MAX_LENGTH.value,
-        nbest=_NBEST.value or _BEAM_SIZE.value, mmi_lambda=weights.mmi_lambda,
-        mmi_gamma=weights.mmi_gamma)
+    weights = _DECODING.load_mmi(system.mmi_path) or mmi.MmiWeights(0.0, 0.0)
+    config = _DECODING.decode_config(weights)
     result = {"perplexity": {}, "perplexity_by_speaker": {}, "bleu": {}, "mmi": {
-        "lambda": weights.mmi_lambda, "gamma": weights.mmi_gamma}}
+        "lambda": weights.mmi_lambda, "gamma": weights.mmi_gamma},
+        "decoding": _DECODING.search_settings().to_json()}
     for split, (path, rows) in splits.items():
         ppl, by_speaker = systems_lib.perplexity(system, rows, path)
         result["perplexity"][split] = ppl
@@ -81,20 +131,38 @@ def _evaluate_system(system, splits, reverse, log):
         log(f"{system.name} {split}: perplexity {ppl:.2f}")
         decoded_rows = rows[:_MAX_EXAMPLES.value or None]
         nbest = systems_lib.decode(system, decoded_rows, path, reverse, config,
-                                   _BATCH_SIZE.value,
+                                   _DECODING.batch_size,
                                    runner.progress_printer(f"{system.name} {split}", sys.stderr))
         hypotheses = [h[0].response if h else "" for h in nbest]
-        generation = systems_lib.generation_metrics(hypotheses,
-                                                    systems_lib.references(decoded_rows))
+        refs = systems_lib.references(decoded_rows)
+        generation = systems_lib.generation_metrics(hypotheses, refs)
         result["bleu"][split] = generation["bleu"]
-        # distinct-n is reported once per system, on the last split (test).
-        result["distinct_1"], result["distinct_2"] = (generation["distinct_1"],
-                                                      generation["distinct_2"])
-        result.setdefault("responses", {})[split] = hypotheses
+        # The diversity measures are reported once per system, on the last split (test).
+        for key in ("distinct_1", "distinct_2", "ent_4", "distinct_responses"):
+            result[key] = generation[key]
+        result.setdefault("responses", {})[split] = nbest
         log(f"{system.name} {split}: BLEU {generation['bleu']:.2f}, distinct-1 "
             f"{100 * generation['distinct_1']:.2f} %, distinct-2 "
-            f"{100 * generation['distinct_2']:.2f} %")
+            f"{100 * generation['distinct_2']:.2f} %, Ent-4 {generation['ent_4']:.2f}, "
+            f"distinct responses {100 * generation['distinct_responses']:.2f} %")
+        if classifier:
+            log(f"{system.name} {split}: " + _speaker_accuracy(
+                result, split, classifier, hypotheses, refs, decoded_rows))
     return result
+
+
+def _write_responses(output_dir, stem, rows, nbest):
+    """STEM.responses.tsv (the 1-best of each row) and STEM.nbest.jsonl (--responses best)."""
+    with open(output_dir / f"{stem}.responses.tsv", "w", encoding="utf-8") as f:
+        f.write("speaker\tcontext\tmessage\treference\tresponse\n")
+        for row, hypotheses in zip(rows, nbest):
+            best = hypotheses[0].response if hypotheses else ""
+            f.write(f"{row.speaker}\t{row.context}\t{row.message}\t{row.response}\t{best}\n")
+    with open(output_dir / f"{stem}.nbest.jsonl", "w", encoding="utf-8") as f:
+        for row, hypotheses in zip(rows, nbest):
+            record = {"speaker": row.speaker, "context": row.context, "message": row.message,
+                      "reference": row.response, "nbest": [h.__dict__ for h in hypotheses]}
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
 def _write(output_dir, results, baseline, splits):
@@ -102,13 +170,8 @@ def _write(output_dir, results, baseline, splits):
 
     output_dir.mkdir(parents=True, exist_ok=True)
     for name, result in results.items():
-        for split, hypotheses in result.pop("responses").items():
-            rows = splits[split][1]
-            with open(output_dir / f"{name}.{split}.responses.tsv", "w", encoding="utf-8") as f:
-                f.write("speaker\tcontext\tmessage\treference\tresponse\n")
-                for row, hypothesis in zip(rows, hypotheses):
-                    f.write(f"{row.speaker}\t{row.context}\t{row.message}\t{row.response}\t"
-                            f"{hypothesis}\n")
+        for split, nbest in result.pop("responses").items():
+            _write_responses(output_dir, f"{name}.{split}", splits[split][1], nbest)
     (output_dir / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
     table = report.metrics_table(results, baseline)
     (output_dir / "metrics.md").write_text(table + "\n")
@@ -136,13 +199,14 @@ def main(argv):
             if not rows:
                 raise records.DataError("no triples to evaluate", path)
             splits[pathlib.Path(path).name.split(".")[0]] = (path, rows)
+        classifier = _speaker_classifier(splits, log)
         reverse = (model_dir_lib.load_trained(_REVERSE_MODEL_DIR.value,
                                               name_prefix=responder.REVERSE_PREFIX)
                    if _REVERSE_MODEL_DIR.value else None)
         results = {}
         for name, model_dir, mmi_path in specs:
             system = systems_lib.load_system(name, model_dir, mmi_path)
-            results[name] = _evaluate_system(system, splits, reverse, log)
+            results[name] = _evaluate_system(system, splits, reverse, log, classifier)
     table = _write(pathlib.Path(_OUTPUT_DIR.value), results, specs[0][0], splits)
     print(table)
     print(f"\nwrote metrics.json, metrics.md and perplexity_by_speaker.png to "

@@ -75,6 +75,17 @@ _DISTRIBUTION = flags.DEFINE_enum(
     "tf.distribute strategy: none, mirrored (all local devices) or multi_worker "
     "(MultiWorkerMirroredStrategy, configured by the TF_CONFIG environment variable).")
 
+_INIT_FROM = flags.DEFINE_string(
+    "init_from", None, "Start a fresh run from the best weights of this model directory "
+    "(trained on the same data directory with the same sizes and --model), e.g. "
+    "MTASK-S stage 2 from the baseline's converged stage 1 with --nopretrain, or a "
+    "baseline continued for more SEQ2SEQ steps. Their dev perplexity is the run's "
+    "step-0 best. Ignored when the run resumes from its own checkpoint.")
+_MONOLOGUE_FRACTION = flags.DEFINE_float(
+    "monologue_fraction", 1.0, "Use this share of each target's monologue lines "
+    "(seeded by --seed, at least one line each) for the AUTOENCODER task; for studies "
+    "of how much of a speaker's text is needed. The vocabulary is unchanged.")
+
 _POSITIVE = ("vocab_size", "embedding_dim", "units", "num_layers", "speaker_dim",
              "max_source_length", "max_target_length", "batch_size", "pretrain_max_steps",
              "max_steps", "eval_every", "patience", "checkpoint_every", "log_every")
@@ -89,6 +100,11 @@ def _validate():
         raise app.UsageError("the reverse model has no speaker information and no "
                              "autoencoder: use --model=seq2seq --nomultitask "
                              "(configs/reverse.flags)")
+    if not 0 < _MONOLOGUE_FRACTION.value <= 1:
+        raise app.UsageError(f"--monologue_fraction must be in (0, 1], got "
+                             f"{_MONOLOGUE_FRACTION.value}")
+    if _INIT_FROM.value and not pathlib.Path(_INIT_FROM.value).is_dir():
+        raise app.UsageError(f"--init_from={_INIT_FROM.value}: no such model directory")
     if _PER_TARGET.value and _MODEL.value == "persona":
         raise app.UsageError("--per_target (MTASK-S) trains plain Seq2Seq models; "
                              "use --model=seq2seq")
@@ -138,7 +154,8 @@ def main(argv):
         vocab_size=_VOCAB_SIZE.value, embedding_dim=_EMBEDDING_DIM.value,
         units=_UNITS.value, num_layers=_NUM_LAYERS.value, speaker_dim=_SPEAKER_DIM.value,
         init_scale=_INIT_SCALE.value, lengths=lengths, train=train_config,
-        distribution=_DISTRIBUTION.value, mixed_precision=_MIXED_PRECISION.value)
+        distribution=_DISTRIBUTION.value, mixed_precision=_MIXED_PRECISION.value,
+        init_from=_INIT_FROM.value, monologue_fraction=_MONOLOGUE_FRACTION.value)
     model_dir = pathlib.Path(_MODEL_DIR.value)
     runs = ([(data.for_target(t), model_dir / model_dir_lib.target_dir_name(t))
              for t in data.targets] if _PER_TARGET.value

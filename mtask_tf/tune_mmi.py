@@ -7,7 +7,9 @@ r"""Tunes the MMI reranking weights lambda and gamma with MERT on dev N-best lis
 score(R) = log p(R | M, v) + lambda * log p(M | R) + gamma * |R| (paper eq. 4).
 The forward model decodes every dev input once (beam search, N-best list); the
 reverse model scores every candidate; MERT (Och 2003) then searches (lambda,
-gamma) for the highest corpus BLEU of the reranked 1-best responses.
+gamma) for the highest corpus BLEU of the reranked 1-best responses. The
+weights file records the search settings, so decode, evaluate and export can
+tell when they rerank other lists than these.
 """
 
 import pathlib
@@ -27,10 +29,8 @@ _REVERSE_MODEL_DIR = flags.DEFINE_string("reverse_model_dir", None,
 _DATA = flags.DEFINE_string("data", None, "Dev triples (speaker context message response).")
 _OUTPUT = flags.DEFINE_string("output", None, "Where the weights go (JSON), read by "
                               "decode, evaluate and export via --mmi.")
-_BEAM_SIZE = flags.DEFINE_integer("beam_size", 50, "Beam width B (paper: 50).")
-_MAX_LENGTH = flags.DEFINE_integer("max_length", 20, "Most tokens of a response (paper: 20).")
-_NBEST = flags.DEFINE_integer("nbest", 0, "N-best list size per input; 0: the beam size.")
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 16, "Inputs decoded together.")
+_DECODING = cli.DecodingFlags(reads_mmi=False)
+flags.adopt_module_key_flags(cli)
 _RESTARTS = flags.DEFINE_integer("restarts", 20, "MERT random restarts.")
 _MAX_LAMBDA = flags.DEFINE_float("max_lambda", 5.0, "Search lambda in [0, max_lambda].")
 _MAX_GAMMA = flags.DEFINE_float("max_gamma", 5.0, "Search gamma in [-max_gamma, max_gamma].")
@@ -39,7 +39,7 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of MERT's random restarts.")
 
 def _validate():
     cli.require(_MODEL_DIR, _REVERSE_MODEL_DIR, _DATA, _OUTPUT)
-    cli.require_positive("beam_size", "max_length", "batch_size")
+    _DECODING.validate()
     if _MAX_LAMBDA.value <= 0 or _MAX_GAMMA.value <= 0:
         raise app.UsageError("--max_lambda and --max_gamma must be positive")
 
@@ -55,6 +55,22 @@ def _nbest_lists(nbest):
                              for h in hypotheses], np.float64).reshape(-1, 3)
         lists.append(mert.NBestList(features, [h.response for h in hypotheses]))
     return lists
+
+
+def bound_notes(mmi_lambda, mmi_gamma, max_lambda, max_gamma):
+    """What to do when MERT's best weights sit on an edge of the search box."""
+    notes = []
+    if mmi_lambda >= max_lambda:
+        notes.append(f"note: lambda ended at the top of its range [0, {max_lambda:g}]; a "
+                     f"larger one may be better: tune again with --max_lambda={2 * max_lambda:g}")
+    elif mmi_lambda <= 0:
+        notes.append("note: lambda ended at 0: on these dev lists the reverse model's score "
+                     "did not raise BLEU")
+    if abs(mmi_gamma) >= max_gamma:
+        notes.append(f"note: gamma ended at {mmi_gamma:g}, an end of its range "
+                     f"[-{max_gamma:g}, {max_gamma:g}]; tune again with "
+                     f"--max_gamma={2 * max_gamma:g}")
+    return notes
 
 
 def main(argv):
@@ -76,28 +92,31 @@ def main(argv):
         system = systems.load_system("tuned", _MODEL_DIR.value)
         reverse = model_dir_lib.load_trained(
             _REVERSE_MODEL_DIR.value, name_prefix=responder.REVERSE_PREFIX)
-        config = responder.DecodeConfig(beam_size=_BEAM_SIZE.value, max_length=_MAX_LENGTH.value,
-                                        nbest=_NBEST.value or _BEAM_SIZE.value)
-        nbest = systems.decode(system, rows, _DATA.value, reverse, config, _BATCH_SIZE.value,
+        config = _DECODING.decode_config(responses=None)  # MERT sees every candidate
+        nbest = systems.decode(system, rows, _DATA.value, reverse, config, _DECODING.batch_size,
                                runner.progress_printer("decoding dev", sys.stderr))
     keep = [i for i, h in enumerate(nbest) if h]
     lists = _nbest_lists([nbest[i] for i in keep])
     references = systems.references([rows[i] for i in keep])
-    print(f"MERT on {len(lists)} N-best lists ({sum(len(n.hypotheses) for n in lists)} "
-          "candidates)...", file=sys.stderr)
+    candidates = sum(len(n.hypotheses) for n in lists)
+    print(f"MERT on {len(lists)} N-best lists ({candidates} candidates, "
+          f"{candidates / max(len(lists), 1):.1f} per input)...", file=sys.stderr)
     bounds = [None, (0.0, _MAX_LAMBDA.value), (-_MAX_GAMMA.value, _MAX_GAMMA.value)]
     before = mert.corpus_bleu(lists, references, [1.0, 0.0, 0.0])
     result = mert.mert(lists, references, initial_weights=[1.0, 0.0, 0.0], bounds=bounds,
                        restarts=_RESTARTS.value, seed=_SEED.value)
-    weights = mmi.MmiWeights(float(result.weights[1]), float(result.weights[2]), {
+    weights = mmi.MmiWeights(float(result.weights[1]), float(result.weights[2]),
+                             _DECODING.search_settings(), {
         "bleu_before": before, "bleu_after": result.bleu, "data": _DATA.value,
-        "sentences": len(lists), "beam_size": _BEAM_SIZE.value,
-        "nbest": config.nbest, "max_length": _MAX_LENGTH.value,
+        "sentences": len(lists), "candidates_per_input": candidates / max(len(lists), 1),
         "model_dir": _MODEL_DIR.value, "reverse_model_dir": _REVERSE_MODEL_DIR.value})
     pathlib.Path(_OUTPUT.value).parent.mkdir(parents=True, exist_ok=True)
     weights.save(_OUTPUT.value)
     print(f"lambda {weights.mmi_lambda:.4f}  gamma {weights.mmi_gamma:.4f}  dev BLEU "
           f"{before:.2f} -> {result.bleu:.2f}; wrote {_OUTPUT.value}")
+    for note in bound_notes(weights.mmi_lambda, weights.mmi_gamma, _MAX_LAMBDA.value,
+                            _MAX_GAMMA.value):
+        print(note, file=sys.stderr)
 
 
 if __name__ == "__main__":

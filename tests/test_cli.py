@@ -176,3 +176,111 @@ def test_an_absl_program_exits_1_with_the_message_on_stderr(args, returncode, st
     assert result.stderr.endswith(stderr_end)
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+# --- The shared decoding flags ----------------------------------------------
+
+DECODING_CLIS = ("mtask_tf.decode", "mtask_tf.tune_mmi", "mtask_tf.evaluate", "mtask_tf.export")
+DECODING_FLAGS = ("beam_size", "max_length", "candidates", "responses", "batch_size")
+
+
+def _decoding(*args, reads_mmi=True):
+    flag_values = flags.FlagValues()
+    holder = cli.DecodingFlags(reads_mmi=reads_mmi, flag_values=flag_values)
+    flag_values(["prog", *args])
+    return holder
+
+
+def _flag_help(text, name):
+    """The help block of --NAME (its line and the indented lines below) in --helpfull."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"  --{name}:"))
+    end = start + 1
+    while end < len(lines) and lines[end].startswith("    "):
+        end += 1
+    return "\n".join(lines[start:end])
+
+
+def test_the_decoding_clis_show_the_same_decoding_flags():
+    helps = {}
+    for module in DECODING_CLIS:
+        result = subprocess.run([sys.executable, "-m", module, "--helpfull"], cwd=REPO,
+                                capture_output=True, text=True, timeout=120)
+        helps[module] = {name: _flag_help(result.stdout, name) for name in DECODING_FLAGS}
+        # --help (the module's own flags) lists them too.
+        short = subprocess.run([sys.executable, "-m", module, "--help"], cwd=REPO,
+                               capture_output=True, text=True, timeout=120).stdout
+        assert all(f"--{name}:" in short for name in DECODING_FLAGS), module
+    first = helps[DECODING_CLIS[0]]
+    assert "(default: '0')" in first["candidates"] and "paper's" in first["candidates"]
+    for module in DECODING_CLIS[1:]:
+        assert helps[module] == first, module
+
+
+def test_decoding_flags_make_the_settings_and_config():
+    holder = _decoding("--beam_size=8", "--max_length=7", "--responses=3")
+    holder.validate()
+    settings = holder.search_settings()
+    assert (settings.beam_size, settings.max_length, settings.candidates) == (8, 7, None)
+    config = holder.decode_config()
+    assert (config.candidates, config.responses, config.mmi_lambda) == (None, 3, 0.0)
+    assert holder.decode_config(responses=None).responses is None
+    assert _decoding("--candidates=12", "--responses=0").decode_config().responses is None
+    assert _decoding("--candidates=12").search_settings().candidates == 12
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--beam_size=0"], "--beam_size must be positive, got 0"),
+    (["--max_length=-1"], "--max_length must be positive, got -1"),
+    (["--batch_size=0"], "--batch_size must be positive, got 0"),
+    (["--candidates=-2"], "--candidates must be 0 (all) or positive, got -2"),
+    (["--responses=-1"], "--responses must be 0 (all) or positive, got -1"),
+])
+def test_decoding_flags_reject_bad_values(args, message):
+    with pytest.raises(app.UsageError) as raised:
+        _decoding(*args).validate()
+    assert str(raised.value) == message
+
+
+def _weights_file(tmp_path, **decoding):
+    from mtask_tf.decoding import mmi
+    path = tmp_path / "mmi.json"
+    tuned_with = mmi.SearchSettings(**decoding) if decoding else None
+    mmi.MmiWeights(0.5, -0.25, tuned_with).save(path)
+    return path
+
+
+def test_mmi_weights_tuned_with_the_same_settings_load_quietly(tmp_path, capsys):
+    path = _weights_file(tmp_path, beam_size=8, max_length=7, candidates=None)
+    weights = _decoding("--beam_size=8", "--max_length=7").load_mmi(path)
+    assert (weights.mmi_lambda, weights.mmi_gamma) == (0.5, -0.25)
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("args", [["--beam_size=9", "--max_length=7"],
+                                  ["--beam_size=8", "--max_length=6"],
+                                  ["--beam_size=8", "--max_length=7", "--candidates=8"]])
+def test_mmi_settings_mismatch_warns_and_strict_refuses(tmp_path, capsys, args):
+    from mtask_tf.decoding import mmi
+    path = _weights_file(tmp_path, beam_size=8, max_length=7, candidates=None)
+    weights = _decoding(*args).load_mmi(path)
+    assert weights.mmi_lambda == 0.5
+    err = capsys.readouterr().err
+    assert err.startswith("warning: the MMI weights in") and "tuned with beam 8, max_length 7, " \
+        "every candidate" in err and "--strict_mmi makes this an error" in err
+    with pytest.raises(mmi.MmiFileError, match="tuned with beam 8.*--strict_mmi"):
+        _decoding(*args, "--strict_mmi").load_mmi(path)
+
+
+def test_mmi_file_without_settings_warns(tmp_path, capsys):
+    path = _weights_file(tmp_path)
+    _decoding().load_mmi(path)
+    assert "does not record the decoding settings" in capsys.readouterr().err
+
+
+def test_mmi_file_with_malformed_settings_names_the_field(tmp_path):
+    from mtask_tf.decoding import mmi
+    path = tmp_path / "mmi.json"
+    path.write_text('{"lambda": 1, "gamma": 0, "decoding": {"beam_size": 4}}')
+    with pytest.raises(mmi.MmiFileError, match=r"mmi.json: field 'decoding' must hold"):
+        mmi.MmiWeights.load(path)

@@ -101,17 +101,29 @@ def _length(example):
     return tf.maximum(tf.shape(example["source"])[0], tf.shape(example["target_in"])[0])
 
 
-def training_dataset(examples, batch_size, seed, bucket_width=10, shuffle_buffer=100_000):
-    """An endless, shuffled stream of batches of similar lengths.
+def training_dataset(examples, batch_size, seed, bucket_width=10):
+    """An endless stream of batches drawn at random from all examples, of similar lengths.
 
+    Each pass over the data is a fresh random permutation of every example's
+    index (8 bytes an example, even at millions), so batches mix the whole
+    training set rather than a window of a file written in conversation order.
     Bucketing by length keeps padding, and so wasted LSTM steps, small.
     """
-    dataset = _slices(examples).shuffle(min(num_examples(examples), shuffle_buffer), seed=seed,
-                              reshuffle_each_iteration=True).repeat()
+    count = num_examples(examples)
+    dataset = (tf.data.Dataset.range(count)
+               .shuffle(count, seed=seed, reshuffle_each_iteration=True)
+               .repeat()
+               .map(lambda index: _dense(_example_at(examples, index)),
+                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True))
     boundaries = list(range(bucket_width, 200, bucket_width))
     dataset = dataset.bucket_by_sequence_length(
         _length, boundaries, [batch_size] * (len(boundaries) + 1))
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _example_at(examples, index):
+    return {k: v[index] if isinstance(v, tf.RaggedTensor) else tf.gather(v, index)
+            for k, v in examples.items()}
 
 
 def evaluation_dataset(examples, batch_size):

@@ -92,7 +92,7 @@ def beam_search(
     *,
     beam_size: int,
     max_length: int,
-    nbest: int,
+    nbest: int | None = None,
     bos_id: int,
     eos_id: int,
     blocked_ids=(),
@@ -105,7 +105,7 @@ def beam_search(
     - its EOS extension joins the finished list, score frozen, if EOS is
       among the `beam_size` most probable next words of that hypothesis (the
       paper examines the top B words of each of the B beams: "B x B
-      candidates"); the finished list keeps the best `nbest` by score;
+      candidates"), so at most B candidates join per step;
     - the `beam_size` best non-EOS extensions over all beams stay live, so
       there are always B live hypotheses however many candidates end in EOS
       (found with a top-(B+1) per beam, then a top-B over the B x (B+1)
@@ -121,10 +121,15 @@ def beam_search(
     Step 0: all beams of a batch element start as the same BOS prefix; only
     beam 0 is expanded (the others score -inf) so no duplicates appear.
 
+    The finished list: with `nbest=None` (the default, the paper's list) it
+    keeps every candidate, up to `beam_size * max_length` of them, a buffer
+    of that fixed size; with `nbest=N` only the N best by score.
+
     Early exit: log-probabilities are <= 0, so no descendant of a live
     hypothesis can beat the best live score. The loop stops once, for every
-    batch element, the worst kept finished score (the `nbest`-th) is at
-    least the best live score; the result is the same as running all steps.
+    batch element, the worst kept finished score (the `nbest`-th, -inf while
+    the list has room) is at least the best live score, or no hypothesis is
+    live; the result is the same as running all steps.
 
     Hypotheses with probability 0 (score -inf) are never returned: such
     slots are empty. With `beam_size=1, nbest=1` this is greedy search.
@@ -141,7 +146,8 @@ def beam_search(
         batch_size: int or int32 scalar tensor.
         beam_size: B, the number of live hypotheses kept per batch element.
         max_length: maximum number of tokens per hypothesis, EOS included.
-        nbest: size of the returned N-best list.
+        nbest: size of the returned N-best list; None: every finished
+            hypothesis (`beam_size * max_length` slots, empty ones last).
         bos_id: the token fed at step 0.
         eos_id: the token that ends a hypothesis.
         blocked_ids: tokens never proposed (e.g. padding, BOS, unknown).
@@ -156,10 +162,13 @@ def beam_search(
     >>> def step_fn(ids, step, state):
     ...     return tf.gather(table, ids), state
     >>> result = beam_search(step_fn, (), 2, beam_size=4, max_length=5,
-    ...                      nbest=3, bos_id=2, eos_id=3)
-    >>> result.ids.shape
-    TensorShape([2, 3, 5])
+    ...                      bos_id=2, eos_id=3)
+    >>> result.ids.shape  # every finished hypothesis: up to 4 per step
+    TensorShape([2, 20, 5])
     """
+    if nbest is None:
+        _check_positive(beam_size=beam_size, max_length=max_length)
+        nbest = beam_size * max_length  # room for every candidate: at most B a step
     _check_positive(beam_size=beam_size, max_length=max_length, nbest=nbest)
     blocked_ids = _check_blocked(blocked_ids, eos_id)
     batch_size = tf.convert_to_tensor(batch_size, tf.int32)
@@ -178,6 +187,8 @@ def beam_search(
         # Exact early exit. A new candidate can at best tie the worst kept
         # entry, and ties keep the older entry (top_k prefers lower indices
         # and the finished list comes first in the merge).
+        # While the list has room its worst entry is -inf: the loop goes on
+        # as long as any hypothesis is live.
         best_alive = tf.reduce_max(alive_scores, axis=1)
         return tf.logical_and(
             step < max_length, tf.reduce_any(f_scores[:, -1] < best_alive)

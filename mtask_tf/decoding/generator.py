@@ -18,6 +18,10 @@ _SEARCH_IDS = dict(bos_id=vocabulary.BOS_ID, eos_id=vocabulary.EOS_ID, min_lengt
                    blocked_ids=(vocabulary.PAD_ID, vocabulary.BOS_ID, vocabulary.UNK_ID))
 
 
+# Numbers of logits one scoring call may hold (128 MB of float32).
+_LOGITS_BUDGET = 1 << 25
+
+
 class Generator(tf.Module):
     """Beam search and teacher-forced scoring for one encoder-decoder pair.
 
@@ -45,8 +49,11 @@ class Generator(tf.Module):
         """int32 [batch, time], [batch] -> the step function's state for `beam_search`."""
         return (self.encoder(source), tf.cast(speaker, tf.int32))
 
-    def generate(self, source, speaker, *, beam_size, max_length, nbest):
-        """N-best responses: a `BeamSearchResult` ([batch, nbest, max_length] ids, ...)."""
+    def generate(self, source, speaker, *, beam_size, max_length, nbest=None):
+        """N-best responses: a `BeamSearchResult` ([batch, nbest, max_length] ids, ...).
+
+        nbest=None keeps every finished hypothesis (beam_size * max_length slots).
+        """
         return beam_search_lib.beam_search(
             self._step, self.initial_state(source, speaker), tf.shape(source)[0],
             beam_size=beam_size, max_length=max_length, nbest=nbest,
@@ -68,3 +75,25 @@ class Generator(tf.Module):
         logits = self.decoder(target_in, self.encoder(source), speaker)
         nll, weights = losses.token_nll(logits, target_out)
         return -tf.reduce_sum(nll, axis=1), tf.cast(tf.reduce_sum(weights, axis=1), tf.int32)
+
+    def score_in_chunks(self, source, speaker, target_in, target_out, budget=_LOGITS_BUDGET):
+        """`score` over groups of rows whose logits hold at most `budget` numbers (or one row).
+
+        For the many candidates of full N-best lists: memory stays bounded
+        however many rows there are, and each group is still one large matmul.
+        """
+        rows = tf.shape(source)[0]
+        per_row = tf.shape(target_in)[1] * self.decoder.vocabulary_size
+        chunk = tf.maximum(1, budget // tf.maximum(per_row, 1))
+        num_chunks = (rows + chunk - 1) // chunk
+        arrays = (tf.TensorArray(tf.float32, num_chunks, infer_shape=False, element_shape=[None]),
+                  tf.TensorArray(tf.int32, num_chunks, infer_shape=False, element_shape=[None]))
+
+        def body(i, log_probs, counts):
+            part = slice(i * chunk, tf.minimum((i + 1) * chunk, rows))
+            log_prob, count = self.score(source[part], speaker[part], target_in[part],
+                                         target_out[part])
+            return i + 1, log_probs.write(i, log_prob), counts.write(i, count)
+
+        _, log_probs, counts = tf.while_loop(lambda i, *_: i < num_chunks, body, (0, *arrays))
+        return log_probs.concat(), counts.concat()

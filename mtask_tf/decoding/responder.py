@@ -23,13 +23,20 @@ _WHOLE = 1 << 20
 class DecodeConfig:
     """Search and reranking settings (paper, section 6.4: B = 50, 20 tokens).
 
-    score(R) = log p(R | M, v) + mmi_lambda * log p(M | R) + mmi_gamma * |R|, where
-    |R| is the number of words of R (EOS not counted).
+    The search keeps `candidates` finished hypotheses per input for reranking
+    (None: every hypothesis that ends with EOS, up to beam_size * max_length:
+    the paper's N-best list); all of them are reranked with
+
+    score(R) = log p(R | M, v) + mmi_lambda * log p(M | R) + mmi_gamma * |R|,
+
+    where |R| is the number of words of R (EOS not counted), and the best
+    `responses` are returned (None: all).
     """
 
     beam_size: int = 50
     max_length: int = 20
-    nbest: int = 10
+    candidates: int | None = None
+    responses: int | None = 5
     mmi_lambda: float = 0.0
     mmi_gamma: float = 0.0
 
@@ -100,41 +107,54 @@ class Responder(tf.Module):
 
     @tf.function(input_signature=[STRING_BATCH] * 3)
     def generate(self, context, message, speaker):
-        """N-best responses, reranked. Inputs string [batch]; outputs [batch, nbest]."""
+        """Reranked responses. Inputs string [batch]; outputs [batch, n], best first.
+
+        n is at most `config.responses` and at most the number of candidates
+        the fullest list of the batch holds; shorter lists end in empty slots
+        (length 0, score -inf).
+        """
         with tf.control_dependencies(self._check_inputs(message, context, speaker)):
             speaker_ids = self.speaker_ids(speaker)
             source = self._source(context, message)
         c = self.config
         result = self.forward.generate(source, speaker_ids, beam_size=c.beam_size,
-                                       max_length=c.max_length, nbest=c.nbest)
-        reverse_log_prob = self._reverse_scores(message, result.ids, result.lengths)
-        words = tf.maximum(result.lengths - 1, 0)
-        scores = (result.scores + c.mmi_lambda * reverse_log_prob
+                                       max_length=c.max_length, nbest=c.candidates)
+        ids, lengths, forward_log_prob = _drop_empty_columns(result)
+        reverse_log_prob = self._reverse_scores(message, ids, lengths)
+        words = tf.maximum(lengths - 1, 0)
+        scores = (forward_log_prob + c.mmi_lambda * reverse_log_prob
                   + c.mmi_gamma * tf.cast(words, tf.float32))
-        scores = tf.where(result.lengths > 0, scores, -float("inf"))
+        scores = tf.where(lengths > 0, scores, -float("inf"))
         order = tf.argsort(scores, axis=1, direction="DESCENDING", stable=True)
+        order = order[:, :c.responses]  # None: every candidate
         take = lambda x: tf.gather(x, order, batch_dims=1)
-        ids, lengths = take(result.ids), take(result.lengths)
+        ids, lengths = take(ids), take(lengths)
         return {"responses": self.tokenizer.decode(ids, lengths), "scores": take(scores),
-                "forward_log_prob": take(result.scores),
+                "forward_log_prob": take(forward_log_prob),
                 "reverse_log_prob": take(reverse_log_prob), "lengths": lengths,
                 "ids": ids}
 
     def _reverse_scores(self, message, ids, lengths):
-        """log p(message | response) for every hypothesis: [batch, nbest]."""
+        """log p(message | response) for every filled slot, 0 for empty ones: [batch, n].
+
+        Only filled slots are scored, in chunks of rows whose logits stay
+        within a fixed budget, so memory does not grow with the list.
+        """
         if self.reverse is None:
             return tf.zeros(tf.shape(lengths), tf.float32)
-        batch, nbest = tf.shape(ids)[0], tf.shape(ids)[1]
-        flat_ids = tf.reshape(ids, [batch * nbest, -1])
-        words = tf.reshape(tf.maximum(lengths - 1, 0), [-1])
+        batch, slots = tf.shape(ids)[0], tf.shape(ids)[1]
+        filled = tf.where(tf.reshape(lengths, [-1]) > 0)  # [rows, 1]
+        flat_ids = tf.gather_nd(tf.reshape(ids, [batch * slots, -1]), filled)
+        words = tf.gather_nd(tf.reshape(tf.maximum(lengths - 1, 0), [-1]), filled)
         source = tf.where(tf.sequence_mask(words, tf.shape(flat_ids)[1]), flat_ids, 0)
         source = source[:, :self.reverse_max_source_length]
-        target_in, target_out = self.tokenizer.encode_target(tf.repeat(message, nbest), _WHOLE)
-        log_prob, _ = self.reverse.score(
-            source, tf.zeros([batch * nbest], tf.int32), target_in.to_tensor(),
+        messages = tf.gather(message, filled[:, 0] // tf.cast(slots, tf.int64))
+        target_in, target_out = self.tokenizer.encode_target(messages, _WHOLE)
+        log_prob, _ = self.reverse.score_in_chunks(
+            source, tf.zeros(tf.shape(words), tf.int32), target_in.to_tensor(),
             target_out.to_tensor())
         log_prob = tf.where(words > 0, log_prob, 0.0)
-        return tf.reshape(log_prob, [batch, nbest])
+        return tf.reshape(tf.scatter_nd(filled, log_prob, [batch * slots]), [batch, slots])
 
     @tf.function(input_signature=[STRING_BATCH] * 4)
     def score(self, context, message, speaker, response):
@@ -166,6 +186,17 @@ class Responder(tf.Module):
         return {"log_prob": log_prob, "num_tokens": num_tokens}
 
 
+def _drop_empty_columns(result):
+    """The N-best list cut after the fullest row's last filled slot.
+
+    Slots are sorted by score, empty ones (-inf) last, so the cut loses no
+    candidate; reranking and reverse scoring then skip the buffer's empty tail.
+    """
+    filled = tf.reduce_sum(tf.cast(result.lengths > 0, tf.int32), axis=1)
+    keep = tf.maximum(tf.reduce_max(tf.concat([filled, [0]], axis=0)), 1)
+    return result.ids[:, :keep], result.lengths[:, :keep], result.scores[:, :keep]
+
+
 def _check_vocabularies(forward, reverse):
     if forward.reverse:
         raise ValueError(f"{forward.model_dir} holds a reverse model; give a forward "
@@ -182,20 +213,16 @@ def _check_vocabularies(forward, reverse):
             "train the reverse model on the same data directory with the same --vocab_size")
 
 
-def load(model_dir, reverse_model_dir=None, mmi_path=None, *, beam_size, max_length, nbest):
-    """A `Responder` from trained model directories and an optional MMI weights file.
+def load(model_dir, reverse_model_dir, config):
+    """A `Responder` from trained model directories and a `DecodeConfig`.
 
     Raises:
-        model_dir.ModelDirError, mmi.MmiFileError, ValueError: unusable inputs; the
-            message says which and why.
+        model_dir.ModelDirError, ValueError: unusable inputs; the message says
+            which and why.
     """
-    from mtask_tf.decoding import mmi
     from mtask_tf.training import model_dir as model_dir_lib
 
-    weights = mmi.MmiWeights.load(mmi_path) if mmi_path else mmi.MmiWeights(0.0, 0.0)
     forward = model_dir_lib.load_trained(model_dir)
     reverse = (model_dir_lib.load_trained(reverse_model_dir, name_prefix=REVERSE_PREFIX)
                if reverse_model_dir else None)
-    config = DecodeConfig(beam_size=beam_size, max_length=max_length, nbest=nbest,
-                          mmi_lambda=weights.mmi_lambda, mmi_gamma=weights.mmi_gamma)
     return Responder(forward, reverse, config)

@@ -1,9 +1,15 @@
-"""Corpus BLEU, distinct-n and relative change over decoded responses (paper 6.2).
+"""Corpus BLEU, distinct-n, Ent-n, distinct responses and relative change.
+
+BLEU and distinct-n are the paper's (section 6.2); Ent-n (Zhang et al. 2018) and
+the share of distinct responses are diversity measures it does not report.
 
 Hypotheses and references are strings of space-joined tokens as our tokenizer
 makes them (`mtask_tf.data.tokenizer`: lower-cased, punctuation
 split off); these metrics never tokenise again, they only split on white space.
 """
+
+import collections
+import math
 
 import sacrebleu
 
@@ -70,6 +76,60 @@ def distinct_n(hypotheses, n):
         total_tokens += len(tokens)
         ngrams.update(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
     return len(ngrams) / total_tokens if total_tokens else 0.0
+
+
+def _ngrams(hypothesis, n):
+    tokens = hypothesis.split()
+    return (tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+
+
+def ngram_entropy(hypotheses, n):
+    """Ent-n of Zhang et al. (2018): entropy of the corpus's n-gram distribution, in nats.
+
+    The distribution is the empirical one over all n-grams of all hypotheses,
+    each occurrence counted (so unlike distinct-n, how evenly a system uses its
+    n-grams matters): H = -sum_g p(g) ln p(g), p(g) = count(g) / number of
+    n-grams. k equally frequent n-grams give ln k; one n-gram repeated gives 0.
+    N-grams are counted inside each hypothesis; one shorter than n adds none.
+    Tokens are the white-space split.
+
+    Args:
+        hypotheses: list of generated responses, space-joined tokens.
+        n: n-gram order, 4 for Ent-4.
+
+    Returns:
+        The entropy in nats (natural logarithm); 0.0 when there are no n-grams.
+    """
+    hypotheses = _check_corpus("hypotheses", hypotheses)
+    if n < 1:
+        raise ValueError(f"ngram_entropy needs an n-gram order n >= 1, got {n}")
+    counts = collections.Counter(g for h in hypotheses for g in _ngrams(h, n))
+    total = sum(counts.values())
+    if not total:
+        return 0.0
+    # -sum p ln p rewritten as ln N - sum c ln c / N: one n-gram gives exactly 0.0,
+    # where the direct form gives -0.0 (printed "-0.00" in the table).
+    return math.log(total) - sum(c * math.log(c) for c in counts.values()) / total
+
+
+def distinct_responses(hypotheses):
+    """The share of distinct responses: different responses over all responses.
+
+    A system that answers most inputs with the same line scores near
+    1 / number of responses, however varied that one line is; distinct-n cannot
+    show this on a large corpus. Responses are compared as token sequences, so
+    white space does not make two of them different.
+
+    Args:
+        hypotheses: list of generated responses (the 1-best of each input).
+
+    Returns:
+        A fraction in (0, 1]; 0.0 for no responses.
+    """
+    hypotheses = _check_corpus("hypotheses", hypotheses)
+    if not hypotheses:
+        return 0.0
+    return len({tuple(h.split()) for h in hypotheses}) / len(hypotheses)
 
 
 def relative_change(value, baseline):

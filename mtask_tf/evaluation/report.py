@@ -11,6 +11,13 @@ system is optional:
             "distinct_2": 0.0653,
             "perplexity_by_speaker": {"dev": {"HAMLET": 40.2, "IAGO": 51.0},
                                       "test": {"HAMLET": 42.9, "IAGO": 49.7}},
+            "ent_4": 6.81,                               # nats, as ngram_entropy gives
+            "distinct_responses": 0.42,                  # fraction
+            "speaker_accuracy": {"dev": 0.55, "test": 0.57},
+            # The same classifier on the real responses of those rows (the same
+            # for every system) and 1 / number of targets.
+            "speaker_accuracy_ceiling": {"dev": 0.71, "test": 0.69},
+            "speaker_accuracy_chance": 0.5,
         },
         "MTASK-S": {...},
     }
@@ -25,16 +32,28 @@ from mtask_tf.evaluation import metrics as metrics_lib
 
 MISSING = "–"
 
-# (label, keys into a system's metrics, shown as percentage, relative change shown).
-# Like the paper, distinct-n has no relative change: next to a percentage it
-# would read as a change in percentage points.
+# (label, keys into a system's metrics, shown as percentage, relative change
+# shown, always shown). Like the paper, distinct-n has no relative change: next
+# to a percentage it would read as a change in percentage points; the other
+# percentages and Ent-4 (a log scale) have none either. The paper's rows are
+# always shown; the others only when some system has a value, so a run without
+# speaker accuracy does not carry rows of dashes.
 _ROWS = (
-    ("Perplexity dev", ("perplexity", "dev"), False, True),
-    ("Perplexity test", ("perplexity", "test"), False, True),
-    ("BLEU dev", ("bleu", "dev"), False, True),
-    ("BLEU test", ("bleu", "test"), False, True),
-    ("distinct-1", ("distinct_1",), True, False),
-    ("distinct-2", ("distinct_2",), True, False),
+    ("Perplexity dev", ("perplexity", "dev"), False, True, True),
+    ("Perplexity test", ("perplexity", "test"), False, True, True),
+    ("BLEU dev", ("bleu", "dev"), False, True, True),
+    ("BLEU test", ("bleu", "test"), False, True, True),
+    ("distinct-1", ("distinct_1",), True, False, True),
+    ("distinct-2", ("distinct_2",), True, False, True),
+    ("Ent-4", ("ent_4",), False, False, False),
+    ("distinct responses", ("distinct_responses",), True, False, False),
+    ("Speaker accuracy dev", ("speaker_accuracy", "dev"), True, False, False),
+    ("Speaker accuracy test", ("speaker_accuracy", "test"), True, False, False),
+    ("Speaker accuracy dev, real responses", ("speaker_accuracy_ceiling", "dev"),
+     True, False, False),
+    ("Speaker accuracy test, real responses", ("speaker_accuracy_ceiling", "test"),
+     True, False, False),
+    ("Speaker accuracy, chance", ("speaker_accuracy_chance",), True, False, False),
 )
 
 
@@ -66,8 +85,10 @@ def _systems(metrics, baseline):
 def metrics_table(metrics, baseline):
     """A Markdown table with the systems side by side, baseline first, like Tables 1-2.
 
-    Rows: Perplexity dev/test, BLEU dev/test, distinct-1/2. Values have two
-    decimals, distinct-n is shown in percent (0.0169 -> "1.69 %"), and the other
+    Rows: Perplexity dev/test, BLEU dev/test, distinct-1/2, then, when some
+    system has them, Ent-4, distinct responses, speaker accuracy dev/test, its
+    ceiling on the real responses and its chance level. Values have two
+    decimals, fractions are shown in percent (0.0169 -> "1.69 %"), and the other
     systems' perplexity and BLEU cells carry the relative change against the
     baseline, e.g. "32.27 (-42.7 %)". Missing values are shown as "–".
 
@@ -77,8 +98,10 @@ def metrics_table(metrics, baseline):
     """
     systems = _systems(metrics, baseline)
     lines = ["| | " + " | ".join(systems) + " |", "|---" * (len(systems) + 1) + "|"]
-    for label, keys, percent, compare in _ROWS:
+    for label, keys, percent, compare, always in _ROWS:
         values = [_lookup(metrics[name], keys) for name in systems]
+        if not always and all(value is None for value in values):
+            continue
         cells = [_cell(values[0], None, percent, False)]
         cells += [_cell(value, values[0], percent, compare) for value in values[1:]]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")

@@ -100,14 +100,31 @@ def decode(system, rows, source_name, reverse, config, batch_size, progress=None
     return results
 
 
-def references(rows):
-    """Reference responses tokenised like the hypotheses (no vocabulary mapping)."""
-    words = tokenizer_lib.split_words(tf.constant([r.response for r in rows]))
+def tokenize(texts):
+    """Texts as space-joined tokens, the form of the generated responses.
+
+    Lower-cased with punctuation split off (`tokenizer.split_words`, the
+    normalisation the model's tokenizer applies before the vocabulary lookup),
+    but words stay words: nothing becomes `<unk>`.
+
+    Args:
+        texts: list of raw strings (references, monologue lines).
+    """
+    if not texts:  # tf.constant([]) would be float32, not a string tensor.
+        return []
+    words = tokenizer_lib.split_words(tf.constant(list(texts), dtype=tf.string))
     return [" ".join(w.decode("utf-8") for w in row) for row in words.to_list()]
 
 
+def references(rows):
+    """Reference responses tokenised like the hypotheses (no vocabulary mapping)."""
+    return tokenize([r.response for r in rows])
+
+
 def generation_metrics(hypotheses, refs):
-    """Corpus BLEU of the 1-best responses, and distinct-1/2 (paper section 6.2)."""
+    """BLEU, distinct-1/2 (paper 6.2), Ent-4 and distinct responses of the 1-best."""
     return {"bleu": metrics_lib.corpus_bleu(hypotheses, refs),
             "distinct_1": metrics_lib.distinct_n(hypotheses, 1),
-            "distinct_2": metrics_lib.distinct_n(hypotheses, 2)}
+            "distinct_2": metrics_lib.distinct_n(hypotheses, 2),
+            "ent_4": metrics_lib.ngram_entropy(hypotheses, 4),
+            "distinct_responses": metrics_lib.distinct_responses(hypotheses)}

@@ -26,10 +26,8 @@ _REVERSE_MODEL_DIR = flags.DEFINE_string("reverse_model_dir", None, "Reverse mod
 _MMI = flags.DEFINE_string("mmi", None, "MMI weights file from mtask_tf.tune_mmi.")
 _EXPORT_BASE = flags.DEFINE_string("export_base", None, "Model base path, e.g. "
                                    "export/mtask_m; versions go below it.")
-_BEAM_SIZE = flags.DEFINE_integer("beam_size", 50, "Beam width B (paper: 50).")
-_MAX_LENGTH = flags.DEFINE_integer("max_length", 20, "Most tokens of a response (paper: 20).")
-_NBEST = flags.DEFINE_integer("nbest", 10, "Responses returned per request (the N-best "
-                              "list is reranked; at most the beam size is useful).")
+_DECODING = cli.DecodingFlags()
+flags.adopt_module_key_flags(cli)
 _MODELS_CONFIG = flags.DEFINE_string("models_config", "serving/models.config",
                                      "TensorFlow Serving model config file to (re)write.")
 _CONFIG_BASE_PATH_PREFIX = flags.DEFINE_string(
@@ -39,7 +37,7 @@ _CONFIG_BASE_PATH_PREFIX = flags.DEFINE_string(
 
 def _validate():
     cli.require(_MODEL_DIR, _EXPORT_BASE)
-    cli.require_positive("beam_size", "max_length", "nbest")
+    _DECODING.validate()
     if _MMI.value and not _REVERSE_MODEL_DIR.value:
         raise app.UsageError("--mmi needs --reverse_model_dir")
 
@@ -54,13 +52,13 @@ def main(argv):
     from mtask_tf.training import model_dir as model_dir_lib
 
     with cli.user_errors(model_dir_lib.ModelDirError, mmi.MmiFileError, ValueError):
+        weights = _DECODING.load_mmi(_MMI.value)
         dirs = model_dir_lib.model_dirs(_MODEL_DIR.value)
         per_target = dirs != [pathlib.Path(_MODEL_DIR.value)]
         for model_dir in dirs:
             suffix = "_" + model_dir.name if per_target else ""
-            responder = responder_lib.load(
-                model_dir, _REVERSE_MODEL_DIR.value, _MMI.value, beam_size=_BEAM_SIZE.value,
-                max_length=_MAX_LENGTH.value, nbest=_NBEST.value)
+            responder = responder_lib.load(model_dir, _REVERSE_MODEL_DIR.value,
+                                           _DECODING.decode_config(weights))
             module = serving_module.ServingModule(responder)
             path = serving_module.save(module, _EXPORT_BASE.value + suffix)
             print(f"exported {model_dir} to {path}", file=sys.stderr)

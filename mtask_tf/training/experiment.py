@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import pathlib
+import random
 
 import keras
 import tensorflow as tf
@@ -38,11 +39,21 @@ class Settings:
     train: loop.TrainConfig
     distribution: str = "none"
     mixed_precision: str = "none"  # or "bf16"
+    # A model directory whose best weights a fresh run starts from (paper Fig. 3:
+    # stage 2 from the converged stage-1 model); None: random initialisation.
+    init_from: str | None = None
+    # The share of each target's monologue lines the AUTOENCODER task sees.
+    monologue_fraction: float = 1.0
 
     def describe(self):
         """The settings a restarted run must keep (sizes may not change mid-run)."""
-        return {"model": self.model, "multitask": self.multitask,
-                "direction": self.direction, "lengths": dataclasses.asdict(self.lengths)}
+        record = {"model": self.model, "multitask": self.multitask,
+                  "direction": self.direction, "lengths": dataclasses.asdict(self.lengths)}
+        if self.init_from:
+            record["init_from"] = str(self.init_from)
+        if self.monologue_fraction < 1:
+            record["monologue_fraction"] = self.monologue_fraction
+        return record
 
 
 def make_strategy(name):
@@ -99,14 +110,56 @@ def _datasets(data, tokenizer, speakers, settings, strategy):
     global_batch = batch_size * strategy.num_replicas_in_sync
     autoencoder = None
     if settings.multitask:
+        rows = sample_monologue(data.monologue, settings.monologue_fraction,
+                                settings.train.seed)
         monologue = pipeline.encode_monologue(
-            tokenizer, data.monologue, ids(data.monologue, "monologue.tsv"), lengths)
+            tokenizer, rows, ids(rows, "monologue.tsv"), lengths)
         autoencoder = pipeline.training_dataset(monologue, global_batch, settings.train.seed + 1)
     datasets = loop.Datasets(
         seq2seq=pipeline.training_dataset(train, global_batch, settings.train.seed),
         autoencoder=autoencoder, dev=pipeline.evaluation_dataset(dev, batch_size),
         num_speakers=len(speakers))
     return datasets, dev
+
+
+def sample_monologue(rows, fraction, seed):
+    """A seeded `fraction` of each speaker's monologue rows (at least one each), in order.
+
+    For studies of how much of a speaker's text the method needs: the same seed
+    gives the same lines, and a smaller fraction's lines are a subset of a
+    larger one's.
+    """
+    if fraction >= 1:
+        return list(rows)
+    rng = random.Random(seed)
+    keys = [rng.random() for _ in rows]
+    by_speaker = {}
+    for index, row in enumerate(rows):
+        by_speaker.setdefault(row.speaker, []).append(index)
+    kept = set()
+    for indices in by_speaker.values():
+        count = max(1, round(fraction * len(indices)))
+        kept.update(sorted(indices, key=lambda i: keys[i])[:count])
+    return [row for index, row in enumerate(rows) if index in kept]
+
+
+def _check_init_source(source, model_dir, config):
+    """The model directory a run starts from must share sizes, vocabulary and speakers."""
+    source = pathlib.Path(source)
+    if tf.train.latest_checkpoint(source / "best") is None:
+        raise ExperimentError(f"--init_from={source}: no best weights in {source / 'best'}; "
+                              "train that model first")
+    names = [model_dir_lib.MODEL_CONFIG, model_dir_lib.VOCABULARY]
+    if config.num_speakers:  # Speaker ids index a persona model's embedding rows.
+        names.append(model_dir_lib.SPEAKERS)
+    for name in names:
+        mine, theirs = model_dir / name, source / name
+        if not theirs.is_file() or theirs.read_text() != mine.read_text():
+            raise ExperimentError(
+                f"--init_from={source}: its {name} differs from this run's ({mine}); start "
+                "from a model trained on the same data directory with the same sizes, "
+                "--vocab_size and --model")
+    return tf.train.latest_checkpoint(source / "best")
 
 
 def _sampler(models, tokenizer, data, dev, settings, count=3):
@@ -150,6 +203,9 @@ def run(data, model_dir, settings, flags_text, log):
     trainer = loop.Trainer(model, datasets, settings.train, model_dir, log, speakers,
                            sample=_sampler(model.models, tokenizer, data, dev, settings))
     resumed = trainer.restore()
+    if resumed is None and settings.init_from:
+        trainer.start_from(_check_init_source(settings.init_from, model_dir, config),
+                           settings.init_from)
     if resumed is not None:
         log(f"resumed from step {resumed} ({trainer.state.stage_name} stage)"
             if trainer.state.stage_name != "done" else

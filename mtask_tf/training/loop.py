@@ -91,6 +91,21 @@ class Trainer:
         self.checkpoint.restore(latest).assert_existing_objects_matched()
         return int(self.state.step.numpy())
 
+    def start_from(self, checkpoint_path, source):
+        """Starts a fresh run from another model's weights; they are the best of step 0.
+
+        Only the SEQ2SEQ graph's weights are taken (an AUTOENCODER's own encoder,
+        if any, starts fresh). Their dev perplexity is measured and recorded, so
+        the run keeps them unless training improves on them.
+        """
+        variables = builders.variable_map(self.model.seq2seq)
+        tf.train.Checkpoint(variables=variables).restore(checkpoint_path).expect_partial() \
+            .assert_existing_objects_matched()
+        perplexity = self.evaluate()
+        self.state.record_evaluation(perplexity)
+        self.save_best()
+        self.log(f"initial weights from {source}: dev perplexity {perplexity:.2f}")
+
     def stages(self):
         stages = []
         if self.config.pretrain or self.datasets.autoencoder is None:

@@ -70,6 +70,10 @@ def test_beam_figures_on_a_tiny_model_are_consistent():
     assert result["ratio_to_bound"] == pytest.approx(result["p50_s"] / result["bound_s"])
     assert 0 < result["decoder_steps_s"] and result["p50_s"] <= result["p95_s"]
     assert result["batch16_requests_per_s"] > 0 and math.isfinite(result["mmi_extra_s"])
+    # The full list: at least one candidate per live beam at the last step, at most
+    # beam x max_length; reranking a full buffer is timed on its own.
+    assert 50 <= result["candidates"] <= result["candidate_slots"] == 50 * 20
+    assert result["rerank_full_list_s"] > 0
 
 
 def test_markdown_lists_every_target_and_marks_missing_figures():

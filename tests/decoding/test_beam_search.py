@@ -180,7 +180,7 @@ def reference_beam_search(model, row, beam, max_length, nbest):
             ]
         alive = sorted(candidates, key=lambda item: -item[1])[:beam]
     finished = [item for item in finished if item[1] > NEG_INF]
-    return sorted(finished, key=lambda item: -item[1])[:nbest]
+    return sorted(finished, key=lambda item: -item[1])[:nbest]  # nbest None: all
 
 
 # --- Helpers ----------------------------------------------------------------
@@ -364,6 +364,23 @@ def test_narrow_beam_matches_reference_and_teacher_forcing(kind, beam):
         for seq, score in got:
             assert abs(teacher_forced(model, row, seq) - score) < 1e-4
         assert_same_list(got, reference_beam_search(model, row, beam, max_length, nbest))
+
+
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_full_list_keeps_every_finished_hypothesis(kind):
+    """nbest=None: the paper's list, all EOS extensions examined, up to B per step."""
+    max_length, batch, beam = 6, 3, 2
+    model = MODELS[kind](seed=13, max_length=max_length, batch=batch)
+    result = decode(
+        model.step_fn, model.initial_state(), batch, beam_size=beam,
+        max_length=max_length, bos_id=BOS, eos_id=EOS,
+    )
+    assert result.ids.shape == (batch, beam * max_length, max_length)
+    assert_well_formed(result, max_length)
+    for row in range(batch):
+        expected = reference_beam_search(model, row, beam, max_length, nbest=None)
+        assert len(expected) > beam  # more than a beam-sized list finishes
+        assert_same_list(hypotheses(result, row), expected)
 
 
 def test_greedy_search_takes_the_argmax():

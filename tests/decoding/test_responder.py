@@ -45,7 +45,8 @@ INPUTS = (tf.constant(["good night", ""]), tf.constant(["sweet prince", "my lord
 
 
 def _config(**kwargs):
-    return responder_lib.DecodeConfig(**{**dict(beam_size=12, max_length=5, nbest=8), **kwargs})
+    return responder_lib.DecodeConfig(**{**dict(beam_size=12, max_length=5, candidates=8,
+                                                responses=8), **kwargs})
 
 
 def test_scores_equal_teacher_forced_log_probs_and_reranking_sorts(models):
@@ -121,7 +122,7 @@ def test_mismatched_models_are_refused(models, tmp_path):
 
 def test_runner_keeps_input_order_and_drops_empty_slots(models):
     forward, reverse = models
-    responder = responder_lib.Responder(forward, reverse, _config(nbest=30, beam_size=3))
+    responder = responder_lib.Responder(forward, reverse, _config(candidates=None, responses=None, beam_size=3))
     rows = [records.Triple(s, c, m, "") for s, c, m in zip(
         ["HAMLET", "IAGO", "ALICE"], ["", "a", "b"], ["sweet prince", "lord", "good sir"])]
     results = runner.decode(responder, rows, batch_size=2)
@@ -129,3 +130,87 @@ def test_runner_keeps_input_order_and_drops_empty_slots(models):
     single = runner.decode(responder, rows[2:], batch_size=1)
     assert [h.response for h in results[2]] == [h.response for h in single[0]]
     assert all(h.length > 0 and np.isfinite(h.score) for hs in results for h in hs)
+
+
+def _forward_ranks(out, row):
+    """Each returned candidate's rank (0 = best) by forward score alone."""
+    forward = out["forward_log_prob"][row]
+    return [int(np.sum(forward > f)) for f in forward]
+
+
+def _favour_eos(trained, boost=1.5):
+    """A model on which many hypotheses finish early: EOS's output bias raised."""
+    bias = trained.models.decoder.output_projection.bias
+    bias.assign(bias + boost * tf.one_hot(vocabulary.EOS_ID, bias.shape[0]))
+    return trained
+
+
+def test_full_list_holds_more_than_a_beam_and_a_low_forward_candidate_can_win(models):
+    """The paper's list: every finished hypothesis is reranked, not the forward top B."""
+    forward, reverse = _favour_eos(models[0]), models[1]
+    beam = 3
+    settings = dict(beam_size=beam, max_length=5, candidates=None, responses=None)
+    plain = responder_lib.Responder(forward, reverse, _config(**settings))
+    out = {k: v.numpy() for k, v in plain.generate(*INPUTS).items()}
+    counts = (out["lengths"] > 0).sum(axis=1)
+    assert (counts > beam).all(), counts  # random tiny models finish early and often
+    assert counts.max() <= beam * 5
+    # MMI with a strong length reward (gamma) prefers long candidates, which the
+    # forward score ranks low: the winner comes from below the forward top B.
+    weights = dict(mmi_lambda=0.5, mmi_gamma=20.0)
+    heavy = responder_lib.Responder(forward, reverse, _config(**weights, **settings))
+    top = {k: v.numpy() for k, v in heavy.generate(*INPUTS).items()}
+    winners = []
+    for row in range(2):
+        filled = out["lengths"][row] > 0
+        score = (out["forward_log_prob"][row] + 0.5 * out["reverse_log_prob"][row]
+                 + 20.0 * (out["lengths"][row] - 1))
+        best = int(np.argmax(np.where(filled, score, -np.inf)))
+        assert top["responses"][row, 0] == out["responses"][row, best]
+        winners.append(_forward_ranks(out, row)[best])
+    assert max(winners) >= beam, winners
+    # Cut to the forward top B first (the old list), that candidate could not win.
+    cut = responder_lib.Responder(forward, reverse, _config(
+        **weights, **{**settings, "candidates": beam}))
+    cut_top = cut.generate(*INPUTS)["responses"].numpy()[:, 0]
+    row = int(np.argmax(winners))
+    assert cut_top[row] != top["responses"][row, 0]
+
+
+def test_responses_cuts_the_reranked_list_and_candidates_the_searched_one(models):
+    forward, reverse = _favour_eos(models[0]), models[1]
+    full = responder_lib.Responder(forward, reverse, _config(
+        beam_size=3, candidates=None, responses=None, mmi_lambda=0.5, mmi_gamma=0.2))
+    two = responder_lib.Responder(forward, reverse, _config(
+        beam_size=3, candidates=None, responses=2, mmi_lambda=0.5, mmi_gamma=0.2))
+    a = {k: v.numpy() for k, v in full.generate(*INPUTS).items()}
+    b = {k: v.numpy() for k, v in two.generate(*INPUTS).items()}
+    assert b["responses"].shape == (2, 2)
+    for key in ("responses", "scores", "forward_log_prob", "reverse_log_prob", "lengths"):
+        np.testing.assert_array_equal(a[key][:, :2], b[key])
+    four_kept = responder_lib.Responder(forward, reverse, _config(
+        beam_size=3, candidates=4, responses=None))
+    four = four_kept.generate(*INPUTS)
+    assert four["lengths"].shape[1] == 4
+    forward_only = np.sort(a["forward_log_prob"], axis=1)[:, ::-1][:, :4]
+    np.testing.assert_allclose(np.sort(four["forward_log_prob"].numpy(), axis=1)[:, ::-1],
+                               forward_only, atol=1e-5)
+
+
+@pytest.mark.parametrize("rows", [0, 1, 7])
+def test_scoring_in_chunks_equals_scoring_at_once(models, rows):
+    forward, _ = models
+    generator = responder_lib.Responder(forward, None, _config()).forward
+    rng = np.random.default_rng(rows)
+    source = tf.constant(rng.integers(4, 11, [rows, 5]), tf.int32)
+    target = rng.integers(4, 11, [rows, 4])
+    target_in = tf.constant(np.concatenate([np.full([rows, 1], 2), target], 1), tf.int32)
+    target_out = tf.constant(np.concatenate([target, np.full([rows, 1], 3)], 1), tf.int32)
+    speaker = tf.constant(rng.integers(0, 3, [rows]), tf.int32)
+    whole = generator.score(source, speaker, target_in, target_out)
+    # A budget of two rows' logits: 7 rows go in chunks of 2, 2, 2 and 1.
+    chunked = tf.function(generator.score_in_chunks)(
+        source, speaker, target_in, target_out, budget=2 * 5 * 11)
+    np.testing.assert_allclose(chunked[0], whole[0], rtol=1e-6, atol=1e-5)
+    np.testing.assert_array_equal(chunked[1], whole[1])
+    assert chunked[0].shape == (rows,)

@@ -1,4 +1,6 @@
-"""Corpus BLEU, distinct-n and relative change on hand-computed examples."""
+"""Corpus BLEU, distinct-n, Ent-n, distinct responses and relative change, by hand."""
+
+import math
 
 import pytest
 import sacrebleu
@@ -74,3 +76,53 @@ def test_relative_change():
     assert metrics.relative_change(1.76, 1.32) == pytest.approx(0.44 / 1.32)
     with pytest.raises(ValueError, match="baseline of 0"):
         metrics.relative_change(1.0, 0.0)
+
+
+@pytest.mark.parametrize("hypotheses, n, expected", [
+    (["a b c d", "a b c d"], 4, 0.0),                  # one 4-gram, however often
+    (["a b c d e"], 4, math.log(2)),                    # "a b c d", "b c d e"
+    (["a b c d", "e f g h", "i j k l"], 4, math.log(3)),
+    (["a b c d", "a b c d", "e f g h"], 4,              # p = 2/3, 1/3
+     -(2 / 3 * math.log(2 / 3) + 1 / 3 * math.log(1 / 3))),
+    (["a b c", "x y", "a b c d"], 4, 0.0),              # shorter than n: no 4-gram
+    (["a b c", "x y"], 4, 0.0),
+    (["a a b b"], 1, math.log(2)),
+    (["a b", "c d"], 2, math.log(2)),                   # "b c" spans two responses
+    ([], 4, 0.0),
+    ([""], 4, 0.0),
+])
+def test_ngram_entropy_hand_computed_in_nats(hypotheses, n, expected):
+    entropy = metrics.ngram_entropy(hypotheses, n)
+    assert entropy == pytest.approx(expected)
+    assert math.copysign(1.0, entropy) == 1.0  # never -0.0, which prints as "-0.00"
+
+
+def test_ngram_entropy_counts_every_occurrence_unlike_distinct_n():
+    even, skewed = ["a b c d", "e f g h"], ["a b c d"] * 9 + ["e f g h"]
+    assert metrics.distinct_n(even, 4) > metrics.distinct_n(skewed, 4)
+    assert metrics.ngram_entropy(even, 4) == pytest.approx(math.log(2))
+    assert 0 < metrics.ngram_entropy(skewed, 4) < math.log(2)
+
+
+def test_ngram_entropy_rejects_bad_input():
+    with pytest.raises(ValueError, match="n >= 1"):
+        metrics.ngram_entropy(["a b"], 0)
+    with pytest.raises(TypeError, match="list of strings"):
+        metrics.ngram_entropy("a b c d", 4)
+
+
+@pytest.mark.parametrize("hypotheses, expected", [
+    (["a b", "a b", "c"], 2 / 3),
+    (["my lord ."] * 9 + ["good night ."], 2 / 10),  # one line for most inputs
+    (["a b", "a  b", " a b"], 1 / 3),                  # white space does not count
+    (["a b", "b a"], 1.0),
+    ([""], 1.0),
+    ([], 0.0),
+])
+def test_distinct_responses(hypotheses, expected):
+    assert metrics.distinct_responses(hypotheses) == pytest.approx(expected)
+
+
+def test_distinct_responses_rejects_a_single_string():
+    with pytest.raises(TypeError, match="list of strings"):
+        metrics.distinct_responses("my lord")

@@ -103,3 +103,29 @@ def test_plot_without_per_speaker_perplexity_says_what_is_missing(tmp_path):
     with pytest.raises(ValueError, match=r"\['perplexity_by_speaker'\]\['dev'\]"):
         report.plot_perplexity_by_speaker(PAPER, tmp_path / "x.png", split="dev")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_metrics_table_adds_diversity_and_speaker_accuracy_rows_when_present():
+    speaker = {"speaker_accuracy_ceiling": {"dev": 0.8, "test": 0.75},
+               "speaker_accuracy_chance": 0.5}
+    metrics = {
+        "Baseline": dict(PAPER["Baseline"], ent_4=5.123, distinct_responses=0.1,
+                         speaker_accuracy={"dev": 0.5, "test": 0.52}, **speaker),
+        "MTASK-M": dict(PAPER["MTASK-M"], ent_4=6.5, distinct_responses=0.45,
+                        speaker_accuracy={"dev": 0.61}, **speaker),
+    }
+    rows = report.metrics_table(metrics, "Baseline").splitlines()[8:]
+    # Percentages and Ent-4 carry no relative change.
+    assert rows == [
+        "| Ent-4 | 5.12 | 6.50 |",
+        "| distinct responses | 10.00 % | 45.00 % |",
+        "| Speaker accuracy dev | 50.00 % | 61.00 % |",
+        "| Speaker accuracy test | 52.00 % | – |",
+        "| Speaker accuracy dev, real responses | 80.00 % | 80.00 % |",
+        "| Speaker accuracy test, real responses | 75.00 % | 75.00 % |",
+        "| Speaker accuracy, chance | 50.00 % | 50.00 % |",
+    ]
+    # Without speaker accuracy anywhere, only its rows are left out.
+    without = {name: {k: v for k, v in m.items() if not k.startswith("speaker")}
+               for name, m in metrics.items()}
+    assert report.metrics_table(without, "Baseline").splitlines()[8:] == rows[:2]

@@ -35,14 +35,20 @@ print(json.dumps(out, default=lambda b: b.decode()))
 """
 
 
+DECODING = ("--beam_size=6", "--max_length=6", "--responses=3")
+
+
 @pytest.fixture(scope="module")
 def exported(trained, tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     config = root / "models.config"
+    # Weights as tune_mmi writes them, tuned with the settings used here.
+    (root / "mmi.json").write_text(json.dumps({"lambda": 0.8, "gamma": 0.6, "decoding": {
+        "beam_size": 6, "max_length": 6, "candidates": "all"}}))
     run_module("mtask_tf.export", f"--model_dir={trained / 'mtask_m'}",
-               f"--reverse_model_dir={trained / 'reverse'}", f"--export_base={root / 'mtask_m'}",
-               "--beam_size=6", "--max_length=6", "--nbest=3", f"--models_config={config}",
-               check=True)
+               f"--reverse_model_dir={trained / 'reverse'}", f"--mmi={root / 'mmi.json'}",
+               f"--export_base={root / 'mtask_m'}", *DECODING, f"--models_config={config}",
+               "--strict_mmi", check=True)
     return root
 
 
@@ -86,13 +92,23 @@ def test_fresh_process_matches_decode_and_reports_bad_input(exported, trained, t
                                                INPUTS["message"])))
     decoded = tmp_path / "decoded.jsonl"
     run_module("mtask_tf.decode", f"--model_dir={trained / 'mtask_m'}",
-               f"--reverse_model_dir={trained / 'reverse'}", f"--input={queries}",
-               f"--output={decoded}", "--beam_size=6", "--max_length=6", "--nbest=3",
+               f"--reverse_model_dir={trained / 'reverse'}", f"--mmi={exported / 'mmi.json'}",
+               f"--input={queries}", f"--output={decoded}", *DECODING, "--strict_mmi",
                check=True)
+    # The same reranked list: responses, every score part and the lengths.
     for row, line in enumerate(decoded.read_text().splitlines()):
         nbest = json.loads(line)["nbest"]
         assert [h["response"] for h in nbest] == generate["responses"][row]
-        assert [h["score"] for h in nbest] == pytest.approx(generate["scores"][row], abs=1e-4)
+        for part in ("score", "forward_log_prob", "reverse_log_prob"):
+            served = generate["scores" if part == "score" else part][row]
+            assert [h[part] for h in nbest] == pytest.approx(served, abs=1e-4), part
+        assert [h["length"] for h in nbest] == generate["lengths"][row]
+    # The export reranks with the file's weights (eq. 4).
+    for row in range(2):
+        expected = [f + 0.8 * r + 0.6 * (n - 1) for f, r, n in zip(
+            generate["forward_log_prob"][row], generate["reverse_log_prob"][row],
+            generate["lengths"][row])]
+        assert generate["scores"][row] == pytest.approx(expected, abs=1e-4)
 
 
 def test_versions_increase_and_mtask_s_exports_one_model_per_target(trained, tmp_path):
@@ -100,11 +116,11 @@ def test_versions_increase_and_mtask_s_exports_one_model_per_target(trained, tmp
     for _ in range(2):
         run_module("mtask_tf.export", f"--model_dir={trained / 'baseline'}",
                    f"--export_base={tmp_path / 'baseline'}", "--beam_size=2", "--max_length=4",
-                   "--nbest=1", f"--models_config={config}", check=True)
+                   "--responses=1", f"--models_config={config}", check=True)
     assert sorted(p.name for p in (tmp_path / "baseline").iterdir()) == ["1", "2"]
     run_module("mtask_tf.export", f"--model_dir={trained / 'mtask_s'}",
                f"--export_base={tmp_path / 'mtask_s'}", "--beam_size=2", "--max_length=4",
-               "--nbest=1", f"--models_config={config}", "--config_base_path_prefix=/models",
+               "--responses=1", f"--models_config={config}", "--config_base_path_prefix=/models",
                check=True)
     text = config.read_text()
     for name in ("baseline", "mtask_s_HAMLET", "mtask_s_IAGO"):

@@ -19,7 +19,7 @@ def server(trained, tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
     run_module("mtask_tf.export", f"--model_dir={trained / 'mtask_m'}",
                f"--reverse_model_dir={trained / 'reverse'}", f"--export_base={root / 'mtask_m'}",
-               "--beam_size=6", "--max_length=6", "--nbest=3",
+               "--beam_size=6", "--max_length=6", "--responses=3",
                f"--models_config={root / 'models.config'}", check=True)
     running = Server(root / "server.log", f"--model_config_file={root / 'models.config'}",
                      "--batch_timeout_micros=2000").wait_ready(timeout=120)
@@ -38,7 +38,7 @@ def test_grpc_generate_matches_decode(server, trained, tmp_path):
     run_module("mtask_tf.decode", f"--model_dir={trained / 'mtask_m'}",
                f"--reverse_model_dir={trained / 'reverse'}", f"--input={queries}",
                f"--output={tmp_path / 'd.jsonl'}", "--beam_size=6", "--max_length=6",
-               "--nbest=3", check=True)
+               "--responses=3", check=True)
     for row, line in enumerate((tmp_path / "d.jsonl").read_text().splitlines()):
         decoded = [h["response"] for h in json.loads(line)["nbest"]]
         assert decoded == [r.decode() for r in result["responses"][row]]

@@ -160,3 +160,39 @@ def test_restart_with_other_sizes_is_refused(data_dir, tmp_path):
     assert result.returncode == 1
     assert "model.json: this model directory was started with different settings" in (
         result.stderr)
+
+
+def test_init_from_starts_stage_2_from_another_models_best_weights(data_dir, tmp_path):
+    baseline = tmp_path / "baseline"
+    _train(data_dir, baseline, "baseline", "--pretrain_max_steps=10", check=True)
+    start = json.loads((baseline / "best.json").read_text())
+    # MTASK-S stage 2 for one target from the baseline's converged stage 1.
+    mtask_s = tmp_path / "mtask_s"
+    result = _train(data_dir, mtask_s, "mtask_s", "--nopretrain", f"--init_from={baseline}",
+                    "--targets=HAMLET", "--max_steps=4", "--eval_every=2", check=True)
+    assert "stage 1 (seq2seq)" not in result.stdout and "stage 2 (multitask)" in result.stdout
+    # Step 0 is evaluated with the baseline's weights: its perplexity on HAMLET's dev rows.
+    line = next(l for l in result.stdout.splitlines() if "initial weights from" in l)
+    expected = start["dev"]["perplexity_by_speaker"]["HAMLET"]
+    assert f"dev perplexity {expected:.2f}" in line
+    record = json.loads((mtask_s / "HAMLET" / "best.json").read_text())
+    assert record["dev"]["perplexity"] <= expected + 1e-6  # kept unless stage 2 improves
+    assert json.loads((mtask_s / "HAMLET" / "experiment.json").read_text())["init_from"] == str(
+        baseline)
+    # A model of another kind is refused with the reason.
+    refused = _train(data_dir, tmp_path / "m", "mtask_m", f"--init_from={baseline}")
+    assert refused.returncode == 1 and "its model.json differs" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_monologue_fraction_keeps_a_seeded_subset_per_speaker():
+    from mtask_tf.data import records
+    from mtask_tf.training import experiment
+    rows = [records.Monologue(s, f"{s} line {i}") for s in ("A", "B") for i in range(40)]
+    rows.append(records.Monologue("C", "the only line"))
+    tenth = experiment.sample_monologue(rows, 0.1, seed=3)
+    assert [sum(r.speaker == s for r in tenth) for s in "ABC"] == [4, 4, 1]
+    half = experiment.sample_monologue(rows, 0.5, seed=3)
+    assert set(tenth) <= set(half) and len(half) == 41
+    assert experiment.sample_monologue(rows, 0.1, seed=3) == tenth
+    assert experiment.sample_monologue(rows, 1.0, seed=3) == rows
