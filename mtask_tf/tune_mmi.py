@@ -35,6 +35,10 @@ _RESTARTS = flags.DEFINE_integer("restarts", 20, "MERT random restarts.")
 _MAX_LAMBDA = flags.DEFINE_float("max_lambda", 5.0, "Search lambda in [0, max_lambda].")
 _MAX_GAMMA = flags.DEFINE_float("max_gamma", 5.0, "Search gamma in [-max_gamma, max_gamma].")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of MERT's random restarts.")
+_MAX_EXAMPLES = flags.DEFINE_integer(
+    "max_examples", 0, "Tune on N rows of --data, a seeded random sample (--sample_seed) "
+    "kept in file order; 0: every row.")
+_SAMPLE_SEED = flags.DEFINE_integer("sample_seed", 0, "Seed of the --max_examples sample.")
 
 
 def _validate():
@@ -57,22 +61,6 @@ def _nbest_lists(nbest):
     return lists
 
 
-def bound_notes(mmi_lambda, mmi_gamma, max_lambda, max_gamma):
-    """What to do when MERT's best weights sit on an edge of the search box."""
-    notes = []
-    if mmi_lambda >= max_lambda:
-        notes.append(f"note: lambda ended at the top of its range [0, {max_lambda:g}]; a "
-                     f"larger one may be better: tune again with --max_lambda={2 * max_lambda:g}")
-    elif mmi_lambda <= 0:
-        notes.append("note: lambda ended at 0: on these dev lists the reverse model's score "
-                     "did not raise BLEU")
-    if abs(mmi_gamma) >= max_gamma:
-        notes.append(f"note: gamma ended at {mmi_gamma:g}, an end of its range "
-                     f"[-{max_gamma:g}, {max_gamma:g}]; tune again with "
-                     f"--max_gamma={2 * max_gamma:g}")
-    return notes
-
-
 def main(argv):
     cli.no_positional_arguments(argv)
     _validate()
@@ -89,6 +77,7 @@ def main(argv):
         rows, _ = records.read_triples(_DATA.value)
         if not rows:
             raise records.DataError("no triples to tune on", _DATA.value)
+        rows = systems.sample_rows(rows, _MAX_EXAMPLES.value, _SAMPLE_SEED.value)
         system = systems.load_system("tuned", _MODEL_DIR.value)
         reverse = model_dir_lib.load_trained(
             _REVERSE_MODEL_DIR.value, name_prefix=responder.REVERSE_PREFIX)
@@ -114,8 +103,8 @@ def main(argv):
     weights.save(_OUTPUT.value)
     print(f"lambda {weights.mmi_lambda:.4f}  gamma {weights.mmi_gamma:.4f}  dev BLEU "
           f"{before:.2f} -> {result.bleu:.2f}; wrote {_OUTPUT.value}")
-    for note in bound_notes(weights.mmi_lambda, weights.mmi_gamma, _MAX_LAMBDA.value,
-                            _MAX_GAMMA.value):
+    for note in mert.box_edge_notes(lists, references, result.weights, result.bleu,
+                                    _MAX_LAMBDA.value, _MAX_GAMMA.value):
         print(note, file=sys.stderr)
 
 

@@ -15,7 +15,10 @@ Split rules: `hash` holds out `heldout_fraction` of the conversations in which
 each target speaks (ranked by a hash of the conversation id and the seed);
 `column` holds out the conversations whose `column` value is one of
 `heldout_values` (e.g. seasons 9 and 10). Either way `test_fraction` of each
-target's held-out conversations (again by hash) go to test, the rest to dev.
+target's held-out conversations (again by hash) go to test, the rest to dev;
+or, with `dev_values` and `test_values` instead of `heldout_values`, the value
+decides (e.g. season 9 for dev, season 10 for test). `column` may name several
+columns ("show,season"); a value then joins theirs with "/" ("friends/9").
 """
 
 import collections
@@ -44,8 +47,12 @@ class SplitConfig:
         conversations held out.
       test_fraction: the fraction of each target's held-out conversations
         that go to test (rounded down); the rest go to dev.
-      column: for "column": the conversation column to look at, e.g. "season".
-      heldout_values: for "column": the values of `column` that are held out.
+      column: for "column": the conversation column to look at, e.g. "season",
+        or several, comma-separated ("show,season"; values "friends/9").
+      heldout_values: for "column": the values of `column` that are held out
+        (dev and test then split by `test_fraction`).
+      dev_values, test_values: for "column", instead of `heldout_values`:
+        the values held out for dev and for test.
       seed: seeds the conversation hash.
     """
     rule: str = "hash"
@@ -54,6 +61,8 @@ class SplitConfig:
     column: str | None = None
     heldout_values: tuple[str, ...] = ()
     seed: int = 0
+    dev_values: tuple[str, ...] = ()
+    test_values: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.rule not in SPLIT_RULES:
@@ -65,9 +74,17 @@ class SplitConfig:
         if not 0 <= self.test_fraction < 1:
             raise ValueError("test_fraction must be in [0, 1), got "
                              f"{self.test_fraction}")
-        if self.rule == "column" and not (self.column and self.heldout_values):
+        by_value = bool(self.dev_values or self.test_values)
+        if self.rule == "column" and not (self.column and (self.heldout_values or by_value)):
             raise ValueError("the column rule needs a column and heldout "
-                             "values (--split_column, --heldout_values)")
+                             "values (--split_column, --heldout_values or "
+                             "--dev_values and --test_values)")
+        if by_value and (self.heldout_values or not (self.dev_values and self.test_values)):
+            raise ValueError("give --dev_values and --test_values together, "
+                             "instead of --heldout_values")
+        if set(self.dev_values) & set(self.test_values):
+            raise ValueError("--dev_values and --test_values share "
+                             f"{sorted(set(self.dev_values) & set(self.test_values))}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,25 +177,29 @@ def _target_conversations(turns: list[Turn], targets) -> dict[str, list]:
     return {target: list(ids) for target, ids in found.items()}
 
 
-def _column_heldout(turns: list[Turn], columns: tuple[str, ...],
-                    config: SplitConfig) -> set:
-    if config.column not in columns:
-        raise DataError(f"split column {config.column!r} does not identify "
+def _column_values(turns: list[Turn], columns: tuple[str, ...],
+                   config: SplitConfig) -> dict:
+    """{conversation id: its value of the split column(s)}, values checked."""
+    names = [c.strip() for c in config.column.split(",")]
+    unknown = [n for n in names if n not in columns]
+    if unknown:
+        raise DataError(f"split column {unknown[0]!r} does not identify "
                         f"conversations here; choose --split_column from: "
                         f"{', '.join(columns)}")
-    index = columns.index(config.column)
-    values = {t.conversation[index] for t in turns}
-    missing = [v for v in config.heldout_values if v not in values]
-    if missing:
-        ordered = sorted(values, key=lambda v: (not v.isdigit(),
-                                                 int(v) if v.isdigit() else 0,
-                                                 v))
-        shown = ", ".join(repr(v) for v in ordered[:20])
-        raise DataError(f"--heldout_values {', '.join(missing)} never occur "
-                        f"in column {config.column!r} (values: {shown}"
-                        f"{', ...' if len(values) > 20 else ''})")
-    return {t.conversation for t in turns
-            if t.conversation[index] in config.heldout_values}
+    indices = [columns.index(n) for n in names]
+    values = {t.conversation: "/".join(t.conversation[i] for i in indices)
+              for t in turns}
+    present = set(values.values())
+    for flag in ("heldout_values", "dev_values", "test_values"):
+        missing = [v for v in getattr(config, flag) if v not in present]
+        if missing:
+            ordered = sorted(present, key=lambda v: (not v.isdigit(),
+                                                     int(v) if v.isdigit() else 0, v))
+            shown = ", ".join(repr(v) for v in ordered[:20])
+            raise DataError(f"--{flag} {', '.join(missing)} never occur "
+                            f"in column {config.column!r} (values: {shown}"
+                            f"{', ...' if len(present) > 20 else ''})")
+    return values
 
 
 def heldout_conversations(corpus: TurnCorpus, targets, config: SplitConfig,
@@ -188,8 +209,12 @@ def heldout_conversations(corpus: TurnCorpus, targets, config: SplitConfig,
     `spoken_in` maps each target to the conversations they speak in.
     """
     if config.rule == "column":
-        heldout = _column_heldout(corpus.turns, corpus.conversation_columns,
-                                  config)
+        values = _column_values(corpus.turns, corpus.conversation_columns, config)
+        if config.dev_values:
+            pick = lambda chosen: {c for c, v in values.items() if v in chosen}
+            test = pick(config.test_values)
+            return pick(config.dev_values) | test, test
+        heldout = {c for c, v in values.items() if v in config.heldout_values}
     else:
         heldout = _pick_per_target(spoken_in, config.heldout_fraction,
                                    config.seed, "heldout", True)
@@ -295,7 +320,8 @@ def summarize(data: PreparedData, corpus: TurnCorpus, targets,
         "arguments": arguments,
         "seed": config.seed,
         "split": {**dataclasses.asdict(config),
-                  "heldout_values": list(config.heldout_values)},
+                  **{k: list(getattr(config, k))
+                     for k in ("heldout_values", "dev_values", "test_values")}},
         "targets": sorted(targets),
         "conversation_columns": list(corpus.conversation_columns),
         "sources": [{"path": r.path, "turns": r.rows,

@@ -420,3 +420,30 @@ def mert(nbest_lists, references, *, initial_weights, fixed=(0,), restarts=20, i
         if best is None or bleu > best[1]:
             best = (weights, bleu)
     return MertResult(weights=best[0], bleu=best[1], history=history)
+
+
+def box_edge_notes(nbest_lists, references, weights, bleu, max_lambda, max_gamma):
+    """Notes for tuned (1, lambda, gamma) whose best region reaches an edge of the box.
+
+    MERT stops in the middle of the best interval and never leaves the box
+    [0, max_lambda] x [-max_gamma, max_gamma]; when moving a weight onto the
+    edge keeps the same corpus BLEU, the best region may extend beyond it, and
+    the note names the flag that widens the range. Lambda reaching 0 means the
+    reverse model did not help on these lists.
+    """
+    _, mmi_lambda, mmi_gamma = weights
+    same = lambda w: corpus_bleu(nbest_lists, references, w) >= bleu - _MIN_GAIN
+    notes = []
+    if same([1.0, max_lambda, mmi_gamma]):
+        notes.append(f"note: the best lambda reaches the top of its range [0, {max_lambda:g}]; "
+                     f"a larger one may be better: tune again with --max_lambda={2 * max_lambda:g}")
+    elif same([1.0, 0.0, mmi_gamma]):
+        notes.append("note: the best lambda reaches 0: on these dev lists the reverse model's "
+                     "score does not raise BLEU")
+    for edge in (-max_gamma, max_gamma):
+        if same([1.0, mmi_lambda, edge]):
+            notes.append(f"note: the best gamma reaches {edge:g}, an end of its range "
+                         f"[-{max_gamma:g}, {max_gamma:g}]; tune again with "
+                         f"--max_gamma={2 * max_gamma:g}")
+            break
+    return notes

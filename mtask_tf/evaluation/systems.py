@@ -8,6 +8,7 @@ trains them); each row is then scored and decoded by its speaker's model.
 import dataclasses
 import math
 import pathlib
+import random
 
 import tensorflow as tf
 
@@ -114,6 +115,19 @@ def tokenize(texts):
         return []
     words = tokenizer_lib.split_words(tf.constant(list(texts), dtype=tf.string))
     return [" ".join(w.decode("utf-8") for w in row) for row in words.to_list()]
+
+
+def sample_rows(rows, count, seed):
+    """A seeded random sample of `count` rows in their original order (all for 0 or more).
+
+    Decoding-based measures on a fixed subset: the same seed gives the same rows
+    for every system, and the sample spreads over the whole file instead of its
+    first conversations.
+    """
+    if not count or count >= len(rows):
+        return list(rows)
+    chosen = sorted(random.Random(seed).sample(range(len(rows)), count))
+    return [rows[i] for i in chosen]
 
 
 def references(rows):

@@ -116,6 +116,28 @@ def test_column_rule_holds_out_the_chosen_values(tmp_path):
     assert set(kept) == {"1", "2"}
 
 
+def test_dev_and_test_values_choose_the_split_by_value_over_several_columns(tmp_path):
+    # Values of (season, scene) joined by "/": three scenes of season 3 go to dev,
+    # two of season 4 to test.
+    corpus = _corpus()
+    dev = tuple(f"3/{k}" for k in (2, 10, 18))
+    test = tuple(f"4/{k}" for k in (3, 11))
+    config = SplitConfig(rule="column", column="season,scene", dev_values=dev,
+                         test_values=test)
+    summary = preparation.prepare(corpus, TARGETS, tmp_path, config)
+    data = _read_dir(tmp_path)
+    assert {"/".join(_origin(t.response)) for t in data["dev"]} == set(dev)
+    assert {"/".join(_origin(t.response)) for t in data["test"]} == set(test)
+    held = set(dev) | set(test)
+    assert not {"/".join(_origin(t.response)) for t in data["train"]} & held
+    assert not {"/".join(_origin(m.text)) for m in data["monologue"]} & held
+    assert summary["split"]["dev_values"] == list(dev)
+    with pytest.raises(DataError, match=r"--test_values 4/99 never occur in column "
+                       r"'season,scene'"):
+        preparation.split_corpus(corpus, TARGETS, SplitConfig(
+            rule="column", column="season,scene", dev_values=dev, test_values=("4/99",)))
+
+
 def test_column_rule_errors_name_the_flag():
     with pytest.raises(DataError, match="choose --split_column from: "
                        "season, scene"):

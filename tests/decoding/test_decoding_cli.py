@@ -139,6 +139,19 @@ def test_evaluate_writes_metrics_table_and_plot(trained, tmp_path):
     assert "speaker_accuracy" not in json.loads((hamlet / "metrics.json").read_text())[
         "baseline"]
     assert "Speaker accuracy" not in (hamlet / "metrics.md").read_text()
+    # --max_examples decodes a seeded sample of the rows, in file order.
+    decoded = (hamlet / "baseline.dev.responses.tsv").read_text().splitlines()[1:]
+    assert len(decoded) == 2
+    contexts = [line.split("\t")[1] for line in lines[1:] if line.startswith("HAMLET\t")]
+    picked = [contexts.index(line.split("\t")[1]) for line in decoded]
+    assert picked == sorted(picked)
+    # --nodecode: perplexity only.
+    run_module("mtask_tf.evaluate", f"--systems=baseline={trained / 'baseline'}",
+               f"--data={hamlet / 'dev.tsv'}", f"--output_dir={hamlet / 'ppl'}", "--nodecode",
+               check=True)
+    only = json.loads((hamlet / "ppl" / "metrics.json").read_text())["baseline"]
+    assert only["perplexity"]["dev"] > 1 and not only["bleu"]
+    assert not list((hamlet / "ppl").glob("*.responses.tsv"))
 
 
 def _check_diversity_and_speaker_accuracy(metrics, table, stderr, output_dir, data):

@@ -330,3 +330,22 @@ def test_mert_tunes_the_bleu_that_evaluation_reports():
     stats = bleu_statistics(hypotheses, references).sum(axis=0)
     assert corpus_bleu_from_statistics(stats) == pytest.approx(
         metrics.corpus_bleu(hypotheses, references), abs=1e-9)
+
+
+def test_box_edge_notes_say_when_the_best_region_reaches_an_edge():
+    from mtask_tf.decoding.mert import box_edge_notes
+    # One input: the reference is the longest candidate, which only a length
+    # reward (gamma) above 1 picks; lambda does not matter.
+    lists = [NBestList(np.array([[-1.0, -1.0, 4.0], [-3.0, -1.0, 6.0]]),
+                       ["x y z w", "a b c d e f"])]
+    references = ["a b c d e f"]
+    result = mert(lists, references, initial_weights=[1, 0, 0],
+                  bounds=[None, (0, 5), (-5, 5)], restarts=3)
+    assert result.weights[2] > 1 and result.bleu > 50
+    notes = box_edge_notes(lists, references, result.weights, result.bleu, 5.0, 5.0)
+    assert any("--max_lambda=10" in n for n in notes)  # lambda is free up to the edge
+    assert any("gamma reaches 5" in n and "--max_gamma=10" in n for n in notes)
+    # A box where gamma's best interval ends inside: no gamma note.
+    inside = box_edge_notes(lists, references, [1.0, 0.0, 1.5], result.bleu, 5.0, 1.0)
+    assert not any("gamma" in n for n in inside)
+    assert any("lambda reaches the top" in n for n in inside)

@@ -126,3 +126,13 @@ def test_distinct_responses(hypotheses, expected):
 def test_distinct_responses_rejects_a_single_string():
     with pytest.raises(TypeError, match="list of strings"):
         metrics.distinct_responses("my lord")
+
+
+def test_sample_rows_is_seeded_in_file_order_and_all_for_zero():
+    from mtask_tf.evaluation import systems
+    rows = list(range(100))
+    sample = systems.sample_rows(rows, 10, seed=4)
+    assert len(sample) == 10 and sample == sorted(sample)
+    assert systems.sample_rows(rows, 10, seed=4) == sample != systems.sample_rows(rows, 10, 5)
+    assert max(sample) > 50  # spread over the file, not its first rows
+    assert systems.sample_rows(rows, 0, 4) == rows == systems.sample_rows(rows, 500, 4)

@@ -1,0 +1,1 @@
+"""Research runs as code: a protocol file, a resumable runner, a report."""

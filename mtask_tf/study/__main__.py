@@ -1,0 +1,67 @@
+r"""Runs a study protocol end to end: data, every system, tuning, evaluation, the report.
+
+    python -m mtask_tf.study --protocol=configs/study/friends.toml \
+        --work_dir=runs/study/friends --report=docs/results.md
+
+Interrupted anywhere, the same command continues: finished steps are skipped
+and training resumes from its checkpoints. See docs/study.md.
+"""
+
+import pathlib
+import shlex
+import sys
+import time
+
+from absl import app
+from absl import flags
+
+import mtask_tf  # noqa: F401  (quietens TensorFlow's start-up logging)
+from mtask_tf import cli
+
+_PROTOCOL = flags.DEFINE_string("protocol", None, "Protocol file, e.g. "
+                                "configs/study/friends.toml.")
+_WORK_DIR = flags.DEFINE_string("work_dir", None, "Where data, models, evaluations and "
+                                "logs go; rerun with the same directory to continue.")
+_REPORT = flags.DEFINE_string("report", None, "The report to write (Markdown, figures in "
+                              "a folder beside it); default WORK_DIR/results.md.")
+_TURNS = flags.DEFINE_list("turns", None, "Turn files to use instead of the protocol's "
+                           "(the same study on another copy of the data).")
+
+
+def _log(message):
+    print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
+
+
+def main(argv):
+    cli.no_positional_arguments(argv)
+    cli.require(_PROTOCOL, _WORK_DIR)
+    from mtask_tf.study import protocol as protocol_lib
+    from mtask_tf.study import report
+    from mtask_tf.study import runner as runner_lib
+    from mtask_tf.study import steps as steps_lib
+
+    with cli.user_errors(protocol_lib.ProtocolError):
+        protocol = protocol_lib.load(_PROTOCOL.value)
+    if _TURNS.value:
+        protocol = protocol.with_turns(_TURNS.value)
+    missing = [t for t in protocol.data.turns if not pathlib.Path(t).is_file()]
+    if missing:
+        raise SystemExit(f"error: {protocol.path}: turn file(s) not found: {', '.join(missing)} "
+                         "(paths are relative to the directory you run from; --turns "
+                         "overrides them)")
+    work_dir = pathlib.Path(_WORK_DIR.value)
+    steps = steps_lib.build(protocol, work_dir)
+    runner = runner_lib.Runner(steps, work_dir, _log)
+    _log(f"study {protocol.name}: {len(steps)} steps, {len(runner.records())} done before; "
+         f"work directory {work_dir}")
+    with cli.user_errors(runner_lib.StudyError):
+        runner.run()
+    output = pathlib.Path(_REPORT.value or work_dir / "results.md")
+    command = " ".join(shlex.quote(a) for a in ["python", "-m", "mtask_tf.study", *sys.argv[1:]])
+    info = runner_lib.run_info(protocol, work_dir, command, runner.records())
+    report.write_report(protocol, work_dir, output, info)
+    _log(f"wrote {output}")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,161 @@
+"""The study protocol: one TOML file under configs/study/ says what the study runs.
+
+Read once into frozen dataclasses; every error names the file and the field.
+Relative paths (turn files, the size flag file) are taken from the directory
+the runner is started in, the repository root for `make reproduce`.
+"""
+
+import dataclasses
+import pathlib
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+
+class ProtocolError(ValueError):
+    """A protocol file that cannot be run; the message names the file and field."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DataProtocol:
+    """Which conversations, which targets, and how dev and test are held out."""
+
+    turns: tuple[str, ...]
+    targets: tuple[str, ...]
+    split_column: str
+    dev_values: tuple[str, ...]
+    test_values: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainProtocol:
+    """Model size (a size flag file plus flags) and how long each stage may run."""
+
+    size_flags: str
+    flags: tuple[str, ...] = ()
+    stage1_max_steps: int = 8000
+    stage2_max_steps: int = 2000
+    reverse_max_steps: int = 6000
+    eval_every: int = 500
+    patience: int = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodeProtocol:
+    """The one decoding every system gets (paper 6.4) and the decoded subsets."""
+
+    beam_size: int = 50
+    max_length: int = 20
+    candidates: int = 0
+    batch_size: int = 16
+    tune_examples: int = 1000
+    eval_examples: int = 1000
+    sample_seed: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportProtocol:
+    """What the report shows besides the tables."""
+
+    example_targets: tuple[str, ...] = ()
+    examples: int = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+    path: pathlib.Path
+    name: str
+    description: str
+    data: DataProtocol
+    train: TrainProtocol
+    decode: DecodeProtocol
+    report: ReportProtocol
+    monologue_fractions: tuple[float, ...] = ()
+
+    def with_turns(self, turns):
+        """The same protocol on other turn files (e.g. a generated corpus in tests)."""
+        return dataclasses.replace(self, data=dataclasses.replace(self.data, turns=tuple(turns)))
+
+
+def _section(record, name, cls, path, required=False):
+    table = record.get(name, {})
+    if not isinstance(table, dict):
+        raise ProtocolError(f"{path}: [{name}] must be a table")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(table) - set(fields))
+    if unknown:
+        raise ProtocolError(f"{path}: [{name}] has unknown field(s) {', '.join(unknown)}; "
+                            f"known: {', '.join(fields)}")
+    values = {}
+    for key, field in fields.items():
+        if key not in table:
+            if field.default is dataclasses.MISSING:
+                raise ProtocolError(f"{path}: [{name}] needs the field {key!r}")
+            continue
+        values[key] = _typed(table[key], field.type, f"{path}: [{name}] {key}")
+    return cls(**values)
+
+
+def _typed(value, kind, where):
+    """Checks a TOML value against a dataclass field's type; lists become tuples."""
+    kind = kind.__name__ if isinstance(kind, type) else str(kind)
+    if kind.startswith("tuple"):
+        item = float if "float" in kind else str
+        if not isinstance(value, list) or not all(
+                isinstance(v, item) or (item is float and isinstance(v, int)) for v in value):
+            raise ProtocolError(f"{where}: expected a list of {item.__name__}s, got {value!r}")
+        return tuple(item(v) for v in value)
+    expected = {"int": int, "str": str, "float": float}[kind]
+    if not isinstance(value, expected) or isinstance(value, bool):
+        raise ProtocolError(f"{where}: expected {kind}, got {value!r}")
+    return value
+
+
+def _check(protocol):
+    where = protocol.path
+    if not protocol.data.turns or not protocol.data.targets:
+        raise ProtocolError(f"{where}: [data] needs at least one turn file and one target")
+    for name in ("stage1_max_steps", "stage2_max_steps", "reverse_max_steps", "eval_every",
+                 "patience"):
+        if getattr(protocol.train, name) < 1:
+            raise ProtocolError(f"{where}: [train] {name} must be positive")
+    for name in ("beam_size", "max_length", "batch_size"):
+        if getattr(protocol.decode, name) < 1:
+            raise ProtocolError(f"{where}: [decode] {name} must be positive")
+    bad = [f for f in protocol.monologue_fractions if not 0 < f < 1]
+    if bad:
+        raise ProtocolError(f"{where}: [scarcity] monologue_fractions must lie in (0, 1), "
+                            f"got {bad}")
+    missing = [t for t in protocol.report.example_targets if t not in protocol.data.targets]
+    if missing:
+        raise ProtocolError(f"{where}: [report] example_targets {missing} are not targets")
+
+
+def load(path):
+    """Reads and checks a protocol file. Raises ProtocolError naming the problem."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise ProtocolError(f"{path}: protocol file not found (see configs/study/)")
+    try:
+        record = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ProtocolError(f"{path}: not valid TOML ({error})") from None
+    known = {"name", "description", "data", "train", "decode", "report", "scarcity"}
+    unknown = sorted(set(record) - known)
+    if unknown:
+        raise ProtocolError(f"{path}: unknown top-level field(s) {', '.join(unknown)}")
+    scarcity = record.get("scarcity", {})
+    fractions = _typed(scarcity.get("monologue_fractions", []), "tuple[float, ...]",
+                       f"{path}: [scarcity] monologue_fractions")
+    protocol = Protocol(
+        path=path, name=_typed(record.get("name", path.stem), "str", f"{path}: name"),
+        description=_typed(record.get("description", ""), "str", f"{path}: description"),
+        data=_section(record, "data", DataProtocol, path),
+        train=_section(record, "train", TrainProtocol, path),
+        decode=_section(record, "decode", DecodeProtocol, path),
+        report=_section(record, "report", ReportProtocol, path),
+        monologue_fractions=fractions)
+    _check(protocol)
+    return protocol

@@ -1,0 +1,614 @@
+"""The study report: a Markdown page and its figures from a study's work directory.
+
+`write_report` reads what the study's steps left in the work directory (the
+layout is in mtask_tf/study/steps.py) and writes, in this order: what was run;
+the data and training; Table 1 (perplexity) and Table 2 (BLEU, diversity,
+speaker accuracy) beside the paper's numbers; Fig. 4 (per-target perplexity);
+the control (the baseline trained as long as MTASK-M); scarcity (MTASK-M on a
+share of the monologue); a few Fig. 7-style examples; the MMI weights; findings
+at a glance and a Discussion for people to write; versions and commands.
+
+Each section renders from whatever is there, so a partly finished study has a
+report too: a missing artifact reads "not run yet".
+"""
+
+import dataclasses
+import json
+import pathlib
+import shlex
+import shutil
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
+
+from mtask_tf.decoding import mmi as mmi_lib
+from mtask_tf.evaluation import metrics as metrics_lib
+from mtask_tf.evaluation import report as eval_report
+from mtask_tf.training import model_dir as model_dir_lib
+
+NOT_RUN = "not run yet"
+MISSING = eval_report.MISSING
+SYSTEMS = (("baseline", "Baseline"), ("mtask_s", "MTASK-S"), ("mtask_m", "MTASK-M"))
+# Longer lines make the example table unreadable, and the transcripts are for
+# research only: the report quotes a handful of short lines, no more.
+MAX_EXAMPLE_WORDS = 15
+DISCUSSION_PLACEHOLDER = "<!-- discussion: written by hand after the run -->"
+
+# Luan et al. (2017) Tables 1-2 (Twitter): Baseline, MTASK-S, MTASK-M, as printed
+# in /work/shared/paper. The printed +90.1 % recomputes to +90.9 %; we quote it.
+PAPER = {
+    ("perplexity", "dev"): ("56.33", "32.27 (-42.7 %)", "44.96 (-20.2 %)"),
+    ("perplexity", "test"): ("61.17", "39.83 (-34.9 %)", "43.21 (-29.4 %)"),
+    ("bleu", "dev"): ("1.32", "1.76 (+33.3 %)", "2.52 (+90.1 %)"),
+    ("bleu", "test"): ("1.31", "1.69 (+29.0 %)", "2.25 (+71.7 %)"),
+    ("distinct_1",): ("1.69 %", "2.43 %", "2.44 %"),
+    ("distinct_2",): ("6.53 %", "10.2 %", "9.79 %"),
+}
+
+# (label, keys into a system's metrics, kind). Kind "percent" is a fraction
+# shown in percent, "plain" has no relative change, "bleu" has one only when
+# the baseline's BLEU is at least 1 (see BLEU_CAVEAT).
+_TABLE2 = (
+    ("BLEU dev", ("bleu", "dev"), "bleu"),
+    ("BLEU test", ("bleu", "test"), "bleu"),
+    ("distinct-1", ("distinct_1",), "percent"),
+    ("distinct-2", ("distinct_2",), "percent"),
+    ("Ent-4 (nats)", ("ent_4",), "plain"),
+    ("distinct responses", ("distinct_responses",), "percent"),
+    ("speaker accuracy dev", ("speaker_accuracy", "dev"), "percent"),
+    ("speaker accuracy test", ("speaker_accuracy", "test"), "percent"),
+    ("speaker accuracy dev, real responses", ("speaker_accuracy_ceiling", "dev"), "percent"),
+    ("speaker accuracy test, real responses", ("speaker_accuracy_ceiling", "test"), "percent"),
+    ("speaker accuracy, chance", ("speaker_accuracy_chance",), "percent"),
+)
+BLEU_CAVEAT = ("BLEU below 1 moves by tens of percent between runs of the same system, so "
+               "relative changes of such numbers are not findings; they are shown only when "
+               "the baseline's BLEU is at least 1.")
+
+
+class ReportError(ValueError):
+    """An artifact in the work directory that cannot be read; the message names it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Model:
+    """What a model directory tells the report: best.json, steps_run.json, model.json."""
+
+    best: dict | None
+    steps_run: dict | None
+    sizes: dict | None
+
+    @property
+    def best_dev(self):
+        return _get(self.best, "dev", "perplexity")
+
+    @property
+    def steps(self):
+        return (None if self.steps_run is None
+                else self.steps_run.get("stage1", 0) + self.steps_run.get("stage2", 0))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Artifacts:
+    """Everything the report shows, read once; None (or absent keys) where not run yet."""
+
+    summary: dict | None
+    models: dict          # name (mtask_s targets: "mtask_s/<target>") -> _Model
+    mmi: dict             # system -> mmi_lib.MmiWeights or None
+    main: dict | None     # eval/main/metrics.json
+    extra: dict | None    # eval/extra/metrics.json
+    responses: dict       # system -> [row dicts] of eval/main/<system>.test.responses.tsv
+    fig4: pathlib.Path | None
+
+
+def fraction_model(fraction):
+    """The model name of MTASK-M on a share of the monologue (as the study steps name it)."""
+    return f"mtask_m_monologue_{fraction:g}"
+
+
+def _model_names(protocol):
+    return ["baseline", "persona", "mtask_m", "control", "reverse",
+            *map(fraction_model, protocol.monologue_fractions)]
+
+
+def _read_json(path):
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ReportError(f"{path}:{error.lineno}: not valid JSON ({error.msg}); run the "
+                          "step that writes it again") from None
+
+
+def _read_model(model_dir):
+    return _Model(_read_json(model_dir / "best.json"), _read_json(model_dir / "steps_run.json"),
+                  _read_json(model_dir / model_dir_lib.MODEL_CONFIG))
+
+
+def _read_mmi(path):
+    try:
+        return mmi_lib.MmiWeights.load(path) if path.is_file() else None
+    except mmi_lib.MmiFileError as error:
+        raise ReportError(str(error)) from None
+
+
+def _read_responses(path):
+    """The rows of a responses.tsv as dicts keyed by its header, or None without the file."""
+    if not path.is_file():
+        return None
+    lines = path.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split("\t") if lines else []
+    rows = []
+    for number, line in enumerate(lines[1:], start=2):
+        fields = line.split("\t")
+        if len(fields) != len(header):
+            raise ReportError(f"{path}:{number}: expected {len(header)} tab-separated "
+                              f"fields ({', '.join(header)}), found {len(fields)}")
+        rows.append(dict(zip(header, fields)))
+    return rows
+
+
+def _load(protocol, work_dir):
+    models_dir, main_dir = work_dir / "models", work_dir / "eval" / "main"
+    models = {name: _read_model(models_dir / name) for name in _model_names(protocol)}
+    for target in protocol.data.targets:
+        models[f"mtask_s/{target}"] = _read_model(
+            models_dir / "mtask_s" / model_dir_lib.target_dir_name(target))
+    fig4 = main_dir / "perplexity_by_speaker.png"
+    return _Artifacts(
+        summary=_read_json(work_dir / "data" / "summary.json"), models=models,
+        mmi={s: _read_mmi(models_dir / s / "mmi.json") for s, _ in SYSTEMS},
+        main=_read_json(main_dir / "metrics.json"),
+        extra=_read_json(work_dir / "eval" / "extra" / "metrics.json"),
+        responses={s: _read_responses(main_dir / f"{s}.test.responses.tsv")
+                   for s, _ in SYSTEMS},
+        fig4=fig4 if fig4.is_file() else None)
+
+
+# Formatting ---------------------------------------------------------------------
+
+def _get(mapping, *keys):
+    """mapping[k1][k2]... as a float, or None where any level is missing."""
+    for key in keys:
+        if not isinstance(mapping, dict) or mapping.get(key) is None:
+            return None
+        mapping = mapping[key]
+    return float(mapping) if isinstance(mapping, (int, float)) else mapping
+
+
+def _cell(value, baseline=None, kind="perplexity"):
+    """A table cell; perplexity (and BLEU, see BLEU_CAVEAT) with its change vs `baseline`."""
+    if value is None:
+        return MISSING
+    if kind == "percent":
+        return f"{100 * value:.2f} %"
+    text = f"{value:.2f}"
+    if baseline and (kind == "perplexity" or (kind == "bleu" and baseline >= 1)):
+        text += f" ({100 * metrics_lib.relative_change(value, baseline):+.1f} %)"
+    return text
+
+
+def _table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(map(str, row)) + " |" for row in rows])
+
+
+def _duration(seconds):
+    if seconds is None:
+        return MISSING
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {rest:02d} s"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def _not_run(what):
+    return f"*{what}: {NOT_RUN}.*"
+
+
+def _quote(text):
+    """A transcript or response line as a table cell."""
+    return text.replace("|", "\\|").strip() or "(empty)"
+
+
+# Sections -----------------------------------------------------------------------
+
+def _title(protocol, run_info):
+    info = lambda key: run_info.get(key) or "unknown"
+    total = run_info.get("total_seconds")
+    return "\n".join([
+        f"# Study `{protocol.name}`: Luan et al. (2017) on our data", "",
+        (f"{protocol.description} " if protocol.description else "")
+        + f"Protocol `{protocol.path}`, run at commit `{info('commit')}` "
+        f"on {info('date')}, on {info('machine')}; total wall time "
+        f"{_duration(total) if total is not None else 'unknown'}. Regenerate this report "
+        f"and everything in it with `{info('command')}`."])
+
+
+def _training_rows(protocol, artifacts, run_info):
+    """Per model: steps run, best checkpoint, wall time of its step and time per update."""
+    seconds = {step.get("name"): step.get("seconds") for step in run_info.get("steps") or ()}
+    targets = [f"mtask_s/{t}" for t in protocol.data.targets]
+    names = _model_names(protocol)
+    names[names.index("reverse"):names.index("reverse")] = ["mtask_s", *targets]
+    # MTASK-S is one step training one model per target: its time goes with the sum.
+    known = [artifacts.models[t].steps_run for t in targets if artifacts.models[t].steps_run]
+    mtask_s = _Model(None, {k: sum(s.get(k, 0) for s in known) for k in ("stage1", "stage2")}
+                     if known else None, None)
+    rows = []
+    for name in names:
+        model = mtask_s if name == "mtask_s" else artifacts.models[name]
+        best = (f"{_cell(model.best_dev)} at step {model.best['step']} "
+                f"({model.best['stage']})" if model.best else NOT_RUN)
+        wall = seconds.get(f"train_{name}")
+        run = model.steps_run or {}
+        rows.append([f"`{name}`", run.get("stage1", MISSING), run.get("stage2", MISSING),
+                     "per target, below" if name == "mtask_s" else best, _duration(wall),
+                     f"{wall / model.steps:.2f} s" if wall is not None and model.steps
+                     else MISSING])
+    return rows
+
+
+def _counts(protocol, summary):
+    if summary is None:
+        return [_not_run("Data preparation (data/summary.json)")]
+    counts = summary["counts"]
+    by = lambda split, target: counts.get(split, {}).get("by_speaker", {}).get(target, 0)
+    return [f"General conversation: {counts['train']['total']} triples whose responder is "
+            f"not a target, from {len(counts['train']['by_speaker'])} speakers. Targets' "
+            f"triples held out: {counts['dev']['total']} dev, {counts['test']['total']} test.",
+            "", _table(["Target", "Monologue lines", "Dev triples", "Test triples"],
+                       [[t, by("monologue", t), by("dev", t), by("test", t)]
+                        for t in protocol.data.targets])]
+
+
+def _sizes(artifacts):
+    sizes, persona = artifacts.models["baseline"].sizes, artifacts.models["mtask_m"].sizes
+    if sizes is None:
+        return _not_run("Model sizes (models/baseline/model.json)")
+    text = (f"Vocabulary {sizes['vocabulary_size']} words; embeddings of "
+            f"{sizes['embedding_dim']}, {sizes['num_layers']} LSTM layers of {sizes['units']} "
+            "units")
+    if persona:
+        text += (f"; MTASK-M's speaker embeddings of {persona['speaker_dim']} for "
+                 f"{persona['num_speakers']} speakers")
+    return text + " (paper: 50k words, 2 layers of 500 units)."
+
+
+def _data(protocol, artifacts, run_info):
+    return "\n".join([
+        "## Data and training", "", *_counts(protocol, artifacts.summary), "",
+        _sizes(artifacts), "",
+        "Training steps run (steps_run.json), the best checkpoint by dev perplexity "
+        "(best.json), and wall time:", "",
+        _table(["Model", "Stage-1 steps", "Stage-2 steps", "Best dev perplexity", "Wall time",
+                "Time per step"], _training_rows(protocol, artifacts, run_info))])
+
+
+def _system_table(artifacts, rows):
+    """Rows of metrics over the three systems (changes vs the baseline), paper beside."""
+    main = artifacts.main or {}
+    header = [""] + [label for _, label in SYSTEMS] + [f"Paper: {l}" for _, l in SYSTEMS]
+    lines = []
+    for label, keys, kind in rows:
+        values = [_get(main.get(system), *keys) for system, _ in SYSTEMS]
+        cells = [_cell(values[0], None, kind)] + [_cell(v, values[0], kind) for v in values[1:]]
+        lines.append([label, *cells, *PAPER.get(keys, (MISSING,) * 3)])
+    return _table(header, lines)
+
+
+def _main_missing(artifacts):
+    return [] if artifacts.main else [_not_run("Evaluation (eval/main/metrics.json)"), ""]
+
+
+def _table1(artifacts):
+    rows = [("Perplexity dev", ("perplexity", "dev"), "perplexity"),
+            ("Perplexity test", ("perplexity", "test"), "perplexity")]
+    return "\n".join(["## Table 1: perplexity", "", *_main_missing(artifacts),
+                      "Perplexity of the reference responses of the targets' dev and test "
+                      "triples; in brackets the change against the baseline. The paper's "
+                      "numbers (its Table 1, on Twitter) are for reference only: other data, "
+                      "other model sizes.", "", _system_table(artifacts, rows)])
+
+
+def _table2(protocol, artifacts):
+    d = protocol.decode
+    return "\n".join([
+        "## Table 2: BLEU, diversity and speaker accuracy", "", *_main_missing(artifacts),
+        f"Every system decodes the same way (beam {d.beam_size}, at most {d.max_length} "
+        f"tokens, MMI reranking with its own tuned weights) on a seeded sample of "
+        f"{d.eval_examples} rows per split; the 1-best is scored. Distinct-n, Ent-4 and "
+        "distinct responses are on test. Speaker accuracy is the share of responses a "
+        "classifier trained on the targets' monologue attributes to the target they were "
+        "made for; 'real responses' is the same classifier on the reference responses.", "",
+        BLEU_CAVEAT, "", _system_table(artifacts, _TABLE2)])
+
+
+def _fig4(protocol, artifacts, figures_dir):
+    parts = ["## Fig. 4: perplexity per target", ""]
+    if artifacts.fig4 is None:
+        parts += [_not_run("The per-target plot (eval/main/perplexity_by_speaker.png)"), ""]
+    else:
+        figures_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(artifacts.fig4, figures_dir / "perplexity_by_speaker.png")
+        parts += [f"![Per-target test perplexity]({figures_dir.name}/perplexity_by_speaker.png)",
+                  ""]
+    main = artifacts.main or {}
+    rows = []
+    for target in protocol.data.targets:
+        values = [_get(main.get(s), "perplexity_by_speaker", "test", target) for s, _ in SYSTEMS]
+        rows.append([target, _cell(values[0])] + [_cell(v, values[0]) for v in values[1:]])
+    parts += ["Test perplexity per target:", "",
+              _table(["Target"] + [label for _, label in SYSTEMS], rows)]
+    return "\n".join(parts)
+
+
+def _control(artifacts):
+    control = artifacts.models["control"].steps_run
+    mtask_m = artifacts.models["mtask_m"].steps_run
+    extra = artifacts.extra or {}
+    recorded = lambda record, stage: record[stage] if record else "not recorded yet"
+    text = ("Does MTASK-M gain from the monologue or merely from training longer? The control "
+            "is the baseline continued for N more SEQ2SEQ updates, as many as MTASK-M's "
+            f"stage 2 ran steps: N = {recorded(control, 'stage1')} (MTASK-M's stage-2 steps: "
+            f"{recorded(mtask_m, 'stage2')}, each one SEQ2SEQ and one AUTOENCODER "
+            "update). Dev and test perplexity from eval/extra, changes against the baseline.")
+    rows = []
+    for name, label in (("baseline", "Baseline"), ("control", "Control"),
+                        ("mtask_m", "MTASK-M")):
+        base = [_get(extra.get("baseline"), "perplexity", split) for split in ("dev", "test")]
+        values = [_get(extra.get(name), "perplexity", split) for split in ("dev", "test")]
+        cells = [_cell(v, b if name != "baseline" else None) for v, b in zip(values, base)]
+        rows.append([label, _cell(artifacts.models[name].best_dev), *cells])
+    missing = [] if artifacts.extra else [_not_run("Evaluation (eval/extra/metrics.json)"), ""]
+    return "\n".join(["## The control: as many updates without the monologue", "", *missing,
+                      text, "", _table(["System", "Best dev perplexity (training)",
+                                        "Perplexity dev", "Perplexity test"], rows)])
+
+
+def monologue_lines(summary, targets, fraction):
+    """Monologue lines MTASK-M trains on with `fraction` of each target's lines.
+
+    The rule of mtask_tf.training.experiment.sample_monologue: round(fraction * n)
+    of a target's n lines, at least one.
+
+    Args:
+        summary: the content of data/summary.json.
+        targets: the target speakers.
+        fraction: the share of each target's monologue used, 1.0 for all of it.
+    """
+    counts = summary["counts"]["monologue"]["by_speaker"]
+    return sum(max(1, round(fraction * counts[t])) if counts.get(t) else 0 for t in targets)
+
+
+def plot_scarcity(points, baseline, path):
+    """Writes MTASK-M's dev perplexity against the share of monologue used, as PNG.
+
+    Uses the Agg canvas directly, so no display is needed and pyplot's global
+    state is left alone.
+
+    Args:
+        points: [(share, dev perplexity)], share in (0, 1], at least one.
+        baseline: the baseline's dev perplexity, drawn as a horizontal line; or None.
+        path: where to write the PNG.
+    """
+    shares, values = zip(*sorted(points))
+    figure = Figure(figsize=(5.5, 4.0), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    axes.plot(shares, values, marker="o", label="MTASK-M")
+    if baseline is not None:
+        axes.axhline(baseline, color="grey", linestyle="--", label="Baseline (no monologue)")
+    axes.set_xscale("log")
+    # Ticks only at the shares trained, in percent; log-scale minor labels would clutter.
+    axes.set_xticks(shares, [f"{100 * s:g} %" for s in shares])
+    axes.xaxis.set_minor_formatter(NullFormatter())
+    axes.set_xlabel("Share of each target's monologue used")
+    axes.set_ylabel("Dev perplexity")
+    axes.set_title("MTASK-M with less monologue")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.savefig(path, format="png", dpi=120)
+    return figure
+
+
+def _scarcity(protocol, artifacts, figures_dir):
+    extra = artifacts.extra or {}
+    shares = [(1.0, "mtask_m")] + [(f, fraction_model(f))
+                                   for f in sorted(protocol.monologue_fractions, reverse=True)]
+    rows, points = [], []
+    for share, name in shares:
+        best = artifacts.models[name].best_dev
+        if best is not None:
+            points.append((share, best))
+        lines = (monologue_lines(artifacts.summary, protocol.data.targets, share)
+                 if artifacts.summary else MISSING)
+        rows.append([f"{100 * share:g} %", lines, _cell(best),
+                     *(_cell(_get(extra.get(name), "perplexity", s)) for s in ("dev", "test"))])
+    baseline = artifacts.models["baseline"].best_dev
+    rows.append(["Baseline (none)", 0, _cell(baseline),
+                 *(_cell(_get(extra.get("baseline"), "perplexity", s)) for s in ("dev", "test"))])
+    parts = ["## Scarcity: less monologue", "",
+             "MTASK-M trained (stage 2) on a seeded share of each target's monologue lines "
+             "(at least one each). The plot shows the best dev perplexity reached in "
+             "training; dev and test perplexity from eval/extra beside it.", ""]
+    if points:
+        figures_dir.mkdir(parents=True, exist_ok=True)
+        plot_scarcity(points, baseline, figures_dir / "scarcity.png")
+        parts += [f"![Dev perplexity against the share of monologue]"
+                  f"({figures_dir.name}/scarcity.png)", ""]
+    else:
+        parts += [_not_run("MTASK-M and its scarcity variants"), ""]
+    return "\n".join(parts + [_table(["Share of monologue", "Monologue lines",
+                                      "Best dev perplexity (training)", "Perplexity dev",
+                                      "Perplexity test"], rows)])
+
+
+def _short(*texts):
+    return all(len(text.split()) <= MAX_EXAMPLE_WORDS for text in texts)
+
+
+def example_rows(responses, target, count):
+    """The first `count` test inputs of `target` whose lines are all short, matched across systems.
+
+    Candidates come in the order of the baseline's responses.tsv; a system's
+    response is matched by (speaker, context, message). An input qualifies when
+    its context, message and every available system's response have at most
+    MAX_EXAMPLE_WORDS words; a system without a responses file counts as absent.
+
+    Args:
+        responses: system -> rows of its test responses.tsv (None: not run yet).
+        target: the speaker.
+        count: how many inputs at most.
+
+    Returns:
+        [(baseline row, {system: response or None})].
+    """
+    key = lambda row: (row["speaker"], row["context"], row["message"])
+    by_key = {system: {} for system, rows in responses.items() if rows is not None}
+    for system in by_key:
+        for row in responses[system]:
+            by_key[system].setdefault(key(row), row["response"])
+    chosen = []
+    for row in responses.get("baseline") or ():
+        if row["speaker"] != target or len(chosen) == count:
+            continue
+        answers = {system: found.get(key(row)) for system, found in by_key.items()}
+        # A system that has run but lacks this input cannot be compared on it.
+        if None in answers.values() or not _short(row["context"], row["message"],
+                                                  *answers.values()):
+            continue
+        chosen.append((row, answers))
+    return chosen
+
+
+def _examples(protocol, artifacts):
+    parts = ["## Examples (cf. Fig. 7)", ""]
+    if artifacts.responses.get("baseline") is None:
+        return "\n".join(parts + [_not_run("Decoding (eval/main/baseline.test.responses.tsv)")])
+    parts += [f"The first {protocol.report.examples} test inputs of each target, in file "
+              f"order, whose lines have at most {MAX_EXAMPLE_WORDS} words; the 1-best after "
+              "MMI reranking.", ""]
+    for target in protocol.report.example_targets:
+        chosen = example_rows(artifacts.responses, target, protocol.report.examples)
+        table = [[_quote(row["context"]), _quote(row["message"])]
+                 + [_quote(answers[s]) if answers.get(s) is not None else NOT_RUN
+                    for s, _ in SYSTEMS] for row, answers in chosen]
+        parts += [f"**{target}**", "", _table(["Context", "Message"]
+                                              + [label for _, label in SYSTEMS], table)
+                  if table else "*No short test input of this target.*", ""]
+    return "\n".join(parts).rstrip()
+
+
+def _mmi(artifacts):
+    rows = []
+    for system, label in SYSTEMS:
+        weights = artifacts.mmi[system]
+        if weights is None:
+            rows.append([label, NOT_RUN, MISSING, MISSING, MISSING])
+            continue
+        before, after = weights.extra.get("bleu_before"), weights.extra.get("bleu_after")
+        bleu = (f"{before:.2f} → {after:.2f}" if None not in (before, after) else MISSING)
+        rows.append([label, f"{weights.mmi_lambda:.4f}", f"{weights.mmi_gamma:.4f}", bleu,
+                     weights.extra.get("sentences", MISSING)])
+    return "\n".join(["## MMI weights", "",
+                      "score(R) = log p(R | M, v) + λ log p(M | R) + γ |R| (paper eq. 4), λ and "
+                      "γ tuned by MERT on dev BLEU of each system's N-best lists.", "",
+                      _table(["System", "λ", "γ", "Dev BLEU before → after", "Dev inputs"],
+                             rows)])
+
+
+def _claim(text, value, reference, names, lower_is_better=False, percent=False, note=""):
+    """One bullet: whether `value` beats `reference`, with both numbers."""
+    if value is None or reference is None:
+        return f"- {text}: **not measured**."
+    holds = value < reference if lower_is_better else value > reference
+    show = (lambda v: f"{100 * v:.2f} %") if percent else (lambda v: f"{v:.2f}")
+    return (f"- {text}: **{'holds' if holds else 'does not hold'}** ({names[0]} "
+            f"{show(value)} vs {names[1]} {show(reference)}){note}.")
+
+
+def _findings(artifacts):
+    main, extra = artifacts.main or {}, artifacts.extra or {}
+    base = main.get("baseline")
+    lines = ["## Findings at a glance", "",
+             "Does each of the paper's claims hold on this run? Computed from the test "
+             "numbers above (the control's from eval/extra); \"holds\" says which way the "
+             "numbers moved, not that the difference is significant.", ""]
+    for system, label in SYSTEMS[1:]:
+        lines.append(_claim(f"{label} has lower test perplexity than the baseline",
+                            _get(main.get(system), "perplexity", "test"),
+                            _get(base, "perplexity", "test"), (label, "baseline"), True))
+    lines.append(_claim("MTASK-M has lower test perplexity than the control (its gain is "
+                        "not explained by extra training)",
+                        _get(extra.get("mtask_m"), "perplexity", "test"),
+                        _get(extra.get("control"), "perplexity", "test"),
+                        ("MTASK-M", "control"), True))
+    base_bleu = _get(base, "bleu", "test")
+    note = (" — the baseline's BLEU is below 1, within run-to-run variation: not a finding"
+            if base_bleu is not None and base_bleu < 1 else "")
+    for keys, what, percent, extra_note in (
+            (("bleu", "test"), "higher test BLEU", False, note),
+            (("distinct_1",), "higher distinct-1", True, ""),
+            (("distinct_2",), "higher distinct-2", True, ""),
+            (("speaker_accuracy", "test"), "higher test speaker accuracy", True,
+             " — not a claim of the paper, which does not measure it")):
+        for system, label in SYSTEMS[1:]:
+            lines.append(_claim(f"{label} has {what} than the baseline",
+                                _get(main.get(system), *keys), _get(base, *keys),
+                                (label, "baseline"), percent=percent, note=extra_note))
+    return "\n".join(lines + ["", "## Discussion", "", DISCUSSION_PLACEHOLDER])
+
+
+def _versions(run_info):
+    versions = run_info.get("versions") or {}
+    steps = run_info.get("steps") or []
+    parts = ["## Versions and commands", "",
+             ", ".join(f"{k} {v}" for k, v in versions.items()) or "Versions: unknown.", ""]
+    if not steps:
+        return "\n".join(parts + [_not_run("The study's steps")])
+    parts += [_table(["Step", "Wall time"],
+                     [[f"`{s.get('name')}`", _duration(s.get("seconds"))] for s in steps]),
+              "", "```"]
+    for step in steps:
+        parts += [f"# {step.get('name')} ({_duration(step.get('seconds'))})",
+                  shlex.join(map(str, step.get("command") or []))]
+    return "\n".join(parts + ["```"])
+
+
+def write_report(protocol, work_dir, output_path, run_info):
+    """Writes the study's Markdown report and its figures; returns the Markdown.
+
+    Figures go to `<stem>_figures/` beside the report (docs/results.md ->
+    docs/results_figures/) and are linked relatively. Artifacts not there yet
+    show as "not run yet".
+
+    Args:
+        protocol: the `mtask_tf.study.protocol.Protocol` that was run.
+        work_dir: the study's work directory (pathlib.Path).
+        output_path: the Markdown file to write; missing directories are made.
+        run_info: what the runner knows about the run: commit, date, machine,
+            versions {python, tensorflow, keras}, command, steps [{name,
+            command, seconds}], total_seconds; missing keys read "unknown".
+
+    Raises:
+        ReportError: an artifact exists but cannot be read.
+    """
+    work_dir, output_path = pathlib.Path(work_dir), pathlib.Path(output_path)
+    run_info = run_info or {}
+    figures_dir = output_path.parent / f"{output_path.stem}_figures"
+    artifacts = _load(protocol, work_dir)
+    sections = [
+        _title(protocol, run_info), _data(protocol, artifacts, run_info),
+        _table1(artifacts), _table2(protocol, artifacts),
+        _fig4(protocol, artifacts, figures_dir), _control(artifacts),
+        _scarcity(protocol, artifacts, figures_dir), _examples(protocol, artifacts),
+        _mmi(artifacts), _findings(artifacts), _versions(run_info)]
+    text = "\n\n".join(sections) + "\n"
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    output_path.write_text(text, encoding="utf-8")
+    return text
