@@ -40,6 +40,15 @@ demo-eval: demo
 clean:
 	rm -rf $(VENV) $(CACHE) data runs
 
+# The reproduction study (docs/study.md): hours on 2 CPU cores; the same command
+# continues an interrupted run. PROTOCOL=configs/study/OTHER.toml runs another.
+PROTOCOL ?= configs/study/friends.toml
+STUDY_DIR ?= runs/study/$(basename $(notdir $(PROTOCOL)))
+REPORT ?= docs/results.md
+.PHONY: reproduce
+reproduce: install
+	$(PY) -m mtask_tf.study --protocol=$(PROTOCOL) --work_dir=$(STUDY_DIR) --report=$(REPORT)
+
 # Speed and memory benchmarks (benchmarks/README.md). PyTorch is a benchmark-only
 # extra for the reference implementation, never a package dependency.
 .PHONY: bench bench-quick

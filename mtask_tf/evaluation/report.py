@@ -27,6 +27,7 @@ import pathlib
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from mtask_tf.evaluation import metrics as metrics_lib
 
@@ -157,5 +158,36 @@ def plot_perplexity_by_speaker(metrics, path, split="test"):
     axes.set_axisbelow(True)
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png", dpi=120)
+    return figure
+
+
+def plot_scarcity(points, baseline, path):
+    """Writes MTASK-M's dev perplexity against the share of monologue used, as PNG.
+
+    Uses the Agg canvas directly, so no display is needed and pyplot's global
+    state is left alone.
+
+    Args:
+        points: [(share, dev perplexity)], share in (0, 1], at least one.
+        baseline: the baseline's dev perplexity, drawn as a horizontal line; or None.
+        path: where to write the PNG.
+    """
+    shares, values = zip(*sorted(points))
+    figure = Figure(figsize=(5.5, 4.0), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    axes.plot(shares, values, marker="o", label="MTASK-M")
+    if baseline is not None:
+        axes.axhline(baseline, color="grey", linestyle="--", label="Baseline (no monologue)")
+    axes.set_xscale("log")
+    # Ticks only at the shares trained, in percent; log-scale minor labels would clutter.
+    axes.set_xticks(shares, [f"{100 * s:g} %" for s in shares])
+    axes.xaxis.set_minor_formatter(NullFormatter())
+    axes.set_xlabel("Share of each target's monologue used")
+    axes.set_ylabel("Dev perplexity")
+    axes.set_title("MTASK-M with less monologue")
+    axes.grid(alpha=0.3)
+    axes.legend()
     figure.savefig(path, format="png", dpi=120)
     return figure

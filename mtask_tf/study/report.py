@@ -12,24 +12,17 @@ Each section renders from whatever is there, so a partly finished study has a
 report too: a missing artifact reads "not run yet".
 """
 
-import dataclasses
-import json
 import pathlib
 import shlex
 import shutil
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
-
-from mtask_tf.decoding import mmi as mmi_lib
 from mtask_tf.evaluation import metrics as metrics_lib
 from mtask_tf.evaluation import report as eval_report
-from mtask_tf.training import model_dir as model_dir_lib
+from mtask_tf.study import artifacts as artifacts_lib
 
 NOT_RUN = "not run yet"
 MISSING = eval_report.MISSING
-SYSTEMS = (("baseline", "Baseline"), ("mtask_s", "MTASK-S"), ("mtask_m", "MTASK-M"))
+SYSTEMS = artifacts_lib.SYSTEMS
 # Longer lines make the example table unreadable, and the transcripts are for
 # research only: the report quotes a handful of short lines, no more.
 MAX_EXAMPLE_WORDS = 15
@@ -67,116 +60,7 @@ BLEU_CAVEAT = ("BLEU below 1 moves by tens of percent between runs of the same s
                "the baseline's BLEU is at least 1.")
 
 
-class ReportError(ValueError):
-    """An artifact in the work directory that cannot be read; the message names it."""
-
-
-@dataclasses.dataclass(frozen=True)
-class _Model:
-    """What a model directory tells the report: best.json, steps_run.json, model.json."""
-
-    best: dict | None
-    steps_run: dict | None
-    sizes: dict | None
-
-    @property
-    def best_dev(self):
-        return _get(self.best, "dev", "perplexity")
-
-    @property
-    def steps(self):
-        return (None if self.steps_run is None
-                else self.steps_run.get("stage1", 0) + self.steps_run.get("stage2", 0))
-
-
-@dataclasses.dataclass(frozen=True)
-class _Artifacts:
-    """Everything the report shows, read once; None (or absent keys) where not run yet."""
-
-    summary: dict | None
-    models: dict          # name (mtask_s targets: "mtask_s/<target>") -> _Model
-    mmi: dict             # system -> mmi_lib.MmiWeights or None
-    main: dict | None     # eval/main/metrics.json
-    extra: dict | None    # eval/extra/metrics.json
-    responses: dict       # system -> [row dicts] of eval/main/<system>.test.responses.tsv
-    fig4: pathlib.Path | None
-
-
-def fraction_model(fraction):
-    """The model name of MTASK-M on a share of the monologue (as the study steps name it)."""
-    return f"mtask_m_monologue_{fraction:g}"
-
-
-def _model_names(protocol):
-    return ["baseline", "persona", "mtask_m", "control", "reverse",
-            *map(fraction_model, protocol.monologue_fractions)]
-
-
-def _read_json(path):
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ReportError(f"{path}:{error.lineno}: not valid JSON ({error.msg}); run the "
-                          "step that writes it again") from None
-
-
-def _read_model(model_dir):
-    return _Model(_read_json(model_dir / "best.json"), _read_json(model_dir / "steps_run.json"),
-                  _read_json(model_dir / model_dir_lib.MODEL_CONFIG))
-
-
-def _read_mmi(path):
-    try:
-        return mmi_lib.MmiWeights.load(path) if path.is_file() else None
-    except mmi_lib.MmiFileError as error:
-        raise ReportError(str(error)) from None
-
-
-def _read_responses(path):
-    """The rows of a responses.tsv as dicts keyed by its header, or None without the file."""
-    if not path.is_file():
-        return None
-    lines = path.read_text(encoding="utf-8").splitlines()
-    header = lines[0].split("\t") if lines else []
-    rows = []
-    for number, line in enumerate(lines[1:], start=2):
-        fields = line.split("\t")
-        if len(fields) != len(header):
-            raise ReportError(f"{path}:{number}: expected {len(header)} tab-separated "
-                              f"fields ({', '.join(header)}), found {len(fields)}")
-        rows.append(dict(zip(header, fields)))
-    return rows
-
-
-def _load(protocol, work_dir):
-    models_dir, main_dir = work_dir / "models", work_dir / "eval" / "main"
-    models = {name: _read_model(models_dir / name) for name in _model_names(protocol)}
-    for target in protocol.data.targets:
-        models[f"mtask_s/{target}"] = _read_model(
-            models_dir / "mtask_s" / model_dir_lib.target_dir_name(target))
-    fig4 = main_dir / "perplexity_by_speaker.png"
-    return _Artifacts(
-        summary=_read_json(work_dir / "data" / "summary.json"), models=models,
-        mmi={s: _read_mmi(models_dir / s / "mmi.json") for s, _ in SYSTEMS},
-        main=_read_json(main_dir / "metrics.json"),
-        extra=_read_json(work_dir / "eval" / "extra" / "metrics.json"),
-        responses={s: _read_responses(main_dir / f"{s}.test.responses.tsv")
-                   for s, _ in SYSTEMS},
-        fig4=fig4 if fig4.is_file() else None)
-
-
 # Formatting ---------------------------------------------------------------------
-
-def _get(mapping, *keys):
-    """mapping[k1][k2]... as a float, or None where any level is missing."""
-    for key in keys:
-        if not isinstance(mapping, dict) or mapping.get(key) is None:
-            return None
-        mapping = mapping[key]
-    return float(mapping) if isinstance(mapping, (int, float)) else mapping
-
 
 def _cell(value, baseline=None, kind="perplexity"):
     """A table cell; perplexity (and BLEU, see BLEU_CAVEAT) with its change vs `baseline`."""
@@ -233,11 +117,11 @@ def _training_rows(protocol, artifacts, run_info):
     """Per model: steps run, best checkpoint, wall time of its step and time per update."""
     seconds = {step.get("name"): step.get("seconds") for step in run_info.get("steps") or ()}
     targets = [f"mtask_s/{t}" for t in protocol.data.targets]
-    names = _model_names(protocol)
+    names = artifacts_lib.model_names(protocol)
     names[names.index("reverse"):names.index("reverse")] = ["mtask_s", *targets]
     # MTASK-S is one step training one model per target: its time goes with the sum.
     known = [artifacts.models[t].steps_run for t in targets if artifacts.models[t].steps_run]
-    mtask_s = _Model(None, {k: sum(s.get(k, 0) for s in known) for k in ("stage1", "stage2")}
+    mtask_s = artifacts_lib.Model(None, {k: sum(s.get(k, 0) for s in known) for k in ("stage1", "stage2")}
                      if known else None, None)
     rows = []
     for name in names:
@@ -295,7 +179,7 @@ def _system_table(artifacts, rows):
     header = [""] + [label for _, label in SYSTEMS] + [f"Paper: {l}" for _, l in SYSTEMS]
     lines = []
     for label, keys, kind in rows:
-        values = [_get(main.get(system), *keys) for system, _ in SYSTEMS]
+        values = [artifacts_lib.get(main.get(system), *keys) for system, _ in SYSTEMS]
         cells = [_cell(values[0], None, kind)] + [_cell(v, values[0], kind) for v in values[1:]]
         lines.append([label, *cells, *PAPER.get(keys, (MISSING,) * 3)])
     return _table(header, lines)
@@ -317,11 +201,12 @@ def _table1(artifacts):
 
 def _table2(protocol, artifacts):
     d = protocol.decode
+    rows = (f"a seeded sample of {d.eval_examples} rows per split" if d.eval_examples
+            else "every row")
     return "\n".join([
         "## Table 2: BLEU, diversity and speaker accuracy", "", *_main_missing(artifacts),
         f"Every system decodes the same way (beam {d.beam_size}, at most {d.max_length} "
-        f"tokens, MMI reranking with its own tuned weights) on a seeded sample of "
-        f"{d.eval_examples} rows per split; the 1-best is scored. Distinct-n, Ent-4 and "
+        f"tokens, MMI reranking with its own tuned weights) on {rows}; the 1-best is scored. Distinct-n, Ent-4 and "
         "distinct responses are on test. Speaker accuracy is the share of responses a "
         "classifier trained on the targets' monologue attributes to the target they were "
         "made for; 'real responses' is the same classifier on the reference responses.", "",
@@ -340,7 +225,7 @@ def _fig4(protocol, artifacts, figures_dir):
     main = artifacts.main or {}
     rows = []
     for target in protocol.data.targets:
-        values = [_get(main.get(s), "perplexity_by_speaker", "test", target) for s, _ in SYSTEMS]
+        values = [artifacts_lib.get(main.get(s), "perplexity_by_speaker", "test", target) for s, _ in SYSTEMS]
         rows.append([target, _cell(values[0])] + [_cell(v, values[0]) for v in values[1:]])
     parts += ["Test perplexity per target:", "",
               _table(["Target"] + [label for _, label in SYSTEMS], rows)]
@@ -360,8 +245,8 @@ def _control(artifacts):
     rows = []
     for name, label in (("baseline", "Baseline"), ("control", "Control"),
                         ("mtask_m", "MTASK-M")):
-        base = [_get(extra.get("baseline"), "perplexity", split) for split in ("dev", "test")]
-        values = [_get(extra.get(name), "perplexity", split) for split in ("dev", "test")]
+        base = [artifacts_lib.get(extra.get("baseline"), "perplexity", split) for split in ("dev", "test")]
+        values = [artifacts_lib.get(extra.get(name), "perplexity", split) for split in ("dev", "test")]
         cells = [_cell(v, b if name != "baseline" else None) for v, b in zip(values, base)]
         rows.append([label, _cell(artifacts.models[name].best_dev), *cells])
     missing = [] if artifacts.extra else [_not_run("Evaluation (eval/extra/metrics.json)"), ""]
@@ -370,75 +255,29 @@ def _control(artifacts):
                                         "Perplexity dev", "Perplexity test"], rows)])
 
 
-def monologue_lines(summary, targets, fraction):
-    """Monologue lines MTASK-M trains on with `fraction` of each target's lines.
-
-    The rule of mtask_tf.training.experiment.sample_monologue: round(fraction * n)
-    of a target's n lines, at least one.
-
-    Args:
-        summary: the content of data/summary.json.
-        targets: the target speakers.
-        fraction: the share of each target's monologue used, 1.0 for all of it.
-    """
-    counts = summary["counts"]["monologue"]["by_speaker"]
-    return sum(max(1, round(fraction * counts[t])) if counts.get(t) else 0 for t in targets)
-
-
-def plot_scarcity(points, baseline, path):
-    """Writes MTASK-M's dev perplexity against the share of monologue used, as PNG.
-
-    Uses the Agg canvas directly, so no display is needed and pyplot's global
-    state is left alone.
-
-    Args:
-        points: [(share, dev perplexity)], share in (0, 1], at least one.
-        baseline: the baseline's dev perplexity, drawn as a horizontal line; or None.
-        path: where to write the PNG.
-    """
-    shares, values = zip(*sorted(points))
-    figure = Figure(figsize=(5.5, 4.0), layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    axes.plot(shares, values, marker="o", label="MTASK-M")
-    if baseline is not None:
-        axes.axhline(baseline, color="grey", linestyle="--", label="Baseline (no monologue)")
-    axes.set_xscale("log")
-    # Ticks only at the shares trained, in percent; log-scale minor labels would clutter.
-    axes.set_xticks(shares, [f"{100 * s:g} %" for s in shares])
-    axes.xaxis.set_minor_formatter(NullFormatter())
-    axes.set_xlabel("Share of each target's monologue used")
-    axes.set_ylabel("Dev perplexity")
-    axes.set_title("MTASK-M with less monologue")
-    axes.grid(alpha=0.3)
-    axes.legend()
-    figure.savefig(path, format="png", dpi=120)
-    return figure
-
-
 def _scarcity(protocol, artifacts, figures_dir):
     extra = artifacts.extra or {}
-    shares = [(1.0, "mtask_m")] + [(f, fraction_model(f))
+    shares = [(1.0, "mtask_m")] + [(f, artifacts_lib.fraction_model(f))
                                    for f in sorted(protocol.monologue_fractions, reverse=True)]
     rows, points = [], []
     for share, name in shares:
         best = artifacts.models[name].best_dev
         if best is not None:
             points.append((share, best))
-        lines = (monologue_lines(artifacts.summary, protocol.data.targets, share)
+        lines = (artifacts_lib.monologue_lines(artifacts.summary, protocol.data.targets, share)
                  if artifacts.summary else MISSING)
         rows.append([f"{100 * share:g} %", lines, _cell(best),
-                     *(_cell(_get(extra.get(name), "perplexity", s)) for s in ("dev", "test"))])
+                     *(_cell(artifacts_lib.get(extra.get(name), "perplexity", s)) for s in ("dev", "test"))])
     baseline = artifacts.models["baseline"].best_dev
     rows.append(["Baseline (none)", 0, _cell(baseline),
-                 *(_cell(_get(extra.get("baseline"), "perplexity", s)) for s in ("dev", "test"))])
+                 *(_cell(artifacts_lib.get(extra.get("baseline"), "perplexity", s)) for s in ("dev", "test"))])
     parts = ["## Scarcity: less monologue", "",
              "MTASK-M trained (stage 2) on a seeded share of each target's monologue lines "
              "(at least one each). The plot shows the best dev perplexity reached in "
              "training; dev and test perplexity from eval/extra beside it.", ""]
     if points:
         figures_dir.mkdir(parents=True, exist_ok=True)
-        plot_scarcity(points, baseline, figures_dir / "scarcity.png")
+        eval_report.plot_scarcity(points, baseline, figures_dir / "scarcity.png")
         parts += [f"![Dev perplexity against the share of monologue]"
                   f"({figures_dir.name}/scarcity.png)", ""]
     else:
@@ -532,7 +371,23 @@ def _claim(text, value, reference, names, lower_is_better=False, percent=False, 
             f"{show(value)} vs {names[1]} {show(reference)}){note}.")
 
 
-def _findings(artifacts):
+def _kept_discussion(output_path):
+    """The hand-written Discussion of an earlier report at `output_path`, if any.
+
+    Regenerating the numbers must not lose what people wrote about them.
+    """
+    if not output_path.is_file():
+        return DISCUSSION_PLACEHOLDER
+    text = output_path.read_text(encoding="utf-8")
+    start = text.find("\n## Discussion\n")
+    if start < 0:
+        return DISCUSSION_PLACEHOLDER
+    body = text[start + len("\n## Discussion\n"):]
+    end = body.find("\n## ")
+    return (body if end < 0 else body[:end]).strip() or DISCUSSION_PLACEHOLDER
+
+
+def _findings(artifacts, discussion=DISCUSSION_PLACEHOLDER):
     main, extra = artifacts.main or {}, artifacts.extra or {}
     base = main.get("baseline")
     lines = ["## Findings at a glance", "",
@@ -541,14 +396,14 @@ def _findings(artifacts):
              "numbers moved, not that the difference is significant.", ""]
     for system, label in SYSTEMS[1:]:
         lines.append(_claim(f"{label} has lower test perplexity than the baseline",
-                            _get(main.get(system), "perplexity", "test"),
-                            _get(base, "perplexity", "test"), (label, "baseline"), True))
+                            artifacts_lib.get(main.get(system), "perplexity", "test"),
+                            artifacts_lib.get(base, "perplexity", "test"), (label, "baseline"), True))
     lines.append(_claim("MTASK-M has lower test perplexity than the control (its gain is "
                         "not explained by extra training)",
-                        _get(extra.get("mtask_m"), "perplexity", "test"),
-                        _get(extra.get("control"), "perplexity", "test"),
+                        artifacts_lib.get(extra.get("mtask_m"), "perplexity", "test"),
+                        artifacts_lib.get(extra.get("control"), "perplexity", "test"),
                         ("MTASK-M", "control"), True))
-    base_bleu = _get(base, "bleu", "test")
+    base_bleu = artifacts_lib.get(base, "bleu", "test")
     note = (" — the baseline's BLEU is below 1, within run-to-run variation: not a finding"
             if base_bleu is not None and base_bleu < 1 else "")
     for keys, what, percent, extra_note in (
@@ -559,9 +414,9 @@ def _findings(artifacts):
              " — not a claim of the paper, which does not measure it")):
         for system, label in SYSTEMS[1:]:
             lines.append(_claim(f"{label} has {what} than the baseline",
-                                _get(main.get(system), *keys), _get(base, *keys),
+                                artifacts_lib.get(main.get(system), *keys), artifacts_lib.get(base, *keys),
                                 (label, "baseline"), percent=percent, note=extra_note))
-    return "\n".join(lines + ["", "## Discussion", "", DISCUSSION_PLACEHOLDER])
+    return "\n".join(lines + ["", "## Discussion", "", discussion])
 
 
 def _versions(run_info):
@@ -596,18 +451,19 @@ def write_report(protocol, work_dir, output_path, run_info):
             command, seconds}], total_seconds; missing keys read "unknown".
 
     Raises:
-        ReportError: an artifact exists but cannot be read.
+        artifacts_lib.ReportError: an artifact exists but cannot be read.
     """
     work_dir, output_path = pathlib.Path(work_dir), pathlib.Path(output_path)
     run_info = run_info or {}
     figures_dir = output_path.parent / f"{output_path.stem}_figures"
-    artifacts = _load(protocol, work_dir)
+    artifacts = artifacts_lib.load(protocol, work_dir)
     sections = [
         _title(protocol, run_info), _data(protocol, artifacts, run_info),
         _table1(artifacts), _table2(protocol, artifacts),
         _fig4(protocol, artifacts, figures_dir), _control(artifacts),
         _scarcity(protocol, artifacts, figures_dir), _examples(protocol, artifacts),
-        _mmi(artifacts), _findings(artifacts), _versions(run_info)]
+        _mmi(artifacts), _findings(artifacts, _kept_discussion(output_path)),
+        _versions(run_info)]
     text = "\n\n".join(sections) + "\n"
     output_path.parent.mkdir(parents=True, exist_ok=True)
     output_path.write_text(text, encoding="utf-8")

@@ -14,10 +14,13 @@ import time
 
 from mtask_tf.study import steps as steps_lib
 
+# A gap between two looks at a running step longer than this is a pause (the
+# runner stopped, the machine suspended): it does not count as the step's time.
+_MAX_GAP_SECONDS = 65
 # Seconds per unit before a step of that kind has been timed on this machine:
 # a training step of the demo-sized models, an input decoded with beam 50.
 _DEFAULT_RATE = {"train": 0.3, "decode": 1.0, "prepare": 30.0, "report": 5.0}
-_POLL_SECONDS = 30
+_POLL_SECONDS = 30  # keep below _MAX_GAP_SECONDS
 
 
 class StudyError(RuntimeError):
@@ -75,16 +78,23 @@ class Runner:
         self.log(f"study steps finished ({_duration(time.time() - start)} this run)")
 
     def _run_step(self, step):
+        """Runs one step to its end; its time adds up over interrupted runs, pauses left out."""
         command = step.command()
         log_path = self.work_dir / "logs" / f"{step.name}.log"
-        began = time.time()
+        partial = self.work_dir / "steps" / f"{step.name}.seconds"
+        seconds = float(partial.read_text()) if partial.is_file() else 0.0
+        began = last = time.time()
         with open(log_path, "a", encoding="utf-8") as out:
             out.write(f"$ {' '.join(command)}\n")
             out.flush()
             process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
             while process.poll() is None:
                 time.sleep(1 if time.time() - began < _POLL_SECONDS else _POLL_SECONDS)
-                if time.time() - began >= _POLL_SECONDS:
+                now = time.time()
+                seconds += min(now - last, _MAX_GAP_SECONDS)
+                last = now
+                partial.write_text(f"{seconds:.1f}\n")
+                if now - began >= _POLL_SECONDS:
                     self._show_progress(step, log_path)
         if process.returncode != 0:
             tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
@@ -93,9 +103,10 @@ class Runner:
         for model_dir in step.model_dirs:
             steps_lib.record_steps_run(model_dir)
         record = {"name": step.name, "kind": step.kind, "command": command,
-                  "seconds": time.time() - began, "units": step.units,
+                  "seconds": seconds, "units": step.units,
                   "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
         self.marker(step).write_text(json.dumps(record, indent=2) + "\n")
+        partial.unlink(missing_ok=True)
         return record
 
     def _show_progress(self, step, log_path):

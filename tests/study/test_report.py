@@ -6,6 +6,7 @@ import re
 import pytest
 
 from mtask_tf.evaluation import report as eval_report
+from mtask_tf.study import artifacts
 from mtask_tf.study import protocol as protocol_lib
 from mtask_tf.study import report
 
@@ -280,7 +281,8 @@ def test_example_rows_need_every_run_system_to_have_the_input():
 
 def test_mmi_weights(protocol, tmp_path):
     text = _write(protocol, tmp_path)
-    assert _row(text, "## MMI weights", "MTASK-M") == "| MTASK-M | 0.2500 | -0.5000 | 0.90 → 1.30 | 40 |"
+    assert _row(text, "## MMI weights", "MTASK-M") == (
+        "| MTASK-M | 0.2500 | -0.5000 | 0.90 → 1.30 | 40 |")
 
 
 def test_versions_and_commands(protocol, tmp_path):
@@ -313,5 +315,18 @@ def test_unreadable_artifact_names_the_file(protocol, tmp_path):
     path = tmp_path / "work" / "models" / "baseline" / "best.json"
     path.parent.mkdir(parents=True)
     path.write_text("{")
-    with pytest.raises(report.ReportError, match=r"best.json:1: not valid JSON"):
+    with pytest.raises(artifacts.ReportError, match=r"best.json:1: not valid JSON"):
         report.write_report(protocol, tmp_path / "work", tmp_path / "results.md", {})
+
+
+def test_a_hand_written_discussion_survives_regeneration(tmp_path):
+    protocol = protocol_lib.load("configs/study/smoke.toml")
+    output = tmp_path / "results.md"
+    text = report.write_report(protocol, tmp_path / "work", output, {})
+    assert report.DISCUSSION_PLACEHOLDER in text
+    output.write_text(text.replace(report.DISCUSSION_PLACEHOLDER,
+                                   "MTASK-M helps Joey most.\n\nSecond paragraph."))
+    again = report.write_report(protocol, tmp_path / "work", output, {})
+    assert "MTASK-M helps Joey most.\n\nSecond paragraph." in again
+    assert report.DISCUSSION_PLACEHOLDER not in again
+    assert again.index("## Discussion") < again.index("## Versions and commands")

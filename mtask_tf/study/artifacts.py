@@ -1,0 +1,139 @@
+"""What a study's work directory holds, read once for the report.
+
+The layout is the one `mtask_tf.study.steps` writes. Every reader returns None
+for an artifact that does not exist yet (a partly finished study), and raises
+`ReportError` naming the file for one that exists but cannot be read.
+"""
+
+import dataclasses
+import json
+import pathlib
+
+from mtask_tf.decoding import mmi as mmi_lib
+from mtask_tf.training import model_dir as model_dir_lib
+
+SYSTEMS = (("baseline", "Baseline"), ("mtask_s", "MTASK-S"), ("mtask_m", "MTASK-M"))
+
+
+class ReportError(ValueError):
+    """An artifact in the work directory that cannot be read; the message names it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+    """What a model directory tells the report: best.json, steps_run.json, model.json."""
+
+    best: dict | None
+    steps_run: dict | None
+    sizes: dict | None
+
+    @property
+    def best_dev(self):
+        return get(self.best, "dev", "perplexity")
+
+    @property
+    def steps(self):
+        return (None if self.steps_run is None
+                else self.steps_run.get("stage1", 0) + self.steps_run.get("stage2", 0))
+
+
+@dataclasses.dataclass(frozen=True)
+class Artifacts:
+    """Everything the report shows, read once; None (or absent keys) where not run yet."""
+
+    summary: dict | None
+    models: dict          # name (mtask_s targets: "mtask_s/<target>") -> Model
+    mmi: dict             # system -> mmi_lib.MmiWeights or None
+    main: dict | None     # eval/main/metrics.json
+    extra: dict | None    # eval/extra/metrics.json
+    responses: dict       # system -> [row dicts] of eval/main/<system>.test.responses.tsv
+    fig4: pathlib.Path | None
+
+
+def fraction_model(fraction):
+    """The model name of MTASK-M on a share of the monologue (as the study steps name it)."""
+    return f"mtask_m_monologue_{fraction:g}"
+
+
+def model_names(protocol):
+    return ["baseline", "persona", "mtask_m", "control", "reverse",
+            *map(fraction_model, protocol.monologue_fractions)]
+
+
+def _read_json(path):
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ReportError(f"{path}:{error.lineno}: not valid JSON ({error.msg}); run the "
+                          "step that writes it again") from None
+
+
+def _read_model(model_dir):
+    return Model(_read_json(model_dir / "best.json"), _read_json(model_dir / "steps_run.json"),
+                  _read_json(model_dir / model_dir_lib.MODEL_CONFIG))
+
+
+def _read_mmi(path):
+    try:
+        return mmi_lib.MmiWeights.load(path) if path.is_file() else None
+    except mmi_lib.MmiFileError as error:
+        raise ReportError(str(error)) from None
+
+
+def _read_responses(path):
+    """The rows of a responses.tsv as dicts keyed by its header, or None without the file."""
+    if not path.is_file():
+        return None
+    lines = path.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split("\t") if lines else []
+    rows = []
+    for number, line in enumerate(lines[1:], start=2):
+        fields = line.split("\t")
+        if len(fields) != len(header):
+            raise ReportError(f"{path}:{number}: expected {len(header)} tab-separated "
+                              f"fields ({', '.join(header)}), found {len(fields)}")
+        rows.append(dict(zip(header, fields)))
+    return rows
+
+
+def load(protocol, work_dir):
+    models_dir, main_dir = work_dir / "models", work_dir / "eval" / "main"
+    models = {name: _read_model(models_dir / name) for name in model_names(protocol)}
+    for target in protocol.data.targets:
+        models[f"mtask_s/{target}"] = _read_model(
+            models_dir / "mtask_s" / model_dir_lib.target_dir_name(target))
+    fig4 = main_dir / "perplexity_by_speaker.png"
+    return Artifacts(
+        summary=_read_json(work_dir / "data" / "summary.json"), models=models,
+        mmi={s: _read_mmi(models_dir / s / "mmi.json") for s, _ in SYSTEMS},
+        main=_read_json(main_dir / "metrics.json"),
+        extra=_read_json(work_dir / "eval" / "extra" / "metrics.json"),
+        responses={s: _read_responses(main_dir / f"{s}.test.responses.tsv")
+                   for s, _ in SYSTEMS},
+        fig4=fig4 if fig4.is_file() else None)
+
+
+def get(mapping, *keys):
+    """mapping[k1][k2]... as a float, or None where any level is missing."""
+    for key in keys:
+        if not isinstance(mapping, dict) or mapping.get(key) is None:
+            return None
+        mapping = mapping[key]
+    return float(mapping) if isinstance(mapping, (int, float)) else mapping
+
+
+def monologue_lines(summary, targets, fraction):
+    """Monologue lines MTASK-M trains on with `fraction` of each target's lines.
+
+    The rule of mtask_tf.training.experiment.sample_monologue: round(fraction * n)
+    of a target's n lines, at least one.
+
+    Args:
+        summary: the content of data/summary.json.
+        targets: the target speakers.
+        fraction: the share of each target's monologue used, 1.0 for all of it.
+    """
+    counts = summary["counts"]["monologue"]["by_speaker"]
+    return sum(max(1, round(fraction * counts[t])) if counts.get(t) else 0 for t in targets)
