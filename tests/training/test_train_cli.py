@@ -162,9 +162,8 @@ def test_restart_with_other_sizes_is_refused(data_dir, tmp_path):
         result.stderr)
 
 
-def test_init_from_starts_stage_2_from_another_models_best_weights(data_dir, tmp_path):
-    baseline = tmp_path / "baseline"
-    _train(data_dir, baseline, "baseline", "--pretrain_max_steps=10", check=True)
+def test_init_from_starts_stage_2_from_another_models_best_weights(trained, tmp_path):
+    data_dir, baseline = trained / "data", trained / "baseline"
     start = json.loads((baseline / "best.json").read_text())
     # MTASK-S stage 2 for one target from the baseline's converged stage 1.
     mtask_s = tmp_path / "mtask_s"
