@@ -166,7 +166,8 @@ def beam_search(
     >>> result.ids.shape  # every finished hypothesis: up to 4 per step
     TensorShape([2, 20, 5])
     """
-    if nbest is None:
+    keep_all = nbest is None
+    if keep_all:
         _check_positive(beam_size=beam_size, max_length=max_length)
         nbest = beam_size * max_length  # room for every candidate: at most B a step
     _check_positive(beam_size=beam_size, max_length=max_length, nbest=nbest)
@@ -178,21 +179,23 @@ def beam_search(
     alive_scores = tf.tile(
         tf.constant([[0.0] + [_NEG_INF] * (beam_size - 1)]), [batch_size, 1]
     )
-    finished_ids = tf.zeros([batch_size, nbest, max_length], tf.int32)
-    finished_lengths = tf.zeros([batch_size, nbest], tf.int32)
-    finished_scores = tf.fill([batch_size, nbest], _NEG_INF)
+    # The full list is a buffer with one row of B slots per step, written in
+    # place and sorted once at the end; a bounded list is merged every step.
+    slots = [max_length, beam_size] if keep_all else [nbest]
+    finished_ids = tf.zeros([batch_size, *slots, max_length], tf.int32)
+    finished_lengths = tf.zeros([batch_size, *slots], tf.int32)
+    finished_scores = tf.fill([batch_size, *slots], _NEG_INF)
     state = tile_to_beam(initial_state, beam_size)
 
     def not_done(step, alive_ids, alive_scores, state, f_ids, f_lengths, f_scores):
         # Exact early exit. A new candidate can at best tie the worst kept
         # entry, and ties keep the older entry (top_k prefers lower indices
         # and the finished list comes first in the merge).
-        # While the list has room its worst entry is -inf: the loop goes on
-        # as long as any hypothesis is live.
+        # The full list keeps everything: the loop goes on as long as any
+        # hypothesis is live.
         best_alive = tf.reduce_max(alive_scores, axis=1)
-        return tf.logical_and(
-            step < max_length, tf.reduce_any(f_scores[:, -1] < best_alive)
-        )
+        worst_kept = tf.fill(tf.shape(best_alive), _NEG_INF) if keep_all else f_scores[:, -1]
+        return tf.logical_and(step < max_length, tf.reduce_any(worst_kept < best_alive))
 
     def expand(step, alive_ids, alive_scores, state, f_ids, f_lengths, f_scores):
         prev_ids = tf.gather(alive_ids, tf.maximum(step - 1, 0), axis=2)
@@ -218,15 +221,11 @@ def beam_search(
         examined = tf.logical_or(eos_log_probs >= bth_best, step == max_length - 1)
         examined = tf.logical_and(examined, step >= min_length)
         eos_scores = tf.where(examined, alive_scores + eos_log_probs, _NEG_INF)
-        f_ids, f_lengths, f_scores = _merge_finished(
-            (f_ids, f_lengths, f_scores),
-            (
-                tf.where(at_step, eos_id, alive_ids),
-                tf.fill(tf.shape(eos_scores), step + 1),
-                eos_scores,
-            ),
-            nbest,
-        )
+        candidates = (tf.where(at_step, eos_id, alive_ids),
+                      tf.fill(tf.shape(eos_scores), step + 1), eos_scores)
+        f_ids, f_lengths, f_scores = (
+            _store_step((f_ids, f_lengths, f_scores), candidates, step) if keep_all
+            else _merge_finished((f_ids, f_lengths, f_scores), candidates, nbest))
 
         # Live candidates: the best B non-EOS extensions over all beams, the
         # same as a top-B over [batch, beam * vocab] with EOS masked. At the
@@ -263,6 +262,9 @@ def beam_search(
         shape_invariants=_any_leading_dim(loop_vars),
         maximum_iterations=max_length,
     )
+    if keep_all:
+        finished_ids, finished_lengths, finished_scores = _sort_buffer(
+            (finished_ids, finished_lengths, finished_scores), nbest, max_length)
     # A -inf candidate never displaces an empty slot as long as top_k keeps
     # the older entry on ties; this makes empty slots clean on any device.
     filled = finished_scores > _NEG_INF
@@ -445,6 +447,31 @@ def _merge_finished(finished, candidates, nbest):
         tf.gather(lengths, index, batch_dims=1),
         scores,
     )
+
+
+def _store_step(buffer, candidates, step):
+    """Writes step `step`'s B candidates into their row of the full-list buffer.
+
+    buffer: (ids [batch, max_length, beam, time], lengths and scores
+    [batch, max_length, beam]); candidates: the same without the step axis.
+    """
+    batch = tf.shape(candidates[2])[0]
+    rows = tf.stack([tf.range(batch), tf.fill([batch], step)], axis=1)  # (b, step)
+    return tuple(tf.tensor_scatter_nd_update(old, rows, new)
+                 for old, new in zip(buffer, candidates))
+
+
+def _sort_buffer(buffer, slots, max_length):
+    """The full-list buffer as one list per batch element, best first.
+
+    Slots are in step order, so top_k's preference for lower indices keeps
+    the earlier candidate first on ties, as the merge of a bounded list does.
+    """
+    ids, lengths, scores = buffer
+    batch = tf.shape(scores)[0]
+    scores, index = tf.math.top_k(tf.reshape(scores, [batch, slots]), k=slots)
+    take = lambda x, shape: tf.gather(tf.reshape(x, shape), index, batch_dims=1)
+    return take(ids, [batch, slots, max_length]), take(lengths, [batch, slots]), scores
 
 
 def _any_leading_dim(nested):
