@@ -42,8 +42,8 @@ MISSING = "–"
 _ROWS = (
     ("Perplexity dev", ("perplexity", "dev"), False, True, True),
     ("Perplexity test", ("perplexity", "test"), False, True, True),
-    ("BLEU dev", ("bleu", "dev"), False, True, True),
-    ("BLEU test", ("bleu", "test"), False, True, True),
+    ("BLEU dev", ("bleu", "dev"), False, "bleu", True),
+    ("BLEU test", ("bleu", "test"), False, "bleu", True),
     ("distinct-1", ("distinct_1",), True, False, True),
     ("distinct-2", ("distinct_2",), True, False, True),
     ("Ent-4", ("ent_4",), False, False, False),
@@ -67,10 +67,17 @@ def _lookup(system_metrics, keys):
     return float(value)
 
 
+# A corpus BLEU below 1 moves by tens of percent between runs of the same
+# system: a relative change against such a baseline is noise, not a finding.
+MIN_BLEU_FOR_CHANGE = 1.0
+
+
 def _cell(value, baseline, percent, compare):
     if value is None:
         return MISSING
     text = f"{100 * value:.2f} %" if percent else f"{value:.2f}"
+    if compare == "bleu" and (baseline or 0) < MIN_BLEU_FOR_CHANGE:
+        return text
     if compare and baseline:  # no baseline value (None or 0): nothing to compare to
         text += f" ({100 * metrics_lib.relative_change(value, baseline):+.1f} %)"
     return text
@@ -91,7 +98,8 @@ def metrics_table(metrics, baseline):
     ceiling on the real responses and its chance level. Values have two
     decimals, fractions are shown in percent (0.0169 -> "1.69 %"), and the other
     systems' perplexity and BLEU cells carry the relative change against the
-    baseline, e.g. "32.27 (-42.7 %)". Missing values are shown as "–".
+    baseline, e.g. "32.27 (-42.7 %)" (BLEU only when the baseline's is at least
+    1: below that it is run-to-run noise). Missing values are shown as "–".
 
     Args:
         metrics: system name -> metrics, laid out as in the module docstring.

@@ -129,3 +129,11 @@ def test_metrics_table_adds_diversity_and_speaker_accuracy_rows_when_present():
     without = {name: {k: v for k, v in m.items() if not k.startswith("speaker")}
                for name, m in metrics.items()}
     assert report.metrics_table(without, "Baseline").splitlines()[8:] == rows[:2]
+
+
+def test_bleu_changes_are_shown_only_against_a_baseline_bleu_of_one_or_more():
+    from mtask_tf.evaluation.report import metrics_table
+    low = {"base": {"bleu": {"dev": 0.5}}, "other": {"bleu": {"dev": 0.8}}}
+    assert "| BLEU dev | 0.50 | 0.80 |" in metrics_table(low, "base")
+    high = {"base": {"bleu": {"dev": 2.0}}, "other": {"bleu": {"dev": 3.0}}}
+    assert "| BLEU dev | 2.00 | 3.00 (+50.0 %) |" in metrics_table(high, "base")
