@@ -111,12 +111,18 @@ def _speaker_accuracy(result, split, classifier, hypotheses, refs, rows):
     speakers = [row.speaker for row in rows]
     accuracy = speaker_classifier.attribution_accuracy(classifier, hypotheses, speakers)
     ceiling = speaker_classifier.attribution_accuracy(classifier, refs, speakers)
+    balanced = speaker_classifier.attribution_accuracy(classifier, hypotheses, speakers,
+                                                       balanced=True)
     result.setdefault("speaker_accuracy", {})[split] = accuracy
+    # Averaged over the targets, so a system that sounds like one target for
+    # everybody scores chance however the rows are spread over the targets.
+    result.setdefault("speaker_accuracy_balanced", {})[split] = balanced
     # The same for every system; kept in each so metrics.json stays keyed by system.
     result.setdefault("speaker_accuracy_ceiling", {})[split] = ceiling
     result["speaker_accuracy_chance"] = classifier.chance
-    return (f"speaker accuracy {100 * accuracy:.2f} % (real responses {100 * ceiling:.2f} "
-            f"%, chance {100 * classifier.chance:.2f} %)")
+    return (f"speaker accuracy {100 * accuracy:.2f} % (balanced over targets "
+            f"{100 * balanced:.2f} %; real responses {100 * ceiling:.2f} %, chance "
+            f"{100 * classifier.chance:.2f} %)")
 
 
 def _evaluate_system(system, splits, reverse, log, classifier=None):

@@ -103,7 +103,7 @@ class SpeakerClassifier:
         return [str(s) for s in self._pipeline.predict(_check_texts("texts", texts))]
 
 
-def attribution_accuracy(classifier, texts, intended_speakers):
+def attribution_accuracy(classifier, texts, intended_speakers, balanced=False):
     """The share of texts the classifier attributes to their intended speaker.
 
     Args:
@@ -114,9 +114,11 @@ def attribution_accuracy(classifier, texts, intended_speakers):
             without monologue could never be recognised.
 
     Returns:
-        A fraction in [0, 1]. It is not balanced over speakers: when the rows
-        are mostly one target's, a system that always sounds like that target
-        scores that target's share of the rows, above 1 / number of targets.
+        A fraction in [0, 1]. Plain (balanced=False) it is not balanced over
+        speakers: when the rows are mostly one target's, a system that always
+        sounds like that target scores that target's share of the rows, above
+        1 / number of targets. balanced=True averages the share over the
+        intended speakers present, so such a system scores exactly chance.
     """
     texts = _check_texts("texts", texts)
     intended_speakers = list(intended_speakers)
@@ -128,4 +130,10 @@ def attribution_accuracy(classifier, texts, intended_speakers):
         raise ValueError(f"the speaker classifier has no monologue of {', '.join(unknown)} "
                          f"(it knows {', '.join(classifier.speakers)})")
     predicted = classifier.predict(texts)
-    return sum(p == s for p, s in zip(predicted, intended_speakers)) / len(texts)
+    if not balanced:
+        return sum(p == s for p, s in zip(predicted, intended_speakers)) / len(texts)
+    shares = []
+    for speaker in sorted(set(intended_speakers)):
+        hits = [p == s for p, s in zip(predicted, intended_speakers) if s == speaker]
+        shares.append(sum(hits) / len(hits))
+    return sum(shares) / len(shares)

@@ -178,9 +178,13 @@ def _check_diversity_and_speaker_accuracy(metrics, table, stderr, output_dir, da
         assert result["speaker_accuracy"]["test"] == pytest.approx(
             speaker_classifier.attribution_accuracy(
                 classifier, [r[4] for r in rows], [r[0] for r in rows]))
+        assert result["speaker_accuracy_balanced"]["test"] == pytest.approx(
+            speaker_classifier.attribution_accuracy(
+                classifier, [r[4] for r in rows], [r[0] for r in rows], balanced=True))
     assert ("speaker accuracy: classifier trained on 60 monologue lines of HAMLET, IAGO"
             in stderr), stderr
     for label in ("Ent-4", "distinct responses", "Speaker accuracy dev",
-                  "Speaker accuracy test", "Speaker accuracy test, real responses"):
+                  "Speaker accuracy test", "Speaker accuracy test, balanced",
+                  "Speaker accuracy test, real responses"):
         assert f"| {label} |" in table
     assert "| Speaker accuracy, chance | 50.00 % | 50.00 % |" in table

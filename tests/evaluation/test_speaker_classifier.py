@@ -94,3 +94,15 @@ def test_attribution_rejects_empty_mismatched_and_unknown_speakers():
         speaker_classifier.attribution_accuracy(classifier, ["sea"], ["SAILOR", "COOK"])
     with pytest.raises(ValueError, match="no monologue of DOCTOR .it knows COOK, SAILOR"):
         speaker_classifier.attribution_accuracy(classifier, ["sea"], ["DOCTOR"])
+
+
+def test_balanced_accuracy_puts_a_one_speaker_system_at_chance():
+    from mtask_tf.evaluation.speaker_classifier import SpeakerClassifier, attribution_accuracy
+    classifier = SpeakerClassifier.fit(
+        ["my lord my lord", "good my lord", "sweet prince sweet", "good night sweet prince"],
+        ["A", "A", "B", "B"])
+    # Nine rows meant for A, one for B; every response sounds like A.
+    texts = ["my lord"] * 10
+    intended = ["A"] * 9 + ["B"]
+    assert attribution_accuracy(classifier, texts, intended) == 0.9
+    assert attribution_accuracy(classifier, texts, intended, balanced=True) == 0.5
