@@ -16,7 +16,7 @@ def test_compare_prints_perplexities_and_each_models_responses(trained):
                         "--beam_size=2", "--max_length=4", check=True)
     out = result.stdout
     best = json.loads((trained / "mtask_m" / "best.json").read_text())
-    assert f"| dev perplexity | " in out and f"{best['dev']['perplexity']:.2f}" in out
+    assert "| dev perplexity | " in out and f"{best['dev']['perplexity']:.2f}" in out
     blocks = [b for b in out.split("\n\n") if " is told: " in b]
     assert [b.split(" is told")[0].strip() for b in blocks] == ["IAGO", "IAGO", "HAMLET",
                                                                 "HAMLET"]
