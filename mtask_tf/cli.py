@@ -81,6 +81,7 @@ class DecodingFlags:
 
     def __init__(self, reads_mmi=True, flag_values=flags.FLAGS):
         h = _DECODING_HELP
+        self._flag_values = flag_values
         self._beam_size = flags.DEFINE_integer("beam_size", 50, h["beam_size"],
                                                flag_values=flag_values)
         self._max_length = flags.DEFINE_integer("max_length", 20, h["max_length"],
@@ -97,9 +98,8 @@ class DecodingFlags:
             flag_values=flag_values) if reads_mmi else None
 
     def validate(self):
-        for holder in (self._beam_size, self._max_length, self._batch_size):
-            if holder.value <= 0:
-                raise app.UsageError(f"--{holder.name} must be positive, got {holder.value}")
+        require_positive("beam_size", "max_length", "batch_size", show_value=True,
+                         flag_values=self._flag_values)
         for holder in (self._candidates, self._responses):
             if holder.value < 0:
                 raise app.UsageError(f"--{holder.name} must be 0 (all) or positive, got "

@@ -109,10 +109,9 @@ def _speaker_accuracy(result, split, classifier, hypotheses, refs, rows):
     from mtask_tf.evaluation import speaker_classifier
 
     speakers = [row.speaker for row in rows]
-    accuracy = speaker_classifier.attribution_accuracy(classifier, hypotheses, speakers)
+    accuracy, balanced = speaker_classifier.attribution_accuracies(
+        classifier, hypotheses, speakers)
     ceiling = speaker_classifier.attribution_accuracy(classifier, refs, speakers)
-    balanced = speaker_classifier.attribution_accuracy(classifier, hypotheses, speakers,
-                                                       balanced=True)
     result.setdefault("speaker_accuracy", {})[split] = accuracy
     # Averaged over the targets, so a system that sounds like one target for
     # everybody scores chance however the rows are spread over the targets.

@@ -120,6 +120,12 @@ def attribution_accuracy(classifier, texts, intended_speakers, balanced=False):
         1 / number of targets. balanced=True averages the share over the
         intended speakers present, so such a system scores exactly chance.
     """
+    plain, balanced_share = attribution_accuracies(classifier, texts, intended_speakers)
+    return balanced_share if balanced else plain
+
+
+def attribution_accuracies(classifier, texts, intended_speakers):
+    """(plain, balanced) `attribution_accuracy` from one pass of the classifier."""
     texts = _check_texts("texts", texts)
     intended_speakers = list(intended_speakers)
     if len(intended_speakers) != len(texts):
@@ -129,11 +135,9 @@ def attribution_accuracy(classifier, texts, intended_speakers, balanced=False):
     if unknown:
         raise ValueError(f"the speaker classifier has no monologue of {', '.join(unknown)} "
                          f"(it knows {', '.join(classifier.speakers)})")
-    predicted = classifier.predict(texts)
-    if not balanced:
-        return sum(p == s for p, s in zip(predicted, intended_speakers)) / len(texts)
+    hits = [p == s for p, s in zip(classifier.predict(texts), intended_speakers)]
     shares = []
     for speaker in sorted(set(intended_speakers)):
-        hits = [p == s for p, s in zip(predicted, intended_speakers) if s == speaker]
-        shares.append(sum(hits) / len(hits))
-    return sum(shares) / len(shares)
+        mine = [hit for hit, s in zip(hits, intended_speakers) if s == speaker]
+        shares.append(sum(mine) / len(mine))
+    return sum(hits) / len(hits), sum(shares) / len(shares)

@@ -73,7 +73,8 @@ def _cell(value, baseline=None, kind="perplexity"):
     if kind == "percent":
         return f"{100 * value:.2f} %"
     text = f"{value:.2f}"
-    if baseline and (kind == "perplexity" or (kind == "bleu" and baseline >= 1)):
+    if baseline and (kind == "perplexity"
+                     or (kind == "bleu" and baseline >= eval_report.MIN_BLEU_FOR_CHANGE)):
         text += f" ({100 * metrics_lib.relative_change(value, baseline):+.1f} %)"
     return text
 
