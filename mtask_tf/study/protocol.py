@@ -40,6 +40,11 @@ class TrainProtocol:
     reverse_max_steps: int = 6000
     eval_every: int = 500
     patience: int = 3
+    stage2_eval_every: int = 0  # 0: eval_every; stage 2 is short, so it may look more often
+
+    @property
+    def stage2_eval(self):
+        return self.stage2_eval_every or self.eval_every
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,6 +126,9 @@ def _check(protocol):
                  "patience"):
         if getattr(protocol.train, name) < 1:
             raise ProtocolError(f"{where}: [train] {name} must be positive")
+    if protocol.train.stage2_eval_every < 0:
+        raise ProtocolError(f"{where}: [train] stage2_eval_every must be positive, or 0 for "
+                            "eval_every")
     for name in ("beam_size", "max_length", "batch_size"):
         if getattr(protocol.decode, name) < 1:
             raise ProtocolError(f"{where}: [decode] {name} must be positive")

@@ -77,10 +77,10 @@ def build(protocol, work_dir, python=sys.executable):
     p, t, d = protocol.data, protocol.train, protocol.decode
     module = lambda name, *args: [python, "-m", name, *map(str, args)]
 
-    def train(name, variant, *args, max_steps_flag, steps):
+    def train(name, variant, *args, max_steps_flag, steps, eval_every=t.eval_every):
         common = [f"--flagfile=configs/{variant}.flags", f"--flagfile={t.size_flags}",
                   *t.flags, f"--data_dir={data}", f"--model_dir={models / name}",
-                  f"--eval_every={t.eval_every}", f"--patience={t.patience}",
+                  f"--eval_every={eval_every}", f"--patience={t.patience}",
                   f"{max_steps_flag}={steps}", *args]
         return module("mtask_tf.train", *common)
 
@@ -91,7 +91,7 @@ def build(protocol, work_dir, python=sys.executable):
     stage2 = lambda name, variant, source, *args: Step(
         f"train_{name}", f"train {name} (stage 2 from {source})",
         train(name, variant, "--nopretrain", f"--init_from={models / source}", *args,
-              max_steps_flag="--max_steps", steps=t.stage2_max_steps),
+              max_steps_flag="--max_steps", steps=t.stage2_max_steps, eval_every=t.stage2_eval),
         "train", t.stage2_max_steps * (len(p.targets) if variant == "mtask_s" else 1),
         (models / name,))
 
@@ -99,7 +99,7 @@ def build(protocol, work_dir, python=sys.executable):
         extra = steps_run(models / "mtask_m")
         return train("control", "baseline", f"--init_from={models / 'baseline'}",
                      "--patience=1000000", max_steps_flag="--pretrain_max_steps",
-                     steps=max(extra, 1))
+                     steps=max(extra, 1), eval_every=t.stage2_eval)
 
     steps = [
         Step("prepare", "prepare the data directory", module(
