@@ -48,9 +48,10 @@ clean:
 PROTOCOL ?= configs/study/friends.toml
 STUDY_DIR ?= runs/study/$(basename $(notdir $(PROTOCOL)))
 REPORT ?= docs/results.md
+JOBS ?= 2
 .PHONY: reproduce
 reproduce: install
-	$(PY) -m mtask_tf.study --protocol=$(PROTOCOL) --work_dir=$(STUDY_DIR) --report=$(REPORT)
+	$(PY) -m mtask_tf.study --protocol=$(PROTOCOL) --work_dir=$(STUDY_DIR) --report=$(REPORT) --jobs=$(JOBS)
 
 # Speed and memory benchmarks (benchmarks/README.md). PyTorch is a benchmark-only
 # extra for the reference implementation, never a package dependency.

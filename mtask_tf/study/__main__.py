@@ -24,6 +24,10 @@ _WORK_DIR = flags.DEFINE_string("work_dir", None, "Where data, models, evaluatio
                                 "logs go; rerun with the same directory to continue.")
 _REPORT = flags.DEFINE_string("report", None, "The report to write (Markdown, figures in "
                               "a folder beside it); default WORK_DIR/results.md.")
+_JOBS = flags.DEFINE_integer(
+    "jobs", 1, "Steps that may run at once, each with its share of the CPU cores (steps "
+    "that need another's output wait for it). On 2 cores, 2 gives about 1.2 times the "
+    "throughput of 1, as small models use two threads poorly.", lower_bound=1)
 _TURNS = flags.DEFINE_list("turns", None, "Turn files to use instead of the protocol's "
                            "(the same study on another copy of the data).")
 
@@ -51,7 +55,7 @@ def main(argv):
                          "overrides them)")
     work_dir = pathlib.Path(_WORK_DIR.value)
     steps = steps_lib.build(protocol, work_dir)
-    runner = runner_lib.Runner(steps, work_dir, _log)
+    runner = runner_lib.Runner(steps, work_dir, _log, jobs=_JOBS.value)
     _log(f"study {protocol.name}: {len(steps)} steps, {len(runner.records())} done before; "
          f"work directory {work_dir}")
     with cli.user_errors(runner_lib.StudyError):

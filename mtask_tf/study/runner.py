@@ -7,7 +7,9 @@ when it ends. A failed step stops the study with the end of its log.
 """
 
 import json
+import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -27,19 +29,69 @@ class StudyError(RuntimeError):
     """A step failed; the message names the step and its log."""
 
 
+class _Job:
+    """One running step: its process, log and time so far (pauses left out)."""
+
+    def __init__(self, step, work_dir, env):
+        self.step = step
+        self.log_path = work_dir / "logs" / f"{step.name}.log"
+        self.partial = work_dir / "steps" / f"{step.name}.seconds"
+        self.seconds = float(self.partial.read_text()) if self.partial.is_file() else 0.0
+        self.began = self.last = self.shown = time.time()
+        self.exclusive = False
+        self.command = step.command()
+        self.out = open(self.log_path, "a", encoding="utf-8")
+        self.out.write(f"$ {' '.join(self.command)}\n")
+        self.out.flush()
+        self.process = subprocess.Popen(self.command, stdout=self.out,
+                                        stderr=subprocess.STDOUT, env=env)
+
+    def tick(self):
+        """Adds the time since the last look; True once the process has ended."""
+        now = time.time()
+        self.seconds += min(now - self.last, _MAX_GAP_SECONDS)
+        self.last = now
+        self.partial.write_text(f"{self.seconds:.1f}\n")
+        ended = self.process.poll() is not None
+        if ended:
+            self.out.close()
+        return ended
+
+    def stop(self):
+        """Asks the step to stop (training saves a checkpoint) and waits for it."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait()
+        self.tick()
+
+    def failure(self):
+        tail = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
+        return StudyError(f"step {self.step.name} failed (exit {self.process.returncode}); "
+                          f"the end of {self.log_path}:\n" + "\n".join(tail))
+
+
 class Runner:
     """Runs `steps` in `work_dir`, printing progress with `log`.
 
     Args:
-        steps: `steps.Step` list, in order.
+        steps: `steps.Step` list, in an order where every step comes after
+            the steps it needs (`Step.after`).
         work_dir: the study's work directory.
         log: function(str).
+        jobs: how many steps may run at once. With more than one, each gets
+            an equal share of the CPU cores as TensorFlow's thread count.
     """
 
-    def __init__(self, steps, work_dir, log):
+    def __init__(self, steps, work_dir, log, jobs=1):
         self.steps = steps
         self.work_dir = work_dir
         self.log = log
+        self.jobs = jobs
+        known = {s.name for s in steps}
+        for step in steps:
+            unknown = [name for name in step.after if name not in known]
+            if unknown:
+                raise ValueError(f"step {step.name} needs unknown step(s) {unknown}")
         (work_dir / "steps").mkdir(parents=True, exist_ok=True)
         (work_dir / "logs").mkdir(parents=True, exist_ok=True)
         self.rates = dict(_DEFAULT_RATE)
@@ -59,61 +111,79 @@ class Runner:
             self.rates[record["kind"]] = record["seconds"] / record["units"]
 
     def _estimate(self, steps):
-        return sum(self.rates[s.kind] * (s.units or 1) for s in steps)
+        return sum(self.rates[s.kind] * (s.units or 1) for s in steps) / self.jobs
+
+    def _env(self, sharing):
+        env = dict(os.environ)
+        if sharing > 1:
+            threads = str(max(1, (os.cpu_count() or 1) // sharing))
+            env.setdefault("TF_NUM_INTRAOP_THREADS", threads)
+            env.setdefault("TF_NUM_INTEROP_THREADS", "1")
+        return env
 
     def run(self):
+        """Runs every unfinished step, up to `jobs` at once, each when the steps it needs are done."""
         start = time.time()
-        for index, step in enumerate(self.steps, start=1):
-            if self.marker(step).is_file():
-                continue
-            eta = self._estimate([s for s in self.steps[index - 1:]
-                                  if not self.marker(s).is_file()])
-            self.log(f"[study {index}/{len(self.steps)}] {step.what}: starting "
-                     f"(log {self.work_dir / 'logs' / step.name}.log); the rest of the "
-                     f"study ETA ~{_duration(eta)}")
-            record = self._run_step(step)
-            self._learn_rate(record)
-            self.log(f"[study {index}/{len(self.steps)}] {step.what}: done in "
-                     f"{_duration(record['seconds'])}")
+        done = {s.name for s in self.steps if self.marker(s).is_file()}
+        pending = [s for s in self.steps if s.name not in done]
+        running = []
+        try:
+            while pending or running:
+                ready = [s for s in pending if set(s.after) <= done]
+                if any(job.exclusive for job in running):
+                    ready = []  # It has every core; sharing them now would oversubscribe.
+                for step in ready[:self.jobs - len(running)]:
+                    pending.remove(step)
+                    # A step that will run alone gets every core, else its share.
+                    sharing = min(self.jobs, len(running) + len(ready))
+                    running.append(self._start(step, pending, sharing))
+                time.sleep(1)
+                for job in list(running):
+                    if job.tick():
+                        running.remove(job)
+                        if job.process.returncode != 0:
+                            raise job.failure()
+                        self._finish(job)
+                        done.add(job.step.name)
+                    elif time.time() - job.shown >= _POLL_SECONDS:
+                        job.shown = time.time()
+                        self._show_progress(job)
+                if pending and not running and not any(set(s.after) <= done for s in pending):
+                    raise StudyError("steps wait for steps that never run: "
+                                     + ", ".join(s.name for s in pending))
+        finally:
+            for job in running:
+                job.stop()
         self.log(f"study steps finished ({_duration(time.time() - start)} this run)")
 
-    def _run_step(self, step):
-        """Runs one step to its end; its time adds up over interrupted runs, pauses left out."""
-        command = step.command()
-        log_path = self.work_dir / "logs" / f"{step.name}.log"
-        partial = self.work_dir / "steps" / f"{step.name}.seconds"
-        seconds = float(partial.read_text()) if partial.is_file() else 0.0
-        began = last = time.time()
-        with open(log_path, "a", encoding="utf-8") as out:
-            out.write(f"$ {' '.join(command)}\n")
-            out.flush()
-            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-            while process.poll() is None:
-                time.sleep(1 if time.time() - began < _POLL_SECONDS else _POLL_SECONDS)
-                now = time.time()
-                seconds += min(now - last, _MAX_GAP_SECONDS)
-                last = now
-                partial.write_text(f"{seconds:.1f}\n")
-                if now - began >= _POLL_SECONDS:
-                    self._show_progress(step, log_path)
-        if process.returncode != 0:
-            tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
-            raise StudyError(f"step {step.name} failed (exit {process.returncode}); the end "
-                             f"of {log_path}:\n" + "\n".join(tail))
+    def _number(self, step):
+        return f"[study {self.steps.index(step) + 1}/{len(self.steps)}]"
+
+    def _start(self, step, pending, sharing):
+        eta = self._estimate([step, *pending])
+        self.log(f"{self._number(step)} {step.what}: starting (log {self.work_dir / 'logs'}"
+                 f"/{step.name}.log); the rest of the study ETA ~{_duration(eta)}")
+        job = _Job(step, self.work_dir, self._env(sharing))
+        job.exclusive = self.jobs > 1 and sharing == 1
+        return job
+
+    def _finish(self, job):
+        step = job.step
         for model_dir in step.model_dirs:
             steps_lib.record_steps_run(model_dir)
-        record = {"name": step.name, "kind": step.kind, "command": command,
-                  "seconds": seconds, "units": step.units,
+        record = {"name": step.name, "kind": step.kind, "command": job.command,
+                  "seconds": job.seconds, "units": step.units, "jobs": self.jobs,
                   "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
         self.marker(step).write_text(json.dumps(record, indent=2) + "\n")
-        partial.unlink(missing_ok=True)
-        return record
+        job.partial.unlink(missing_ok=True)
+        self._learn_rate(record)
+        self.log(f"{self._number(step)} {step.what}: done in {_duration(job.seconds)}")
 
-    def _show_progress(self, step, log_path):
-        lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+    def _show_progress(self, job):
+        lines = job.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
         progress = [line for line in lines if "ETA" in line or "dev perplexity" in line]
         if progress:
-            self.log(f"  {step.name}: {progress[-1].strip()}")
+            self.log(f"  {job.step.name}: {progress[-1].strip()}")
 
 
 def _duration(seconds):

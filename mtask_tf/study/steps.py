@@ -44,6 +44,7 @@ class Step:
         kind: "prepare", "train", "decode" or "report", for the time estimate.
         units: training steps, or inputs decoded, the estimate scales with.
         model_dirs: model directories whose steps run are recorded afterwards.
+        after: names of the steps whose output this one needs.
     """
 
     name: str
@@ -52,6 +53,7 @@ class Step:
     kind: str
     units: int = 0
     model_dirs: tuple = ()
+    after: tuple = ()
 
     def command(self):
         return list(self.argv()) if callable(self.argv) else list(self.argv)
@@ -87,13 +89,13 @@ def build(protocol, work_dir, python=sys.executable):
     stage1 = lambda name, variant, *args, steps=t.stage1_max_steps: Step(
         f"train_{name}", f"train {name} (stage 1)",
         train(name, variant, *args, max_steps_flag="--pretrain_max_steps", steps=steps),
-        "train", steps, (models / name,))
+        "train", steps, (models / name,), ("prepare",))
     stage2 = lambda name, variant, source, *args: Step(
         f"train_{name}", f"train {name} (stage 2 from {source})",
         train(name, variant, "--nopretrain", f"--init_from={models / source}", *args,
               max_steps_flag="--max_steps", steps=t.stage2_max_steps, eval_every=t.stage2_eval),
         "train", t.stage2_max_steps * (len(p.targets) if variant == "mtask_s" else 1),
-        (models / name,))
+        (models / name,), (f"train_{source}",))
 
     def control():
         extra = steps_run(models / "mtask_m")
@@ -111,7 +113,8 @@ def build(protocol, work_dir, python=sys.executable):
         stage1("persona", "mtask_m", "--nomultitask"),
         stage2("mtask_m", "mtask_m", "persona"),
         Step("train_control", "train the control (baseline + MTASK-M's stage-2 updates)",
-             control, "train", t.stage2_max_steps, (models / "control",)),
+             control, "train", t.stage2_max_steps, (models / "control",),
+             ("train_baseline", "train_mtask_m")),
         stage2("mtask_s", "mtask_s", "baseline"),
         stage1("reverse", "reverse", steps=t.reverse_max_steps),
     ]
@@ -125,18 +128,20 @@ def build(protocol, work_dir, python=sys.executable):
             "mtask_tf.tune_mmi", f"--model_dir={models / system}",
             f"--reverse_model_dir={models / 'reverse'}", f"--data={data / 'dev.tsv'}",
             f"--output={models / system / 'mmi.json'}", f"--max_examples={d.tune_examples}",
-            *decoding), "decode", d.tune_examples))
+            *decoding), "decode", d.tune_examples, after=(f"train_{system}", "train_reverse")))
     main = ",".join(f"{s}={models / s}:{models / s / 'mmi.json'}" for s in MAIN_SYSTEMS)
     steps.append(Step("evaluate_main", "evaluate baseline, MTASK-S and MTASK-M", module(
         "mtask_tf.evaluate", f"--systems={main}", f"--reverse_model_dir={models / 'reverse'}",
         f"--data={data / 'dev.tsv'},{data / 'test.tsv'}", f"--output_dir={work_dir / 'eval/main'}",
         f"--max_examples={d.eval_examples}", "--strict_mmi", *decoding),
-        "decode", 2 * len(MAIN_SYSTEMS) * d.eval_examples))
+        "decode", 2 * len(MAIN_SYSTEMS) * d.eval_examples,
+        after=tuple(f"tune_{s}" for s in MAIN_SYSTEMS)))
     extra = ["baseline", "mtask_m", "control", *map(fraction_name, protocol.monologue_fractions)]
     steps.append(Step("evaluate_extra", "perplexity of the control and scarcity systems", module(
         "mtask_tf.evaluate", "--systems=" + ",".join(f"{s}={models / s}" for s in extra),
         f"--data={data / 'dev.tsv'},{data / 'test.tsv'}",
-        f"--output_dir={work_dir / 'eval/extra'}", "--nodecode"), "prepare"))
+        f"--output_dir={work_dir / 'eval/extra'}", "--nodecode"), "prepare",
+        after=tuple(f"train_{s}" for s in extra)))
     return steps
 
 
