@@ -129,6 +129,26 @@ def _decode(raw: bytes, max_line_chars: int) -> str:
     return line
 
 
+def read_text_lines(path, max_line_chars: int = DEFAULT_MAX_LINE_CHARS
+                    ) -> list[tuple[int, str]]:
+    """(line number, text) of every line of a UTF-8 text file (gzip if `.gz`).
+
+    Raises:
+        DataError: the file is missing or unreadable, or a line is not UTF-8
+            or too long (naming the line).
+    """
+    path = os.fspath(path)
+    result = []
+    with contextlib.closing(_numbered_lines(path)) as lines:
+        for number, raw in lines:
+            try:
+                text = _decode(raw, max_line_chars)
+            except _BadLine as e:
+                raise DataError(str(e), path, number) from None
+            result.append((number, text.lstrip("\ufeff") if number == 1 else text))
+    return result
+
+
 def _describe_header(columns: Sequence[str]) -> str:
     if len(columns) == 1 and " " in columns[0]:
         return f"one column {columns[0]!r} (is the file tab-separated?)"

@@ -1,0 +1,114 @@
+r"""Enrols a new speaker into a trained model from their text alone, without retraining.
+
+    python -m mtask_tf.enroll --model_dir=runs/demo/mtask_m --speaker="Yorick" \
+        --text=yorick.txt --output_dir=runs/demo/mtask_m_yorick
+
+`--text` is plain UTF-8 text, one sentence or post per line, or a monologue
+TSV (`speaker<TAB>text`, the rows of --speaker are used). With the default
+`--adapt=speaker` (persona models) only the new speaker's embedding row is
+trained, by the AUTOENCODER task on the text; every other weight, and so every
+existing speaker's responses, stay exactly as they were. Held-out lines of the
+text (or `--dev` triples of the speaker) decide when to stop. The output is a
+normal model directory for decode, evaluate, tune_mmi and export. See README.md.
+"""
+
+import pathlib
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+
+import mtask_tf  # noqa: F401  (quietens TensorFlow's start-up logging)
+from mtask_tf import cli
+
+_MODEL_DIR = flags.DEFINE_string("model_dir", None, "The trained model directory.")
+_SPEAKER = flags.DEFINE_string("speaker", None, "Name of the new speaker, as requests "
+                               "will give it.")
+_TEXT = flags.DEFINE_string("text", None, "The speaker's text: plain UTF-8, one sentence "
+                            "or post per line, or a monologue TSV (speaker, text).")
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "The new model directory (must not "
+                                  "exist or be empty; never the --model_dir).")
+_ADAPT = flags.DEFINE_enum(
+    "adapt", "speaker", ["speaker", "decoder"],
+    "speaker: train only the new speaker's embedding row (persona models; minutes on "
+    "a CPU; the other speakers unchanged). decoder: the paper's stage 2 for this "
+    "speaker, the shared decoder too (needs --data_dir).")
+_DEV = flags.DEFINE_string("dev", None, "Triples file (speaker, context, message, "
+                           "response) with conversations of the speaker: their dev "
+                           "perplexity decides when to stop, instead of held-out lines.")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "General conversation data directory, "
+                                "for --adapt=decoder.")
+_REPLACE = flags.DEFINE_bool("replace", False, "Enrol a speaker the model already has "
+                             "again, training their row afresh.")
+_CURVE = flags.DEFINE_list("curve", [], "Also enrol from the first N lines for each N "
+                           "(e.g. 100,300,1000) and report perplexity against N (table "
+                           "and enroll_curve.png).")
+_MAX_STEPS = flags.DEFINE_integer("max_steps", 1000, "Most training steps per enrolment.")
+_EVAL_EVERY = flags.DEFINE_integer("eval_every", 50, "Steps between perplexity checks.")
+_PATIENCE = flags.DEFINE_integer("patience", 3, "Checks without improvement that stop it.")
+_LEARNING_RATE = flags.DEFINE_float("learning_rate", 0.01, "Adam's learning rate.")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Lines of text per step.")
+_HOLDOUT = flags.DEFINE_float("holdout_fraction", 0.1, "Share of the lines held out to "
+                              "decide when to stop (without --dev).")
+_SEED = flags.DEFINE_integer("seed", 1, "Seed of the held-out split and the line order.")
+
+
+def _log(message):
+    print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
+
+
+def _validate():
+    cli.require(_MODEL_DIR, _SPEAKER, _TEXT, _OUTPUT_DIR)
+    cli.require_positive("max_steps", "eval_every", "patience", "batch_size",
+                         "learning_rate", show_value=True)
+    if not 0 < _HOLDOUT.value < 1:
+        raise app.UsageError(f"--holdout_fraction must lie in (0, 1), got {_HOLDOUT.value}")
+    try:
+        curve = [int(n) for n in _CURVE.value]
+    except ValueError:
+        raise app.UsageError(f"--curve takes line counts, e.g. 100,300,1000; got "
+                             f"{','.join(_CURVE.value)}") from None
+    if any(n <= 0 for n in curve):
+        raise app.UsageError(f"--curve: line counts must be positive, got {curve}")
+    if _ADAPT.value == "decoder" and not _DATA_DIR.value:
+        raise app.UsageError("--adapt=decoder alternates with general conversation: give "
+                             "--data_dir (the data directory the model was trained on)")
+    return curve
+
+
+def main(argv):
+    cli.no_positional_arguments(argv)
+    curve = _validate()
+    logging.set_verbosity(logging.WARNING)
+    from mtask_tf.data import pipeline
+    from mtask_tf.data import records
+    from mtask_tf.data import vocabulary
+    from mtask_tf.training import enrollment
+    from mtask_tf.training import model_dir as model_dir_lib
+
+    config = enrollment.EnrollConfig(
+        max_steps=_MAX_STEPS.value, eval_every=_EVAL_EVERY.value, patience=_PATIENCE.value,
+        learning_rate=_LEARNING_RATE.value, batch_size=_BATCH_SIZE.value,
+        holdout_fraction=_HOLDOUT.value, seed=_SEED.value)
+    errors = (enrollment.EnrollError, records.DataError, model_dir_lib.ModelDirError,
+              vocabulary.VocabularyError)
+    with cli.user_errors(*errors):
+        source = enrollment.load_source(_MODEL_DIR.value)
+        enrollment.check_request(source, _SPEAKER.value, _OUTPUT_DIR.value, _REPLACE.value,
+                                 _ADAPT.value)
+        text = enrollment.read_speaker_text(_TEXT.value, _SPEAKER.value)
+        dev = enrollment.read_dev(_DEV.value, _SPEAKER.value) if _DEV.value else None
+        lengths = pipeline.Lengths(
+            **model_dir_lib.load_experiment(source.model_dir)["lengths"])
+        if _ADAPT.value == "decoder":
+            raise enrollment.EnrollError("--adapt=decoder is not available yet; use "
+                                         "--adapt=speaker on a persona model")
+        record = enrollment.enroll_speaker(source, text, pathlib.Path(_OUTPUT_DIR.value),
+                                           lengths, config, _log, dev=dev, curve=curve)
+    print(enrollment.summary(record))
+    _log(f"wrote {_OUTPUT_DIR.value} (enroll.json records what was done)")
+
+
+if __name__ == "__main__":
+    app.run(main)

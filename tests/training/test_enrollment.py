@@ -1,0 +1,208 @@
+"""python -m mtask_tf.enroll on the smoke-sized MTASK-M model of the `trained` fixture."""
+
+import json
+import random
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mtask_tf.data import pipeline
+from mtask_tf.data import records
+from mtask_tf.training import enrollment
+from tests.conftest import run_module
+from tests.serving.conftest import Server, outputs
+
+pytestmark = pytest.mark.slow
+
+SPEAKER = "YORICK"
+# YORICK says only these words, in his own order: a distinctive way of speaking.
+_WORDS = "good night sweet prince".split()
+
+
+def _yorick_lines(count, seed=5):
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(_WORDS) for _ in range(rng.randint(3, 7))) for _ in range(count)]
+
+
+def _enroll(model_dir, output_dir, text, *flags):
+    return run_module("mtask_tf.enroll", f"--model_dir={model_dir}", f"--speaker={SPEAKER}",
+                      f"--text={text}", f"--output_dir={output_dir}", "--eval_every=25",
+                      "--max_steps=300", "--learning_rate=0.03", *flags)
+
+
+@pytest.fixture(scope="module")
+def enrolled(trained, tmp_path_factory):
+    root = tmp_path_factory.mktemp("enroll")
+    text = root / "yorick.txt"
+    text.write_text("\n".join(_yorick_lines(80)) + "\n\n")
+    result = _enroll(trained / "mtask_m", root / "mtask_m_yorick", text)
+    assert result.returncode == 0, result.stderr
+    return root / "mtask_m_yorick", result
+
+
+def _checkpoint_values(model_dir):
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(model_dir / "best"))
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+            if name.startswith("variables/")}
+
+
+def test_only_the_new_speaker_row_changes_and_its_perplexity_falls(trained, enrolled):
+    output, result = enrolled
+    before = _checkpoint_values(trained / "mtask_m")
+    after = _checkpoint_values(output)
+    assert set(before) == set(after)
+    table = next(n for n in before if "speaker_embedding" in n)
+    for name, value in before.items():
+        if name != table:
+            assert after[name].tobytes() == value.tobytes(), name
+    old, new = before[table], after[table]
+    assert new.shape == (old.shape[0] + 1, old.shape[1])
+    assert new[:-1].tobytes() == old.tobytes()
+    assert not np.allclose(new[-1], old.mean(axis=0))  # the row was trained
+    speakers = (output / "speakers.txt").read_text().splitlines()
+    assert speakers == (trained / "mtask_m/speakers.txt").read_text().splitlines() + [SPEAKER]
+    record = json.loads((output / "enroll.json").read_text())
+    assert record["perplexity_after"] < record["perplexity_before"]
+    assert record["text"]["blank_lines_skipped"] == 1 and record["text"]["held_out_lines"] == 8
+    assert record["text"]["vocabulary_coverage"] == 1.0
+    assert json.loads((output / "best.json").read_text())["dev"]["perplexity"] == \
+        record["perplexity_after"]
+    assert "before (the average speaker)" in result.stdout and "covers 100.0%" in result.stdout
+
+
+def test_existing_speakers_answer_exactly_as_before(trained, enrolled, tmp_path):
+    output, _ = enrolled
+    queries = tmp_path / "q.tsv"
+    queries.write_text("speaker\tcontext\tmessage\nHAMLET\tthe night\tgood sir\n"
+                       "ALICE\t\tmy lord is it\nIAGO\tof the\tthou art not\n")
+    decoded = []
+    for name, model_dir in (("source", trained / "mtask_m"), ("enrolled", output)):
+        out = tmp_path / f"{name}.jsonl"
+        run_module("mtask_tf.decode", f"--model_dir={model_dir}", f"--input={queries}",
+                   f"--output={out}", "--beam_size=4", "--max_length=6", "--responses=4",
+                   check=True)
+        decoded.append(out.read_text())
+    assert decoded[0] == decoded[1] and decoded[0].count("\n") == 3
+    yorick = tmp_path / "y.tsv"
+    yorick.write_text(f"speaker\tcontext\tmessage\n{SPEAKER}\t\tgood night\n")
+    run_module("mtask_tf.decode", f"--model_dir={output}", f"--input={yorick}",
+               f"--output={tmp_path / 'y.jsonl'}", "--beam_size=4", "--max_length=6",
+               check=True)
+    assert json.loads((tmp_path / "y.jsonl").read_text())["nbest"]
+
+
+def test_dev_triples_and_a_curve(trained, tmp_path):
+    text = tmp_path / "yorick.tsv"  # a monologue TSV: only YORICK's rows are used
+    text.write_text("speaker\ttext\n" + "".join(f"{SPEAKER}\t{line}\n" for line in
+                                                _yorick_lines(60)) + "HAMLET\tto be\n")
+    dev = tmp_path / "dev.tsv"
+    dev.write_text("speaker\tcontext\tmessage\tresponse\n" + "".join(
+        f"{SPEAKER}\t\tthe night\t{line}\n" for line in _yorick_lines(12, seed=9)))
+    result = _enroll(trained / "mtask_m", tmp_path / "out", text, f"--dev={dev}",
+                     "--curve=10,30,1000", "--max_steps=100")
+    assert result.returncode == 0, result.stderr
+    record = json.loads((tmp_path / "out/enroll.json").read_text())
+    assert record["judged_by"].startswith("dev perplexity (12 triples)")
+    assert record["text"]["rows_of_other_speakers"] == 1
+    assert [p["lines"] for p in record["curve"]] == [10, 30, 60]
+    assert record["curve"][-1]["after"] == record["perplexity_after"]
+    assert (tmp_path / "out/enroll_curve.png").stat().st_size > 1000
+    assert "lines of text | perplexity" in result.stdout
+
+
+def _attempt(model, speaker, text, output, adapt="speaker"):
+    """What the CLI does before training: every check, in the CLI's order."""
+    source = enrollment.load_source(model)
+    enrollment.check_request(source, speaker, output, False, adapt)
+    speaker_text = enrollment.read_speaker_text(text, speaker)
+    lengths = pipeline.Lengths(**json.loads((model / "experiment.json").read_text())["lengths"])
+    enrollment.enroll_speaker(source, speaker_text, output, lengths,
+                              enrollment.EnrollConfig(max_steps=1), print)
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("known_speaker", "already in"),
+    ("no_speaker_embeddings", "use --adapt=decoder"),
+    ("empty_text", "no text"),
+    ("output_is_input", "is the trained model's directory"),
+    ("uncovered_text", "none of its words are in the model's vocabulary"),
+    ("monologue_without_speaker", "no rows of speaker 'YORICK'"),
+    ("bad_utf8", r"text.txt:2: invalid UTF-8"),
+    ("one_line", "at least two are needed"),
+])
+def test_bad_requests_are_refused_and_write_nothing(trained, tmp_path, case, expected):
+    text = tmp_path / "text.txt"
+    text.write_text("good night sweet prince\nsweet prince\n")
+    model, output, speaker = trained / "mtask_m", tmp_path / "out", SPEAKER
+    if case == "known_speaker":
+        speaker = "HAMLET"
+    elif case == "no_speaker_embeddings":
+        model = trained / "baseline"
+    elif case == "empty_text":
+        text.write_text("\n  \n")
+    elif case == "output_is_input":
+        output = model
+    elif case == "uncovered_text":
+        text.write_text("zzyzx qwv\nxyzzy plugh\n")
+    elif case == "monologue_without_speaker":
+        text.write_text("speaker\ttext\nHAMLET\tto be\n")
+    elif case == "bad_utf8":
+        text.write_bytes(b"good night\nsweet \xff prince\n")
+    elif case == "one_line":
+        text.write_text("good night\n")
+    listing = sorted(p.name for p in model.iterdir())
+    with pytest.raises((enrollment.EnrollError, records.DataError), match=expected):
+        _attempt(model, speaker, text, output)
+    assert output == model or not output.exists()
+    assert not output.with_name("out.partial").exists()
+    assert sorted(p.name for p in model.iterdir()) == listing
+
+
+def test_the_cli_reports_a_refusal_in_one_line(trained, tmp_path):
+    text = tmp_path / "text.txt"
+    text.write_text("good night\nsweet prince\n")
+    result = run_module("mtask_tf.enroll", f"--model_dir={trained / 'mtask_m'}",
+                        "--speaker=HAMLET", f"--text={text}", f"--output_dir={tmp_path / 'o'}")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "error: speaker 'HAMLET' is already in" in result.stderr and "--replace" in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def _wait_for_version(server, model, version, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, body = server.rest(f"/v1/models/{model}")
+        if status == 200 and any(v["version"] == str(version) and v["state"] == "AVAILABLE"
+                                 for v in body["model_version_status"]):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{model} version {version} not served:\n{server.log()}")
+
+
+def test_a_running_server_answers_as_the_enrolled_speaker_after_export(
+        trained, enrolled, tmp_path):
+    output, _ = enrolled
+    export = lambda model_dir: run_module(
+        "mtask_tf.export", f"--model_dir={model_dir}", f"--export_base={tmp_path / 'mtask_m'}",
+        "--beam_size=4", "--max_length=6", "--responses=2",
+        f"--models_config={tmp_path / 'models.config'}", check=True)
+    export(trained / "mtask_m")
+    server = Server(tmp_path / "server.log", f"--model_config_file={tmp_path / 'models.config'}",
+                    "--file_system_poll_wait_seconds=1").wait_ready(timeout=120)
+    try:
+        query = {"context": [""], "message": ["good night"], "speaker": [SPEAKER]}
+        status, body = server.rest("/v1/models/mtask_m:predict", {"inputs": query})
+        assert status == 400 and "unknown speaker" in body["error"]
+        hamlet = {"context": ["the night"], "message": ["good sir"], "speaker": ["HAMLET"]}
+        generate = lambda inputs: outputs(server.predict("mtask_m", inputs,
+                                                         signature="generate"))
+        hamlet_before = generate(hamlet)
+        export(output)  # version 2 beside version 1; the server keeps running
+        _wait_for_version(server, "mtask_m", 2)
+        assert generate(query)["responses"].shape == (1, 2)
+        for key in ("responses", "scores"):
+            assert generate(hamlet)[key].tolist() == hamlet_before[key].tolist()
+    finally:
+        server.stop()
