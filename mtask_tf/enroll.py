@@ -47,7 +47,9 @@ _CURVE = flags.DEFINE_list("curve", [], "Also enrol from the first N lines for e
 _MAX_STEPS = flags.DEFINE_integer("max_steps", 1000, "Most training steps per enrolment.")
 _EVAL_EVERY = flags.DEFINE_integer("eval_every", 50, "Steps between perplexity checks.")
 _PATIENCE = flags.DEFINE_integer("patience", 3, "Checks without improvement that stop it.")
-_LEARNING_RATE = flags.DEFINE_float("learning_rate", 0.01, "Adam's learning rate.")
+_LEARNING_RATE = flags.DEFINE_float(
+    "learning_rate", None, "Adam's learning rate; default 0.01 for --adapt=speaker, the "
+    "model's own training rate (its flags.txt) for --adapt=decoder.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Lines of text per step.")
 _HOLDOUT = flags.DEFINE_float("holdout_fraction", 0.1, "Share of the lines held out to "
                               "decide when to stop (without --dev).")
@@ -61,7 +63,9 @@ def _log(message):
 def _validate():
     cli.require(_MODEL_DIR, _SPEAKER, _TEXT, _OUTPUT_DIR)
     cli.require_positive("max_steps", "eval_every", "patience", "batch_size",
-                         "learning_rate", show_value=True)
+                         show_value=True)
+    if _LEARNING_RATE.value is not None and _LEARNING_RATE.value <= 0:
+        raise app.UsageError(f"--learning_rate must be positive, got {_LEARNING_RATE.value}")
     if not 0 < _HOLDOUT.value < 1:
         raise app.UsageError(f"--holdout_fraction must lie in (0, 1), got {_HOLDOUT.value}")
     try:
@@ -87,10 +91,6 @@ def main(argv):
     from mtask_tf.training import enrollment
     from mtask_tf.training import model_dir as model_dir_lib
 
-    config = enrollment.EnrollConfig(
-        max_steps=_MAX_STEPS.value, eval_every=_EVAL_EVERY.value, patience=_PATIENCE.value,
-        learning_rate=_LEARNING_RATE.value, batch_size=_BATCH_SIZE.value,
-        holdout_fraction=_HOLDOUT.value, seed=_SEED.value)
     errors = (enrollment.EnrollError, records.DataError, model_dir_lib.ModelDirError,
               vocabulary.VocabularyError)
     with cli.user_errors(*errors):
@@ -99,13 +99,23 @@ def main(argv):
                                  _ADAPT.value)
         text = enrollment.read_speaker_text(_TEXT.value, _SPEAKER.value)
         dev = enrollment.read_dev(_DEV.value, _SPEAKER.value) if _DEV.value else None
-        lengths = pipeline.Lengths(
-            **model_dir_lib.load_experiment(source.model_dir)["lengths"])
-        if _ADAPT.value == "decoder":
-            raise enrollment.EnrollError("--adapt=decoder is not available yet; use "
-                                         "--adapt=speaker on a persona model")
-        record = enrollment.enroll_speaker(source, text, pathlib.Path(_OUTPUT_DIR.value),
-                                           lengths, config, _log, dev=dev, curve=curve)
+        lengths = pipeline.Lengths(**source.experiment["lengths"])
+        learning_rate = _LEARNING_RATE.value or (
+            0.01 if _ADAPT.value == "speaker" else source.training_flag("learning_rate", 1e-3))
+        config = enrollment.EnrollConfig(
+            max_steps=_MAX_STEPS.value, eval_every=_EVAL_EVERY.value,
+            patience=_PATIENCE.value, learning_rate=learning_rate,
+            batch_size=_BATCH_SIZE.value, holdout_fraction=_HOLDOUT.value, seed=_SEED.value)
+        output_dir = pathlib.Path(_OUTPUT_DIR.value)
+        if _ADAPT.value == "speaker":
+            record = enrollment.enroll_speaker(source, text, output_dir, lengths, config,
+                                               _log, dev=dev, curve=curve)
+        else:
+            general_path = pathlib.Path(_DATA_DIR.value) / "train.tsv"
+            general, _ = records.read_triples(general_path)
+            record = enrollment.enroll_decoder(source, text, output_dir, lengths, config,
+                                               _log, (general, general_path), dev=dev,
+                                               curve=curve)
     print(enrollment.summary(record))
     _log(f"wrote {_OUTPUT_DIR.value} (enroll.json records what was done)")
 

@@ -135,6 +135,14 @@ class Source:
     speakers: list
     checkpoint: str
     has_autoencoder: bool
+    experiment: dict
+
+    def training_flag(self, name, default):
+        """A flag value of the model's training command (flags.txt), else `default`."""
+        path = self.model_dir / model_dir_lib.FLAGS
+        lines = path.read_text().splitlines() if path.is_file() else []
+        values = [line.split("=", 1)[1] for line in lines if line.startswith(f"--{name}=")]
+        return type(default)(values[-1]) if values else default
 
 
 def load_source(model_dir):
@@ -154,7 +162,8 @@ def load_source(model_dir):
         raise EnrollError(f"{model_dir / 'best'}: no best weights; train the model first")
     names = [name for name, _ in tf.train.list_variables(checkpoint)]
     return Source(model_dir, config, speakers, checkpoint,
-                  any("autoencoder_encoder" in name for name in names))
+                  any("autoencoder_encoder" in name for name in names),
+                  model_dir_lib.load_experiment(model_dir))
 
 
 def check_request(source, speaker, output_dir, replace, adapt):
@@ -169,6 +178,9 @@ def check_request(source, speaker, output_dir, replace, adapt):
     if output_dir.exists() and any(output_dir.iterdir()):
         raise EnrollError(f"--output_dir={output_dir} exists and is not empty; choose a new "
                           "directory")
+    if source.experiment.get("direction") == "reverse":
+        raise EnrollError(f"{source.model_dir}: a reverse model, p(message | response), has "
+                          "no speaker to answer as; enrol the forward model")
     if adapt == "speaker" and not source.config.num_speakers:
         raise EnrollError(f"{source.model_dir}: this model has no speaker embeddings (a "
                           "SEQ2SEQ or MTASK-S model), so there is no speaker row to train; "
@@ -176,6 +188,49 @@ def check_request(source, speaker, output_dir, replace, adapt):
     if speaker in source.speakers and not replace:
         raise EnrollError(f"speaker {speaker!r} is already in {source.model_dir / 'speakers.txt'}"
                           "; pass --replace to train their row again from their text")
+
+
+def restore_weights(models, source):
+    """Restores the source's best weights into `models`, whose speaker table may be longer.
+
+    The autoencoder's encoder is restored when the source has one (else it keeps
+    its fresh initialisation). Returns the source's speaker table (numpy), or None
+    for a model without speaker embeddings.
+    """
+    variables = builders.variable_map(
+        models.seq2seq, models.autoencoder if source.has_autoencoder else None)
+    trained = None
+    if models.decoder.speaker_embedding is not None:
+        table = models.decoder.speaker_embedding.embeddings
+        key = next(k for k, v in variables.items() if v is table)
+        trained = variables[key] = tf.Variable(tf.zeros(
+            [source.config.num_speakers, source.config.speaker_dim]))
+    tf.train.Checkpoint(variables=variables).restore(
+        source.checkpoint).expect_partial().assert_existing_objects_matched()
+    return None if trained is None else trained.numpy()
+
+
+def with_row(table, row_id, row):
+    """The table with row `row_id` set to `row` (appended when it is one past the end)."""
+    table = np.array(table)
+    if row_id < len(table):
+        table[row_id] = row
+        return table
+    return np.concatenate([table, np.asarray(row, table.dtype)[None]], axis=0)
+
+
+def average_row(table, row_id):
+    """The mean of the speaker rows other than `row_id`: where a new speaker starts."""
+    others = np.delete(table, row_id, axis=0) if row_id < len(table) else table
+    return others.mean(axis=0)
+
+
+def speakers_with(source, speaker):
+    """The enrolled model's speakers (the new one last) and the new speaker's id."""
+    speakers = list(source.speakers)
+    if speaker not in speakers:
+        speakers.append(speaker)
+    return speakers, speakers.index(speaker)
 
 
 class RowTrainer:
@@ -188,39 +243,19 @@ class RowTrainer:
 
     def __init__(self, source, speaker):
         self.source = source
-        speakers = list(source.speakers)
-        if speaker not in speakers:
-            speakers.append(speaker)
-        self.speakers = speakers
-        self.row_id = speakers.index(speaker)
-        self.config = dataclasses.replace(source.config, num_speakers=len(speakers))
+        self.speakers, self.row_id = speakers_with(source, speaker)
+        self.config = dataclasses.replace(source.config, num_speakers=len(self.speakers))
         self.models = builders.build_models(self.config, source.has_autoencoder)
         # Without an autoencoder encoder in the checkpoint (a persona model of stage 1
         # only), the SEQ2SEQ encoder reads the text: the same graph with source = text.
         self.autoencoder = self.models.autoencoder or self.models.seq2seq
         self.table = self.models.decoder.speaker_embedding.embeddings
-        self._restore()
-        others = np.delete(self.trained_table, self.row_id, axis=0) \
-            if self.row_id < len(source.speakers) else self.trained_table
-        self.initial_row = others.mean(axis=0)
+        self.trained_table = restore_weights(self.models, source)
+        self.initial_row = average_row(self.trained_table, self.row_id)
         self.set_row(self.initial_row)
 
-    def _restore(self):
-        variables = builders.variable_map(self.models.seq2seq, self.models.autoencoder)
-        key = next(k for k, v in variables.items() if v is self.table)
-        trained = tf.Variable(tf.zeros([self.source.config.num_speakers,
-                                        self.source.config.speaker_dim]))
-        tf.train.Checkpoint(variables={**variables, key: trained}).restore(
-            self.source.checkpoint).expect_partial().assert_existing_objects_matched()
-        self.trained_table = trained.numpy()
-
     def set_row(self, row):
-        table = np.array(self.trained_table)
-        if self.row_id < len(table):
-            table[self.row_id] = row
-        else:
-            table = np.concatenate([table, np.asarray(row, table.dtype)[None]], axis=0)
-        self.table.assign(table)
+        self.table.assign(with_row(self.trained_table, self.row_id, row))
 
     def row(self):
         return self.table.numpy()[self.row_id]
@@ -256,22 +291,29 @@ def _examples_of_lines(tokenizer, lines, speaker_id, lengths):
 
 
 class Judge:
-    """The perplexity that decides when to stop: the speaker's dev triples or held-out lines."""
+    """The perplexity that decides when to stop: the speaker's dev triples or held-out lines.
 
-    def __init__(self, trainer, tokenizer, lengths, held_out=None, dev=None):
-        speaker_id = trainer.row_id
+    Dev triples go through the SEQ2SEQ graph; held-out lines through the
+    AUTOENCODER graph (`autoencoder`), as the text was learnt.
+    """
+
+    def __init__(self, models, autoencoder, speaker_id, num_speakers, tokenizer, lengths,
+                 held_out=None, dev=None):
         if dev is not None:
             examples = pipeline.encode_triples(tokenizer, dev, [speaker_id] * len(dev), lengths)
-            self.model, self.what = trainer.models.seq2seq, f"dev perplexity ({len(dev)} triples)"
+            self.model, self.what = models.seq2seq, f"dev perplexity ({len(dev)} triples)"
         else:
             examples = _examples_of_lines(tokenizer, held_out, speaker_id, lengths)
-            self.model = trainer.autoencoder
+            self.model = autoencoder
             self.what = f"held-out perplexity ({len(held_out)} lines of the text)"
         self.dataset = pipeline.evaluation_dataset(examples, 64)
-        self.num_speakers = trainer.config.num_speakers
+        self.num_speakers = max(num_speakers, 1)
+
+    def measure(self):
+        return perplexity_lib.perplexity(self.model, self.dataset, self.num_speakers)
 
     def __call__(self):
-        return perplexity_lib.perplexity(self.model, self.dataset, self.num_speakers).perplexity
+        return self.measure().perplexity
 
 
 def train_row(trainer, tokenizer, lengths, lines, judge, config, log):
@@ -331,87 +373,226 @@ def plot_curve(points, path, speaker, what):
     pyplot.close(figure)
 
 
-def save_model_dir(trainer, output_dir, record, result):
-    """Writes the enrolled model directory (via a temporary one, so a failure leaves nothing)."""
-    source, output_dir = trainer.source, pathlib.Path(output_dir)
+@dataclasses.dataclass
+class PreparedText:
+    """The text as enrolment uses it: checked, split, in its seeded training order."""
+
+    text: SpeakerText
+    tokenizer: object
+    coverage: float
+    lines: list  # training lines, in the order a curve takes its first N from
+    held_out: list
+
+
+def prepare_text(source, text, has_dev, config):
+    """Checks the vocabulary covers the text; holds lines out unless dev triples judge."""
+    coverage = vocabulary_coverage(source.model_dir, text.lines)
+    if coverage == 0:
+        raise EnrollError(f"{text.path}: none of its words are in the model's vocabulary "
+                          f"({source.model_dir / model_dir_lib.VOCABULARY}), so the model "
+                          "cannot learn anything from it; is it in the model's language?")
+    if has_dev:
+        lines, held_out = list(text.lines), []
+    else:
+        lines, held_out = split_held_out(list(text.lines), config.holdout_fraction, config.seed)
+    random.Random(config.seed).shuffle(lines)
+    tokenizer = tokenizer_lib.Tokenizer(source.model_dir / model_dir_lib.VOCABULARY)
+    return PreparedText(text, tokenizer, coverage, lines, held_out)
+
+
+def _partial_dir(output_dir):
+    """A fresh sibling of the output directory; renamed to it when everything is written."""
     partial = output_dir.with_name(output_dir.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
+    return partial
+
+
+def _write_metadata(source, directory, model_config, speakers, speaker):
     for name in _COPIED:
         if (source.model_dir / name).is_file():
-            shutil.copy2(source.model_dir / name, partial / name)
-    (partial / model_dir_lib.MODEL_CONFIG).write_text(
-        model_dir_lib.to_json(dataclasses.asdict(trainer.config)))
-    model_dir_lib.write_lines(partial / model_dir_lib.SPEAKERS, trainer.speakers)
+            shutil.copy2(source.model_dir / name, directory / name)
+    (directory / model_dir_lib.MODEL_CONFIG).write_text(
+        model_dir_lib.to_json(dataclasses.asdict(model_config)))
+    model_dir_lib.write_lines(directory / model_dir_lib.SPEAKERS, speakers)
     experiment = model_dir_lib.load_experiment(source.model_dir)
     targets = list(experiment.get("targets", []))
-    if record["speaker"] not in targets:
-        targets.append(record["speaker"])
+    if speaker not in targets:
+        targets.append(speaker)
     experiment.update(targets=targets, enrolled_from=str(source.model_dir))
-    (partial / model_dir_lib.EXPERIMENT).write_text(model_dir_lib.to_json(experiment))
-    variables = builders.variable_map(trainer.models.seq2seq, trainer.models.autoencoder)
-    checkpoint = tf.train.Checkpoint(variables=variables)
-    for folder in ("best", "checkpoints"):
-        tf.train.CheckpointManager(checkpoint, partial / folder, max_to_keep=1).save(
-            checkpoint_number=result["steps"])
-    best = {"step": result["best_step"], "stage": "enroll",
-            "dev": {"perplexity": result["after"], "measure": record["judged_by"],
-                    "perplexity_by_speaker": {record["speaker"]: result["after"]}}}
-    (partial / loop.BEST_RECORD).write_text(json.dumps(best, indent=2) + "\n")
+    (directory / model_dir_lib.EXPERIMENT).write_text(model_dir_lib.to_json(experiment))
+
+
+def _finish(partial, output_dir, record):
     (partial / ENROLL_RECORD).write_text(json.dumps(record, indent=2) + "\n")
     if output_dir.exists():
         output_dir.rmdir()  # checked empty before
     partial.rename(output_dir)
 
 
-def enroll_speaker(source, text, output_dir, lengths, config, log, dev=None, curve=()):
-    """`--adapt=speaker` end to end; returns the enroll.json record."""
-    began = time.time()
-    coverage = vocabulary_coverage(source.model_dir, text.lines)
-    if coverage == 0:
-        raise EnrollError(f"{text.path}: none of its words are in the model's vocabulary "
-                          f"({source.model_dir / model_dir_lib.VOCABULARY}), so the model "
-                          "cannot learn anything from it; is it in the model's language?")
-    tokenizer = tokenizer_lib.Tokenizer(source.model_dir / model_dir_lib.VOCABULARY)
-    if dev is None:
-        train_lines, held_out = split_held_out(list(text.lines), config.holdout_fraction,
-                                               config.seed)
-    else:
-        train_lines, held_out = list(text.lines), []
-    trainer = RowTrainer(source, text.speaker)
-    judge = Judge(trainer, tokenizer, lengths, held_out=held_out, dev=dev)
-    order = list(train_lines)
-    random.Random(config.seed).shuffle(order)
-    points = []
-    for count in curve_points(curve, len(order)) if curve else []:
-        if count == len(order):
-            break
-        log(f"curve: {count} of {len(order)} lines")
-        point = train_row(trainer, tokenizer, lengths, order[:count], judge, config, log)
-        points.append({"lines": count, **point})
-    log(f"enrolling {text.speaker!r} from {len(order)} lines")
-    result = train_row(trainer, tokenizer, lengths, order, judge, config, log)
-    if curve:
-        points.append({"lines": len(order), **result})
-    record = {
-        "speaker": text.speaker, "adapt": "speaker", "source_model_dir": str(source.model_dir),
+def _record(prepared, source, adapt, dev, judge, speaker_id, result, config, points, began):
+    text = prepared.text
+    return {
+        "speaker": text.speaker, "adapt": adapt, "source_model_dir": str(source.model_dir),
         "text": {"path": text.path, "kind": text.kind, "lines": len(text.lines),
                  "blank_lines_skipped": text.blank_lines,
                  "rows_of_other_speakers": text.other_speakers_rows,
-                 "training_lines": len(train_lines), "held_out_lines": len(held_out),
-                 "vocabulary_coverage": coverage},
+                 "training_lines": len(prepared.lines), "held_out_lines": len(prepared.held_out),
+                 "vocabulary_coverage": prepared.coverage},
         "dev": None if dev is None else {"triples": len(dev)},
-        "judged_by": judge.what, "speaker_id": trainer.row_id,
-        "autoencoder_encoder": ("the model's autoencoder encoder" if source.has_autoencoder
-                                else "the SEQ2SEQ encoder (the model has no autoencoder)"),
+        "judged_by": judge.what, "speaker_id": speaker_id,
+        "autoencoder_encoder": ("restored from the model" if source.has_autoencoder else
+                                "the SEQ2SEQ encoder" if adapt == "speaker" else
+                                "freshly initialised (the model had none)"),
         "perplexity_before": result["before"], "perplexity_after": result["after"],
         "best_step": result["best_step"], "steps": result["steps"],
         "config": dataclasses.asdict(config), "curve": points,
         "seconds": round(time.time() - began, 1),
     }
-    save_model_dir(trainer, output_dir, record, result)
+
+
+def _curve(prepared, curve, train, log):
+    """Trains on the first N lines for each N of the curve; `train(lines)` returns a result."""
+    points = []
+    for count in curve_points(curve, len(prepared.lines)) if curve else []:
+        if count < len(prepared.lines):
+            log(f"curve: {count} of {len(prepared.lines)} lines")
+            points.append({"lines": count, **train(prepared.lines[:count])})
+    return points
+
+
+def enroll_speaker(source, text, output_dir, lengths, config, log, dev=None, curve=()):
+    """`--adapt=speaker` end to end; returns the enroll.json record."""
+    began, output_dir = time.time(), pathlib.Path(output_dir)
+    prepared = prepare_text(source, text, dev is not None, config)
+    trainer = RowTrainer(source, text.speaker)
+    judge = Judge(trainer.models, trainer.autoencoder, trainer.row_id, len(trainer.speakers),
+                  prepared.tokenizer, lengths, held_out=prepared.held_out, dev=dev)
+    train = lambda lines: train_row(trainer, prepared.tokenizer, lengths, lines, judge,
+                                    config, log)
+    points = _curve(prepared, curve, train, log)
+    log(f"enrolling {text.speaker!r} from {len(prepared.lines)} lines")
+    result = train(prepared.lines)
+    if curve:
+        points.append({"lines": len(prepared.lines), **result})
+    record = _record(prepared, source, "speaker", dev, judge, trainer.row_id, result, config,
+                     points, began)
+    partial = _partial_dir(output_dir)
+    _write_metadata(source, partial, trainer.config, trainer.speakers, text.speaker)
+    checkpoint = tf.train.Checkpoint(variables=builders.variable_map(
+        trainer.models.seq2seq, trainer.models.autoencoder))
+    for folder in ("best", "checkpoints"):
+        tf.train.CheckpointManager(checkpoint, partial / folder, max_to_keep=1).save(
+            checkpoint_number=result["steps"])
+    best = {"step": result["best_step"], "stage": "enroll",
+            "dev": {"perplexity": result["after"], "measure": judge.what,
+                    "perplexity_by_speaker": {text.speaker: result["after"]}}}
+    (partial / loop.BEST_RECORD).write_text(json.dumps(best, indent=2) + "\n")
     if points:
-        plot_curve(points, pathlib.Path(output_dir) / CURVE_PLOT, text.speaker, judge.what)
+        plot_curve(points, partial / CURVE_PLOT, text.speaker, judge.what)
+    _finish(partial, output_dir, record)
+    return record
+
+
+class _JudgedTrainer(loop.Trainer):
+    """The training loop of Fig. 3 with the enrolment's judge as its dev perplexity."""
+
+    def __init__(self, judge, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.judge = judge
+
+    def evaluate(self):
+        self.last_evaluation = self.judge.measure()
+        with self.dev_writer.as_default(step=int(self.state.step.numpy())):
+            tf.summary.scalar("dev/perplexity", self.last_evaluation.perplexity)
+        self.dev_writer.flush()
+        return self.last_evaluation.perplexity
+
+
+def _train_decoder(source, directory, speakers, row_id, lines, general, prepared, lengths,
+                   config, dev, log):
+    """Stage 2 for one speaker into `directory`; returns before/after/best_step/steps."""
+    from mtask_tf.training import multitask  # Keras model with train_step: heavy.
+
+    model_config = dataclasses.replace(
+        source.config, num_speakers=len(speakers) if source.config.num_speakers else 0)
+    model = multitask.MultiTaskModel(model_config, True, config.learning_rate, 5.0)
+    model.compile()
+    table = restore_weights(model.models, source)
+    if table is not None:
+        model.models.decoder.speaker_embedding.embeddings.assign(
+            with_row(table, row_id, average_row(table, row_id)))
+    general_examples, general_ids = general
+    judge = Judge(model.models, model.models.autoencoder, row_id, len(speakers),
+                  prepared.tokenizer, lengths, held_out=prepared.held_out, dev=dev)
+    datasets = loop.Datasets(
+        seq2seq=pipeline.training_dataset(general_examples, config.batch_size, config.seed),
+        autoencoder=pipeline.training_dataset(
+            _examples_of_lines(prepared.tokenizer, lines, row_id, lengths),
+            config.batch_size, config.seed + 1),
+        dev=judge.dataset, num_speakers=len(speakers))
+    train_config = loop.TrainConfig(
+        batch_size=config.batch_size, learning_rate=config.learning_rate, pretrain=False,
+        max_steps=config.max_steps, eval_every=config.eval_every, patience=config.patience,
+        checkpoint_every=config.eval_every, log_every=config.eval_every, seed=config.seed)
+    trainer = _JudgedTrainer(judge, model, datasets, train_config, directory, log, speakers)
+    before = trainer.evaluate()
+    trainer.state.record_evaluation(before)
+    trainer.save_best()
+    log(f"  step 0: {judge.what} {before:.2f} (the model before enrolment)")
+    if not trainer.run():
+        raise EnrollError("stopped by a signal; nothing was written (run the command again)")
+    best = json.loads((directory / loop.BEST_RECORD).read_text())
+    return judge, {"before": before, "after": best["dev"]["perplexity"],
+                   "best_step": best["step"], "steps": int(trainer.state.step.numpy())}
+
+
+def general_examples(general, data_path, speakers, tokenizer, lengths):
+    """The general conversation triples, encoded, with speaker ids the model knows."""
+    try:
+        ids = pipeline.speaker_ids([t.speaker for t in general], speakers, str(data_path))
+    except pipeline.SpeakerError as error:
+        raise EnrollError(f"{error}: give the --data_dir the model was trained on") from None
+    return pipeline.encode_triples(tokenizer, general, ids, lengths), ids
+
+
+def enroll_decoder(source, text, output_dir, lengths, config, log, general, dev=None,
+                   curve=()):
+    """`--adapt=decoder` end to end: the paper's stage 2 for one speaker; returns the record.
+
+    Args:
+        general: (triples, path) of the general conversation to alternate with.
+    """
+    began, output_dir = time.time(), pathlib.Path(output_dir)
+    prepared = prepare_text(source, text, dev is not None, config)
+    speakers, row_id = speakers_with(source, text.speaker)
+    encoded = general_examples(general[0], general[1], speakers, prepared.tokenizer, lengths)
+    partial = _partial_dir(output_dir)
+
+    def train(lines, directory):
+        return _train_decoder(source, directory, speakers, row_id, lines, encoded, prepared,
+                              lengths, config, dev, log)
+
+    def train_aside(lines):
+        aside = _partial_dir(output_dir.with_name(output_dir.name + ".curve"))
+        try:
+            return train(lines, aside)[1]
+        finally:
+            shutil.rmtree(aside, ignore_errors=True)
+
+    points = _curve(prepared, curve, train_aside, log)
+    log(f"enrolling {text.speaker!r} from {len(prepared.lines)} lines, the shared decoder too")
+    judge, result = train(prepared.lines, partial)
+    if curve:
+        points.append({"lines": len(prepared.lines), **result})
+    model_config = dataclasses.replace(
+        source.config, num_speakers=len(speakers) if source.config.num_speakers else 0)
+    _write_metadata(source, partial, model_config, speakers, text.speaker)
+    record = _record(prepared, source, "decoder", dev, judge, row_id, result, config,
+                     points, began)
+    if points:
+        plot_curve(points, partial / CURVE_PLOT, text.speaker, judge.what)
+    _finish(partial, output_dir, record)
     return record
 
 
@@ -424,8 +605,9 @@ def summary(record):
         f"text: {text['lines']} lines from {text['path']} ({text['training_lines']} trained on, "
         f"{text['held_out_lines']} held out); the vocabulary covers "
         f"{100 * text['vocabulary_coverage']:.1f}% of its words",
-        f"{record['judged_by']}: {record['perplexity_before']:.2f} before (the average "
-        f"speaker), {record['perplexity_after']:.2f} after "
+        f"{record['judged_by']}: {record['perplexity_before']:.2f} before enrolment"
+        f"{' (the average speaker)' if record['adapt'] == 'speaker' else ''}, "
+        f"{record['perplexity_after']:.2f} after "
         f"({_change(record['perplexity_before'], record['perplexity_after'])}), best at step "
         f"{record['best_step']} of {record['steps']}",
     ]

@@ -69,7 +69,7 @@ def test_only_the_new_speaker_row_changes_and_its_perplexity_falls(trained, enro
     assert record["text"]["vocabulary_coverage"] == 1.0
     assert json.loads((output / "best.json").read_text())["dev"]["perplexity"] == \
         record["perplexity_after"]
-    assert "before (the average speaker)" in result.stdout and "covers 100.0%" in result.stdout
+    assert "before enrolment (the average speaker)" in result.stdout and "covers 100.0%" in result.stdout
 
 
 def test_existing_speakers_answer_exactly_as_before(trained, enrolled, tmp_path):
@@ -110,6 +110,28 @@ def test_dev_triples_and_a_curve(trained, tmp_path):
     assert record["curve"][-1]["after"] == record["perplexity_after"]
     assert (tmp_path / "out/enroll_curve.png").stat().st_size > 1000
     assert "lines of text | perplexity" in result.stdout
+
+
+def test_adapt_decoder_on_a_seq2seq_model_is_stage_2_for_the_speaker(trained, tmp_path):
+    text = tmp_path / "yorick.txt"
+    text.write_text("\n".join(_yorick_lines(60)) + "\n")
+    output = tmp_path / "baseline_yorick"
+    result = _enroll(trained / "baseline", output, text, "--adapt=decoder",
+                     f"--data_dir={trained / 'data'}", "--max_steps=40", "--eval_every=20")
+    assert result.returncode == 0, result.stderr
+    record = json.loads((output / "enroll.json").read_text())
+    assert record["adapt"] == "decoder" and record["steps"] == 40
+    assert record["perplexity_after"] < record["perplexity_before"]
+    assert json.loads((output / "model.json").read_text())["num_speakers"] == 0
+    assert (output / "speakers.txt").read_text().splitlines()[-1] == SPEAKER
+    before, after = _checkpoint_values(trained / "baseline"), _checkpoint_values(output)
+    decoder = [n for n in before if n.startswith("variables/decoder.")]
+    assert decoder and any(after[n].tobytes() != before[n].tobytes() for n in decoder)
+    queries = tmp_path / "q.tsv"
+    queries.write_text(f"speaker\tcontext\tmessage\n{SPEAKER}\t\tgood night\n")
+    run_module("mtask_tf.decode", f"--model_dir={output}", f"--input={queries}",
+               f"--output={tmp_path / 'y.jsonl'}", "--beam_size=3", "--max_length=5",
+               check=True)
 
 
 def _attempt(model, speaker, text, output, adapt="speaker"):
