@@ -168,12 +168,20 @@ def _sizes(artifacts):
     return text + " (paper: 50k words, 2 layers of 500 units)."
 
 
+def _concurrency(run_info):
+    jobs = max([step.get("jobs", 1) for step in run_info.get("steps") or ()] or [1])
+    if jobs == 1:
+        return "one step at a time"
+    return (f"up to {jobs} steps at a time (`--jobs={jobs}`), each with its share of the "
+            "cores, so a step's wall time is that of a shared machine")
+
+
 def _data(protocol, artifacts, run_info):
     return "\n".join([
         "## Data and training", "", *_counts(protocol, artifacts.summary), "",
         _sizes(artifacts), "",
         "Training steps run (steps_run.json), the best checkpoint by dev perplexity "
-        "(best.json), and wall time:", "",
+        f"(best.json), and wall time; the study ran {_concurrency(run_info)}:", "",
         _table(["Model", "Stage-1 steps", "Stage-2 steps", "Best dev perplexity", "Wall time",
                 "Time per step"], _training_rows(protocol, artifacts, run_info))])
 

@@ -24,7 +24,7 @@ RUN_INFO = {
     "steps": [{"name": "prepare", "command": ["python", "-m", "mtask_tf.prepare", "--x=a b"],
                "seconds": 12.5},
               {"name": "train_baseline", "command": ["python", "-m", "mtask_tf.train"],
-               "seconds": 100.0}],
+               "seconds": 100.0, "jobs": 2}],
     "total_seconds": 112.5,
 }
 
@@ -179,6 +179,7 @@ def test_data_section_has_counts_sizes_and_time_per_step(protocol, tmp_path):
     target_table = _section(text, "## Data and training").split("Training steps")[0]
     assert "| Ross Geller | 1000 | 30 | 40 |" in target_table.splitlines()
     assert "Vocabulary 1234 words" in text
+    assert "the study ran up to 2 steps at a time (`--jobs=2`)" in text
     # train_baseline took 100 s for 200 steps.
     assert _row(text, "## Data and training", "`baseline`") == (
         "| `baseline` | 200 | 0 | 50.00 at step 200 (seq2seq) | 1 min 40 s | 0.50 s |")
