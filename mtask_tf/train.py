@@ -139,9 +139,13 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)  # TensorFlow's INFO lines drown the progress.
     from mtask_tf.data import datadir
     from mtask_tf.data import records
+    from mtask_tf.training import distribution
     from mtask_tf.training import experiment
     from mtask_tf.training import model_dir as model_dir_lib
 
+    # Before TensorFlow runs any op: MultiWorkerMirroredStrategy configures
+    # collective ops, which is only possible at program start-up.
+    strategy = distribution.make_strategy(_DISTRIBUTION.value)
     train_config, lengths = _configs()
     with cli.user_errors(records.DataError):
         data = datadir.load(_DATA_DIR.value, _TARGETS.value, _SKIP_BAD_LINES.value,
@@ -162,8 +166,10 @@ def main(argv):
             else [(data, model_dir)])
     results = {}
     for run_data, run_dir in runs:
-        with cli.user_errors(records.DataError, experiment.ExperimentError):
-            outcome = experiment.run(run_data, run_dir, settings, _resolved_flags(), _log)
+        with cli.user_errors(records.DataError, experiment.ExperimentError,
+                             model_dir_lib.ModelDirError), distribution.peer_failures(run_dir):
+            outcome = experiment.run(run_data, run_dir, settings, _resolved_flags(), _log,
+                                     strategy)
         if outcome is None:
             raise SystemExit(143)  # Stopped by a signal after saving.
         results[str(run_dir)] = outcome

@@ -13,6 +13,7 @@ from mtask_tf.data import tokenizer as tokenizer_lib
 from mtask_tf.data import vocabulary
 from mtask_tf.decoding import generator
 from mtask_tf.model import builders
+from mtask_tf.training import distribution
 from mtask_tf.training import loop
 from mtask_tf.training import model_dir as model_dir_lib
 from mtask_tf.training import multitask
@@ -56,14 +57,6 @@ class Settings:
         return record
 
 
-def make_strategy(name):
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if name == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    return tf.distribute.get_strategy()
-
-
 def _vocabulary(data, path, vocab_size, log):
     """Builds the vocabulary from the training text once; a restart reuses it."""
     if not path.exists():
@@ -79,7 +72,6 @@ def _vocabulary(data, path, vocab_size, log):
 
 def _write_metadata(data, model_dir, settings, flags_text, log):
     model_dir.mkdir(parents=True, exist_ok=True)
-    (model_dir / model_dir_lib.FLAGS).write_text(flags_text)
     tokenizer = _vocabulary(data, model_dir / model_dir_lib.VOCABULARY, settings.vocab_size, log)
     speakers = data.speakers()
     model_dir_lib.write_or_check(model_dir, model_dir_lib.SPEAKERS,
@@ -94,6 +86,8 @@ def _write_metadata(data, model_dir, settings, flags_text, log):
     model_dir_lib.write_or_check(
         model_dir, model_dir_lib.EXPERIMENT,
         model_dir_lib.to_json({**settings.describe(), "targets": data.targets}))
+    # Last, so that a restart refused above leaves the run's flags as they were.
+    (model_dir / model_dir_lib.FLAGS).write_text(flags_text)
     return tokenizer, speakers, config
 
 
@@ -115,10 +109,18 @@ def _datasets(data, tokenizer, speakers, settings, strategy):
         monologue = pipeline.encode_monologue(
             tokenizer, rows, ids(rows, "monologue.tsv"), lengths)
         autoencoder = pipeline.training_dataset(monologue, global_batch, settings.train.seed + 1)
+    seq2seq = pipeline.training_dataset(train, global_batch, settings.train.seed)
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        # Each worker takes its own share of every global batch (the default
+        # policy first tries to shard by files, which these in-memory data lack).
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.DATA)
+        seq2seq = seq2seq.with_options(options)
+        autoencoder = autoencoder and autoencoder.with_options(options)
     datasets = loop.Datasets(
-        seq2seq=pipeline.training_dataset(train, global_batch, settings.train.seed),
-        autoencoder=autoencoder, dev=pipeline.evaluation_dataset(dev, batch_size),
-        num_speakers=len(speakers))
+        seq2seq=seq2seq, autoencoder=autoencoder,
+        dev=pipeline.evaluation_dataset(dev, batch_size), num_speakers=len(speakers))
     return datasets, dev
 
 
@@ -179,21 +181,35 @@ def _sampler(models, tokenizer, data, dev, settings, count=3):
     return sample
 
 
-def run(data, model_dir, settings, flags_text, log):
-    """Trains (or resumes) one model; returns a summary dict, or None if stopped by a signal."""
-    model_dir = pathlib.Path(model_dir)
-    log(f"model directory {model_dir}: {settings.model} model, "
+def run(data, model_dir, settings, flags_text, log, strategy=None):
+    """Trains (or resumes) one model; returns a summary dict, or None if stopped by a signal.
+
+    `strategy` (see `distribution.make_strategy`) must have been made before any
+    TensorFlow op ran; None trains in this process alone.
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    where = distribution.place(model_dir, strategy)
+    try:
+        return _run(data, where, settings, flags_text, log, strategy)
+    finally:
+        where.cleanup()
+
+
+def _run(data, where, settings, flags_text, log, strategy):
+    model_dir = where.write_dir
+    log(f"model directory {where.model_dir}: {settings.model} model, "
         f"{'multi-task' if settings.multitask else 'no autoencoder'}, {settings.direction}, "
         f"targets {', '.join(data.targets)}")
+    if strategy.num_replicas_in_sync > 1:
+        name = {"mirrored": "MirroredStrategy", "multi_worker": "MultiWorkerMirroredStrategy"}
+        log(f"distribution: {name.get(settings.distribution, type(strategy).__name__)} with "
+            f"{strategy.num_replicas_in_sync} replicas"
+            + ("" if where.chief else f"; this worker writes only to {model_dir}"))
     tokenizer, speakers, config = _write_metadata(data, model_dir, settings, flags_text, log)
     keras.utils.set_random_seed(settings.train.seed)
     if settings.mixed_precision == "bf16":
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
         log("mixed precision: bfloat16 compute, float32 weights")
-    strategy = make_strategy(settings.distribution)
-    if strategy.num_replicas_in_sync > 1:
-        log(f"distribution: {type(strategy).__name__} with "
-            f"{strategy.num_replicas_in_sync} replicas")
     datasets, dev = _datasets(data, tokenizer, speakers, settings, strategy)
     with strategy.scope():
         model = multitask.MultiTaskModel(config, settings.multitask,
@@ -201,7 +217,8 @@ def run(data, model_dir, settings, flags_text, log):
                                          settings.train.clip_norm or None)
         model.compile()
     trainer = loop.Trainer(model, datasets, settings.train, model_dir, log, speakers,
-                           sample=_sampler(model.models, tokenizer, data, dev, settings))
+                           sample=_sampler(model.models, tokenizer, data, dev, settings),
+                           read_dir=where.model_dir)
     resumed = trainer.restore()
     if resumed is None and settings.init_from:
         trainer.start_from(_check_init_source(settings.init_from, model_dir, config),
@@ -215,5 +232,5 @@ def run(data, model_dir, settings, flags_text, log):
     best = json.loads((model_dir / loop.BEST_RECORD).read_text())
     log(f"done after {int(trainer.state.step.numpy())} steps: best dev perplexity "
         f"{best['dev']['perplexity']:.2f} at step {best['step']}; best model in "
-        f"{model_dir / 'best'}")
+        f"{where.model_dir / 'best'}")
     return best

@@ -56,13 +56,18 @@ class Trainer:
         speakers: speaker names by id, for per-speaker dev perplexity.
         sample: optional function() -> list of strings, sample responses written
             to TensorBoard at each evaluation.
+        read_dir: where checkpoints are restored from, if not `model_dir`: a
+            multi-worker job's model directory, which only its chief writes
+            (`distribution.Place`).
     """
 
-    def __init__(self, model, datasets, config, model_dir, log, speakers, sample=None):
+    def __init__(self, model, datasets, config, model_dir, log, speakers, sample=None,
+                 read_dir=None):
         self.model = model
         self.datasets = datasets
         self.config = config
         self.model_dir = pathlib.Path(model_dir)
+        self.read_dir = pathlib.Path(read_dir or model_dir)
         self.log = log
         self.speakers = speakers
         self.sample = sample
@@ -85,7 +90,7 @@ class Trainer:
 
     def restore(self):
         """Restores the last checkpoint, if any; returns its global step or None."""
-        latest = self.manager.latest_checkpoint
+        latest = tf.train.latest_checkpoint(self.read_dir / "checkpoints")
         if latest is None:
             return None
         self.checkpoint.restore(latest).assert_existing_objects_matched()
@@ -130,9 +135,10 @@ class Trainer:
         return True
 
     def _begin(self, stage):
-        if stage == state_lib.MULTITASK and self.best_manager.latest_checkpoint:
+        best = tf.train.latest_checkpoint(self.read_dir / "best")
+        if stage == state_lib.MULTITASK and best:
             # Multi-task training starts from the converged Seq2Seq model.
-            self.best_checkpoint.restore(self.best_manager.latest_checkpoint).expect_partial()
+            self.best_checkpoint.restore(best).expect_partial()
         self.state.start_stage(stage)
         self.log(f"stage {stage} ({self.state.stage_name}) begins at step "
                  f"{int(self.state.step.numpy())}")

@@ -53,6 +53,14 @@ class MultiTaskModel(keras.Model):
         if self.autoencoder_optimizer is not None:
             self.autoencoder_optimizer.build(self.autoencoder.trainable_variables)
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras (3.x, TensorFlow backend) builds a model under a strategy by tracing
+        # it on the mean of the first distributed batch; MultiWorkerMirroredStrategy
+        # cannot average a nested dict of int tensors ("Attempt to convert a value
+        # ({'seq2seq': {'source': PerReplica..."). Every variable of this model and
+        # its optimizers exists from __init__ on, so there is nothing to build.
+        return
+
     def call(self, inputs, training=False):
         return self.seq2seq(builders.model_feed(inputs), training=training)
 
@@ -68,7 +76,14 @@ class MultiTaskModel(keras.Model):
         if "autoencoder" in data:
             self._task_step("autoencoder", self.autoencoder, self.autoencoder_optimizer,
                             data["autoencoder"])
-        return {m.name: m.result() for m in self.metrics}
+        strategy = tf.distribute.get_strategy()
+        # Keras averages the logs over replicas: token counts times replicas are sums.
+        logs = {m.name: m.result() * (strategy.num_replicas_in_sync if "tokens" in m.name
+                                      else 1) for m in self.metrics}
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras averages multi-worker logs along axis 0, which a scalar lacks.
+            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+        return logs
 
     def _task_step(self, task, model, optimizer, batch):
         variables = model.trainable_variables
