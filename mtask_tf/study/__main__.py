@@ -9,6 +9,7 @@ and training resumes from its checkpoints. See docs/study.md.
 
 import pathlib
 import shlex
+import signal
 import sys
 import time
 
@@ -36,6 +37,10 @@ def _log(message):
     print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
 
 
+def _stop(signum, frame):
+    raise SystemExit(f"stopped by {signal.Signals(signum).name}; the same command continues")
+
+
 def main(argv):
     cli.no_positional_arguments(argv)
     cli.require(_PROTOCOL, _WORK_DIR)
@@ -53,6 +58,8 @@ def main(argv):
         raise SystemExit(f"error: {protocol.path}: turn file(s) not found: {', '.join(missing)} "
                          "(paths are relative to the directory you run from; --turns "
                          "overrides them)")
+    # `kill` (SIGTERM) stops the running steps too, each saving a checkpoint.
+    signal.signal(signal.SIGTERM, _stop)
     work_dir = pathlib.Path(_WORK_DIR.value)
     steps = steps_lib.build(protocol, work_dir)
     runner = runner_lib.Runner(steps, work_dir, _log, jobs=_JOBS.value)
