@@ -41,6 +41,8 @@ class TrainProtocol:
     eval_every: int = 500
     patience: int = 3
     stage2_eval_every: int = 0  # 0: eval_every; stage 2 is short, so it may look more often
+    # Appended to the stage-2 runs and to the control, e.g. a lower learning rate.
+    stage2_flags: tuple[str, ...] = ()
 
     @property
     def stage2_eval(self):

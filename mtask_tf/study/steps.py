@@ -92,7 +92,8 @@ def build(protocol, work_dir, python=sys.executable):
         "train", steps, (models / name,), ("prepare",))
     stage2 = lambda name, variant, source, *args: Step(
         f"train_{name}", f"train {name} (stage 2 from {source})",
-        train(name, variant, "--nopretrain", f"--init_from={models / source}", *args,
+        train(name, variant, "--nopretrain", f"--init_from={models / source}", *t.stage2_flags,
+              *args,
               max_steps_flag="--max_steps", steps=t.stage2_max_steps, eval_every=t.stage2_eval),
         "train", t.stage2_max_steps * (len(p.targets) if variant == "mtask_s" else 1),
         (models / name,), (f"train_{source}",))
@@ -100,7 +101,7 @@ def build(protocol, work_dir, python=sys.executable):
     def control():
         extra = steps_run(models / "mtask_m")
         return train("control", "baseline", f"--init_from={models / 'baseline'}",
-                     "--patience=1000000", max_steps_flag="--pretrain_max_steps",
+                     *t.stage2_flags, "--patience=1000000", max_steps_flag="--pretrain_max_steps",
                      steps=max(extra, 1), eval_every=t.stage2_eval)
 
     steps = [

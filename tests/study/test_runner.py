@@ -56,6 +56,10 @@ def test_the_steps_follow_the_protocol():
     mtask_s = by_name["train_mtask_s"].command()
     assert "--nopretrain" in mtask_s and "--init_from=runs/x/models/baseline" in mtask_s
     assert "--mixed_precision=bf16" in mtask_s
+    control = by_name["train_control"].command()
+    for stage2 in (mtask_s, control, by_name["train_mtask_m"].command()):
+        assert "--learning_rate=0.0005" in stage2  # [train] stage2_flags
+    assert "--learning_rate=0.0005" not in by_name["train_baseline"].command()
     evaluate = by_name["evaluate_main"].command()
     assert "--beam_size=50" in evaluate and "--candidates=0" in evaluate
     assert "--max_examples=1000" in evaluate and "--strict_mmi" in evaluate
