@@ -98,8 +98,34 @@ def _read_responses(path):
     return rows
 
 
+def _merged(*mappings):
+    """Nested dicts merged key by key; later ones win where both hold a value."""
+    merged = {}
+    for mapping in mappings:
+        for key, value in (mapping or {}).items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                value = _merged(merged[key], value)
+            merged[key] = value
+    return merged
+
+
+def _main_evaluation(work_dir):
+    """(metrics, directory of the test responses and plot): eval/main, or main_dev + main_test.
+
+    The study evaluates each split in its own step; the per-split measures of
+    both merge, and the test split's per-system measures (diversity) win.
+    """
+    evaluation = work_dir / "eval"
+    parts = [_read_json(evaluation / name / "metrics.json")
+             for name in ("main", "main_dev", "main_test")]
+    metrics = _merged(*parts) if any(parts) else None
+    test_dir = evaluation / ("main_test" if parts[2] else "main")
+    return metrics, test_dir
+
+
 def load(protocol, work_dir):
-    models_dir, main_dir = work_dir / "models", work_dir / "eval" / "main"
+    models_dir = work_dir / "models"
+    main, main_dir = _main_evaluation(work_dir)
     models = {name: _read_model(models_dir / name) for name in model_names(protocol)}
     for target in protocol.data.targets:
         models[f"mtask_s/{target}"] = _read_model(
@@ -108,7 +134,7 @@ def load(protocol, work_dir):
     return Artifacts(
         summary=_read_json(work_dir / "data" / "summary.json"), models=models,
         mmi={s: _read_mmi(models_dir / s / "mmi.json") for s, _ in SYSTEMS},
-        main=_read_json(main_dir / "metrics.json"),
+        main=main,
         extra=_read_json(work_dir / "eval" / "extra" / "metrics.json"),
         responses={s: _read_responses(main_dir / f"{s}.test.responses.tsv")
                    for s, _ in SYSTEMS},

@@ -12,7 +12,7 @@ Every step writes into the study's work directory:
     models/reverse/           p(message | response), for MMI reranking
     models/mtask_m_monologue_<f>/  MTASK-M with a share f of the monologue
     models/<system>/mmi.json  MERT weights (baseline, mtask_s, mtask_m)
-    eval/main/                evaluate: baseline, MTASK-S, MTASK-M, all measures
+    eval/main_dev/, main_test/  evaluate (one step per split): baseline, MTASK-S, MTASK-M
     eval/extra/               evaluate --nodecode: control and scarcity systems
 
 A step is done when `steps/<name>.json` exists; every command is itself
@@ -112,12 +112,13 @@ def build(protocol, work_dir, python=sys.executable):
             "--test_values=" + ",".join(p.test_values), f"--output_dir={data}"), "prepare"),
         stage1("baseline", "baseline"),
         stage1("persona", "mtask_m", "--nomultitask"),
+        # Early: every tuning and evaluation step waits for it.
+        stage1("reverse", "reverse", steps=t.reverse_max_steps),
         stage2("mtask_m", "mtask_m", "persona"),
         Step("train_control", "train the control (baseline + MTASK-M's stage-2 updates)",
              control, "train", t.stage2_max_steps, (models / "control",),
              ("train_baseline", "train_mtask_m")),
         stage2("mtask_s", "mtask_s", "baseline"),
-        stage1("reverse", "reverse", steps=t.reverse_max_steps),
     ]
     steps += [stage2(fraction_name(f), "mtask_m", "persona", f"--monologue_fraction={f}")
               for f in protocol.monologue_fractions]
@@ -131,12 +132,15 @@ def build(protocol, work_dir, python=sys.executable):
             f"--output={models / system / 'mmi.json'}", f"--max_examples={d.tune_examples}",
             *decoding), "decode", d.tune_examples, after=(f"train_{system}", "train_reverse")))
     main = ",".join(f"{s}={models / s}:{models / s / 'mmi.json'}" for s in MAIN_SYSTEMS)
-    steps.append(Step("evaluate_main", "evaluate baseline, MTASK-S and MTASK-M", module(
-        "mtask_tf.evaluate", f"--systems={main}", f"--reverse_model_dir={models / 'reverse'}",
-        f"--data={data / 'dev.tsv'},{data / 'test.tsv'}", f"--output_dir={work_dir / 'eval/main'}",
-        f"--max_examples={d.eval_examples}", "--strict_mmi", *decoding),
-        "decode", 2 * len(MAIN_SYSTEMS) * d.eval_examples,
-        after=tuple(f"tune_{s}" for s in MAIN_SYSTEMS)))
+    # One step per split, so that two can decode at once.
+    for split in ("dev", "test"):
+        steps.append(Step(f"evaluate_main_{split}", f"evaluate baseline, MTASK-S and MTASK-M "
+                          f"on {split}", module(
+            "mtask_tf.evaluate", f"--systems={main}", f"--reverse_model_dir={models / 'reverse'}",
+            f"--data={data / (split + '.tsv')}", f"--output_dir={work_dir / 'eval' / ('main_' + split)}",
+            f"--monologue={data / 'monologue.tsv'}", f"--max_examples={d.eval_examples}",
+            "--strict_mmi", *decoding), "decode", len(MAIN_SYSTEMS) * d.eval_examples,
+            after=tuple(f"tune_{s}" for s in MAIN_SYSTEMS)))
     extra = ["baseline", "mtask_m", "control", *map(fraction_name, protocol.monologue_fractions)]
     steps.append(Step("evaluate_extra", "perplexity of the control and scarcity systems", module(
         "mtask_tf.evaluate", "--systems=" + ",".join(f"{s}={models / s}" for s in extra),

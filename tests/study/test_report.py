@@ -331,3 +331,16 @@ def test_a_hand_written_discussion_survives_regeneration(tmp_path):
     assert "MTASK-M helps Joey most.\n\nSecond paragraph." in again
     assert report.DISCUSSION_PLACEHOLDER not in again
     assert again.index("## Discussion") < again.index("## Versions and commands")
+
+
+def test_the_per_split_evaluations_merge(tmp_path):
+    from mtask_tf.study import artifacts as artifacts_lib
+    for split, distinct in (("dev", 0.5), ("test", 0.25)):
+        directory = tmp_path / "eval" / f"main_{split}"
+        directory.mkdir(parents=True)
+        (directory / "metrics.json").write_text(json.dumps({"baseline": {
+            "perplexity": {split: 40.0}, "bleu": {split: 1.5}, "distinct_1": distinct}}))
+    metrics, test_dir = artifacts_lib._main_evaluation(tmp_path)
+    assert metrics == {"baseline": {"perplexity": {"dev": 40.0, "test": 40.0},
+                                    "bleu": {"dev": 1.5, "test": 1.5}, "distinct_1": 0.25}}
+    assert test_dir == tmp_path / "eval" / "main_test"

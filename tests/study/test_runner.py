@@ -51,7 +51,7 @@ def test_the_steps_follow_the_protocol():
     assert names[:3] == ["prepare", "train_baseline", "train_persona"]
     assert {"train_mtask_m", "train_control", "train_mtask_s", "train_reverse",
             "train_mtask_m_monologue_0.1", "train_mtask_m_monologue_0.01",
-            "tune_mtask_s", "evaluate_main", "evaluate_extra"} <= set(names)
+            "tune_mtask_s", "evaluate_main_dev", "evaluate_main_test", "evaluate_extra"} <= set(names)
     by_name = {s.name: s for s in steps}
     mtask_s = by_name["train_mtask_s"].command()
     assert "--nopretrain" in mtask_s and "--init_from=runs/x/models/baseline" in mtask_s
@@ -60,7 +60,7 @@ def test_the_steps_follow_the_protocol():
     for stage2 in (mtask_s, control, by_name["train_mtask_m"].command()):
         assert "--learning_rate=0.0005" in stage2  # [train] stage2_flags
     assert "--learning_rate=0.0005" not in by_name["train_baseline"].command()
-    evaluate = by_name["evaluate_main"].command()
+    evaluate = by_name["evaluate_main_test"].command()
     assert "--beam_size=50" in evaluate and "--candidates=0" in evaluate
     assert "--max_examples=1000" in evaluate and "--strict_mmi" in evaluate
 
@@ -76,7 +76,7 @@ def test_smoke_study_runs_end_to_end_and_resumes(tmp_path):
     protocol = protocol_lib.load("configs/study/smoke.toml")
     for step in steps_lib.build(protocol, work):
         assert (work / "steps" / f"{step.name}.json").is_file(), step.name
-    metrics = json.loads((work / "eval/main/metrics.json").read_text())
+    metrics = json.loads((work / "eval/main_test/metrics.json").read_text())
     assert set(metrics) == {"baseline", "mtask_s", "mtask_m"}
     assert "speaker_accuracy" in metrics["mtask_m"] and "ent_4" in metrics["mtask_m"]
     extra = json.loads((work / "eval/extra/metrics.json").read_text())

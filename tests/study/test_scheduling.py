@@ -86,7 +86,9 @@ def test_the_study_steps_name_what_they_need():
     assert by_name["train_mtask_m"].after == ("train_persona",)
     assert set(by_name["train_control"].after) == {"train_baseline", "train_mtask_m"}
     assert set(by_name["tune_mtask_m"].after) == {"train_mtask_m", "train_reverse"}
-    assert by_name["evaluate_main"].after == ("tune_baseline", "tune_mtask_s", "tune_mtask_m")
+    for split in ("dev", "test"):
+        assert by_name[f"evaluate_main_{split}"].after == (
+            "tune_baseline", "tune_mtask_s", "tune_mtask_m")
     names = list(by_name)
     for step in by_name.values():  # The list order is one the steps can run in.
         assert all(names.index(n) < names.index(step.name) for n in step.after)
