@@ -6,7 +6,6 @@ clipping at 5, as in mtask_tf. PyTorch is a benchmark-only extra (`make bench`
 installs it); without it `available()` is False.
 """
 
-import time
 
 from benchmarks import stats
 

@@ -69,7 +69,11 @@ def measure(quick, skip, log):
     """Every figure not in `skip`, as the nested dict written to the results file."""
     import tensorflow as tf
 
-    from benchmarks import beam, memory, peak, serving, train  # TensorFlow loads here.
+    from benchmarks import beam  # TensorFlow loads here.
+    from benchmarks import memory  # TensorFlow loads here.
+    from benchmarks import peak  # TensorFlow loads here.
+    from benchmarks import serving  # TensorFlow loads here.
+    from benchmarks import train  # TensorFlow loads here.
 
     shapes = train.QUICK if quick else train.PAPER
     warmup, reps = (1, 3) if quick else (2, 8)
@@ -188,9 +192,9 @@ def markdown(results):
                   b + ("rerank_full_list_s",), "s", 3)]
     for c in (1, 8, 32):
         rows += [_row(results, f"serving c{c}", s + (f"c{c}", "requests_per_s"), "requests/s"),
-                 _row(results, f"  p50", s + (f"c{c}", "p50_s"), "s", 3),
-                 _row(results, f"  p99", s + (f"c{c}", "p99_s"), "s", 3),
-                 _row(results, f"  errors", s + (f"c{c}", "errors"), "", 0)]
+                 _row(results, "  p50", s + (f"c{c}", "p50_s"), "s", 3),
+                 _row(results, "  p99", s + (f"c{c}", "p99_s"), "s", 3),
+                 _row(results, "  errors", s + (f"c{c}", "errors"), "", 0)]
     rows += [_row(results, "serving c32 / c1", s + ("c32_over_c1",), "x", 2),
              _row(results, "  ceiling: c1 p50 / in-process batch-32 time per request",
                   s + ("batching_limit",), "x", 2)]

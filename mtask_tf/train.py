@@ -13,8 +13,8 @@ import sys
 import time
 
 from absl import app
-from absl import logging
 from absl import flags
+from absl import logging
 
 import mtask_tf  # noqa: F401  (quietens TensorFlow's start-up logging)
 from mtask_tf import cli

@@ -51,6 +51,7 @@ def _validate():
 def _nbest_lists(nbest):
     """MERT's view of the decoded lists: features (forward, reverse, words) per candidate."""
     import numpy as np
+
     from mtask_tf.decoding import mert
 
     lists = []

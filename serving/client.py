@@ -13,9 +13,9 @@ as well as `python -m serving.server`.
 
 import sys
 
+import numpy as np
 from absl import app
 from absl import flags
-import numpy as np
 
 _SERVER = flags.DEFINE_string("server", "localhost:8500", "gRPC address HOST:PORT.")
 _MODEL_NAME = flags.DEFINE_string("model_name", None, "Model name on the server.")

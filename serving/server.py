@@ -13,10 +13,10 @@ import os
 import signal
 import threading
 
+import grpc
 from absl import app
 from absl import flags
 from absl import logging
-import grpc
 
 from serving import config
 

@@ -28,7 +28,8 @@ binary, with a dynamic batch size and without retracing per batch size.
 """
 
 import numbers
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import tensorflow as tf
 

@@ -9,6 +9,7 @@ import tensorflow as tf
 from mtask_tf.model import builders
 from mtask_tf.model import losses
 
+
 @dataclasses.dataclass
 class Perplexity:
     """Corpus perplexity and its parts, overall and per speaker id."""

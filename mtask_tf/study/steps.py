@@ -25,7 +25,7 @@ import json
 import pathlib
 import re
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from mtask_tf.training import model_dir as model_dir_lib
 

@@ -11,7 +11,6 @@ from mtask_tf.model import builders
 from mtask_tf.training import callbacks as callbacks_lib
 from mtask_tf.training import state as state_lib
 
-
 BEST_RECORD = "best.json"
 
 

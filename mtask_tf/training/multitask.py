@@ -7,6 +7,7 @@ from mtask_tf.model import builders
 from mtask_tf.model import losses
 from mtask_tf.training import optimizers
 
+
 class MultiTaskModel(keras.Model):
     """Trains a Seq2Seq model and, optionally, an Autoencoder that shares its decoder.
 

@@ -7,13 +7,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mtask_tf.decoding.beam_search import (
-    beam_search,
-    gather_beams,
-    greedy_search,
-    sequence_log_prob,
-    tile_to_beam,
-)
+from mtask_tf.decoding.beam_search import beam_search
+from mtask_tf.decoding.beam_search import gather_beams
+from mtask_tf.decoding.beam_search import greedy_search
+from mtask_tf.decoding.beam_search import sequence_log_prob
+from mtask_tf.decoding.beam_search import tile_to_beam
 
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
 VOCAB = 7  # PAD, UNK, BOS, EOS and the words 4, 5, 6

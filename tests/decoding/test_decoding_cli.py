@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO, run_module
+from tests.conftest import REPO
+from tests.conftest import run_module
 
 pytestmark = pytest.mark.slow
 

@@ -5,15 +5,13 @@ import pytest
 import sacrebleu
 
 from mtask_tf.decoding import mert as mert_lib
-from mtask_tf.decoding.mert import (
-    NBestList,
-    bleu_along_line,
-    bleu_statistics,
-    corpus_bleu,
-    corpus_bleu_from_statistics,
-    mert,
-    rerank,
-)
+from mtask_tf.decoding.mert import NBestList
+from mtask_tf.decoding.mert import bleu_along_line
+from mtask_tf.decoding.mert import bleu_statistics
+from mtask_tf.decoding.mert import corpus_bleu
+from mtask_tf.decoding.mert import corpus_bleu_from_statistics
+from mtask_tf.decoding.mert import mert
+from mtask_tf.decoding.mert import rerank
 
 BOUNDS = [None, (0.0, 5.0), (-5.0, 5.0)]  # forward weight fixed; mmi_lambda, mmi_gamma
 

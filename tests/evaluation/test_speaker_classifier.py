@@ -97,7 +97,8 @@ def test_attribution_rejects_empty_mismatched_and_unknown_speakers():
 
 
 def test_balanced_accuracy_puts_a_one_speaker_system_at_chance():
-    from mtask_tf.evaluation.speaker_classifier import SpeakerClassifier, attribution_accuracy
+    from mtask_tf.evaluation.speaker_classifier import SpeakerClassifier
+    from mtask_tf.evaluation.speaker_classifier import attribution_accuracy
     classifier = SpeakerClassifier.fit(
         ["my lord my lord", "good my lord", "sweet prince sweet", "good night sweet prince"],
         ["A", "A", "B", "B"])

@@ -6,7 +6,8 @@ import grpc
 import pytest
 
 from tests.conftest import run_module
-from tests.serving.conftest import Server, outputs
+from tests.serving.conftest import Server
+from tests.serving.conftest import outputs
 
 pytestmark = pytest.mark.slow
 

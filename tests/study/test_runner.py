@@ -7,7 +7,8 @@ import pytest
 
 from mtask_tf.study import protocol as protocol_lib
 from mtask_tf.study import steps as steps_lib
-from tests.conftest import WORDS, run_module
+from tests.conftest import WORDS
+from tests.conftest import run_module
 
 SPEAKERS = ("ALICE", "BOB", "CAROL", "HAMLET", "IAGO")
 

@@ -13,7 +13,8 @@ from mtask_tf.data import records
 from mtask_tf.decoding import responder as responder_lib
 from mtask_tf.training import enrollment
 from tests.conftest import run_module
-from tests.serving.conftest import Server, outputs
+from tests.serving.conftest import Server
+from tests.serving.conftest import outputs
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,8 @@ import time
 import pytest
 
 from mtask_tf.training import model_dir as model_dir_lib
-from tests.conftest import REPO, make_data_dir
+from tests.conftest import REPO
+from tests.conftest import make_data_dir
 from tests.serving.conftest import free_port
 
 pytestmark = pytest.mark.slow
@@ -73,8 +74,9 @@ def test_two_workers_train_one_model_that_only_the_chief_writes(tmp_path):
     assert json.loads((model_dir / "best.json").read_text())["stage"] in ("seq2seq", "multitask")
     # The job's model loads and answers like any other.
     trained = model_dir_lib.load_trained(model_dir)
-    from mtask_tf.decoding import responder as responder_lib
     import tensorflow as tf
+
+    from mtask_tf.decoding import responder as responder_lib
     responder = responder_lib.Responder(trained, None, responder_lib.DecodeConfig(
         beam_size=3, max_length=5, responses=2))
     result = responder.generate(tf.constant([""]), tf.constant(["good sir"]),

@@ -97,6 +97,7 @@ def test_perplexity_is_exp_of_mean_token_nll_including_eos():
 
 def test_mixed_bfloat16_trains_and_decodes():
     import keras
+
     from mtask_tf.decoding import generator
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
@@ -117,6 +118,7 @@ def test_mixed_bfloat16_trains_and_decodes():
 
 def test_fused_adam_matches_keras_adam():
     import keras
+
     from mtask_tf.training import optimizers
     rng = np.random.RandomState(0)
     fused = [keras.Variable(rng.randn(5, 3).astype("float32")) for _ in range(2)]

@@ -1,7 +1,6 @@
 """`python -m mtask_tf.train` end to end on a tiny data directory, in subprocesses."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -10,7 +9,9 @@ import time
 import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
-from tests.conftest import REPO, TARGETS, run_module
+from tests.conftest import REPO
+from tests.conftest import TARGETS
+from tests.conftest import run_module
 
 pytestmark = pytest.mark.slow
 
