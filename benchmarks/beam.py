@@ -37,19 +37,36 @@ def _trained(directory, shapes, persona, direction, seed):
     """
     vocabulary_path = pathlib.Path(directory) / "vocab.txt"
     if not vocabulary_path.exists():
-        vocabulary.save_vocabulary(vocabulary_path,
-                                   list(vocabulary.SPECIAL_TOKENS) + _words(shapes))
-    config = builders.ModelConfig(shapes.vocabulary_size, shapes.embedding_dim, shapes.units,
-                                  shapes.num_layers, len(SPEAKERS) if persona else 0,
-                                  shapes.speaker_dim)
+        vocabulary.save_vocabulary(
+            vocabulary_path, list(vocabulary.SPECIAL_TOKENS) + _words(shapes)
+        )
+    config = builders.ModelConfig(
+        shapes.vocabulary_size,
+        shapes.embedding_dim,
+        shapes.units,
+        shapes.num_layers,
+        len(SPEAKERS) if persona else 0,
+        shapes.speaker_dim,
+    )
     keras.utils.set_random_seed(seed)
     prefix = responder_lib.REVERSE_PREFIX if direction == "reverse" else ""
     models = builders.build_models(config, False, name_prefix=prefix)
-    experiment = {"direction": direction, "targets": SPEAKERS[:2], "lengths": {
-        "max_source_length": shapes.source_length, "max_target_length": shapes.target_length}}
-    return model_dir_lib.TrainedModel(pathlib.Path(directory), config, experiment,
-                                      tokenizer_lib.Tokenizer(vocabulary_path), SPEAKERS,
-                                      models)
+    experiment = {
+        "direction": direction,
+        "targets": SPEAKERS[:2],
+        "lengths": {
+            "max_source_length": shapes.source_length,
+            "max_target_length": shapes.target_length,
+        },
+    }
+    return model_dir_lib.TrainedModel(
+        pathlib.Path(directory),
+        config,
+        experiment,
+        tokenizer_lib.Tokenizer(vocabulary_path),
+        SPEAKERS,
+        models,
+    )
 
 
 def _count_steps(generator):
@@ -89,7 +106,8 @@ def _decoder_steps(generator, beam_size, steps):
     """
     ids = tf.fill([beam_size], vocabulary.EOS_ID + 1)
     state = beam_search_lib.tile_to_beam(
-        generator.initial_state(tf.ones([1, 4], tf.int32), tf.zeros([1], tf.int32)), beam_size)
+        generator.initial_state(tf.ones([1, 4], tf.int32), tf.zeros([1], tf.int32)), beam_size
+    )
     steps = int(round(steps))
 
     @tf.function
@@ -97,6 +115,7 @@ def _decoder_steps(generator, beam_size, steps):
         def body(step, total, state):
             logits, state = generator._step(ids, step, state)
             return step + 1, total + logits[0, 0], state
+
         return tf.while_loop(lambda step, *_: step < steps, body, (0, 0.0, state))[1]
 
     return lambda: run(state).numpy()
@@ -106,22 +125,34 @@ def run(shapes, peak_float32_gflops, quick, beam_size=50, max_length=20):
     with tempfile.TemporaryDirectory() as directory:  # the vocabulary file
         forward = _trained(directory, shapes, True, "forward", 1)
         reverse = _trained(directory, shapes, False, "reverse", 2)
-        return _measure(shapes, forward, reverse, peak_float32_gflops, quick, beam_size,
-                        max_length)
+        return _measure(shapes, forward, reverse, peak_float32_gflops, quick, beam_size, max_length)
 
 
 def _full_buffer(shapes, beam_size, max_length):
     """Reverse-model inputs for beam x max_length candidates of the longest length."""
     rows = beam_size * max_length
-    ids = tf.random.stateless_uniform([rows, max_length - 1], [3, 4], len(vocabulary.SPECIAL_TOKENS),
-                                      shapes.vocabulary_size, tf.int32)
-    message = tf.random.stateless_uniform([rows, shapes.source_length // 2], [5, 6],
-                                          len(vocabulary.SPECIAL_TOKENS),
-                                          shapes.vocabulary_size, tf.int32)
+    ids = tf.random.stateless_uniform(
+        [rows, max_length - 1],
+        [3, 4],
+        len(vocabulary.SPECIAL_TOKENS),
+        shapes.vocabulary_size,
+        tf.int32,
+    )
+    message = tf.random.stateless_uniform(
+        [rows, shapes.source_length // 2],
+        [5, 6],
+        len(vocabulary.SPECIAL_TOKENS),
+        shapes.vocabulary_size,
+        tf.int32,
+    )
     bos = tf.fill([rows, 1], vocabulary.BOS_ID)
     eos = tf.fill([rows, 1], vocabulary.EOS_ID)
-    return (ids, tf.zeros([rows], tf.int32), tf.concat([bos, message], 1),
-            tf.concat([message, eos], 1))
+    return (
+        ids,
+        tf.zeros([rows], tf.int32),
+        tf.concat([bos, message], 1),
+        tf.concat([message, eos], 1),
+    )
 
 
 def _rerank_full_buffer(reverse_generator, shapes, beam_size, max_length):
@@ -133,12 +164,14 @@ def _rerank_full_buffer(reverse_generator, shapes, beam_size, max_length):
 
 def _measure(shapes, forward, reverse, peak_float32_gflops, quick, beam_size, max_length):
     reps, batch_reps = (3, 1) if quick else (15, 3)
-    config = responder_lib.DecodeConfig(beam_size=beam_size, max_length=max_length,
-                                        candidates=None, responses=10)
+    config = responder_lib.DecodeConfig(
+        beam_size=beam_size, max_length=max_length, candidates=None, responses=10
+    )
     plain = responder_lib.Responder(forward, None, config)
     counter = _count_steps(plain.forward)
-    mmi = responder_lib.Responder(forward, reverse, dataclasses.replace(
-        config, mmi_lambda=0.5, mmi_gamma=1.0))
+    mmi = responder_lib.Responder(
+        forward, reverse, dataclasses.replace(config, mmi_lambda=0.5, mmi_gamma=1.0)
+    )
 
     one = _requests(shapes, 1, 1)
     every = responder_lib.Responder(forward, None, dataclasses.replace(config, responses=None))
@@ -151,20 +184,31 @@ def _measure(shapes, forward, reverse, peak_float32_gflops, quick, beam_size, ma
 
     decoder_steps = stats.time_calls(_decoder_steps(plain.forward, beam_size, steps), reps)
     full_rerank = stats.time_calls(
-        _rerank_full_buffer(mmi.reverse, shapes, beam_size, max_length), max(1, reps // 3))
+        _rerank_full_buffer(mmi.reverse, shapes, beam_size, max_length), max(1, reps // 3)
+    )
 
-    bound = (steps * beam_size * step_flops(shapes, True) / (peak_float32_gflops * 1e9)
-             if peak_float32_gflops else None)
+    bound = (
+        steps * beam_size * step_flops(shapes, True) / (peak_float32_gflops * 1e9)
+        if peak_float32_gflops
+        else None
+    )
     p50 = stats.percentile(latency, 50)
     batch16_rates = stats.summary(stats.rates(16, batch16))
-    return {"beam_size": beam_size, "max_length": max_length, "steps_run": steps,
-            "candidates": candidates, "candidate_slots": beam_size * max_length,
-            "p50_s": p50, "p95_s": stats.percentile(latency, 95),
-            "latency_s": stats.summary(latency),
-            "bound_s": bound, "ratio_to_bound": p50 / bound if bound else None,
-            "decoder_steps_s": stats.percentile(decoder_steps, 50),
-            "batch16_requests_per_s": batch16_rates["median"],
-            "batch16_requests_per_s_range": batch16_rates,
-            "mmi_extra_s": stats.percentile(mmi_latency, 50) - p50,
-            "mmi_latency_s": stats.summary(mmi_latency),
-            "rerank_full_list_s": stats.percentile(full_rerank, 50)}
+    return {
+        "beam_size": beam_size,
+        "max_length": max_length,
+        "steps_run": steps,
+        "candidates": candidates,
+        "candidate_slots": beam_size * max_length,
+        "p50_s": p50,
+        "p95_s": stats.percentile(latency, 95),
+        "latency_s": stats.summary(latency),
+        "bound_s": bound,
+        "ratio_to_bound": p50 / bound if bound else None,
+        "decoder_steps_s": stats.percentile(decoder_steps, 50),
+        "batch16_requests_per_s": batch16_rates["median"],
+        "batch16_requests_per_s_range": batch16_rates,
+        "mmi_extra_s": stats.percentile(mmi_latency, 50) - p50,
+        "mmi_latency_s": stats.summary(mmi_latency),
+        "rerank_full_list_s": stats.percentile(full_rerank, 50),
+    }

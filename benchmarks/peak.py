@@ -15,13 +15,13 @@ def device():
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         details = tf.config.experimental.get_device_details(gpus[0])
-        return {"type": "GPU", "name": details.get("device_name", gpus[0].name),
-                "count": len(gpus)}
+        return {"type": "GPU", "name": details.get("device_name", gpus[0].name), "count": len(gpus)}
     name = platform.processor() or "cpu"
     try:
         with open("/proc/cpuinfo") as f:
-            name = next(line.split(":", 1)[1].strip() for line in f
-                        if line.startswith("model name"))
+            name = next(
+                line.split(":", 1)[1].strip() for line in f if line.startswith("model name")
+            )
     except (OSError, StopIteration):
         pass
     return {"type": "CPU", "name": name, "count": len(os.sched_getaffinity(0))}
@@ -31,7 +31,7 @@ def matmul_gflops(dtype, n, repetitions, warmup=2):
     """GFLOP/s samples of a chain of [n, n] x [n, n] matmuls."""
     a = tf.random.normal([n, n], dtype=tf.float32)
     # Scaled so that the chain neither overflows nor vanishes.
-    b = tf.cast(tf.random.normal([n, n]) / n ** 0.5, dtype)
+    b = tf.cast(tf.random.normal([n, n]) / n**0.5, dtype)
     a = tf.cast(a, dtype)
 
     @tf.function
@@ -41,7 +41,7 @@ def matmul_gflops(dtype, n, repetitions, warmup=2):
         return tf.reduce_sum(tf.cast(x[:1, :1], tf.float32))
 
     seconds = stats.time_calls(lambda: chain(a).numpy(), repetitions, warmup)
-    return [g / 1e9 for g in stats.rates(2 * n ** 3 * _CHAIN, seconds)]
+    return [g / 1e9 for g in stats.rates(2 * n**3 * _CHAIN, seconds)]
 
 
 def run(quick):

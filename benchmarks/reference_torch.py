@@ -6,7 +6,6 @@ clipping at 5, as in mtask_tf. PyTorch is a benchmark-only extra (`make bench`
 installs it); without it `available()` is False.
 """
 
-
 from benchmarks import stats
 
 
@@ -50,8 +49,7 @@ def measure(shapes, warmup, repetitions):
     model = _model(shapes)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
-    ids = lambda length: torch.randint(4, shapes.vocabulary_size,
-                                       (shapes.batch_size, length))
+    ids = lambda length: torch.randint(4, shapes.vocabulary_size, (shapes.batch_size, length))
     source, target_in = ids(shapes.source_length), ids(shapes.target_length)
     target_out = ids(shapes.target_length)
 
@@ -66,4 +64,6 @@ def measure(shapes, warmup, repetitions):
 
     seconds = stats.time_calls(step, repetitions, warmup)
     return stats.rates(shapes.batch_size * shapes.target_length, seconds), {
-        "threads": torch.get_num_threads(), "version": torch.__version__}
+        "threads": torch.get_num_threads(),
+        "version": torch.__version__,
+    }

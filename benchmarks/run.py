@@ -24,24 +24,41 @@ from absl import flags
 
 FIGURES = ("peak", "train", "bf16", "torch", "beam", "memory", "serving")
 
-_QUICK = flags.DEFINE_bool("quick", False, "Fewer repetitions and smaller models, same "
-                           "code paths: a check that everything runs, in under 3 minutes.")
+_QUICK = flags.DEFINE_bool(
+    "quick",
+    False,
+    "Fewer repetitions and smaller models, same "
+    "code paths: a check that everything runs, in under 3 minutes.",
+)
 _OUTPUT = flags.DEFINE_string("output", "benchmarks/results/latest.json", "Results file.")
 _SKIP = flags.DEFINE_list("skip", [], f"Figures to leave out, of: {', '.join(FIGURES)}.")
 
 TARGETS = {  # name -> (what, JSON path of the measured value, test)
-    "train_fp32_1.5x_torch": ("training float32 >= 1.5x PyTorch", ("train", "ratio_vs_torch"),
-                              lambda r: r >= 1.5),
-    "train_fp32_80pct_of_bound": ("training float32 >= 80 % of the float32 bound",
-                                  ("train", "paper_fp32", "fraction_of_bound"),
-                                  lambda f: f >= 0.8),
-    "train_bf16_above_fp32_bound": ("training bfloat16 above the float32 bound",
-                                    ("train", "paper_bf16", "fraction_of_bound"),
-                                    lambda f: f > 1.0),
-    "beam_p50_1.5x_bound": ("beam p50 at batch 1 <= 1.5x its bound",
-                            ("beam", "ratio_to_bound"), lambda r: r <= 1.5),
-    "serving_c32_3x_c1": ("serving c32 >= 3x c1 requests/s, no error",
-                          ("serving", "c32_over_c1"), lambda r: r >= 3.0),
+    "train_fp32_1.5x_torch": (
+        "training float32 >= 1.5x PyTorch",
+        ("train", "ratio_vs_torch"),
+        lambda r: r >= 1.5,
+    ),
+    "train_fp32_80pct_of_bound": (
+        "training float32 >= 80 % of the float32 bound",
+        ("train", "paper_fp32", "fraction_of_bound"),
+        lambda f: f >= 0.8,
+    ),
+    "train_bf16_above_fp32_bound": (
+        "training bfloat16 above the float32 bound",
+        ("train", "paper_bf16", "fraction_of_bound"),
+        lambda f: f > 1.0,
+    ),
+    "beam_p50_1.5x_bound": (
+        "beam p50 at batch 1 <= 1.5x its bound",
+        ("beam", "ratio_to_bound"),
+        lambda r: r <= 1.5,
+    ),
+    "serving_c32_3x_c1": (
+        "serving c32 >= 3x c1 requests/s, no error",
+        ("serving", "c32_over_c1"),
+        lambda r: r >= 3.0,
+    ),
 }
 
 
@@ -77,19 +94,26 @@ def measure(quick, skip, log):
 
     shapes = train.QUICK if quick else train.PAPER
     warmup, reps = (1, 3) if quick else (2, 8)
-    results = {"device": peak.device(), "tensorflow": tf.__version__,
-               "shapes": dataclasses.asdict(shapes)}
+    results = {
+        "device": peak.device(),
+        "tensorflow": tf.__version__,
+        "shapes": dataclasses.asdict(shapes),
+    }
     peak_fp32 = None
     if "peak" not in skip:
         log("peak: float32 and bfloat16 matmul")
         detail = peak.run(quick)
         # A peak is the best the machine did; other jobs only ever slow it down.
         peak_fp32 = detail["float32"]["max"]
-        results["peak_gflops"] = {"float32": peak_fp32, "bfloat16": detail["bfloat16"]["max"],
-                                  "detail": detail}
+        results["peak_gflops"] = {
+            "float32": peak_fp32,
+            "bfloat16": detail["bfloat16"]["max"],
+            "detail": detail,
+        }
     runs = results["train"] = {}
-    train_ = lambda task, policy="float32": _train(shapes, task, policy, warmup, reps,
-                                                   peak_fp32, log)
+    train_ = lambda task, policy="float32": _train(
+        shapes, task, policy, warmup, reps, peak_fp32, log
+    )
     if "train" not in skip:
         runs["paper_fp32"] = train_("seq2seq")
     if "torch" not in skip:  # right after the Seq2Seq it is compared with
@@ -100,8 +124,9 @@ def measure(quick, skip, log):
     if "bf16" not in skip:
         runs["paper_bf16"] = train_("seq2seq", "mixed_bfloat16")
     if "paper_fp32" in runs and runs.get("torch_reference", {}).get("tokens_per_s"):
-        runs["ratio_vs_torch"] = (runs["paper_fp32"]["tokens_per_s"]
-                                  / runs["torch_reference"]["tokens_per_s"])
+        runs["ratio_vs_torch"] = (
+            runs["paper_fp32"]["tokens_per_s"] / runs["torch_reference"]["tokens_per_s"]
+        )
     if "beam" not in skip:
         log("beam: Responder, beam 50, 20 tokens")
         results["beam"] = beam.run(shapes, peak_fp32, quick)
@@ -152,64 +177,115 @@ def _row(results, label, path, unit="", digits=1, span=None):
         return f"| {label} | – | |"
     low_high = ""
     if span is not None and _get(results, span) is not None:
-        low_high = f"{_get(results, span + ('min',)):,.{digits}f} – " \
-                   f"{_get(results, span + ('max',)):,.{digits}f}"
+        low_high = (
+            f"{_get(results, span + ('min',)):,.{digits}f} – "
+            f"{_get(results, span + ('max',)):,.{digits}f}"
+        )
     return f"| {label} | {value:,.{digits}f} {unit} | {low_high} |"
 
 
 def markdown(results):
     """The results as a Markdown table: median, then min – max of the repetitions."""
     t, b, s = ("train",), ("beam",), ("serving",)
-    rows = [f"Device: {results['device']['type']} {results['device']['name']} "
-            f"(x{results['device']['count']}); load average {results['load_average_start'][0]:.1f}"
-            f" at start, {results['load_average_end'][0]:.1f} at end"
-            + ("; QUICK (small shapes)" if results["quick"] else ""), "",
-            "| figure | median | min – max |", "|---|---|---|",
-            _row(results, "peak float32", ("peak_gflops", "float32"), "GFLOP/s", 0,
-                 ("peak_gflops", "detail", "float32")),
-            _row(results, "peak bfloat16", ("peak_gflops", "bfloat16"), "GFLOP/s", 0,
-                 ("peak_gflops", "detail", "bfloat16"))]
+    rows = [
+        f"Device: {results['device']['type']} {results['device']['name']} "
+        f"(x{results['device']['count']}); load average {results['load_average_start'][0]:.1f}"
+        f" at start, {results['load_average_end'][0]:.1f} at end"
+        + ("; QUICK (small shapes)" if results["quick"] else ""),
+        "",
+        "| figure | median | min – max |",
+        "|---|---|---|",
+        _row(
+            results,
+            "peak float32",
+            ("peak_gflops", "float32"),
+            "GFLOP/s",
+            0,
+            ("peak_gflops", "detail", "float32"),
+        ),
+        _row(
+            results,
+            "peak bfloat16",
+            ("peak_gflops", "bfloat16"),
+            "GFLOP/s",
+            0,
+            ("peak_gflops", "detail", "bfloat16"),
+        ),
+    ]
     for name in ("paper_fp32", "persona_fp32", "multitask_fp32", "paper_bf16", "torch_reference"):
-        rows.append(_row(results, f"train {name}", t + (name, "tokens_per_s"), "tokens/s", 0,
-                         t + (name, "tokens_per_s_range")))
+        rows.append(
+            _row(
+                results,
+                f"train {name}",
+                t + (name, "tokens_per_s"),
+                "tokens/s",
+                0,
+                t + (name, "tokens_per_s_range"),
+            )
+        )
         rows.append(_row(results, "  GFLOP/s", t + (name, "gflops"), "", 1))
-        rows.append(_row(results, "  fraction of the float32 bound",
-                         t + (name, "fraction_of_bound"), "", 2))
+        rows.append(
+            _row(results, "  fraction of the float32 bound", t + (name, "fraction_of_bound"), "", 2)
+        )
     works = {True: "yes", False: "**no**"}.get(_get(results, t + ("paper_bf16", "works")), "–")
-    rows += [f"| train paper_bf16 works (loss falls, finite) | {works} | |",
-             _row(results, "train mtask_tf / PyTorch", t + ("ratio_vs_torch",), "x", 2),
-             _row(results, "beam p50 (batch 1)", b + ("p50_s",), "s", 3, b + ("latency_s",)),
-             _row(results, "beam p95 (batch 1)", b + ("p95_s",), "s", 3),
-             _row(results, "beam compute bound", b + ("bound_s",), "s", 3),
-             _row(results, "beam p50 / bound", b + ("ratio_to_bound",), "x", 2),
-             _row(results, "beam steps run", b + ("steps_run",), "", 1),
-             _row(results, "  the decoder steps alone (no search)", b + ("decoder_steps_s",),
-                  "s", 3),
-             _row(results, "beam batch 16", b + ("batch16_requests_per_s",), "requests/s", 2),
-             _row(results, "beam candidates reranked (full list)", b + ("candidates",), "", 0),
-             _row(results, "MMI reranking extra", b + ("mmi_extra_s",), "s", 3),
-             _row(results, "  reranking a full buffer (beam x max_length candidates)",
-                  b + ("rerank_full_list_s",), "s", 3)]
+    rows += [
+        f"| train paper_bf16 works (loss falls, finite) | {works} | |",
+        _row(results, "train mtask_tf / PyTorch", t + ("ratio_vs_torch",), "x", 2),
+        _row(results, "beam p50 (batch 1)", b + ("p50_s",), "s", 3, b + ("latency_s",)),
+        _row(results, "beam p95 (batch 1)", b + ("p95_s",), "s", 3),
+        _row(results, "beam compute bound", b + ("bound_s",), "s", 3),
+        _row(results, "beam p50 / bound", b + ("ratio_to_bound",), "x", 2),
+        _row(results, "beam steps run", b + ("steps_run",), "", 1),
+        _row(results, "  the decoder steps alone (no search)", b + ("decoder_steps_s",), "s", 3),
+        _row(results, "beam batch 16", b + ("batch16_requests_per_s",), "requests/s", 2),
+        _row(results, "beam candidates reranked (full list)", b + ("candidates",), "", 0),
+        _row(results, "MMI reranking extra", b + ("mmi_extra_s",), "s", 3),
+        _row(
+            results,
+            "  reranking a full buffer (beam x max_length candidates)",
+            b + ("rerank_full_list_s",),
+            "s",
+            3,
+        ),
+    ]
     for c in (1, 8, 32):
-        rows += [_row(results, f"serving c{c}", s + (f"c{c}", "requests_per_s"), "requests/s"),
-                 _row(results, "  p50", s + (f"c{c}", "p50_s"), "s", 3),
-                 _row(results, "  p99", s + (f"c{c}", "p99_s"), "s", 3),
-                 _row(results, "  errors", s + (f"c{c}", "errors"), "", 0)]
-    rows += [_row(results, "serving c32 / c1", s + ("c32_over_c1",), "x", 2),
-             _row(results, "  ceiling: c1 p50 / in-process batch-32 time per request",
-                  s + ("batching_limit",), "x", 2)]
-    rows += [_row(results, "memory training peak RSS", ("memory", "train_peak_rss_mb"), "MB", 0),
-             _row(results, "memory serving peak RSS", ("memory", "serve_peak_rss_mb"), "MB", 0),
-             "", "| target | met |", "|---|---|"]
+        rows += [
+            _row(results, f"serving c{c}", s + (f"c{c}", "requests_per_s"), "requests/s"),
+            _row(results, "  p50", s + (f"c{c}", "p50_s"), "s", 3),
+            _row(results, "  p99", s + (f"c{c}", "p99_s"), "s", 3),
+            _row(results, "  errors", s + (f"c{c}", "errors"), "", 0),
+        ]
+    rows += [
+        _row(results, "serving c32 / c1", s + ("c32_over_c1",), "x", 2),
+        _row(
+            results,
+            "  ceiling: c1 p50 / in-process batch-32 time per request",
+            s + ("batching_limit",),
+            "x",
+            2,
+        ),
+    ]
+    rows += [
+        _row(results, "memory training peak RSS", ("memory", "train_peak_rss_mb"), "MB", 0),
+        _row(results, "memory serving peak RSS", ("memory", "serve_peak_rss_mb"), "MB", 0),
+        "",
+        "| target | met |",
+        "|---|---|",
+    ]
     met = {True: "yes", False: "**no**", None: "not measured"}
-    rows += [f"| {what} | {met[results['targets'][name]]} |"
-             for name, (what, _, _) in TARGETS.items()]
+    rows += [
+        f"| {what} | {met[results['targets'][name]]} |" for name, (what, _, _) in TARGETS.items()
+    ]
     return "\n".join(rows)
 
 
 def _git_commit():
-    result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, cwd=pathlib.Path(__file__).parent)
+    result = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        cwd=pathlib.Path(__file__).parent,
+    )
     return result.stdout.strip() or None
 
 
@@ -218,14 +294,24 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     unknown = set(_SKIP.value) - set(FIGURES)
     if unknown:
-        raise app.UsageError(f"--skip: unknown figure(s) {', '.join(sorted(unknown))}; "
-                             f"choose from {', '.join(FIGURES)}")
+        raise app.UsageError(
+            f"--skip: unknown figure(s) {', '.join(sorted(unknown))}; "
+            f"choose from {', '.join(FIGURES)}"
+        )
     started = datetime.datetime.now().isoformat(timespec="seconds")
     load_start = os.getloadavg()
-    results = measure(_QUICK.value, set(_SKIP.value),
-                      log=lambda message: print(message, file=sys.stderr, flush=True))
-    results.update(started=started, git_commit=_git_commit(), quick=_QUICK.value,
-                   load_average_start=load_start, load_average_end=os.getloadavg())
+    results = measure(
+        _QUICK.value,
+        set(_SKIP.value),
+        log=lambda message: print(message, file=sys.stderr, flush=True),
+    )
+    results.update(
+        started=started,
+        git_commit=_git_commit(),
+        quick=_QUICK.value,
+        load_average_start=load_start,
+        load_average_end=os.getloadavg(),
+    )
     results["targets"] = targets(results)
     output = pathlib.Path(_OUTPUT.value)
     output.parent.mkdir(parents=True, exist_ok=True)

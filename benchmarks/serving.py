@@ -35,19 +35,23 @@ def make_data_dir(path, words, rows, seed=1):
 
     rng = random.Random(seed)
     vocab = [f"w{i}" for i in range(words)]
-    triple = lambda speaker: records.Triple(speaker, _sentence(rng, vocab),
-                                            _sentence(rng, vocab), _sentence(rng, vocab))
+    triple = lambda speaker: records.Triple(
+        speaker, _sentence(rng, vocab), _sentence(rng, vocab), _sentence(rng, vocab)
+    )
     path.mkdir(parents=True)
     records.write_triples(path / "train.tsv", [triple(f"S{i % 20}") for i in range(rows)])
     for split in ("dev", "test"):
         records.write_triples(path / f"{split}.tsv", [triple(TARGETS[i % 2]) for i in range(20)])
-    records.write_monologue(path / "monologue.tsv", [
-        records.Monologue(TARGETS[i % 2], _sentence(rng, vocab)) for i in range(rows // 10)])
+    records.write_monologue(
+        path / "monologue.tsv",
+        [records.Monologue(TARGETS[i % 2], _sentence(rng, vocab)) for i in range(rows // 10)],
+    )
 
 
 def _run(*command):
-    result = subprocess.run([sys.executable, "-m", *command], cwd=REPO, capture_output=True,
-                            text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", *command], cwd=REPO, capture_output=True, text=True
+    )
     if result.returncode:
         raise RuntimeError(f"{' '.join(command[:1])} failed:\n{result.stderr[-3000:]}")
 
@@ -57,12 +61,24 @@ def export_model(work, quick):
     size = "smoke" if quick else "demo"
     data = work / "data"
     make_data_dir(data, words=400 if quick else 10_000, rows=400 if quick else 4000)
-    _run("mtask_tf.train", "--flagfile=configs/baseline.flags", f"--flagfile=configs/{size}.flags",
-         f"--data_dir={data}", f"--model_dir={work / 'model'}", "--pretrain_max_steps=1",
-         "--eval_every=1", "--checkpoint_every=1", "--log_every=1")
+    _run(
+        "mtask_tf.train",
+        "--flagfile=configs/baseline.flags",
+        f"--flagfile=configs/{size}.flags",
+        f"--data_dir={data}",
+        f"--model_dir={work / 'model'}",
+        "--pretrain_max_steps=1",
+        "--eval_every=1",
+        "--checkpoint_every=1",
+        "--log_every=1",
+    )
     base = work / "export" / MODEL
-    _run("mtask_tf.export", f"--model_dir={work / 'model'}", f"--export_base={base}",
-         f"--models_config={work / 'models.config'}")
+    _run(
+        "mtask_tf.export",
+        f"--model_dir={work / 'model'}",
+        f"--export_base={base}",
+        f"--models_config={work / 'models.config'}",
+    )
     return base
 
 
@@ -70,13 +86,19 @@ class Server:
     """`python -m serving.server` on a loopback port, until `stop()`."""
 
     def __init__(self, base, log_path, timeout=300):
-        command = [sys.executable, "-m", "serving.server", f"--host={HOST}", "--port=0",
-                   f"--model_name={MODEL}", f"--model_base_path={base}",
-                   "--file_system_poll_wait_seconds=0"]
+        command = [
+            sys.executable,
+            "-m",
+            "serving.server",
+            f"--host={HOST}",
+            "--port=0",
+            f"--model_name={MODEL}",
+            f"--model_base_path={base}",
+            "--file_system_poll_wait_seconds=0",
+        ]
         self.log_path = log_path
         with open(log_path, "w") as log:
-            self.process = subprocess.Popen(command, cwd=REPO, stdout=log,
-                                            stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while "\nready\n" not in self.log():
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -112,11 +134,15 @@ def _load(stub, requests, concurrency):
     wall = time.perf_counter() - start
     latencies = [seconds for seconds, error in results if error is None]
     errors = [error for _, error in results if error is not None]
-    return {"requests": len(requests), "concurrency": concurrency,
-            "requests_per_s": len(latencies) / wall,
-            "p50_s": stats.percentile(latencies, 50) if latencies else None,
-            "p99_s": stats.percentile(latencies, 99) if latencies else None,
-            "errors": len(errors), "error_codes": sorted(set(errors))}
+    return {
+        "requests": len(requests),
+        "concurrency": concurrency,
+        "requests_per_s": len(latencies) / wall,
+        "p50_s": stats.percentile(latencies, 50) if latencies else None,
+        "p99_s": stats.percentile(latencies, 99) if latencies else None,
+        "errors": len(errors),
+        "error_codes": sorted(set(errors)),
+    }
 
 
 def _requests(count, seed):
@@ -130,8 +156,11 @@ def _requests(count, seed):
         request = predict_pb2.PredictRequest()
         request.model_spec.name = MODEL
         request.model_spec.signature_name = "generate"
-        turn = {"context": _sentence(rng, vocab), "message": _sentence(rng, vocab),
-                "speaker": TARGETS[0]}
+        turn = {
+            "context": _sentence(rng, vocab),
+            "message": _sentence(rng, vocab),
+            "speaker": TARGETS[0],
+        }
         for name, text in turn.items():
             request.inputs[name].CopyFrom(tf.make_tensor_proto([text]))
         requests.append(request)
@@ -151,14 +180,15 @@ def run(quick):
             with grpc.insecure_channel(f"{HOST}:{server.port}") as channel:
                 stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
                 _load(stub, _requests(4, 0), 2)  # warm-up
-                result = {f"c{c}": _load(stub, _requests(max(4, c) * per_thread, c), c)
-                          for c in CONCURRENCY}
+                result = {
+                    f"c{c}": _load(stub, _requests(max(4, c) * per_thread, c), c)
+                    for c in CONCURRENCY
+                }
             result["peak_rss_mb"] = memory.peak_rss_mb(server.process.pid)
         finally:
             server.stop()
         result["in_process"] = _in_process(base, quick)
-    result["batching_limit"] = (result["c1"]["p50_s"]
-                                / result["in_process"]["batch32_per_request_s"])
+    result["batching_limit"] = result["c1"]["p50_s"] / result["in_process"]["batch32_per_request_s"]
     return result
 
 
@@ -174,12 +204,15 @@ def _in_process(base, quick, batch=32):
 
     version = max((p for p in base.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
     generate = tf.saved_model.load(str(version)).signatures["generate"]
-    columns = lambda requests: {name: tf.constant([r.inputs[name].string_val[0]
-                                                   for r in requests])
-                                for name in ("context", "message", "speaker")}
+    columns = lambda requests: {
+        name: tf.constant([r.inputs[name].string_val[0] for r in requests])
+        for name in ("context", "message", "speaker")
+    }
     one, many = columns(_requests(1, 101)), columns(_requests(batch, 102))
     reps = 3 if quick else 8
     single = stats.time_calls(lambda: generate(**one)["scores"].numpy(), reps)
     batched = stats.time_calls(lambda: generate(**many)["scores"].numpy(), reps)
-    return {"batch1_s": stats.percentile(single, 50),
-            "batch32_per_request_s": stats.percentile(batched, 50) / batch}
+    return {
+        "batch1_s": stats.percentile(single, 50),
+        "batch32_per_request_s": stats.percentile(batched, 50) / batch,
+    }

@@ -16,8 +16,12 @@ def percentile(samples, q):
 
 def summary(samples):
     """{"median", "min", "max", "n"} of a list of numbers."""
-    return {"median": percentile(samples, 50), "min": min(samples), "max": max(samples),
-            "n": len(samples)}
+    return {
+        "median": percentile(samples, 50),
+        "min": min(samples),
+        "max": max(samples),
+        "n": len(samples),
+    }
 
 
 def time_calls(fn, repetitions, warmup=1):

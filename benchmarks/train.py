@@ -28,13 +28,25 @@ class Shapes:
 
     def config(self, persona):
         return builders.ModelConfig(
-            self.vocabulary_size, self.embedding_dim, self.units, self.num_layers,
-            NUM_SPEAKERS if persona else 0, self.speaker_dim)
+            self.vocabulary_size,
+            self.embedding_dim,
+            self.units,
+            self.num_layers,
+            NUM_SPEAKERS if persona else 0,
+            self.speaker_dim,
+        )
 
 
 PAPER = Shapes()
-QUICK = Shapes(vocabulary_size=8000, embedding_dim=128, units=256, speaker_dim=64,
-               batch_size=32, source_length=10, target_length=10)
+QUICK = Shapes(
+    vocabulary_size=8000,
+    embedding_dim=128,
+    units=256,
+    speaker_dim=64,
+    batch_size=32,
+    source_length=10,
+    target_length=10,
+)
 
 
 def flops_per_target_token(shapes, persona):
@@ -48,8 +60,9 @@ def flops_per_target_token(shapes, persona):
     """
     u, e = shapes.units, shapes.embedding_dim
     k = shapes.speaker_dim if persona else 0
-    stack = lambda first_input: sum((d + u) * 4 * u
-                                    for d in [first_input] + [u] * (shapes.num_layers - 1))
+    stack = lambda first_input: sum(
+        (d + u) * 4 * u for d in [first_input] + [u] * (shapes.num_layers - 1)
+    )
     encoder = stack(e) * shapes.source_length / shapes.target_length
     decoder = stack(e + k) + u * shapes.vocabulary_size
     return 2 * 3 * (encoder + decoder)
@@ -57,12 +70,16 @@ def flops_per_target_token(shapes, persona):
 
 def _batch(shapes, seed):
     rng = tf.random.Generator.from_seed(seed)
-    ids = lambda length: rng.uniform([shapes.batch_size, length], 4,
-                                     shapes.vocabulary_size, tf.int32)
+    ids = lambda length: rng.uniform(
+        [shapes.batch_size, length], 4, shapes.vocabulary_size, tf.int32
+    )
     # Every token is real (no padding), so every target position counts.
-    return {"source": ids(shapes.source_length), "target_in": ids(shapes.target_length),
-            "target_out": ids(shapes.target_length),
-            "speaker": rng.uniform([shapes.batch_size], 0, NUM_SPEAKERS, tf.int32)}
+    return {
+        "source": ids(shapes.source_length),
+        "target_in": ids(shapes.target_length),
+        "target_out": ids(shapes.target_length),
+        "speaker": rng.uniform([shapes.batch_size], 0, NUM_SPEAKERS, tf.int32),
+    }
 
 
 class _StepTimer(keras.callbacks.Callback):
@@ -104,8 +121,14 @@ def measure(shapes, task, warmup, repetitions, policy="float32"):
             data["autoencoder"] = _batch(shapes, 2)
         dataset = tf.data.Dataset.from_tensors(data).repeat()
         timer = _StepTimer()
-        model.fit(dataset, epochs=1, steps_per_epoch=warmup + repetitions, callbacks=[timer],
-                  shuffle=False, verbose=0)
+        model.fit(
+            dataset,
+            epochs=1,
+            steps_per_epoch=warmup + repetitions,
+            callbacks=[timer],
+            shuffle=False,
+            verbose=0,
+        )
     finally:
         keras.mixed_precision.set_global_policy("float32")
     tokens = shapes.batch_size * shapes.target_length * len(data)
@@ -116,9 +139,13 @@ def result(samples, flops_per_token, peak_float32, losses=None):
     """The JSON entry of one training figure."""
     tokens = stats.summary(samples)
     gflops = tokens["median"] * flops_per_token / 1e9
-    entry = {"tokens_per_s": tokens["median"], "tokens_per_s_range": tokens,
-             "flops_per_token": flops_per_token, "gflops": gflops,
-             "fraction_of_bound": gflops / peak_float32 if peak_float32 else None}
+    entry = {
+        "tokens_per_s": tokens["median"],
+        "tokens_per_s_range": tokens,
+        "flops_per_token": flops_per_token,
+        "gflops": gflops,
+        "fraction_of_bound": gflops / peak_float32 if peak_float32 else None,
+    }
     if losses:
         entry.update(first_loss=losses[0], last_loss=losses[-1])
     return entry

@@ -22,6 +22,7 @@ def _import_tensorflow_quietly():
     os.dup2(devnull, 2)
     try:
         import tensorflow as tf
+
         tf.config.list_physical_devices()
     finally:
         os.dup2(saved, 2)

@@ -58,16 +58,16 @@ _DECODING_HELP = {
     "beam_size": "Beam width B: live hypotheses per input at each step (paper: 50).",
     "max_length": "Most tokens of a response, EOS included (paper: 20).",
     "candidates": "Finished hypotheses kept per input for MMI reranking. 0: every "
-                  "hypothesis that ends with EOS, up to beam_size x max_length (the "
-                  "paper's N-best list); N: only the N best by forward score (cheaper "
-                  "reranking). MMI weights must be tuned with the same value.",
+    "hypothesis that ends with EOS, up to beam_size x max_length (the "
+    "paper's N-best list); N: only the N best by forward score (cheaper "
+    "reranking). MMI weights must be tuned with the same value.",
     "responses": "Reranked responses returned per input, best first (0: all candidates). "
-                 "decode writes them, evaluate writes them to NAME.SPLIT.nbest.jsonl, an "
-                 "export returns them per request; tune_mmi reranks every candidate and "
-                 "does not use it.",
+    "decode writes them, evaluate writes them to NAME.SPLIT.nbest.jsonl, an "
+    "export returns them per request; tune_mmi reranks every candidate and "
+    "does not use it.",
     "batch_size": "Inputs decoded together by decode, tune_mmi and evaluate (an export "
-                  "takes the batch each request brings); memory grows with batch_size x "
-                  "candidates.",
+    "takes the batch each request brings); memory grows with batch_size x "
+    "candidates.",
 }
 
 
@@ -82,28 +82,42 @@ class DecodingFlags:
     def __init__(self, reads_mmi=True, flag_values=flags.FLAGS):
         h = _DECODING_HELP
         self._flag_values = flag_values
-        self._beam_size = flags.DEFINE_integer("beam_size", 50, h["beam_size"],
-                                               flag_values=flag_values)
-        self._max_length = flags.DEFINE_integer("max_length", 20, h["max_length"],
-                                                flag_values=flag_values)
-        self._candidates = flags.DEFINE_integer("candidates", 0, h["candidates"],
-                                                flag_values=flag_values)
-        self._responses = flags.DEFINE_integer("responses", 5, h["responses"],
-                                               flag_values=flag_values)
-        self._batch_size = flags.DEFINE_integer("batch_size", 16, h["batch_size"],
-                                                flag_values=flag_values)
-        self._strict_mmi = flags.DEFINE_boolean(
-            "strict_mmi", False, "Refuse (instead of warning) to rerank with MMI weights "
-            "tuned with other --beam_size, --max_length or --candidates.",
-            flag_values=flag_values) if reads_mmi else None
+        self._beam_size = flags.DEFINE_integer(
+            "beam_size", 50, h["beam_size"], flag_values=flag_values
+        )
+        self._max_length = flags.DEFINE_integer(
+            "max_length", 20, h["max_length"], flag_values=flag_values
+        )
+        self._candidates = flags.DEFINE_integer(
+            "candidates", 0, h["candidates"], flag_values=flag_values
+        )
+        self._responses = flags.DEFINE_integer(
+            "responses", 5, h["responses"], flag_values=flag_values
+        )
+        self._batch_size = flags.DEFINE_integer(
+            "batch_size", 16, h["batch_size"], flag_values=flag_values
+        )
+        self._strict_mmi = (
+            flags.DEFINE_boolean(
+                "strict_mmi",
+                False,
+                "Refuse (instead of warning) to rerank with MMI weights "
+                "tuned with other --beam_size, --max_length or --candidates.",
+                flag_values=flag_values,
+            )
+            if reads_mmi
+            else None
+        )
 
     def validate(self):
-        require_positive("beam_size", "max_length", "batch_size", show_value=True,
-                         flag_values=self._flag_values)
+        require_positive(
+            "beam_size", "max_length", "batch_size", show_value=True, flag_values=self._flag_values
+        )
         for holder in (self._candidates, self._responses):
             if holder.value < 0:
-                raise app.UsageError(f"--{holder.name} must be 0 (all) or positive, got "
-                                     f"{holder.value}")
+                raise app.UsageError(
+                    f"--{holder.name} must be 0 (all) or positive, got {holder.value}"
+                )
 
     @property
     def batch_size(self):
@@ -113,8 +127,9 @@ class DecodingFlags:
         """The `mmi.SearchSettings` these flags decode with."""
         from mtask_tf.decoding import mmi
 
-        return mmi.SearchSettings(self._beam_size.value, self._max_length.value,
-                                  self._candidates.value or None)
+        return mmi.SearchSettings(
+            self._beam_size.value, self._max_length.value, self._candidates.value or None
+        )
 
     def decode_config(self, weights=None, responses=...):
         """A `DecodeConfig` with these settings and `mmi.MmiWeights` (None: lambda = gamma = 0).
@@ -127,10 +142,13 @@ class DecodingFlags:
             responses = self._responses.value or None
         settings = self.search_settings()
         return responder.DecodeConfig(
-            beam_size=settings.beam_size, max_length=settings.max_length,
-            candidates=settings.candidates, responses=responses,
+            beam_size=settings.beam_size,
+            max_length=settings.max_length,
+            candidates=settings.candidates,
+            responses=responses,
             mmi_lambda=weights.mmi_lambda if weights else 0.0,
-            mmi_gamma=weights.mmi_gamma if weights else 0.0)
+            mmi_gamma=weights.mmi_gamma if weights else 0.0,
+        )
 
     def load_mmi(self, path, stream=None):
         """Reads an MMI weights file and checks it was tuned with these settings.
@@ -149,6 +167,9 @@ class DecodingFlags:
         if problem and self._strict_mmi is not None and self._strict_mmi.value:
             raise mmi.MmiFileError(problem + " (--strict_mmi)")
         if problem:
-            print(f"warning: {problem} (--strict_mmi makes this an error)",
-                  file=stream or sys.stderr, flush=True)
+            print(
+                f"warning: {problem} (--strict_mmi makes this an error)",
+                file=stream or sys.stderr,
+                flush=True,
+            )
         return weights

@@ -19,10 +19,14 @@ import mtask_tf  # noqa: F401  (quietens TensorFlow's start-up logging)
 from mtask_tf import cli
 from mtask_tf.training import loop
 
-_SAMPLES = flags.DEFINE_string("samples", None, "Triples file whose inputs the models "
-                               "answer side by side, e.g. data/shakespeare/test.tsv.")
-_SAMPLE_TARGETS = flags.DEFINE_list("sample_targets", None, "Targets whose inputs are "
-                                    "shown; default: every speaker of --samples.")
+_SAMPLES = flags.DEFINE_string(
+    "samples",
+    None,
+    "Triples file whose inputs the models answer side by side, e.g. data/shakespeare/test.tsv.",
+)
+_SAMPLE_TARGETS = flags.DEFINE_list(
+    "sample_targets", None, "Targets whose inputs are shown; default: every speaker of --samples."
+)
 _SAMPLES_PER_TARGET = flags.DEFINE_integer("samples_per_target", 3, "Inputs per target.")
 _DECODING = cli.DecodingFlags(reads_mmi=False)
 flags.adopt_module_key_flags(cli)
@@ -31,8 +35,9 @@ flags.adopt_module_key_flags(cli)
 def _record(model_dir):
     path = pathlib.Path(model_dir) / loop.BEST_RECORD
     if not path.is_file():
-        raise app.UsageError(f"{path}: not found; has training in {model_dir} "
-                             "evaluated at least once?")
+        raise app.UsageError(
+            f"{path}: not found; has training in {model_dir} evaluated at least once?"
+        )
     return json.loads(path.read_text())
 
 
@@ -42,8 +47,9 @@ def table(model_dirs):
     names = [pathlib.Path(d).name for d in model_dirs]
     speakers = sorted({s for r in records for s in r["dev"]["perplexity_by_speaker"]})
     rows = [("dev perplexity", [r["dev"]["perplexity"] for r in records])]
-    rows += [(f"  {s}", [r["dev"]["perplexity_by_speaker"].get(s) for r in records])
-             for s in speakers]
+    rows += [
+        (f"  {s}", [r["dev"]["perplexity_by_speaker"].get(s) for r in records]) for s in speakers
+    ]
     lines = ["| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     for label, values in rows:
         cells = [_cell(v, values[0], i) for i, v in enumerate(values)]
@@ -72,7 +78,7 @@ def _sample_rows(path, targets, count):
 
 
 def _short(text, limit=80):
-    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def samples(model_dirs, rows, config, batch_size):
@@ -83,15 +89,20 @@ def samples(model_dirs, rows, config, batch_size):
     answers = []
     for model_dir in model_dirs:
         responder = responder_lib.load(model_dir, None, config)
-        answers.append([h[0].response if h else "" for h in
-                        runner.decode(responder, rows, batch_size)])
+        answers.append(
+            [h[0].response if h else "" for h in runner.decode(responder, rows, batch_size)]
+        )
     width = max(len(pathlib.Path(d).name) for d in model_dirs)
     lines = []
     for index, row in enumerate(rows):
-        lines += ["", f"{row.speaker} is told: {_short(row.context)} / {_short(row.message)}",
-                  f"  {'(real)':<{width}}  {_short(row.response)}"]
-        lines += [f"  {pathlib.Path(d).name:<{width}}  {a[index]}"
-                  for d, a in zip(model_dirs, answers)]
+        lines += [
+            "",
+            f"{row.speaker} is told: {_short(row.context)} / {_short(row.message)}",
+            f"  {'(real)':<{width}}  {_short(row.response)}",
+        ]
+        lines += [
+            f"  {pathlib.Path(d).name:<{width}}  {a[index]}" for d, a in zip(model_dirs, answers)
+        ]
     return lines
 
 
@@ -107,8 +118,7 @@ def main(argv):
 
     with cli.user_errors(records.DataError, model_dir_lib.ModelDirError):
         rows = _sample_rows(_SAMPLES.value, _SAMPLE_TARGETS.value, _SAMPLES_PER_TARGET.value)
-        lines = samples(argv[1:], rows, _DECODING.decode_config(responses=1),
-                        _DECODING.batch_size)
+        lines = samples(argv[1:], rows, _DECODING.decode_config(responses=1), _DECODING.batch_size)
     print("\n".join(lines))
 
 

@@ -22,20 +22,33 @@ from mtask_tf import cli
 
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "Trained forward model directory.")
 _REVERSE_MODEL_DIR = flags.DEFINE_string(
-    "reverse_model_dir", None, "Trained reverse model p(message | response) for MMI "
-    "reranking; without it responses are ranked by the forward score alone.")
-_MMI = flags.DEFINE_string("mmi", None, "MMI weights file (lambda, gamma) from "
-                           "mtask_tf.tune_mmi; default lambda = gamma = 0.")
-_INPUT = flags.DEFINE_string("input", None, "TSV with header `speaker context message` "
-                             "or `speaker context message response` (response = reference).")
-_OUTPUT = flags.DEFINE_string("output", None, "Output file: .jsonl for JSON lines, "
-                              "anything else for TSV.")
+    "reverse_model_dir",
+    None,
+    "Trained reverse model p(message | response) for MMI "
+    "reranking; without it responses are ranked by the forward score alone.",
+)
+_MMI = flags.DEFINE_string(
+    "mmi",
+    None,
+    "MMI weights file (lambda, gamma) from mtask_tf.tune_mmi; default lambda = gamma = 0.",
+)
+_INPUT = flags.DEFINE_string(
+    "input",
+    None,
+    "TSV with header `speaker context message` "
+    "or `speaker context message response` (response = reference).",
+)
+_OUTPUT = flags.DEFINE_string(
+    "output", None, "Output file: .jsonl for JSON lines, anything else for TSV."
+)
 _DECODING = cli.DecodingFlags()
 flags.adopt_module_key_flags(cli)
-_INTERACTIVE = flags.DEFINE_boolean("interactive", False, "Chat at a prompt instead of "
-                                    "reading --input.")
-_SKIP_BAD_LINES = flags.DEFINE_boolean("skip_bad_lines", False, "Skip and count "
-                                       "malformed input lines.")
+_INTERACTIVE = flags.DEFINE_boolean(
+    "interactive", False, "Chat at a prompt instead of reading --input."
+)
+_SKIP_BAD_LINES = flags.DEFINE_boolean(
+    "skip_bad_lines", False, "Skip and count malformed input lines."
+)
 
 
 def _validate():
@@ -53,20 +66,36 @@ def _write(path, rows, results):
     with open(path, "w", encoding="utf-8") as out:
         if path.suffix == ".jsonl":
             for row, hypotheses in zip(rows, results):
-                record = {"speaker": row.speaker, "context": row.context,
-                          "message": row.message, "reference": row.response or None,
-                          "nbest": [h.__dict__ for h in hypotheses]}
+                record = {
+                    "speaker": row.speaker,
+                    "context": row.context,
+                    "message": row.message,
+                    "reference": row.response or None,
+                    "nbest": [h.__dict__ for h in hypotheses],
+                }
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
             return
         parts = ["score", "forward_log_prob", "reverse_log_prob", "length"]
-        out.write("\t".join(["input", "rank", "speaker", "context", "message", "response",
-                             *parts]) + "\n")
+        out.write(
+            "\t".join(["input", "rank", "speaker", "context", "message", "response", *parts]) + "\n"
+        )
         for index, (row, hypotheses) in enumerate(zip(rows, results), start=1):
             for rank, h in enumerate(hypotheses, start=1):
-                values = [f"{getattr(h, p):.4f}" if p != "length" else str(h.length)
-                          for p in parts]
-                out.write("\t".join([str(index), str(rank), row.speaker, row.context,
-                                     row.message, h.response, *values]) + "\n")
+                values = [f"{getattr(h, p):.4f}" if p != "length" else str(h.length) for p in parts]
+                out.write(
+                    "\t".join(
+                        [
+                            str(index),
+                            str(rank),
+                            row.speaker,
+                            row.context,
+                            row.message,
+                            h.response,
+                            *values,
+                        ]
+                    )
+                    + "\n"
+                )
 
 
 def _pick_speaker(speakers, default):
@@ -85,8 +114,10 @@ def _interactive(responder, targets):
     speakers = responder.speaker_names
     if responder.persona:
         print(f"This model knows {len(speakers)} speakers; its targets: {', '.join(targets)}")
-    print("Type a message to see reranked responses. ':speaker' picks who answers, "
-          "':quit' leaves. Your previous message becomes the context.")
+    print(
+        "Type a message to see reranked responses. ':speaker' picks who answers, "
+        "':quit' leaves. Your previous message becomes the context."
+    )
     try:
         speaker = _pick_speaker(speakers, targets[0]) if responder.persona else targets[0]
         context = ""
@@ -99,12 +130,13 @@ def _interactive(responder, targets):
                 continue
             if not line:
                 continue
-            [hypotheses] = runner.decode(
-                responder, [records.Triple(speaker, context, line, "")], 1)
+            [hypotheses] = runner.decode(responder, [records.Triple(speaker, context, line, "")], 1)
             for rank, h in enumerate(hypotheses, start=1):
-                print(f"  {rank}. {h.response}    (score {h.score:.2f} = forward "
-                      f"{h.forward_log_prob:.2f}, reverse {h.reverse_log_prob:.2f}, "
-                      f"{h.length - 1} words)")
+                print(
+                    f"  {rank}. {h.response}    (score {h.score:.2f} = forward "
+                    f"{h.forward_log_prob:.2f}, reverse {h.reverse_log_prob:.2f}, "
+                    f"{h.length - 1} words)"
+                )
             context = line
     except EOFError:
         print()
@@ -121,24 +153,26 @@ def main(argv):
     from mtask_tf.decoding import runner
     from mtask_tf.training import model_dir as model_dir_lib
 
-    with cli.user_errors(records.DataError, model_dir_lib.ModelDirError, mmi.MmiFileError,
-                         ValueError):
+    with cli.user_errors(
+        records.DataError, model_dir_lib.ModelDirError, mmi.MmiFileError, ValueError
+    ):
         weights = _DECODING.load_mmi(_MMI.value)
-        responder = responder_lib.load(_MODEL_DIR.value, _REVERSE_MODEL_DIR.value,
-                                       _DECODING.decode_config(weights))
+        responder = responder_lib.load(
+            _MODEL_DIR.value, _REVERSE_MODEL_DIR.value, _DECODING.decode_config(weights)
+        )
         if _INTERACTIVE.value:
             targets = model_dir_lib.load_experiment(_MODEL_DIR.value)["targets"]
             _interactive(responder, targets)
             return
         rows, report = records.read_queries(_INPUT.value, _SKIP_BAD_LINES.value)
         if responder.persona:
-            pipeline.speaker_ids([r.speaker for r in rows], responder.speaker_names,
-                                 _INPUT.value)
+            pipeline.speaker_ids([r.speaker for r in rows], responder.speaker_names, _INPUT.value)
     if report.skipped:
         print(f"skipped {len(report.skipped)} bad lines of {_INPUT.value}", file=sys.stderr)
     try:
-        results = runner.decode(responder, rows, _DECODING.batch_size,
-                                runner.progress_printer("decoding", sys.stderr))
+        results = runner.decode(
+            responder, rows, _DECODING.batch_size, runner.progress_printer("decoding", sys.stderr)
+        )
     except Exception as error:  # noqa: BLE001  InvalidArgument carries the row problem.
         message = getattr(error, "message", str(error)).strip().splitlines()[-1]
         raise SystemExit(f"error: {_INPUT.value}: {message}") from None

@@ -23,36 +23,61 @@ import mtask_tf  # noqa: F401  (quietens TensorFlow's start-up logging)
 from mtask_tf import cli
 
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "The trained model directory.")
-_SPEAKER = flags.DEFINE_string("speaker", None, "Name of the new speaker, as requests "
-                               "will give it.")
-_TEXT = flags.DEFINE_string("text", None, "The speaker's text: plain UTF-8, one sentence "
-                            "or post per line, or a monologue TSV (speaker, text).")
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "The new model directory (must not "
-                                  "exist or be empty; never the --model_dir).")
+_SPEAKER = flags.DEFINE_string(
+    "speaker", None, "Name of the new speaker, as requests will give it."
+)
+_TEXT = flags.DEFINE_string(
+    "text",
+    None,
+    "The speaker's text: plain UTF-8, one sentence "
+    "or post per line, or a monologue TSV (speaker, text).",
+)
+_OUTPUT_DIR = flags.DEFINE_string(
+    "output_dir",
+    None,
+    "The new model directory (must not exist or be empty; never the --model_dir).",
+)
 _ADAPT = flags.DEFINE_enum(
-    "adapt", "speaker", ["speaker", "decoder"],
+    "adapt",
+    "speaker",
+    ["speaker", "decoder"],
     "speaker: train only the new speaker's embedding row (persona models; minutes on "
     "a CPU; the other speakers unchanged). decoder: the paper's stage 2 for this "
-    "speaker, the shared decoder too (needs --data_dir).")
-_DEV = flags.DEFINE_string("dev", None, "Triples file (speaker, context, message, "
-                           "response) with conversations of the speaker: their dev "
-                           "perplexity decides when to stop, instead of held-out lines.")
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "General conversation data directory, "
-                                "for --adapt=decoder.")
-_REPLACE = flags.DEFINE_bool("replace", False, "Enrol a speaker the model already has "
-                             "again, training their row afresh.")
-_CURVE = flags.DEFINE_list("curve", [], "Also enrol from the first N lines for each N "
-                           "(e.g. 100,300,1000) and report perplexity against N (table "
-                           "and enroll_curve.png).")
+    "speaker, the shared decoder too (needs --data_dir).",
+)
+_DEV = flags.DEFINE_string(
+    "dev",
+    None,
+    "Triples file (speaker, context, message, "
+    "response) with conversations of the speaker: their dev "
+    "perplexity decides when to stop, instead of held-out lines.",
+)
+_DATA_DIR = flags.DEFINE_string(
+    "data_dir", None, "General conversation data directory, for --adapt=decoder."
+)
+_REPLACE = flags.DEFINE_bool(
+    "replace", False, "Enrol a speaker the model already has again, training their row afresh."
+)
+_CURVE = flags.DEFINE_list(
+    "curve",
+    [],
+    "Also enrol from the first N lines for each N "
+    "(e.g. 100,300,1000) and report perplexity against N (table "
+    "and enroll_curve.png).",
+)
 _MAX_STEPS = flags.DEFINE_integer("max_steps", 1000, "Most training steps per enrolment.")
 _EVAL_EVERY = flags.DEFINE_integer("eval_every", 50, "Steps between perplexity checks.")
 _PATIENCE = flags.DEFINE_integer("patience", 3, "Checks without improvement that stop it.")
 _LEARNING_RATE = flags.DEFINE_float(
-    "learning_rate", None, "Adam's learning rate; default 0.01 for --adapt=speaker, the "
-    "model's own training rate (its flags.txt) for --adapt=decoder.")
+    "learning_rate",
+    None,
+    "Adam's learning rate; default 0.01 for --adapt=speaker, the "
+    "model's own training rate (its flags.txt) for --adapt=decoder.",
+)
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Lines of text per step.")
-_HOLDOUT = flags.DEFINE_float("holdout_fraction", 0.1, "Share of the lines held out to "
-                              "decide when to stop (without --dev).")
+_HOLDOUT = flags.DEFINE_float(
+    "holdout_fraction", 0.1, "Share of the lines held out to decide when to stop (without --dev)."
+)
 _SEED = flags.DEFINE_integer("seed", 1, "Seed of the held-out split and the line order.")
 
 
@@ -62,8 +87,7 @@ def _log(message):
 
 def _validate():
     cli.require(_MODEL_DIR, _SPEAKER, _TEXT, _OUTPUT_DIR)
-    cli.require_positive("max_steps", "eval_every", "patience", "batch_size",
-                         show_value=True)
+    cli.require_positive("max_steps", "eval_every", "patience", "batch_size", show_value=True)
     if _LEARNING_RATE.value is not None and _LEARNING_RATE.value <= 0:
         raise app.UsageError(f"--learning_rate must be positive, got {_LEARNING_RATE.value}")
     if not 0 < _HOLDOUT.value < 1:
@@ -71,13 +95,16 @@ def _validate():
     try:
         curve = [int(n) for n in _CURVE.value]
     except ValueError:
-        raise app.UsageError(f"--curve takes line counts, e.g. 100,300,1000; got "
-                             f"{','.join(_CURVE.value)}") from None
+        raise app.UsageError(
+            f"--curve takes line counts, e.g. 100,300,1000; got {','.join(_CURVE.value)}"
+        ) from None
     if any(n <= 0 for n in curve):
         raise app.UsageError(f"--curve: line counts must be positive, got {curve}")
     if _ADAPT.value == "decoder" and not _DATA_DIR.value:
-        raise app.UsageError("--adapt=decoder alternates with general conversation: give "
-                             "--data_dir (the data directory the model was trained on)")
+        raise app.UsageError(
+            "--adapt=decoder alternates with general conversation: give "
+            "--data_dir (the data directory the model was trained on)"
+        )
     return curve
 
 
@@ -91,31 +118,51 @@ def main(argv):
     from mtask_tf.training import enrollment
     from mtask_tf.training import model_dir as model_dir_lib
 
-    errors = (enrollment.EnrollError, records.DataError, model_dir_lib.ModelDirError,
-              vocabulary.VocabularyError)
+    errors = (
+        enrollment.EnrollError,
+        records.DataError,
+        model_dir_lib.ModelDirError,
+        vocabulary.VocabularyError,
+    )
     with cli.user_errors(*errors):
         source = enrollment.load_source(_MODEL_DIR.value)
-        enrollment.check_request(source, _SPEAKER.value, _OUTPUT_DIR.value, _REPLACE.value,
-                                 _ADAPT.value)
+        enrollment.check_request(
+            source, _SPEAKER.value, _OUTPUT_DIR.value, _REPLACE.value, _ADAPT.value
+        )
         text = enrollment.read_speaker_text(_TEXT.value, _SPEAKER.value)
         dev = enrollment.read_dev(_DEV.value, _SPEAKER.value) if _DEV.value else None
         lengths = pipeline.Lengths(**source.experiment["lengths"])
         learning_rate = _LEARNING_RATE.value or (
-            0.01 if _ADAPT.value == "speaker" else source.training_flag("learning_rate", 1e-3))
+            0.01 if _ADAPT.value == "speaker" else source.training_flag("learning_rate", 1e-3)
+        )
         config = enrollment.EnrollConfig(
-            max_steps=_MAX_STEPS.value, eval_every=_EVAL_EVERY.value,
-            patience=_PATIENCE.value, learning_rate=learning_rate,
-            batch_size=_BATCH_SIZE.value, holdout_fraction=_HOLDOUT.value, seed=_SEED.value)
+            max_steps=_MAX_STEPS.value,
+            eval_every=_EVAL_EVERY.value,
+            patience=_PATIENCE.value,
+            learning_rate=learning_rate,
+            batch_size=_BATCH_SIZE.value,
+            holdout_fraction=_HOLDOUT.value,
+            seed=_SEED.value,
+        )
         output_dir = pathlib.Path(_OUTPUT_DIR.value)
         if _ADAPT.value == "speaker":
-            record = enrollment.enroll_speaker(source, text, output_dir, lengths, config,
-                                               _log, dev=dev, curve=curve)
+            record = enrollment.enroll_speaker(
+                source, text, output_dir, lengths, config, _log, dev=dev, curve=curve
+            )
         else:
             general_path = pathlib.Path(_DATA_DIR.value) / "train.tsv"
             general, _ = records.read_triples(general_path)
-            record = enrollment.enroll_decoder(source, text, output_dir, lengths, config,
-                                               _log, (general, general_path), dev=dev,
-                                               curve=curve)
+            record = enrollment.enroll_decoder(
+                source,
+                text,
+                output_dir,
+                lengths,
+                config,
+                _log,
+                (general, general_path),
+                dev=dev,
+                curve=curve,
+            )
     print(enrollment.summary(record))
     _log(f"wrote {_OUTPUT_DIR.value} (enroll.json records what was done)")
 

@@ -25,27 +25,40 @@ import mtask_tf  # noqa: F401  (quietens TensorFlow's start-up logging)
 from mtask_tf import cli
 
 _SYSTEMS = flags.DEFINE_list(
-    "systems", None, "NAME=MODEL_DIR[:MMI_FILE],... ; the first is the baseline. A "
-    "MODEL_DIR holding one model per target (MTASK-S) serves each speaker by its model.")
+    "systems",
+    None,
+    "NAME=MODEL_DIR[:MMI_FILE],... ; the first is the baseline. A "
+    "MODEL_DIR holding one model per target (MTASK-S) serves each speaker by its model.",
+)
 _REVERSE_MODEL_DIR = flags.DEFINE_string(
-    "reverse_model_dir", None, "Reverse model for MMI reranking of every system.")
-_DATA = flags.DEFINE_list("data", None, "Triples files; each is a split named by its "
-                          "file name (dev.tsv -> dev).")
+    "reverse_model_dir", None, "Reverse model for MMI reranking of every system."
+)
+_DATA = flags.DEFINE_list(
+    "data", None, "Triples files; each is a split named by its file name (dev.tsv -> dev)."
+)
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where results go.")
 _DECODING = cli.DecodingFlags()
 flags.adopt_module_key_flags(cli)
 _MAX_EXAMPLES = flags.DEFINE_integer(
-    "max_examples", 0, "Decode only N rows of each file, a seeded random sample kept in "
+    "max_examples",
+    0,
+    "Decode only N rows of each file, a seeded random sample kept in "
     "file order (--sample_seed), for the decoding-based measures (0: every row); "
-    "perplexity always uses every row.")
+    "perplexity always uses every row.",
+)
 _SAMPLE_SEED = flags.DEFINE_integer("sample_seed", 0, "Seed of the --max_examples sample.")
 _DECODE = flags.DEFINE_boolean(
-    "decode", True, "Decode and compute BLEU, diversity and speaker accuracy; "
-    "--nodecode reports perplexity only.")
+    "decode",
+    True,
+    "Decode and compute BLEU, diversity and speaker accuracy; --nodecode reports perplexity only.",
+)
 _MONOLOGUE = flags.DEFINE_string(
-    "monologue", None, "Monologue TSV (speaker, text) that the speaker classifier of "
+    "monologue",
+    None,
+    "Monologue TSV (speaker, text) that the speaker classifier of "
     "speaker accuracy learns the targets from; default: monologue.tsv next to the first "
-    "--data file, if there is one.")
+    "--data file, if there is one.",
+)
 
 
 def _parse_systems(specs):
@@ -80,16 +93,19 @@ def _speaker_classifier(splits, log):
     from mtask_tf.evaluation import speaker_classifier
     from mtask_tf.evaluation import systems as systems_lib
 
-    path = pathlib.Path(_MONOLOGUE.value or pathlib.Path(_DATA.value[0]).parent
-                        / "monologue.tsv")
+    path = pathlib.Path(_MONOLOGUE.value or pathlib.Path(_DATA.value[0]).parent / "monologue.tsv")
     targets = sorted({row.speaker for _, rows in splits.values() for row in rows})
     if len(targets) < 2:
-        log(f"note: no speaker accuracy: the data has one target ({targets[0]}), and the "
-            "classifier needs at least two to tell apart")
+        log(
+            f"note: no speaker accuracy: the data has one target ({targets[0]}), and the "
+            "classifier needs at least two to tell apart"
+        )
         return None
     if not _MONOLOGUE.value and not path.exists():
-        log(f"note: no speaker accuracy: there is no {path} (name the targets' monologue "
-            "with --monologue)")
+        log(
+            f"note: no speaker accuracy: there is no {path} (name the targets' monologue "
+            "with --monologue)"
+        )
         return None
     # Only the evaluated targets: a speaker no row belongs to could only draw
     # attributions away from the right one.
@@ -98,10 +114,13 @@ def _speaker_classifier(splits, log):
     if missing:
         log(f"note: no speaker accuracy: {path} has no monologue of {', '.join(missing)}")
         return None
-    log(f"speaker accuracy: classifier trained on {len(lines)} monologue lines of "
-        f"{', '.join(targets)} from {path}")
+    log(
+        f"speaker accuracy: classifier trained on {len(lines)} monologue lines of "
+        f"{', '.join(targets)} from {path}"
+    )
     return speaker_classifier.SpeakerClassifier.fit(
-        systems_lib.tokenize([m.text for m in lines]), [m.speaker for m in lines])
+        systems_lib.tokenize([m.text for m in lines]), [m.speaker for m in lines]
+    )
 
 
 def _speaker_accuracy(result, split, classifier, hypotheses, refs, rows):
@@ -109,8 +128,7 @@ def _speaker_accuracy(result, split, classifier, hypotheses, refs, rows):
     from mtask_tf.evaluation import speaker_classifier
 
     speakers = [row.speaker for row in rows]
-    accuracy, balanced = speaker_classifier.attribution_accuracies(
-        classifier, hypotheses, speakers)
+    accuracy, balanced = speaker_classifier.attribution_accuracies(classifier, hypotheses, speakers)
     ceiling = speaker_classifier.attribution_accuracy(classifier, refs, speakers)
     result.setdefault("speaker_accuracy", {})[split] = accuracy
     # Averaged over the targets, so a system that sounds like one target for
@@ -119,9 +137,11 @@ def _speaker_accuracy(result, split, classifier, hypotheses, refs, rows):
     # The same for every system; kept in each so metrics.json stays keyed by system.
     result.setdefault("speaker_accuracy_ceiling", {})[split] = ceiling
     result["speaker_accuracy_chance"] = classifier.chance
-    return (f"speaker accuracy {100 * accuracy:.2f} % (balanced over targets "
-            f"{100 * balanced:.2f} %; real responses {100 * ceiling:.2f} %, chance "
-            f"{100 * classifier.chance:.2f} %)")
+    return (
+        f"speaker accuracy {100 * accuracy:.2f} % (balanced over targets "
+        f"{100 * balanced:.2f} %; real responses {100 * ceiling:.2f} %, chance "
+        f"{100 * classifier.chance:.2f} %)"
+    )
 
 
 def _evaluate_system(system, splits, reverse, log, classifier=None):
@@ -130,9 +150,13 @@ def _evaluate_system(system, splits, reverse, log, classifier=None):
 
     weights = _DECODING.load_mmi(system.mmi_path) or mmi.MmiWeights(0.0, 0.0)
     config = _DECODING.decode_config(weights)
-    result = {"perplexity": {}, "perplexity_by_speaker": {}, "bleu": {}, "mmi": {
-        "lambda": weights.mmi_lambda, "gamma": weights.mmi_gamma},
-        "decoding": _DECODING.search_settings().to_json()}
+    result = {
+        "perplexity": {},
+        "perplexity_by_speaker": {},
+        "bleu": {},
+        "mmi": {"lambda": weights.mmi_lambda, "gamma": weights.mmi_gamma},
+        "decoding": _DECODING.search_settings().to_json(),
+    }
     for split, (path, rows) in splits.items():
         ppl, by_speaker = systems_lib.perplexity(system, rows, path)
         result["perplexity"][split] = ppl
@@ -140,8 +164,7 @@ def _evaluate_system(system, splits, reverse, log, classifier=None):
         log(f"{system.name} {split}: perplexity {ppl:.2f}")
         if _DECODE.value:
             decoded_rows = systems_lib.sample_rows(rows, _MAX_EXAMPLES.value, _SAMPLE_SEED.value)
-            _generation(result, system, split, path, decoded_rows, reverse, config, log,
-                        classifier)
+            _generation(result, system, split, path, decoded_rows, reverse, config, log, classifier)
     return result
 
 
@@ -150,8 +173,15 @@ def _generation(result, system, split, path, rows, reverse, config, log, classif
     from mtask_tf.decoding import runner
     from mtask_tf.evaluation import systems as systems_lib
 
-    nbest = systems_lib.decode(system, rows, path, reverse, config, _DECODING.batch_size,
-                               runner.progress_printer(f"{system.name} {split}", sys.stderr))
+    nbest = systems_lib.decode(
+        system,
+        rows,
+        path,
+        reverse,
+        config,
+        _DECODING.batch_size,
+        runner.progress_printer(f"{system.name} {split}", sys.stderr),
+    )
     hypotheses = [h[0].response if h else "" for h in nbest]
     refs = systems_lib.references(rows)
     generation = systems_lib.generation_metrics(hypotheses, refs)
@@ -160,13 +190,17 @@ def _generation(result, system, split, path, rows, reverse, config, log, classif
     for key in ("distinct_1", "distinct_2", "ent_4", "distinct_responses"):
         result[key] = generation[key]
     result.setdefault("responses", {})[split] = (rows, nbest)
-    log(f"{system.name} {split}: BLEU {generation['bleu']:.2f}, distinct-1 "
+    log(
+        f"{system.name} {split}: BLEU {generation['bleu']:.2f}, distinct-1 "
         f"{100 * generation['distinct_1']:.2f} %, distinct-2 "
         f"{100 * generation['distinct_2']:.2f} %, Ent-4 {generation['ent_4']:.2f}, "
-        f"distinct responses {100 * generation['distinct_responses']:.2f} %")
+        f"distinct responses {100 * generation['distinct_responses']:.2f} %"
+    )
     if classifier:
-        log(f"{system.name} {split}: " + _speaker_accuracy(
-            result, split, classifier, hypotheses, refs, rows))
+        log(
+            f"{system.name} {split}: "
+            + _speaker_accuracy(result, split, classifier, hypotheses, refs, rows)
+        )
 
 
 def _write_responses(output_dir, stem, rows, nbest):
@@ -178,8 +212,13 @@ def _write_responses(output_dir, stem, rows, nbest):
             f.write(f"{row.speaker}\t{row.context}\t{row.message}\t{row.response}\t{best}\n")
     with open(output_dir / f"{stem}.nbest.jsonl", "w", encoding="utf-8") as f:
         for row, hypotheses in zip(rows, nbest):
-            record = {"speaker": row.speaker, "context": row.context, "message": row.message,
-                      "reference": row.response, "nbest": [h.__dict__ for h in hypotheses]}
+            record = {
+                "speaker": row.speaker,
+                "context": row.context,
+                "message": row.message,
+                "reference": row.response,
+                "nbest": [h.__dict__ for h in hypotheses],
+            }
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
@@ -209,8 +248,9 @@ def main(argv):
     from mtask_tf.training import model_dir as model_dir_lib
 
     log = lambda message: print(message, file=sys.stderr, flush=True)
-    with cli.user_errors(records.DataError, model_dir_lib.ModelDirError, mmi.MmiFileError,
-                         ValueError):
+    with cli.user_errors(
+        records.DataError, model_dir_lib.ModelDirError, mmi.MmiFileError, ValueError
+    ):
         splits = {}
         for path in _DATA.value:
             rows, _ = records.read_triples(path)
@@ -218,17 +258,23 @@ def main(argv):
                 raise records.DataError("no triples to evaluate", path)
             splits[pathlib.Path(path).name.split(".")[0]] = (path, rows)
         classifier = _speaker_classifier(splits, log) if _DECODE.value else None
-        reverse = (model_dir_lib.load_trained(_REVERSE_MODEL_DIR.value,
-                                              name_prefix=responder.REVERSE_PREFIX)
-                   if _REVERSE_MODEL_DIR.value else None)
+        reverse = (
+            model_dir_lib.load_trained(
+                _REVERSE_MODEL_DIR.value, name_prefix=responder.REVERSE_PREFIX
+            )
+            if _REVERSE_MODEL_DIR.value
+            else None
+        )
         results = {}
         for name, model_dir, mmi_path in specs:
             system = systems_lib.load_system(name, model_dir, mmi_path)
             results[name] = _evaluate_system(system, splits, reverse, log, classifier)
     table = _write(pathlib.Path(_OUTPUT_DIR.value), results, specs[0][0], splits)
     print(table)
-    print(f"\nwrote metrics.json, metrics.md and perplexity_by_speaker.png to "
-          f"{_OUTPUT_DIR.value}", file=sys.stderr)
+    print(
+        f"\nwrote metrics.json, metrics.md and perplexity_by_speaker.png to {_OUTPUT_DIR.value}",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

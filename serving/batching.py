@@ -116,11 +116,16 @@ class Batcher:
 
     def _run_group(self, tasks):
         if len(tasks) > 1:
-            logger.debug("running %d requests (%d examples) as one batch", len(tasks),
-                         sum(task.size for task in tasks))
+            logger.debug(
+                "running %d requests (%d examples) as one batch",
+                len(tasks),
+                sum(task.size for task in tasks),
+            )
             try:
-                merged = {name: np.concatenate([task.inputs[name] for task in tasks])
-                          for name in tasks[0].inputs}
+                merged = {
+                    name: np.concatenate([task.inputs[name] for task in tasks])
+                    for name in tasks[0].inputs
+                }
                 _split(self._run(merged), tasks)
                 return
             except Exception:  # noqa: BLE001
@@ -139,8 +144,10 @@ def _split(outputs, tasks):
     total = sum(task.size for task in tasks)
     for name, value in outputs.items():
         if value.ndim == 0 or value.shape[0] != total:
-            raise ValueError(f"output {name!r} has shape {list(value.shape)}, which does "
-                             f"not start with the batch size {total}")
+            raise ValueError(
+                f"output {name!r} has shape {list(value.shape)}, which does "
+                f"not start with the batch size {total}"
+            )
     offsets = np.cumsum([task.size for task in tasks])[:-1]
     pieces = {name: np.split(value, offsets) for name, value in outputs.items()}
     for index, task in enumerate(tasks):

@@ -19,20 +19,22 @@ from absl import flags
 
 _SERVER = flags.DEFINE_string("server", "localhost:8500", "gRPC address HOST:PORT.")
 _MODEL_NAME = flags.DEFINE_string("model_name", None, "Model name on the server.")
-_MODEL_VERSION = flags.DEFINE_integer("model_version", None, "Version to ask for; "
-                                      "default: the one the server serves.")
-_SIGNATURE_NAME = flags.DEFINE_string("signature_name", "generate", "generate, score, "
-                                      "reverse_score, or any other signature.")
+_MODEL_VERSION = flags.DEFINE_integer(
+    "model_version", None, "Version to ask for; default: the one the server serves."
+)
+_SIGNATURE_NAME = flags.DEFINE_string(
+    "signature_name", "generate", "generate, score, reverse_score, or any other signature."
+)
 _SPEAKER = flags.DEFINE_string("speaker", None, "Who answers (the response's speaker).")
 _CONTEXT = flags.DEFINE_string("context", "", "The turn before the message; may be empty.")
 _MESSAGE = flags.DEFINE_string("message", None, "The message to answer.")
-_RESPONSE = flags.DEFINE_string("response", None, "The response to score (score and "
-                                "reverse_score).")
+_RESPONSE = flags.DEFINE_string(
+    "response", None, "The response to score (score and reverse_score)."
+)
 _TIMEOUT = flags.DEFINE_float("timeout", 30.0, "Seconds to wait for each call.")
 
 _GENERATE_COLUMNS = ("scores", "forward_log_prob", "reverse_log_prob", "lengths")
-_VALUES = {"speaker": _SPEAKER, "context": _CONTEXT, "message": _MESSAGE,
-           "response": _RESPONSE}
+_VALUES = {"speaker": _SPEAKER, "context": _CONTEXT, "message": _MESSAGE, "response": _RESPONSE}
 
 
 class ClientError(Exception):
@@ -57,8 +59,7 @@ def _signature_inputs(stub):
     name = _SIGNATURE_NAME.value
     if name not in signatures:
         known = ", ".join(sorted(k for k in signatures if not k.startswith("__")))
-        raise ClientError(f"model {_MODEL_NAME.value!r} has no signature {name!r}; it has: "
-                          f"{known}")
+        raise ClientError(f"model {_MODEL_NAME.value!r} has no signature {name!r}; it has: {known}")
     return sorted(signatures[name].inputs)
 
 
@@ -72,8 +73,10 @@ def _request(input_names):
     for name in input_names:
         flag = _VALUES.get(name)
         if flag is None:
-            raise ClientError(f"signature {_SIGNATURE_NAME.value!r} takes input {name!r}, "
-                              "which this client has no flag for")
+            raise ClientError(
+                f"signature {_SIGNATURE_NAME.value!r} takes input {name!r}, "
+                "which this client has no flag for"
+            )
         if flag.value is None:
             raise ClientError(f"signature {_SIGNATURE_NAME.value!r} needs --{name}")
         request.inputs[name].CopyFrom(tf.make_tensor_proto([flag.value], dtype=tf.string))
@@ -94,13 +97,18 @@ def format_outputs(outputs):
     if responses is not None and responses.ndim == 2:
         # generate: one row of N responses, with same-shaped score columns beside them.
         columns = [name for name in _GENERATE_COLUMNS if name in outputs] + sorted(
-            name for name in outputs if name not in _GENERATE_COLUMNS)
-        columns = [name for name in columns
-                   if name != "responses" and outputs[name].shape == responses.shape]
+            name for name in outputs if name not in _GENERATE_COLUMNS
+        )
+        columns = [
+            name
+            for name in columns
+            if name != "responses" and outputs[name].shape == responses.shape
+        ]
         lines = []
         for rank, response in enumerate(responses[0], start=1):
-            parts = "  ".join(f"{name} {_text(outputs[name][0, rank - 1].item())}"
-                              for name in columns)
+            parts = "  ".join(
+                f"{name} {_text(outputs[name][0, rank - 1].item())}" for name in columns
+            )
             lines.append(f"{rank:3d}. {_text(response)}    ({parts})")
         return lines
     lines = []
@@ -109,8 +117,9 @@ def format_outputs(outputs):
         if value.ndim and value.shape[0] == 1:
             value = value[0]  # the one example
         items = [_text(item) for item in np.ravel(value).tolist()]
-        lines.append(f"{name}: " + (items[0] if np.ndim(value) == 0
-                                    else "[" + ", ".join(items) + "]"))
+        lines.append(
+            f"{name}: " + (items[0] if np.ndim(value) == 0 else "[" + ", ".join(items) + "]")
+        )
     return lines
 
 
@@ -129,8 +138,9 @@ def main(argv):
             request = _request(_signature_inputs(stub))
             response = stub.Predict(request, timeout=_TIMEOUT.value)
         except grpc.RpcError as error:
-            print(f"error: {_SERVER.value}: {error.code().name}: {error.details()}",
-                  file=sys.stderr)
+            print(
+                f"error: {_SERVER.value}: {error.code().name}: {error.details()}", file=sys.stderr
+            )
             sys.exit(1)
         except ClientError as error:
             print(f"error: {error}", file=sys.stderr)

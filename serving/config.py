@@ -36,22 +36,30 @@ def read_model_config(path):
     except text_format.ParseError as error:
         raise ConfigError(f"{path}: not a ModelServerConfig text proto: {error}") from None
     if config.HasField("custom_model_config") or not config.model_config_list.config:
-        raise ConfigError(f"{path}: no models; expected model_config_list {{ config {{ "
-                          "name: \"NAME\" base_path: \"PATH\" model_platform: "
-                          "\"tensorflow\" }} }}")
+        raise ConfigError(
+            f"{path}: no models; expected model_config_list {{ config {{ "
+            'name: "NAME" base_path: "PATH" model_platform: '
+            '"tensorflow" }} }}'
+        )
     sources = []
     for index, model in enumerate(config.model_config_list.config, start=1):
         where = f"{path}: config {index} ({model.name or 'no name'})"
         if not model.name or not model.base_path:
             raise ConfigError(f"{where}: needs both name and base_path")
         if model.model_platform not in ("", "tensorflow"):
-            raise ConfigError(f"{where}: model_platform {model.model_platform!r} is not "
-                              "served here; use \"tensorflow\"")
+            raise ConfigError(
+                f"{where}: model_platform {model.model_platform!r} is not "
+                'served here; use "tensorflow"'
+            )
         policy = model.model_version_policy
-        if (policy.WhichOneof("policy_choice") not in (None, "latest")
-                or policy.latest.num_versions > 1):
-            raise ConfigError(f"{where}: only the default version policy (serve the "
-                              "latest version) is supported; remove model_version_policy")
+        if (
+            policy.WhichOneof("policy_choice") not in (None, "latest")
+            or policy.latest.num_versions > 1
+        ):
+            raise ConfigError(
+                f"{where}: only the default version policy (serve the "
+                "latest version) is supported; remove model_version_policy"
+            )
         if model.version_labels:
             raise ConfigError(f"{where}: version_labels are not supported; remove them")
         if model.name in {source.name for source in sources}:
@@ -68,6 +76,7 @@ def check_base_paths(sources):
         if not os.path.isdir(base_path):
             raise ConfigError(
                 f"model {source.name!r}: base path {base_path} is not a directory; it "
-                "should hold version directories (BASE/1/saved_model.pb, ...)")
+                "should hold version directories (BASE/1/saved_model.pb, ...)"
+            )
         checked.append(ModelSource(source.name, base_path))
     return checked

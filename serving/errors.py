@@ -12,8 +12,10 @@ import tensorflow as tf
 _CODES_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
 
 # Lines of a graph error that locate the failing op rather than say what is wrong.
-_NOISE = re.compile(r"^(Graph execution error:|Detected at node |<stack traces unavailable>"
-                    r"|\s+File \"|\s+\[\[\{\{node )")
+_NOISE = re.compile(
+    r"^(Graph execution error:|Detected at node |<stack traces unavailable>"
+    r"|\s+File \"|\s+\[\[\{\{node )"
+)
 _OP_SUFFIX = re.compile(r"\s*\[Op:[^\]]*\]\s*$")
 
 
@@ -53,7 +55,7 @@ def clean_message(message):
     for line in message.splitlines():
         if _NOISE.match(line):
             # A traceback's `File` line is followed by an indented source line.
-            skipping_source = line.lstrip().startswith("File \"")
+            skipping_source = line.lstrip().startswith('File "')
             continue
         if skipping_source and line.startswith("    "):
             continue
@@ -76,5 +78,4 @@ def from_exception(error):
         return error
     if isinstance(error, tf.errors.OpError):
         return from_tf_error(error)
-    return ServingError(grpc.StatusCode.INTERNAL,
-                        f"{type(error).__name__}: {error}".rstrip(": "))
+    return ServingError(grpc.StatusCode.INTERNAL, f"{type(error).__name__}: {error}".rstrip(": "))

@@ -26,10 +26,18 @@ SIGNATURE_DEF_FIELD = "signature_def"
 # The typed repeated field TensorFlow Serving fills for each dtype (it answers with
 # `float_val` etc., not `tensor_content`, and clients read them directly).
 _VALUE_FIELDS = {
-    tf.float32: "float_val", tf.float64: "double_val", tf.int8: "int_val",
-    tf.int16: "int_val", tf.int32: "int_val", tf.uint8: "int_val", tf.uint16: "int_val",
-    tf.int64: "int64_val", tf.uint32: "uint32_val", tf.uint64: "uint64_val",
-    tf.bool: "bool_val", tf.string: "string_val",
+    tf.float32: "float_val",
+    tf.float64: "double_val",
+    tf.int8: "int_val",
+    tf.int16: "int_val",
+    tf.int32: "int_val",
+    tf.uint8: "int_val",
+    tf.uint16: "int_val",
+    tf.int64: "int64_val",
+    tf.uint32: "uint32_val",
+    tf.uint64: "uint64_val",
+    tf.bool: "bool_val",
+    tf.string: "string_val",
 }
 
 
@@ -39,8 +47,9 @@ def tensor_proto(array):
     field = _VALUE_FIELDS.get(dtype)
     if field is None:
         return tf.make_tensor_proto(array)
-    proto = tensor_pb2.TensorProto(dtype=dtype.as_datatype_enum,
-                                   tensor_shape=tf.TensorShape(array.shape).as_proto())
+    proto = tensor_pb2.TensorProto(
+        dtype=dtype.as_datatype_enum, tensor_shape=tf.TensorShape(array.shape).as_proto()
+    )
     getattr(proto, field).extend(array.ravel().tolist())
     return proto
 
@@ -63,12 +72,16 @@ def get_servable(repository, model_spec):
 def model_metadata(repository, request):
     """A `GetModelMetadataResponse` with the SignatureDefs of the requested version."""
     if not request.metadata_field:
-        raise errors.invalid("GetModelMetadataRequest must specify at least one "
-                             f"metadata_field; the supported one is {SIGNATURE_DEF_FIELD!r}")
+        raise errors.invalid(
+            "GetModelMetadataRequest must specify at least one "
+            f"metadata_field; the supported one is {SIGNATURE_DEF_FIELD!r}"
+        )
     for field in request.metadata_field:
         if field != SIGNATURE_DEF_FIELD:
-            raise errors.invalid(f"Metadata field {field} is not supported; the supported "
-                                 f"one is {SIGNATURE_DEF_FIELD!r}")
+            raise errors.invalid(
+                f"Metadata field {field} is not supported; the supported "
+                f"one is {SIGNATURE_DEF_FIELD!r}"
+            )
     servable = get_servable(repository, request.model_spec)
     response = get_model_metadata_pb2.GetModelMetadataResponse()
     response.model_spec.name = servable.name
@@ -128,8 +141,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def Predict(self, request, context):
         servable = get_servable(self._repository, request.model_spec)
         inputs = {name: _array(name, proto) for name, proto in request.inputs.items()}
-        key, outputs = servable.predict(request.model_spec.signature_name, inputs,
-                                        list(request.output_filter))
+        key, outputs = servable.predict(
+            request.model_spec.signature_name, inputs, list(request.output_filter)
+        )
         response = predict_pb2.PredictResponse()
         response.model_spec.name = servable.name
         response.model_spec.version.value = servable.version
@@ -161,5 +175,6 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
 def add_services(server, repository):
     """Registers both services on a `grpc.Server`."""
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(repository), server)
+        PredictionService(repository), server
+    )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(repository), server)

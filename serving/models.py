@@ -47,8 +47,11 @@ def find_versions(base_path):
     """Integer-named subdirectories of `base_path` that hold a saved_model.pb, ascending."""
     versions = []
     for entry in os.scandir(base_path):
-        if (entry.is_dir() and entry.name.isdigit()
-                and os.path.isfile(os.path.join(entry.path, _MODEL_FILE))):
+        if (
+            entry.is_dir()
+            and entry.name.isdigit()
+            and os.path.isfile(os.path.join(entry.path, _MODEL_FILE))
+        ):
             versions.append(int(entry.name))
     return sorted(versions)
 
@@ -83,22 +86,29 @@ class Servable:
         for key, function in self._loaded.signatures.items():
             try:
                 self.signatures[key] = signatures_lib.Signature(
-                    key, function, self.signature_defs[key])
+                    key, function, self.signature_defs[key]
+                )
             except ValueError as error:
                 self.unsupported[key] = str(error)
         self._batchers = {
-            key: batching.Batcher(signature.run, options.limits.max_batch_size,
-                                  options.batch_timeout_seconds,
-                                  name=f"batcher {name}/{version}/{key}")
-            for key, signature in self.signatures.items() if signature.batchable}
+            key: batching.Batcher(
+                signature.run,
+                options.limits.max_batch_size,
+                options.batch_timeout_seconds,
+                name=f"batcher {name}/{version}/{key}",
+            )
+            for key, signature in self.signatures.items()
+            if signature.batchable
+        }
 
     def signature(self, key):
         key = key or DEFAULT_SIGNATURE
         if key not in self.signatures:
-            reason = (f" ({self.unsupported[key]})" if key in self.unsupported else "")
+            reason = f" ({self.unsupported[key]})" if key in self.unsupported else ""
             raise errors.not_found(
-                f"Serving signature key \"{key}\" not found{reason}; model {self.name!r} "
-                f"version {self.version} has: {', '.join(sorted(self.signatures))}")
+                f'Serving signature key "{key}" not found{reason}; model {self.name!r} '
+                f"version {self.version} has: {', '.join(sorted(self.signatures))}"
+            )
         return self.signatures[key]
 
     def predict(self, signature_key, inputs, output_filter=()):
@@ -108,7 +118,8 @@ class Servable:
             if alias not in signature.outputs:
                 raise errors.invalid(
                     f"output tensor alias not found in signature: {alias}. Outputs "
-                    f"expected to be in the set {{{','.join(sorted(signature.outputs))}}}.")
+                    f"expected to be in the set {{{','.join(sorted(signature.outputs))}}}."
+                )
         if len(set(output_filter)) != len(output_filter):
             raise errors.invalid(f"duplicate output tensor alias in {list(output_filter)}")
         batch = signature.check(inputs, self._limits)
@@ -133,15 +144,16 @@ class Servable:
         for record in tf.data.TFRecordDataset(path).take(_MAX_WARMUP_RECORDS):
             log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
             if log.WhichOneof("log_type") != "predict_log":
-                raise ValueError(f"{path}: record {count + 1} is a "
-                                 f"{log.WhichOneof('log_type')}; only predict_log is supported")
+                raise ValueError(
+                    f"{path}: record {count + 1} is a "
+                    f"{log.WhichOneof('log_type')}; only predict_log is supported"
+                )
             request = log.predict_log.request
             inputs = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
             try:
                 self.predict(request.model_spec.signature_name, inputs)
             except errors.ServingError as error:
-                raise ValueError(f"{path}: warm-up request {count + 1} failed: "
-                                 f"{error}") from None
+                raise ValueError(f"{path}: warm-up request {count + 1} failed: {error}") from None
             count += 1
         return count
 
@@ -225,8 +237,10 @@ class ModelRepository:
             if current is not None:
                 model.states[current.version] = ("UNLOADING", None)
         warm_up = f"; replayed {warmed_up} warm-up requests" if warmed_up else ""
-        self._log(f"model {name!r}: serving version {version} from {path} (signatures: "
-                  f"{', '.join(sorted(servable.signatures))}{warm_up})")
+        self._log(
+            f"model {name!r}: serving version {version} from {path} (signatures: "
+            f"{', '.join(sorted(servable.signatures))}{warm_up})"
+        )
         if current is not None:
             current.close()
             with self._lock:
@@ -251,9 +265,11 @@ class ModelRepository:
 
     def start_polling(self, interval_seconds):
         """Calls `refresh` every `interval_seconds` on a background thread."""
+
         def poll():
             while not self._stop.wait(interval_seconds):
                 self.refresh()
+
         self._poller = threading.Thread(target=poll, name="version poller", daemon=True)
         self._poller.start()
 
@@ -275,15 +291,21 @@ class ModelRepository:
         """The servable for a request's model spec; raises NOT_FOUND if there is none."""
         model = self._models.get(name)
         if label:
-            raise errors.not_found(f"Unrecognized servable version label: {label} "
-                                   "(this server does not support version labels)")
+            raise errors.not_found(
+                f"Unrecognized servable version label: {label} "
+                "(this server does not support version labels)"
+            )
         servable = model.servable if model is not None else None
         if servable is None or (version is not None and version != servable.version):
             request = f"Latest({name})" if version is None else f"Specific({name}, {version})"
             served = servable.version if servable is not None else None
-            hint = (f"; model {name!r} serves version {served}" if served is not None
-                    else f"; no version of {name!r} is loaded" if model is not None
-                    else f"; models: {', '.join(self.names)}")
+            hint = (
+                f"; model {name!r} serves version {served}"
+                if served is not None
+                else f"; no version of {name!r} is loaded"
+                if model is not None
+                else f"; models: {', '.join(self.names)}"
+            )
             raise errors.not_found(f"Servable not found for request: {request}{hint}")
         return servable
 

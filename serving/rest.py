@@ -31,19 +31,29 @@ logger = logging.getLogger(__name__)
 
 # TensorFlow Serving's ToHTTPStatusCode (model_servers/http_server.cc).
 HTTP_STATUS = {
-    grpc.StatusCode.OK: 200, grpc.StatusCode.CANCELLED: 499, grpc.StatusCode.UNKNOWN: 500,
-    grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.DEADLINE_EXCEEDED: 504,
-    grpc.StatusCode.NOT_FOUND: 404, grpc.StatusCode.ALREADY_EXISTS: 409,
-    grpc.StatusCode.PERMISSION_DENIED: 403, grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
-    grpc.StatusCode.FAILED_PRECONDITION: 400, grpc.StatusCode.ABORTED: 409,
-    grpc.StatusCode.OUT_OF_RANGE: 400, grpc.StatusCode.UNIMPLEMENTED: 501,
-    grpc.StatusCode.INTERNAL: 500, grpc.StatusCode.UNAVAILABLE: 503,
-    grpc.StatusCode.DATA_LOSS: 500, grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.OK: 200,
+    grpc.StatusCode.CANCELLED: 499,
+    grpc.StatusCode.UNKNOWN: 500,
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.FAILED_PRECONDITION: 400,
+    grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.INTERNAL: 500,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DATA_LOSS: 500,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
 }
 
 _MODEL_PATH = re.compile(
     r"/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
-    r"(?::(?P<verb>[A-Za-z]+)|/(?P<resource>metadata))?")
+    r"(?::(?P<verb>[A-Za-z]+)|/(?P<resource>metadata))?"
+)
 
 
 class RestApi:
@@ -69,17 +79,18 @@ class RestApi:
         if not path.startswith("/v1/"):
             raise errors.not_found(f"Not found: {path}; the API is under /v1/models/")
         match = _MODEL_PATH.fullmatch(path)
-        spec = match and (match["name"], match["version"] and int(match["version"]),
-                          match["label"])
+        spec = match and (match["name"], match["version"] and int(match["version"]), match["label"])
         if match and method == "POST" and match["verb"] == "predict":
             return self._predict(*spec, body)
         if match and method == "POST" and match["verb"] in ("classify", "regress"):
-            raise errors.ServingError(grpc.StatusCode.UNIMPLEMENTED,
-                                      f":{match['verb']} is not implemented; use :predict")
+            raise errors.ServingError(
+                grpc.StatusCode.UNIMPLEMENTED, f":{match['verb']} is not implemented; use :predict"
+            )
         if match and method == "GET" and not match["verb"]:
             if match["resource"] == "metadata":
                 request = get_model_metadata_pb2.GetModelMetadataRequest(
-                    metadata_field=[grpc_service.SIGNATURE_DEF_FIELD])
+                    metadata_field=[grpc_service.SIGNATURE_DEF_FIELD]
+                )
                 _fill_spec(request.model_spec, *spec)
                 return _to_json(grpc_service.model_metadata(self._repository, request))
             request = get_model_status_pb2.GetModelStatusRequest()
@@ -93,8 +104,10 @@ class RestApi:
         if not isinstance(signature_key, str):
             raise errors.invalid("'signature_name' key must be a string value.")
         if ("instances" in request) == ("inputs" in request):
-            raise errors.invalid("the request needs either an 'instances' (row format) or an "
-                                 "'inputs' (columnar format) key, not both or neither")
+            raise errors.invalid(
+                "the request needs either an 'instances' (row format) or an "
+                "'inputs' (columnar format) key, not both or neither"
+            )
         servable = self._repository.get(name, version, label)
         signature = servable.signature(signature_key)
         if "instances" in request:
@@ -117,8 +130,9 @@ def _fill_spec(model_spec, name, version, label):
 
 
 def _to_json(message):
-    return json_format.MessageToDict(message, always_print_fields_with_no_presence=True,
-                                     preserving_proto_field_name=True)
+    return json_format.MessageToDict(
+        message, always_print_fields_with_no_presence=True, preserving_proto_field_name=True
+    )
 
 
 def _parse(body):
@@ -127,8 +141,7 @@ def _parse(body):
     except (UnicodeDecodeError, ValueError) as error:
         raise errors.invalid(f"JSON Parse error: {error}") from None
     if not isinstance(request, dict):
-        raise errors.invalid("the request body must be a JSON object, e.g. "
-                             "{\"instances\": [...]}")
+        raise errors.invalid('the request body must be a JSON object, e.g. {"instances": [...]}')
     return request
 
 
@@ -149,7 +162,8 @@ def _rows_to_inputs(instances, signature):
             if set(instance) != names:
                 raise errors.invalid(
                     f"instance {index} has inputs {sorted(instance)}, instance 0 has "
-                    f"{sorted(names)}; every instance must name the same inputs")
+                    f"{sorted(names)}; every instance must name the same inputs"
+                )
         columns = {name: [instance[name] for instance in instances] for name in names}
     elif len(signature.inputs) == 1:
         columns = {next(iter(signature.inputs)): instances}
@@ -157,7 +171,8 @@ def _rows_to_inputs(instances, signature):
         raise errors.invalid(
             f"signature {signature.key!r} has several inputs "
             f"({', '.join(sorted(signature.inputs))}): each instance must be an object "
-            "naming them")
+            "naming them"
+        )
     return _columns_to_arrays(columns, signature)
 
 
@@ -165,16 +180,21 @@ def _columns_to_inputs(inputs, signature):
     if isinstance(inputs, dict) and not _is_b64(inputs):
         return _columns_to_arrays(inputs, signature)
     if len(signature.inputs) != 1:
-        raise errors.invalid(f"signature {signature.key!r} has several inputs: 'inputs' "
-                             "must be an object mapping their names to values")
+        raise errors.invalid(
+            f"signature {signature.key!r} has several inputs: 'inputs' "
+            "must be an object mapping their names to values"
+        )
     return _columns_to_arrays({next(iter(signature.inputs)): inputs}, signature)
 
 
 def _columns_to_arrays(columns, signature):
     # Unknown names are left to Signature.check, which lists them all at once.
-    return {name: _to_array(name, value, signature.inputs[name].dtype
-                            if name in signature.inputs else None)
-            for name, value in columns.items()}
+    return {
+        name: _to_array(
+            name, value, signature.inputs[name].dtype if name in signature.inputs else None
+        )
+        for name, value in columns.items()
+    }
 
 
 def _flatten(name, value):
@@ -183,8 +203,9 @@ def _flatten(name, value):
         return (), [value]
     parts = [_flatten(name, item) for item in value]
     if any(part[0] != parts[0][0] for part in parts):
-        raise errors.invalid(f"input {name!r} is ragged: lists at the same depth must "
-                             "have the same length")
+        raise errors.invalid(
+            f"input {name!r} is ragged: lists at the same depth must have the same length"
+        )
     inner = parts[0][0] if parts else ()
     return (len(value), *inner), [leaf for part in parts for leaf in part[1]]
 
@@ -200,8 +221,9 @@ def _text_bytes(name, value):
     try:
         return value.encode("utf-8")
     except UnicodeEncodeError:
-        raise errors.invalid(f"input {name!r} is not valid UTF-8 text (it contains an "
-                             "unpaired surrogate escape)") from None
+        raise errors.invalid(
+            f"input {name!r} is not valid UTF-8 text (it contains an unpaired surrogate escape)"
+        ) from None
 
 
 def _to_array(name, value, dtype):
@@ -215,17 +237,19 @@ def _to_array(name, value, dtype):
     if dtype == tf.bool:
         wrong = [leaf for leaf in leaves if not isinstance(leaf, bool)]
     elif dtype.is_integer:
-        wrong = [leaf for leaf in leaves
-                 if isinstance(leaf, bool) or not isinstance(leaf, int)]
+        wrong = [leaf for leaf in leaves if isinstance(leaf, bool) or not isinstance(leaf, int)]
     elif dtype.is_floating:
-        wrong = [leaf for leaf in leaves
-                 if isinstance(leaf, bool) or not isinstance(leaf, (int, float))]
+        wrong = [
+            leaf for leaf in leaves if isinstance(leaf, bool) or not isinstance(leaf, (int, float))
+        ]
     else:
-        raise errors.invalid(f"input {name!r} is {dtype.name}, which the REST API does not "
-                             "carry; use gRPC")
+        raise errors.invalid(
+            f"input {name!r} is {dtype.name}, which the REST API does not carry; use gRPC"
+        )
     if wrong:
-        raise errors.invalid(f"input {name!r} must hold {dtype.name} values, got "
-                             f"{json.dumps(wrong[0])}")
+        raise errors.invalid(
+            f"input {name!r} must hold {dtype.name} values, got {json.dumps(wrong[0])}"
+        )
     try:
         return np.array(leaves, dtype=dtype.as_numpy_dtype).reshape(shape)
     except (OverflowError, ValueError) as error:
@@ -258,9 +282,11 @@ def _to_json_value(name, array):
 def _outputs_to_rows(outputs):
     sizes = {name: value.shape[0] if value.ndim else None for name, value in outputs.items()}
     if None in sizes.values() or len(set(sizes.values())) > 1:
-        raise errors.invalid(f"outputs have different batch sizes {sizes}, so they cannot be "
-                             "returned as rows; send the request in columnar format "
-                             "({\"inputs\": ...})")
+        raise errors.invalid(
+            f"outputs have different batch sizes {sizes}, so they cannot be "
+            "returned as rows; send the request in columnar format "
+            '({"inputs": ...})'
+        )
     converted = {name: _to_json_value(name, outputs[name]) for name in sorted(outputs)}
     if len(converted) == 1:
         return _only_value(converted)
@@ -334,8 +360,9 @@ class RestServer:
     def __init__(self, host, port, repository):
         self._server = _HttpServer((host, port), _Handler, RestApi(repository))
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        name="rest server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="rest server", daemon=True
+        )
 
     def start(self):
         self._thread.start()

@@ -21,35 +21,60 @@ from absl import logging
 from serving import config
 
 _PORT = flags.DEFINE_integer("port", 8500, "gRPC port.")
-_REST_API_PORT = flags.DEFINE_integer("rest_api_port", 0, "REST (HTTP/JSON) port; 0 = no "
-                                      "REST API.")
-_HOST = flags.DEFINE_string("host", "0.0.0.0", "Address both APIs listen on, e.g. "
-                            "127.0.0.1 for this machine only. (tensorflow_model_server has "
-                            "no such flag and listens on every address.)")
-_MODEL_NAME = flags.DEFINE_string("model_name", "default", "Name of the model in requests "
-                                  "(with --model_base_path).")
-_MODEL_BASE_PATH = flags.DEFINE_string("model_base_path", None, "Directory holding the "
-                                       "model's versions: BASE/<integer>/saved_model.pb.")
+_REST_API_PORT = flags.DEFINE_integer("rest_api_port", 0, "REST (HTTP/JSON) port; 0 = no REST API.")
+_HOST = flags.DEFINE_string(
+    "host",
+    "0.0.0.0",
+    "Address both APIs listen on, e.g. "
+    "127.0.0.1 for this machine only. (tensorflow_model_server has "
+    "no such flag and listens on every address.)",
+)
+_MODEL_NAME = flags.DEFINE_string(
+    "model_name", "default", "Name of the model in requests (with --model_base_path)."
+)
+_MODEL_BASE_PATH = flags.DEFINE_string(
+    "model_base_path",
+    None,
+    "Directory holding the model's versions: BASE/<integer>/saved_model.pb.",
+)
 _MODEL_CONFIG_FILE = flags.DEFINE_string(
-    "model_config_file", None, "ModelServerConfig text proto listing the models, "
+    "model_config_file",
+    None,
+    "ModelServerConfig text proto listing the models, "
     "instead of --model_name/--model_base_path. Relative base_paths are relative to "
-    "the current directory, as for tensorflow_model_server.")
-_MAX_BATCH_SIZE = flags.DEFINE_integer("max_batch_size", 64, "Most examples in one request "
-                                       "(more: RESOURCE_EXHAUSTED) and in one merged batch.")
+    "the current directory, as for tensorflow_model_server.",
+)
+_MAX_BATCH_SIZE = flags.DEFINE_integer(
+    "max_batch_size",
+    64,
+    "Most examples in one request (more: RESOURCE_EXHAUSTED) and in one merged batch.",
+)
 _BATCH_TIMEOUT_MICROS = flags.DEFINE_integer(
-    "batch_timeout_micros", 0, "How long a request may wait for others to fill its batch. "
-    "With 0, requests that arrive while a batch runs still form the next batch.")
+    "batch_timeout_micros",
+    0,
+    "How long a request may wait for others to fill its batch. "
+    "With 0, requests that arrive while a batch runs still form the next batch.",
+)
 _POLL_SECONDS = flags.DEFINE_integer(
-    "file_system_poll_wait_seconds", 1, "Seconds between looks for new model versions; "
-    "0 or less = look once, at start-up.")
-_MAX_INPUT_CHARS = flags.DEFINE_integer("max_input_chars", 10000, "Most characters in one "
-                                        "string of a text input (more: INVALID_ARGUMENT); "
-                                        "0 = no limit.")
-_GRPC_MAX_THREADS = flags.DEFINE_integer("grpc_max_threads", 64, "Threads answering gRPC "
-                                         "calls: the most requests handled at once.")
-_GRACE_SECONDS = flags.DEFINE_float("shutdown_grace_seconds", 10.0, "On SIGTERM or SIGINT, "
-                                    "how long requests in flight may take to finish; a "
-                                    "second signal exits at once.")
+    "file_system_poll_wait_seconds",
+    1,
+    "Seconds between looks for new model versions; 0 or less = look once, at start-up.",
+)
+_MAX_INPUT_CHARS = flags.DEFINE_integer(
+    "max_input_chars",
+    10000,
+    "Most characters in one string of a text input (more: INVALID_ARGUMENT); 0 = no limit.",
+)
+_GRPC_MAX_THREADS = flags.DEFINE_integer(
+    "grpc_max_threads", 64, "Threads answering gRPC calls: the most requests handled at once."
+)
+_GRACE_SECONDS = flags.DEFINE_float(
+    "shutdown_grace_seconds",
+    10.0,
+    "On SIGTERM or SIGINT, "
+    "how long requests in flight may take to finish; a "
+    "second signal exits at once.",
+)
 
 _MAX_MESSAGE_BYTES = 2**31 - 1  # tensorflow_model_server's limit too
 
@@ -58,8 +83,9 @@ def _check_flags():
     if _MODEL_CONFIG_FILE.value and _MODEL_BASE_PATH.value:
         raise app.UsageError("give either --model_config_file or --model_base_path, not both")
     if not _MODEL_CONFIG_FILE.value and not _MODEL_BASE_PATH.value:
-        raise app.UsageError("give --model_base_path=DIR (and --model_name=NAME), or "
-                             "--model_config_file=FILE")
+        raise app.UsageError(
+            "give --model_base_path=DIR (and --model_name=NAME), or --model_config_file=FILE"
+        )
     for flag in (_PORT, _REST_API_PORT):
         if not 0 <= flag.value <= 65535:
             raise app.UsageError(f"--{flag.name} must be a port number, got {flag.value}")
@@ -87,11 +113,13 @@ def _start_grpc(repository, address):
     from serving import grpc_service
 
     server = grpc.server(
-        concurrent.futures.ThreadPoolExecutor(_GRPC_MAX_THREADS.value,
-                                              thread_name_prefix="grpc"),
-        options=[("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
-                 ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
-                 ("grpc.so_reuseport", 0)])
+        concurrent.futures.ThreadPoolExecutor(_GRPC_MAX_THREADS.value, thread_name_prefix="grpc"),
+        options=[
+            ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
     grpc_service.add_services(server, repository)
     try:
         port = server.add_insecure_port(address)
@@ -120,14 +148,17 @@ def main(argv):
 
     options = models.Options(
         limits=signatures.Limits(_MAX_BATCH_SIZE.value, _MAX_INPUT_CHARS.value),
-        batch_timeout_seconds=_BATCH_TIMEOUT_MICROS.value / 1e6)
+        batch_timeout_seconds=_BATCH_TIMEOUT_MICROS.value / 1e6,
+    )
     try:
         repository = models.ModelRepository(sources, options, log=_say)
         repository.refresh(raise_errors=True)
         for source in sources:
             if repository.serving_version(source.name) is None:
-                _say(f"model {source.name!r}: no version under {source.base_path} yet; "
-                     "waiting for one")
+                _say(
+                    f"model {source.name!r}: no version under {source.base_path} yet; "
+                    "waiting for one"
+                )
         grpc_server, grpc_port = _start_grpc(repository, f"{_HOST.value}:{_PORT.value}")
         _say(f"gRPC API on {_HOST.value}:{grpc_port}")
         rest_server = None
@@ -135,8 +166,9 @@ def main(argv):
             try:
                 rest_server = rest.RestServer(_HOST.value, _REST_API_PORT.value, repository)
             except OSError as error:
-                raise config.ConfigError(f"cannot listen for REST on {_HOST.value}:"
-                                         f"{_REST_API_PORT.value}: {error}") from None
+                raise config.ConfigError(
+                    f"cannot listen for REST on {_HOST.value}:{_REST_API_PORT.value}: {error}"
+                ) from None
             rest_server.start()
             _say(f"REST API on http://{_HOST.value}:{rest_server.port}/v1/models/")
     except (config.ConfigError, RuntimeError, OSError) as error:
@@ -145,9 +177,11 @@ def main(argv):
     polling = _POLL_SECONDS.value > 0
     if polling:
         repository.start_polling(_POLL_SECONDS.value)
-    _say(f"batching: at most {_MAX_BATCH_SIZE.value} examples per batch, waiting up to "
-         f"{_BATCH_TIMEOUT_MICROS.value} us for more; new versions: "
-         + (f"looked for every {_POLL_SECONDS.value} s" if polling else "not looked for"))
+    _say(
+        f"batching: at most {_MAX_BATCH_SIZE.value} examples per batch, waiting up to "
+        f"{_BATCH_TIMEOUT_MICROS.value} us for more; new versions: "
+        + (f"looked for every {_POLL_SECONDS.value} s" if polling else "not looked for")
+    )
     received = []
     stop = threading.Event()
 

@@ -48,8 +48,9 @@ def _dtype_of(array):
 def _spec(name, tensor_info):
     if tensor_info.WhichOneof("encoding") != "name":
         raise ValueError(f"{name!r} is a composite (ragged or sparse) tensor")
-    return tf.TensorSpec(tf.TensorShape(tensor_info.tensor_shape),
-                         tf.as_dtype(tensor_info.dtype), name)
+    return tf.TensorSpec(
+        tf.TensorShape(tensor_info.tensor_shape), tf.as_dtype(tensor_info.dtype), name
+    )
 
 
 def _has_batch_dimension(spec):
@@ -79,8 +80,8 @@ class Signature:
         self.inputs = {n: _spec(n, info) for n, info in signature_def.inputs.items()}
         self.outputs = {n: _spec(n, info) for n, info in signature_def.outputs.items()}
         self.batchable = bool(self.inputs) and all(
-            _has_batch_dimension(spec)
-            for spec in [*self.inputs.values(), *self.outputs.values()])
+            _has_batch_dimension(spec) for spec in [*self.inputs.values(), *self.outputs.values()]
+        )
         self._function = function
 
     def check(self, inputs, limits):
@@ -93,9 +94,12 @@ class Signature:
         extra = sorted(set(inputs) - set(self.inputs))
         if missing or extra:
             problems = ([f"missing input(s): {', '.join(missing)}"] if missing else []) + (
-                [f"unknown input(s): {', '.join(extra)}"] if extra else [])
-            raise errors.invalid(f"{'; '.join(problems)}. Signature {self.key!r} takes "
-                                 f"inputs: {', '.join(sorted(self.inputs))}")
+                [f"unknown input(s): {', '.join(extra)}"] if extra else []
+            )
+            raise errors.invalid(
+                f"{'; '.join(problems)}. Signature {self.key!r} takes "
+                f"inputs: {', '.join(sorted(self.inputs))}"
+            )
         for name in sorted(inputs):
             self._check_spec(name, inputs[name])
         batch = self._check_batch(inputs, limits) if self.batchable else None
@@ -111,29 +115,35 @@ class Signature:
             got = dtype.name if dtype is not None else str(array.dtype)
             raise errors.invalid(f"input {name!r} must be {spec.dtype.name}, got {got}")
         if not spec.shape.is_compatible_with(array.shape):
-            raise errors.invalid(f"input {name!r} must have shape {_shape_text(spec.shape)} "
-                                 f"(rank {spec.shape.rank}), got {_shape_text(array.shape)}")
+            raise errors.invalid(
+                f"input {name!r} must have shape {_shape_text(spec.shape)} "
+                f"(rank {spec.shape.rank}), got {_shape_text(array.shape)}"
+            )
 
     @staticmethod
     def _check_batch(inputs, limits):
         sizes = {name: inputs[name].shape[0] for name in sorted(inputs)}
         if len(set(sizes.values())) > 1:
             listed = ", ".join(f"{name} has {size}" for name, size in sizes.items())
-            raise errors.invalid("all inputs must have the same batch size (first "
-                                 f"dimension): {listed}")
+            raise errors.invalid(
+                f"all inputs must have the same batch size (first dimension): {listed}"
+            )
         batch = next(iter(sizes.values()))
         if batch > limits.max_batch_size:
             raise errors.ServingError(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 f"Task size {batch} is larger than maximum input batch size "
                 f"{limits.max_batch_size}; send at most {limits.max_batch_size} examples "
-                f"per request")
+                f"per request",
+            )
         return batch
 
     def run(self, inputs):
         """Runs the signature on checked inputs; returns `{output name: numpy array}`."""
-        tensors = {name: tf.convert_to_tensor(value, dtype=self.inputs[name].dtype)
-                   for name, value in inputs.items()}
+        tensors = {
+            name: tf.convert_to_tensor(value, dtype=self.inputs[name].dtype)
+            for name, value in inputs.items()
+        }
         try:
             outputs = self._function(**tensors)
         except tf.errors.OpError as error:
@@ -145,14 +155,16 @@ def _check_text(name, array, max_chars):
     for index, item in np.ndenumerate(array):
         where = f"{name!r}[{', '.join(map(str, index))}]" if index else repr(name)
         if not isinstance(item, bytes):
-            raise errors.invalid(f"input {where} must be a string, got "
-                                 f"{type(item).__name__}")
+            raise errors.invalid(f"input {where} must be a string, got {type(item).__name__}")
         try:
             text = item.decode("utf-8")
         except UnicodeDecodeError as error:
             raise errors.invalid(
                 f"input {where} is not valid UTF-8 (byte {item[error.start]:#04x} at "
-                f"offset {error.start}); send text encoded as UTF-8") from None
+                f"offset {error.start}); send text encoded as UTF-8"
+            ) from None
         if max_chars and len(text) > max_chars:
-            raise errors.invalid(f"input {where} has {len(text)} characters, more than "
-                                 f"this server's limit of {max_chars}")
+            raise errors.invalid(
+                f"input {where} has {len(text)} characters, more than "
+                f"this server's limit of {max_chars}"
+            )

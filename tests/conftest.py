@@ -11,8 +11,10 @@ import pytest
 from mtask_tf.data import records
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-WORDS = ("the a to and of i you my is it that in thou me not with be your for his "
-         "this but have he good night sweet prince sir lord").split()
+WORDS = (
+    "the a to and of i you my is it that in thou me not with be your for his "
+    "this but have he good night sweet prince sir lord"
+).split()
 GENERAL = ("ALICE", "BOB", "CAROL", "DAVE")
 TARGETS = ("HAMLET", "IAGO")
 
@@ -36,13 +38,16 @@ def make_data_dir(path, seed=0, train=200, dev=20, monologue=60):
     path = pathlib.Path(path)
     path.mkdir(parents=True, exist_ok=True)
     triple = lambda speakers: records.Triple(
-        rng.choice(speakers), _sentence(rng), _sentence(rng), _sentence(rng))
+        rng.choice(speakers), _sentence(rng), _sentence(rng), _sentence(rng)
+    )
     records.write_triples(path / "train.tsv", [triple(GENERAL) for _ in range(train)])
     # Targets say something recognisable, so the autoencoder and persona matter.
     records.write_triples(path / "dev.tsv", [triple(TARGETS) for _ in range(dev)])
     records.write_triples(path / "test.tsv", [triple(TARGETS) for _ in range(dev)])
-    records.write_monologue(path / "monologue.tsv", [
-        records.Monologue(rng.choice(TARGETS), _sentence(rng)) for _ in range(monologue)])
+    records.write_monologue(
+        path / "monologue.tsv",
+        [records.Monologue(rng.choice(TARGETS), _sentence(rng)) for _ in range(monologue)],
+    )
     return path
 
 
@@ -54,11 +59,18 @@ def data_dir(tmp_path):
 def run_module(module, *args, env=None, timeout=300, check=False):
     """Runs `python -m module args` from the repository; returns the CompletedProcess."""
     full_env = dict(os.environ, **(env or {}))
-    result = subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=REPO,
-                            capture_output=True, text=True, timeout=timeout, env=full_env)
+    result = subprocess.run(
+        [sys.executable, "-m", module, *map(str, args)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+    )
     if check and result.returncode != 0:
-        raise AssertionError(f"{module} failed ({result.returncode}):\n{result.stdout}\n"
-                             f"{result.stderr}")
+        raise AssertionError(
+            f"{module} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
     return result
 
 
@@ -71,8 +83,14 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("trained")
     data = make_data_dir(root / "data")
     for variant in ("baseline", "mtask_m", "mtask_s", "reverse"):
-        run_module("mtask_tf.train", f"--flagfile=configs/{variant}.flags",
-                   "--flagfile=configs/smoke.flags", f"--data_dir={data}",
-                   f"--model_dir={root / variant}", "--pretrain_max_steps=10",
-                   "--max_steps=10", check=True)
+        run_module(
+            "mtask_tf.train",
+            f"--flagfile=configs/{variant}.flags",
+            "--flagfile=configs/smoke.flags",
+            f"--data_dir={data}",
+            f"--model_dir={root / variant}",
+            "--pretrain_max_steps=10",
+            "--max_steps=10",
+            check=True,
+        )
     return root

@@ -25,9 +25,11 @@ def _parsed(define, *args):
 
 
 def _text_flags(flag_values):
-    return (flags.DEFINE_string("model_dir", None, "", flag_values=flag_values),
-            flags.DEFINE_list("data", None, "", flag_values=flag_values),
-            flags.DEFINE_string("output", None, "", flag_values=flag_values))
+    return (
+        flags.DEFINE_string("model_dir", None, "", flag_values=flag_values),
+        flags.DEFINE_list("data", None, "", flag_values=flag_values),
+        flags.DEFINE_string("output", None, "", flag_values=flag_values),
+    )
 
 
 def _number_flags(flag_values):
@@ -51,14 +53,17 @@ def test_require_passes_when_every_flag_has_a_value():
     assert cli.require(*holders) is None
 
 
-@pytest.mark.parametrize("args, missing", [
-    (["--data=a.tsv", "--output=o"], "model_dir"),
-    (["--model_dir=m", "--output=o"], "data"),
-    (["--model_dir=m", "--data=", "--output=o"], "data"),  # An empty list is no value.
-    (["--model_dir=", "--data=a.tsv", "--output=o"], "model_dir"),  # Nor an empty string.
-    (["--model_dir=m", "--data=a.tsv"], "output"),
-    ([], "model_dir"),  # The first missing one, in the order given.
-])
+@pytest.mark.parametrize(
+    "args, missing",
+    [
+        (["--data=a.tsv", "--output=o"], "model_dir"),
+        (["--model_dir=m", "--output=o"], "data"),
+        (["--model_dir=m", "--data=", "--output=o"], "data"),  # An empty list is no value.
+        (["--model_dir=", "--data=a.tsv", "--output=o"], "model_dir"),  # Nor an empty string.
+        (["--model_dir=m", "--data=a.tsv"], "output"),
+        ([], "model_dir"),  # The first missing one, in the order given.
+    ],
+)
 def test_require_names_the_first_missing_flag(args, missing):
     _, holders = _parsed(_text_flags, *args)
     with pytest.raises(app.UsageError, match=rf"^--{missing} is required$"):
@@ -72,33 +77,41 @@ def test_require_checks_only_the_holders_given():
 
 def test_require_positive_passes_positive_values():
     flag_values, _ = _parsed(_number_flags, "--beam_size=1", "--learning_rate=0.5")
-    assert cli.require_positive("beam_size", "batch_size", "learning_rate",
-                                flag_values=flag_values) is None
+    assert (
+        cli.require_positive("beam_size", "batch_size", "learning_rate", flag_values=flag_values)
+        is None
+    )
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--beam_size=0"], "--beam_size must be positive"),
-    (["--batch_size=-3"], "--batch_size must be positive"),
-    (["--learning_rate=0"], "--learning_rate must be positive"),
-    (["--beam_size=0", "--batch_size=0"], "--beam_size must be positive"),  # The first.
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--beam_size=0"], "--beam_size must be positive"),
+        (["--batch_size=-3"], "--batch_size must be positive"),
+        (["--learning_rate=0"], "--learning_rate must be positive"),
+        (["--beam_size=0", "--batch_size=0"], "--beam_size must be positive"),  # The first.
+    ],
+)
 def test_require_positive_rejects_zero_and_negative_values(args, message):
     flag_values, _ = _parsed(_number_flags, *args)
     with pytest.raises(app.UsageError) as raised:
-        cli.require_positive("beam_size", "batch_size", "learning_rate",
-                             flag_values=flag_values)
+        cli.require_positive("beam_size", "batch_size", "learning_rate", flag_values=flag_values)
     assert str(raised.value) == message
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--batch_size=-3"], "--batch_size must be positive, got -3"),
-    (["--learning_rate=0"], "--learning_rate must be positive, got 0.0"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--batch_size=-3"], "--batch_size must be positive, got -3"),
+        (["--learning_rate=0"], "--learning_rate must be positive, got 0.0"),
+    ],
+)
 def test_require_positive_can_show_the_value_given(args, message):
     flag_values, _ = _parsed(_number_flags, *args)
     with pytest.raises(app.UsageError) as raised:
-        cli.require_positive("beam_size", "batch_size", "learning_rate", show_value=True,
-                             flag_values=flag_values)
+        cli.require_positive(
+            "beam_size", "batch_size", "learning_rate", show_value=True, flag_values=flag_values
+        )
     assert str(raised.value) == message
 
 
@@ -165,13 +178,21 @@ app.run(main)
 """
 
 
-@pytest.mark.parametrize("args, returncode, stderr_end", [
-    ([], 1, "error: data.tsv: file not found\n"),
-    (["extra"], 1, "unexpected arguments: extra\n"),
-])
+@pytest.mark.parametrize(
+    "args, returncode, stderr_end",
+    [
+        ([], 1, "error: data.tsv: file not found\n"),
+        (["extra"], 1, "unexpected arguments: extra\n"),
+    ],
+)
 def test_an_absl_program_exits_1_with_the_message_on_stderr(args, returncode, stderr_end):
-    result = subprocess.run([sys.executable, "-c", _PROGRAM, *args], cwd=REPO,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", _PROGRAM, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == returncode
     assert result.stderr.endswith(stderr_end)
     assert "Traceback" not in result.stderr
@@ -204,12 +225,22 @@ def _flag_help(text, name):
 def test_the_decoding_clis_show_the_same_decoding_flags():
     helps = {}
     for module in DECODING_CLIS:
-        result = subprocess.run([sys.executable, "-m", module, "--helpfull"], cwd=REPO,
-                                capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [sys.executable, "-m", module, "--helpfull"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         helps[module] = {name: _flag_help(result.stdout, name) for name in DECODING_FLAGS}
         # --help (the module's own flags) lists them too.
-        short = subprocess.run([sys.executable, "-m", module, "--help"], cwd=REPO,
-                               capture_output=True, text=True, timeout=120).stdout
+        short = subprocess.run(
+            [sys.executable, "-m", module, "--help"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout
         assert all(f"--{name}:" in short for name in DECODING_FLAGS), module
     first = helps[DECODING_CLIS[0]]
     assert "(default: '0')" in first["candidates"] and "paper's" in first["candidates"]
@@ -229,13 +260,16 @@ def test_decoding_flags_make_the_settings_and_config():
     assert _decoding("--candidates=12").search_settings().candidates == 12
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--beam_size=0"], "--beam_size must be positive, got 0"),
-    (["--max_length=-1"], "--max_length must be positive, got -1"),
-    (["--batch_size=0"], "--batch_size must be positive, got 0"),
-    (["--candidates=-2"], "--candidates must be 0 (all) or positive, got -2"),
-    (["--responses=-1"], "--responses must be 0 (all) or positive, got -1"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--beam_size=0"], "--beam_size must be positive, got 0"),
+        (["--max_length=-1"], "--max_length must be positive, got -1"),
+        (["--batch_size=0"], "--batch_size must be positive, got 0"),
+        (["--candidates=-2"], "--candidates must be 0 (all) or positive, got -2"),
+        (["--responses=-1"], "--responses must be 0 (all) or positive, got -1"),
+    ],
+)
 def test_decoding_flags_reject_bad_values(args, message):
     with pytest.raises(app.UsageError) as raised:
         _decoding(*args).validate()
@@ -244,6 +278,7 @@ def test_decoding_flags_reject_bad_values(args, message):
 
 def _weights_file(tmp_path, **decoding):
     from mtask_tf.decoding import mmi
+
     path = tmp_path / "mmi.json"
     tuned_with = mmi.SearchSettings(**decoding) if decoding else None
     mmi.MmiWeights(0.5, -0.25, tuned_with).save(path)
@@ -257,17 +292,26 @@ def test_mmi_weights_tuned_with_the_same_settings_load_quietly(tmp_path, capsys)
     assert capsys.readouterr().err == ""
 
 
-@pytest.mark.parametrize("args", [["--beam_size=9", "--max_length=7"],
-                                  ["--beam_size=8", "--max_length=6"],
-                                  ["--beam_size=8", "--max_length=7", "--candidates=8"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--beam_size=9", "--max_length=7"],
+        ["--beam_size=8", "--max_length=6"],
+        ["--beam_size=8", "--max_length=7", "--candidates=8"],
+    ],
+)
 def test_mmi_settings_mismatch_warns_and_strict_refuses(tmp_path, capsys, args):
     from mtask_tf.decoding import mmi
+
     path = _weights_file(tmp_path, beam_size=8, max_length=7, candidates=None)
     weights = _decoding(*args).load_mmi(path)
     assert weights.mmi_lambda == 0.5
     err = capsys.readouterr().err
-    assert err.startswith("warning: the MMI weights in") and "tuned with beam 8, max_length 7, " \
-        "every candidate" in err and "--strict_mmi makes this an error" in err
+    assert (
+        err.startswith("warning: the MMI weights in")
+        and "tuned with beam 8, max_length 7, every candidate" in err
+        and "--strict_mmi makes this an error" in err
+    )
     with pytest.raises(mmi.MmiFileError, match="tuned with beam 8.*--strict_mmi"):
         _decoding(*args, "--strict_mmi").load_mmi(path)
 
@@ -280,6 +324,7 @@ def test_mmi_file_without_settings_warns(tmp_path, capsys):
 
 def test_mmi_file_with_malformed_settings_names_the_field(tmp_path):
     from mtask_tf.decoding import mmi
+
     path = tmp_path / "mmi.json"
     path.write_text('{"lambda": 1, "gamma": 0, "decoding": {"beam_size": 4}}')
     with pytest.raises(mmi.MmiFileError, match=r"mmi.json: field 'decoding' must hold"):

@@ -62,9 +62,7 @@ def tile_to_beam(nested, beam_size):
     The copies of row `b` are adjacent (rows `b * beam_size ...`), the layout
     that `beam_search` and `gather_beams` expect.
     """
-    return tf.nest.map_structure(
-        lambda x: tf.repeat(x, beam_size, axis=0), nested
-    )
+    return tf.nest.map_structure(lambda x: tf.repeat(x, beam_size, axis=0), nested)
 
 
 def gather_beams(nested, indices, batch_size, beam_size):
@@ -81,9 +79,7 @@ def gather_beams(nested, indices, batch_size, beam_size):
     """
     offsets = tf.range(batch_size)[:, None] * beam_size
     flat_indices = tf.reshape(indices + offsets, [-1])
-    return tf.nest.map_structure(
-        lambda x: tf.gather(x, flat_indices), nested
-    )
+    return tf.nest.map_structure(lambda x: tf.gather(x, flat_indices), nested)
 
 
 def beam_search(
@@ -177,9 +173,7 @@ def beam_search(
     positions = tf.range(max_length)
 
     alive_ids = tf.zeros([batch_size, beam_size, max_length], tf.int32)
-    alive_scores = tf.tile(
-        tf.constant([[0.0] + [_NEG_INF] * (beam_size - 1)]), [batch_size, 1]
-    )
+    alive_scores = tf.tile(tf.constant([[0.0] + [_NEG_INF] * (beam_size - 1)]), [batch_size, 1])
     # The full list is a buffer with one row of B slots per step, written in
     # place and sorted once at the end; a bounded list is merged every step.
     slots = [max_length, beam_size] if keep_all else [nbest]
@@ -222,19 +216,22 @@ def beam_search(
         examined = tf.logical_or(eos_log_probs >= bth_best, step == max_length - 1)
         examined = tf.logical_and(examined, step >= min_length)
         eos_scores = tf.where(examined, alive_scores + eos_log_probs, _NEG_INF)
-        candidates = (tf.where(at_step, eos_id, alive_ids),
-                      tf.fill(tf.shape(eos_scores), step + 1), eos_scores)
+        candidates = (
+            tf.where(at_step, eos_id, alive_ids),
+            tf.fill(tf.shape(eos_scores), step + 1),
+            eos_scores,
+        )
         f_ids, f_lengths, f_scores = (
-            _store_step((f_ids, f_lengths, f_scores), candidates, step) if keep_all
-            else _merge_finished((f_ids, f_lengths, f_scores), candidates, nbest))
+            _store_step((f_ids, f_lengths, f_scores), candidates, step)
+            if keep_all
+            else _merge_finished((f_ids, f_lengths, f_scores), candidates, nbest)
+        )
 
         # Live candidates: the best B non-EOS extensions over all beams, the
         # same as a top-B over [batch, beam * vocab] with EOS masked. At the
         # last step they are computed but never used (the loop ends).
         top_log_probs = tf.where(tf.equal(top_words, eos_id), _NEG_INF, top_log_probs)
-        scores = alive_scores[:, :, None] + tf.reshape(
-            top_log_probs, [batch_size, beam_size, k]
-        )
+        scores = alive_scores[:, :, None] + tf.reshape(top_log_probs, [batch_size, beam_size, k])
         alive_scores, flat_index = tf.math.top_k(
             tf.reshape(scores, [batch_size, beam_size * k]), k=beam_size
         )
@@ -265,7 +262,8 @@ def beam_search(
     )
     if keep_all:
         finished_ids, finished_lengths, finished_scores = _sort_buffer(
-            (finished_ids, finished_lengths, finished_scores), nbest, max_length)
+            (finished_ids, finished_lengths, finished_scores), nbest, max_length
+        )
     # A -inf candidate never displaces an empty slot as long as top_k keeps
     # the older entry on ties; this makes empty slots clean on any device.
     filled = finished_scores > _NEG_INF
@@ -277,8 +275,15 @@ def beam_search(
 
 
 def greedy_search(
-    step_fn: StepFn, initial_state, batch_size, *, max_length, bos_id, eos_id,
-    blocked_ids=(), min_length=0,
+    step_fn: StepFn,
+    initial_state,
+    batch_size,
+    *,
+    max_length,
+    bos_id,
+    eos_id,
+    blocked_ids=(),
+    min_length=0,
 ) -> BeamSearchResult:
     """Greedy search: the most probable word at each step (EOS at the last).
 
@@ -355,8 +360,11 @@ def _chunk_size(vocab_size, candidates):
     Chunks must tile the vocabulary exactly (a reshape, no copy); the length
     that touches the fewest numbers after the first pass wins.
     """
-    sizes = [c for c in range(_MIN_CHUNK, _MAX_CHUNK + 1)
-             if vocab_size % c == 0 and vocab_size // c >= 4 * candidates]
+    sizes = [
+        c
+        for c in range(_MIN_CHUNK, _MAX_CHUNK + 1)
+        if vocab_size % c == 0 and vocab_size // c >= 4 * candidates
+    ]
     if not sizes:
         return None
     return min(sizes, key=lambda c: vocab_size // c + candidates * c)
@@ -385,8 +393,7 @@ def _top_k_rows(logits, k, blocked_ids):
     words = tf.reshape(best_chunks[:, :, None] * chunk + tf.range(chunk), [rows, -1])
     candidates = _mask_blocked(candidates, words, blocked_ids, vocab_size)
     values, position = tf.math.top_k(candidates, k=k)
-    return (values, tf.gather(words, position, batch_dims=1),
-            tf.reduce_max(chunk_max, axis=-1))
+    return (values, tf.gather(words, position, batch_dims=1), tf.reduce_max(chunk_max, axis=-1))
 
 
 def _top_k_rows_plain(logits, k, blocked_ids):
@@ -400,8 +407,11 @@ def _mask_blocked(logits, words, blocked_ids, vocab_size):
     """-inf where `words` (int32, broadcasting against `logits`) is a blocked id."""
     if not blocked_ids:
         return logits
-    blocked = tf.scatter_nd(tf.constant(blocked_ids, tf.int32)[:, None],
-                            tf.ones([len(blocked_ids)], tf.bool), [vocab_size])
+    blocked = tf.scatter_nd(
+        tf.constant(blocked_ids, tf.int32)[:, None],
+        tf.ones([len(blocked_ids)], tf.bool),
+        [vocab_size],
+    )
     return tf.where(tf.gather(blocked, words), _NEG_INF, logits)
 
 
@@ -428,8 +438,10 @@ def _log_normalizer(logits, row_max):
 def _check_blocked(blocked_ids, eos_id):
     blocked_ids = tuple(int(word) for word in blocked_ids)
     if eos_id in blocked_ids:
-        raise ValueError(f"beam_search: EOS ({eos_id}) cannot be blocked; use min_length "
-                         "to keep it from ending a hypothesis too early.")
+        raise ValueError(
+            f"beam_search: EOS ({eos_id}) cannot be blocked; use min_length "
+            "to keep it from ending a hypothesis too early."
+        )
     return blocked_ids
 
 
@@ -439,9 +451,7 @@ def _merge_finished(finished, candidates, nbest):
     Both are `(ids [batch, n, time], lengths [batch, n], scores [batch, n])`;
     the list comes first so that it wins ties.
     """
-    ids, lengths, scores = (
-        tf.concat([old, new], axis=1) for old, new in zip(finished, candidates)
-    )
+    ids, lengths, scores = (tf.concat([old, new], axis=1) for old, new in zip(finished, candidates))
     scores, index = tf.math.top_k(scores, k=nbest)
     return (
         tf.gather(ids, index, batch_dims=1),
@@ -458,8 +468,9 @@ def _store_step(buffer, candidates, step):
     """
     batch = tf.shape(candidates[2])[0]
     rows = tf.stack([tf.range(batch), tf.fill([batch], step)], axis=1)  # (b, step)
-    return tuple(tf.tensor_scatter_nd_update(old, rows, new)
-                 for old, new in zip(buffer, candidates))
+    return tuple(
+        tf.tensor_scatter_nd_update(old, rows, new) for old, new in zip(buffer, candidates)
+    )
 
 
 def _sort_buffer(buffer, slots, max_length):

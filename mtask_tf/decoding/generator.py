@@ -14,8 +14,12 @@ from mtask_tf.model import losses
 # Never propose padding, BOS, <unk>, or an empty response (EOS first). Their
 # probability is not spread over the other words, so a score stays the model's
 # log-probability of the sequence.
-_SEARCH_IDS = dict(bos_id=vocabulary.BOS_ID, eos_id=vocabulary.EOS_ID, min_length=1,
-                   blocked_ids=(vocabulary.PAD_ID, vocabulary.BOS_ID, vocabulary.UNK_ID))
+_SEARCH_IDS = dict(
+    bos_id=vocabulary.BOS_ID,
+    eos_id=vocabulary.EOS_ID,
+    min_length=1,
+    blocked_ids=(vocabulary.PAD_ID, vocabulary.BOS_ID, vocabulary.UNK_ID),
+)
 
 
 # Numbers of logits one scoring call may hold (128 MB of float32).
@@ -55,15 +59,24 @@ class Generator(tf.Module):
         nbest=None keeps every finished hypothesis (beam_size * max_length slots).
         """
         return beam_search_lib.beam_search(
-            self._step, self.initial_state(source, speaker), tf.shape(source)[0],
-            beam_size=beam_size, max_length=max_length, nbest=nbest,
-            **_SEARCH_IDS)
+            self._step,
+            self.initial_state(source, speaker),
+            tf.shape(source)[0],
+            beam_size=beam_size,
+            max_length=max_length,
+            nbest=nbest,
+            **_SEARCH_IDS,
+        )
 
     def greedy(self, source, speaker, *, max_length):
         """The single most probable word at each step: ids [batch, max_length], lengths."""
         result = beam_search_lib.greedy_search(
-            self._step, self.initial_state(source, speaker), tf.shape(source)[0],
-            max_length=max_length, **_SEARCH_IDS)
+            self._step,
+            self.initial_state(source, speaker),
+            tf.shape(source)[0],
+            max_length=max_length,
+            **_SEARCH_IDS,
+        )
         return result.ids[:, 0], result.lengths[:, 0]
 
     def score(self, source, speaker, target_in, target_out):
@@ -86,13 +99,16 @@ class Generator(tf.Module):
         per_row = tf.shape(target_in)[1] * self.decoder.vocabulary_size
         chunk = tf.maximum(1, budget // tf.maximum(per_row, 1))
         num_chunks = (rows + chunk - 1) // chunk
-        arrays = (tf.TensorArray(tf.float32, num_chunks, infer_shape=False, element_shape=[None]),
-                  tf.TensorArray(tf.int32, num_chunks, infer_shape=False, element_shape=[None]))
+        arrays = (
+            tf.TensorArray(tf.float32, num_chunks, infer_shape=False, element_shape=[None]),
+            tf.TensorArray(tf.int32, num_chunks, infer_shape=False, element_shape=[None]),
+        )
 
         def body(i, log_probs, counts):
             part = slice(i * chunk, tf.minimum((i + 1) * chunk, rows))
-            log_prob, count = self.score(source[part], speaker[part], target_in[part],
-                                         target_out[part])
+            log_prob, count = self.score(
+                source[part], speaker[part], target_in[part], target_out[part]
+            )
             return i + 1, log_probs.write(i, log_prob), counts.write(i, count)
 
         _, log_probs, counts = tf.while_loop(lambda i, *_: i < num_chunks, body, (0, *arrays))

@@ -80,8 +80,10 @@ def bleu_statistics(hypotheses, references):
     with the tokenisation of `metrics.corpus_bleu`), so sums of rows score exactly like it.
     """
     if len(hypotheses) != len(references):
-        raise ValueError(f"bleu_statistics: {len(hypotheses)} hypotheses but "
-                         f"{len(references)} references; pass one reference per hypothesis.")
+        raise ValueError(
+            f"bleu_statistics: {len(hypotheses)} hypotheses but "
+            f"{len(references)} references; pass one reference per hypothesis."
+        )
     metric = sacrebleu.metrics.BLEU(tokenize=metrics.BLEU_TOKENIZE)
     ref_cache = {}
     stats = np.zeros([len(hypotheses), NUM_STATS], np.int64)
@@ -123,8 +125,10 @@ def corpus_bleu_from_statistics(stats_sum):
     """Corpus BLEU (0-100) from statistics summed over the corpus, `[NUM_STATS]`."""
     stats_sum = np.asarray(stats_sum)
     if stats_sum.shape != (NUM_STATS,):
-        raise ValueError(f"corpus_bleu_from_statistics: expected shape ({NUM_STATS},), got "
-                         f"{stats_sum.shape}; sum the rows of bleu_statistics() first.")
+        raise ValueError(
+            f"corpus_bleu_from_statistics: expected shape ({NUM_STATS},), got "
+            f"{stats_sum.shape}; sum the rows of bleu_statistics() first."
+        )
     return float(_bleu(stats_sum))
 
 
@@ -145,28 +149,36 @@ def _pad_features(nbest_lists):
     num_features = arrays[0].shape[-1] if arrays[0].ndim == 2 else None
     for i, (array, nbest) in enumerate(zip(arrays, nbest_lists)):
         if array.ndim != 2 or array.shape[1] != num_features or not len(array):
-            raise ValueError(f"N-best list {i}: features have shape {array.shape}; every list "
-                             f"needs shape [n_candidates >= 1, {num_features}].")
+            raise ValueError(
+                f"N-best list {i}: features have shape {array.shape}; every list "
+                f"needs shape [n_candidates >= 1, {num_features}]."
+            )
         if len(nbest.hypotheses) != len(array):
-            raise ValueError(f"N-best list {i}: {len(array)} feature rows but "
-                             f"{len(nbest.hypotheses)} hypotheses.")
+            raise ValueError(
+                f"N-best list {i}: {len(array)} feature rows but "
+                f"{len(nbest.hypotheses)} hypotheses."
+            )
         if not np.all(np.isfinite(array)):
             row = np.flatnonzero(~np.all(np.isfinite(array), axis=1))[0]
-            raise ValueError(f"N-best list {i}, candidate {row}: non-finite features "
-                             f"{array[row].tolist()}; drop empty beam slots (score -inf) first.")
+            raise ValueError(
+                f"N-best list {i}, candidate {row}: non-finite features "
+                f"{array[row].tolist()}; drop empty beam slots (score -inf) first."
+            )
     width = max(len(array) for array in arrays)
     features = np.zeros([len(arrays), width, num_features])
     valid = np.zeros([len(arrays), width], bool)
     for i, array in enumerate(arrays):
-        features[i, :len(array)] = array
-        valid[i, :len(array)] = True
+        features[i, : len(array)] = array
+        valid[i, : len(array)] = True
     return features, valid
 
 
 def _build_corpus(nbest_lists, references):
     if len(nbest_lists) != len(references):
-        raise ValueError(f"{len(nbest_lists)} N-best lists but {len(references)} references; "
-                         f"pass one reference per input.")
+        raise ValueError(
+            f"{len(nbest_lists)} N-best lists but {len(references)} references; "
+            f"pass one reference per input."
+        )
     features, valid = _pad_features(nbest_lists)
     hypotheses = [hyp for nbest in nbest_lists for hyp in nbest.hypotheses]
     refs = [ref for nbest, ref in zip(nbest_lists, references) for _ in nbest.hypotheses]
@@ -253,7 +265,7 @@ def _bleu_profile(corpus, a, b):
     deltas = corpus.stats[rows[order], new[order]] - corpus.stats[rows[order], old[order]]
     running = start + np.cumsum(deltas, axis=0)
     # Several sentences may switch at the same t: keep the sum after the last one.
-    last_at_t = np.flatnonzero(np.append(ts[1:] != ts[:-1], True)[:len(ts)])
+    last_at_t = np.flatnonzero(np.append(ts[1:] != ts[:-1], True)[: len(ts)])
     stats = np.concatenate([start[None], running[last_at_t]])
     return ts[last_at_t], _bleu(stats)
 
@@ -308,8 +320,10 @@ def bleu_along_line(nbest_lists, references, weights, direction):
 
 def _bounds_array(bounds, initial, tunable):
     if bounds is not None and len(bounds) != len(initial):
-        raise ValueError(f"bounds has {len(bounds)} entries for {len(initial)} features; give "
-                         f"one (low, high) or None per feature column.")
+        raise ValueError(
+            f"bounds has {len(bounds)} entries for {len(initial)} features; give "
+            f"one (low, high) or None per feature column."
+        )
     array = np.tile([-np.inf, np.inf], (len(initial), 1))
     for i, bound in enumerate(bounds or ()):
         if bound is not None and tunable[i]:
@@ -318,8 +332,10 @@ def _bounds_array(bounds, initial, tunable):
         raise ValueError(f"bounds: low > high in {array.tolist()}.")
     outside = tunable & ((initial < array[:, 0]) | (initial > array[:, 1]))
     if outside.any():
-        raise ValueError(f"initial_weights {initial.tolist()} lie outside bounds "
-                         f"{array.tolist()} at columns {np.flatnonzero(outside).tolist()}.")
+        raise ValueError(
+            f"initial_weights {initial.tolist()} lie outside bounds "
+            f"{array.tolist()} at columns {np.flatnonzero(outside).tolist()}."
+        )
     return array
 
 
@@ -372,8 +388,18 @@ def _local_search(corpus, weights, bounds, tunable, iterations, random_direction
     return weights, bleu
 
 
-def mert(nbest_lists, references, *, initial_weights, fixed=(0,), restarts=20, iterations=25,
-         seed=0, bounds=None, random_directions=4):
+def mert(
+    nbest_lists,
+    references,
+    *,
+    initial_weights,
+    fixed=(0,),
+    restarts=20,
+    iterations=25,
+    seed=0,
+    bounds=None,
+    random_directions=4,
+):
     """Tunes the reranking weights to maximise corpus BLEU of the 1-best responses.
 
     Args:
@@ -401,8 +427,10 @@ def mert(nbest_lists, references, *, initial_weights, fixed=(0,), restarts=20, i
     corpus = _build_corpus(nbest_lists, references)
     initial = np.array(initial_weights, np.float64)  # a copy: results never alias it
     if initial.shape != (corpus.features.shape[2],):
-        raise ValueError(f"initial_weights has shape {initial.shape}; the N-best lists have "
-                         f"{corpus.features.shape[2]} feature columns.")
+        raise ValueError(
+            f"initial_weights has shape {initial.shape}; the N-best lists have "
+            f"{corpus.features.shape[2]} feature columns."
+        )
     if any(not 0 <= i < len(initial) for i in fixed):
         raise ValueError(f"fixed={tuple(fixed)}: column indices must lie in [0, {len(initial)}).")
     tunable = np.ones(len(initial), bool)
@@ -414,8 +442,9 @@ def mert(nbest_lists, references, *, initial_weights, fixed=(0,), restarts=20, i
     best, history = None, []
     for start in range(restarts + 1):
         weights = initial if start == 0 else _random_start(initial, tunable, bounds, rng)
-        weights, bleu = _local_search(corpus, weights, bounds, tunable, iterations,
-                                      random_directions, rng)
+        weights, bleu = _local_search(
+            corpus, weights, bounds, tunable, iterations, random_directions, rng
+        )
         history.append((weights, bleu))
         if best is None or bleu > best[1]:
             best = (weights, bleu)
@@ -435,15 +464,21 @@ def box_edge_notes(nbest_lists, references, weights, bleu, max_lambda, max_gamma
     same = lambda w: corpus_bleu(nbest_lists, references, w) >= bleu - _MIN_GAIN
     notes = []
     if same([1.0, max_lambda, mmi_gamma]):
-        notes.append(f"note: the best lambda reaches the top of its range [0, {max_lambda:g}]; "
-                     f"a larger one may be better: tune again with --max_lambda={2 * max_lambda:g}")
+        notes.append(
+            f"note: the best lambda reaches the top of its range [0, {max_lambda:g}]; "
+            f"a larger one may be better: tune again with --max_lambda={2 * max_lambda:g}"
+        )
     elif same([1.0, 0.0, mmi_gamma]):
-        notes.append("note: the best lambda reaches 0: on these dev lists the reverse model's "
-                     "score does not raise BLEU")
+        notes.append(
+            "note: the best lambda reaches 0: on these dev lists the reverse model's "
+            "score does not raise BLEU"
+        )
     for edge in (-max_gamma, max_gamma):
         if same([1.0, mmi_lambda, edge]):
-            notes.append(f"note: the best gamma reaches {edge:g}, an end of its range "
-                         f"[-{max_gamma:g}, {max_gamma:g}]; tune again with "
-                         f"--max_gamma={2 * max_gamma:g}")
+            notes.append(
+                f"note: the best gamma reaches {edge:g}, an end of its range "
+                f"[-{max_gamma:g}, {max_gamma:g}]; tune again with "
+                f"--max_gamma={2 * max_gamma:g}"
+            )
             break
     return notes

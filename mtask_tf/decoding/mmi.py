@@ -31,19 +31,26 @@ class SearchSettings:
         return f"beam {self.beam_size}, max_length {self.max_length}, {kept}"
 
     def to_json(self):
-        return {"beam_size": self.beam_size, "max_length": self.max_length,
-                "candidates": "all" if self.candidates is None else self.candidates}
+        return {
+            "beam_size": self.beam_size,
+            "max_length": self.max_length,
+            "candidates": "all" if self.candidates is None else self.candidates,
+        }
 
     @classmethod
     def from_json(cls, record, path):
         try:
             candidates = record["candidates"]
-            settings = cls(int(record["beam_size"]), int(record["max_length"]),
-                           None if candidates == "all" else int(candidates))
+            settings = cls(
+                int(record["beam_size"]),
+                int(record["max_length"]),
+                None if candidates == "all" else int(candidates),
+            )
         except (KeyError, TypeError, ValueError):
             raise MmiFileError(
                 f"{path}: field 'decoding' must hold beam_size, max_length and candidates "
-                f"(a number or \"all\"), found {record!r}") from None
+                f'(a number or "all"), found {record!r}'
+            ) from None
         return settings
 
 
@@ -70,8 +77,9 @@ class MmiWeights:
     def load(cls, path):
         path = pathlib.Path(path)
         if not path.is_file():
-            raise MmiFileError(f"{path}: MMI weights file not found; make one with "
-                               "python -m mtask_tf.tune_mmi")
+            raise MmiFileError(
+                f"{path}: MMI weights file not found; make one with python -m mtask_tf.tune_mmi"
+            )
         try:
             record = json.loads(path.read_text())
         except json.JSONDecodeError as error:
@@ -80,10 +88,12 @@ class MmiWeights:
             raise MmiFileError(f"{path}: expected a JSON object with lambda and gamma")
         for key in ("lambda", "gamma"):
             if not isinstance(record.get(key), (int, float)):
-                raise MmiFileError(f"{path}: field {key!r} must be a number, found "
-                                   f"{record.get(key)!r}")
-        tuned_with = (SearchSettings.from_json(record["decoding"], path)
-                      if "decoding" in record else None)
+                raise MmiFileError(
+                    f"{path}: field {key!r} must be a number, found {record.get(key)!r}"
+                )
+        tuned_with = (
+            SearchSettings.from_json(record["decoding"], path) if "decoding" in record else None
+        )
         extra = {k: v for k, v in record.items() if k not in ("lambda", "gamma", "decoding")}
         return cls(float(record["lambda"]), float(record["gamma"]), tuned_with, extra)
 
@@ -95,12 +105,16 @@ def settings_mismatch(weights, settings, path):
     rerank the same kind of list MERT saw.
     """
     if weights.tuned_with is None:
-        return (f"{path} does not record the decoding settings its weights were tuned "
-                f"with; decoding with {settings.describe()}. Re-tune with "
-                "python -m mtask_tf.tune_mmi to record them.")
+        return (
+            f"{path} does not record the decoding settings its weights were tuned "
+            f"with; decoding with {settings.describe()}. Re-tune with "
+            "python -m mtask_tf.tune_mmi to record them."
+        )
     if weights.tuned_with != settings:
-        return (f"the MMI weights in {path} were tuned with {weights.tuned_with.describe()}, "
-                f"but this run decodes with {settings.describe()}: the reranked lists differ "
-                "from those MERT saw. Use the same --beam_size, --max_length and "
-                "--candidates, or re-tune.")
+        return (
+            f"the MMI weights in {path} were tuned with {weights.tuned_with.describe()}, "
+            f"but this run decodes with {settings.describe()}: the reranked lists differ "
+            "from those MERT saw. Use the same --beam_size, --max_length and "
+            "--candidates, or re-tune."
+        )
     return None

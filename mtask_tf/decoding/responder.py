@@ -62,17 +62,24 @@ class Responder(tf.Module):
         self.config = config
         self.max_source_length = forward.experiment["lengths"]["max_source_length"]
         self.reverse_max_source_length = (
-            reverse.experiment["lengths"]["max_source_length"] if reverse else 0)
+            reverse.experiment["lengths"]["max_source_length"] if reverse else 0
+        )
         self.persona = forward.persona
         self.speaker_names = list(forward.speakers)
         self.tokenizer = forward.tokenizer
         self.speakers = tf.constant(forward.speakers or [""])
         self.speaker_table = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(
-                self.speakers, tf.range(tf.size(self.speakers), dtype=tf.int32)), -1)
+                self.speakers, tf.range(tf.size(self.speakers), dtype=tf.int32)
+            ),
+            -1,
+        )
         self.forward = generator_lib.Generator(forward.models.encoder, forward.models.decoder)
-        self.reverse = (generator_lib.Generator(reverse.models.encoder, reverse.models.decoder)
-                        if reverse is not None else None)
+        self.reverse = (
+            generator_lib.Generator(reverse.models.encoder, reverse.models.decoder)
+            if reverse is not None
+            else None
+        )
         # Keras 3 layers are not tracked by tf.Module; a SavedModel needs every
         # variable its functions read reachable from its root, as the tf.Variable
         # itself (TensorFlow Serving's loader does not initialise a variable that
@@ -86,19 +93,36 @@ class Responder(tf.Module):
         if not self.persona:
             return tf.zeros_like(ids)  # Accepted and ignored.
         unknown = tf.boolean_mask(speaker, ids < 0)
-        with tf.control_dependencies([tf.debugging.Assert(
-                tf.size(unknown) == 0,
-                ["unknown speaker(s):", unknown, "- this model knows",
-                 tf.size(self.speakers), "speakers (see its speakers.txt)"], summarize=10)]):
+        with tf.control_dependencies(
+            [
+                tf.debugging.Assert(
+                    tf.size(unknown) == 0,
+                    [
+                        "unknown speaker(s):",
+                        unknown,
+                        "- this model knows",
+                        tf.size(self.speakers),
+                        "speakers (see its speakers.txt)",
+                    ],
+                    summarize=10,
+                )
+            ]
+        ):
             return tf.identity(ids)
 
     def _check_inputs(self, message, *others):
-        checks = [tf.debugging.assert_equal(
-            tf.shape(other), tf.shape(message),
-            message="inputs must have the same batch size") for other in others]
+        checks = [
+            tf.debugging.assert_equal(
+                tf.shape(other), tf.shape(message), message="inputs must have the same batch size"
+            )
+            for other in others
+        ]
         empty = tf.where(tf.strings.length(tf.strings.strip(message)) == 0)[:, 0]
-        checks.append(tf.debugging.Assert(
-            tf.size(empty) == 0, ["empty message at batch index(es):", empty], summarize=10))
+        checks.append(
+            tf.debugging.Assert(
+                tf.size(empty) == 0, ["empty message at batch index(es):", empty], summarize=10
+            )
+        )
         return checks
 
     def _source(self, context, message):
@@ -117,22 +141,30 @@ class Responder(tf.Module):
             speaker_ids = self.speaker_ids(speaker)
             source = self._source(context, message)
         c = self.config
-        result = self.forward.generate(source, speaker_ids, beam_size=c.beam_size,
-                                       max_length=c.max_length, nbest=c.candidates)
+        result = self.forward.generate(
+            source, speaker_ids, beam_size=c.beam_size, max_length=c.max_length, nbest=c.candidates
+        )
         ids, lengths, forward_log_prob = _drop_empty_columns(result)
         reverse_log_prob = self._reverse_scores(message, ids, lengths)
         words = tf.maximum(lengths - 1, 0)
-        scores = (forward_log_prob + c.mmi_lambda * reverse_log_prob
-                  + c.mmi_gamma * tf.cast(words, tf.float32))
+        scores = (
+            forward_log_prob
+            + c.mmi_lambda * reverse_log_prob
+            + c.mmi_gamma * tf.cast(words, tf.float32)
+        )
         scores = tf.where(lengths > 0, scores, -float("inf"))
         order = tf.argsort(scores, axis=1, direction="DESCENDING", stable=True)
-        order = order[:, :c.responses]  # None: every candidate
+        order = order[:, : c.responses]  # None: every candidate
         take = lambda x: tf.gather(x, order, batch_dims=1)
         ids, lengths = take(ids), take(lengths)
-        return {"responses": self.tokenizer.decode(ids, lengths), "scores": take(scores),
-                "forward_log_prob": take(forward_log_prob),
-                "reverse_log_prob": take(reverse_log_prob), "lengths": lengths,
-                "ids": ids}
+        return {
+            "responses": self.tokenizer.decode(ids, lengths),
+            "scores": take(scores),
+            "forward_log_prob": take(forward_log_prob),
+            "reverse_log_prob": take(reverse_log_prob),
+            "lengths": lengths,
+            "ids": ids,
+        }
 
     def _reverse_scores(self, message, ids, lengths):
         """log p(message | response) for every filled slot, 0 for empty ones: [batch, n].
@@ -147,12 +179,15 @@ class Responder(tf.Module):
         flat_ids = tf.gather_nd(tf.reshape(ids, [batch * slots, -1]), filled)
         words = tf.gather_nd(tf.reshape(tf.maximum(lengths - 1, 0), [-1]), filled)
         source = tf.where(tf.sequence_mask(words, tf.shape(flat_ids)[1]), flat_ids, 0)
-        source = source[:, :self.reverse_max_source_length]
+        source = source[:, : self.reverse_max_source_length]
         messages = tf.gather(message, filled[:, 0] // tf.cast(slots, tf.int64))
         target_in, target_out = self.tokenizer.encode_target(messages, _WHOLE)
         log_prob, _ = self.reverse.score_in_chunks(
-            source, tf.zeros(tf.shape(words), tf.int32), target_in.to_tensor(),
-            target_out.to_tensor())
+            source,
+            tf.zeros(tf.shape(words), tf.int32),
+            target_in.to_tensor(),
+            target_out.to_tensor(),
+        )
         log_prob = tf.where(words > 0, log_prob, 0.0)
         return tf.reshape(tf.scatter_nd(filled, log_prob, [batch * slots]), [batch, slots])
 
@@ -164,7 +199,8 @@ class Responder(tf.Module):
             source = self._source(context, message)
         target_in, target_out = self.tokenizer.encode_target(response, _WHOLE)
         log_prob, num_tokens = self.forward.score(
-            source, speaker_ids, target_in.to_tensor(), target_out.to_tensor())
+            source, speaker_ids, target_in.to_tensor(), target_out.to_tensor()
+        )
         return {"log_prob": log_prob, "num_tokens": num_tokens}
 
     @tf.function(input_signature=[STRING_BATCH] * 2)
@@ -172,17 +208,23 @@ class Responder(tf.Module):
         """log p(message | response) summed over tokens (EOS included), with the reverse model."""
         checks = self._check_inputs(message, response)
         if self.reverse is None:
-            checks.append(tf.debugging.Assert(False, [
-                "reverse_score needs a reverse model; give --reverse_model_dir"]))
+            checks.append(
+                tf.debugging.Assert(
+                    False, ["reverse_score needs a reverse model; give --reverse_model_dir"]
+                )
+            )
             with tf.control_dependencies(checks):
                 zeros = tf.zeros(tf.shape(message), tf.float32)
             return {"log_prob": zeros, "num_tokens": tf.zeros(tf.shape(message), tf.int32)}
         with tf.control_dependencies(checks):
-            source = self.tokenizer.encode(response)[:, -self.reverse_max_source_length:]
+            source = self.tokenizer.encode(response)[:, -self.reverse_max_source_length :]
         target_in, target_out = self.tokenizer.encode_target(message, _WHOLE)
         log_prob, num_tokens = self.reverse.score(
-            source.to_tensor(), tf.zeros(tf.shape(message), tf.int32),
-            target_in.to_tensor(), target_out.to_tensor())
+            source.to_tensor(),
+            tf.zeros(tf.shape(message), tf.int32),
+            target_in.to_tensor(),
+            target_out.to_tensor(),
+        )
         return {"log_prob": log_prob, "num_tokens": num_tokens}
 
 
@@ -199,18 +241,22 @@ def _drop_empty_columns(result):
 
 def _check_vocabularies(forward, reverse):
     if forward.reverse:
-        raise ValueError(f"{forward.model_dir} holds a reverse model; give a forward "
-                         "model as --model_dir")
+        raise ValueError(
+            f"{forward.model_dir} holds a reverse model; give a forward model as --model_dir"
+        )
     if reverse is None:
         return
     if not reverse.reverse:
-        raise ValueError(f"{reverse.model_dir} is not a reverse model (train it with "
-                         "configs/reverse.flags)")
-    if (vocabulary.load_vocabulary(forward.tokenizer.vocabulary_path)
-            != vocabulary.load_vocabulary(reverse.tokenizer.vocabulary_path)):
+        raise ValueError(
+            f"{reverse.model_dir} is not a reverse model (train it with configs/reverse.flags)"
+        )
+    if vocabulary.load_vocabulary(forward.tokenizer.vocabulary_path) != vocabulary.load_vocabulary(
+        reverse.tokenizer.vocabulary_path
+    ):
         raise ValueError(
             f"{forward.model_dir} and {reverse.model_dir} have different vocabularies; "
-            "train the reverse model on the same data directory with the same --vocab_size")
+            "train the reverse model on the same data directory with the same --vocab_size"
+        )
 
 
 def load(model_dir, reverse_model_dir, config):
@@ -223,6 +269,9 @@ def load(model_dir, reverse_model_dir, config):
     from mtask_tf.training import model_dir as model_dir_lib
 
     forward = model_dir_lib.load_trained(model_dir)
-    reverse = (model_dir_lib.load_trained(reverse_model_dir, name_prefix=REVERSE_PREFIX)
-               if reverse_model_dir else None)
+    reverse = (
+        model_dir_lib.load_trained(reverse_model_dir, name_prefix=REVERSE_PREFIX)
+        if reverse_model_dir
+        else None
+    )
     return Responder(forward, reverse, config)

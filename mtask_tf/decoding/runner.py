@@ -16,12 +16,17 @@ class Hypothesis:
 
 
 def _hypotheses(outputs, row):
-    return [Hypothesis(outputs["responses"][row, k].decode("utf-8"),
-                       float(outputs["scores"][row, k]),
-                       float(outputs["forward_log_prob"][row, k]),
-                       float(outputs["reverse_log_prob"][row, k]),
-                       int(outputs["lengths"][row, k]))
-            for k in range(outputs["lengths"].shape[1]) if outputs["lengths"][row, k] > 0]
+    return [
+        Hypothesis(
+            outputs["responses"][row, k].decode("utf-8"),
+            float(outputs["scores"][row, k]),
+            float(outputs["forward_log_prob"][row, k]),
+            float(outputs["reverse_log_prob"][row, k]),
+            int(outputs["lengths"][row, k]),
+        )
+        for k in range(outputs["lengths"].shape[1])
+        if outputs["lengths"][row, k] > 0
+    ]
 
 
 def decode(responder, rows, batch_size, progress=None):
@@ -37,10 +42,12 @@ def decode(responder, rows, batch_size, progress=None):
     """
     results, start = [], time.time()
     for begin in range(0, len(rows), batch_size):
-        batch = rows[begin:begin + batch_size]
-        outputs = responder.generate(tf.constant([r.context for r in batch]),
-                                     tf.constant([r.message for r in batch]),
-                                     tf.constant([r.speaker for r in batch]))
+        batch = rows[begin : begin + batch_size]
+        outputs = responder.generate(
+            tf.constant([r.context for r in batch]),
+            tf.constant([r.message for r in batch]),
+            tf.constant([r.speaker for r in batch]),
+        )
         outputs = {k: v.numpy() for k, v in outputs.items()}
         results.extend(_hypotheses(outputs, i) for i in range(len(batch)))
         if progress is not None:
@@ -58,6 +65,8 @@ def progress_printer(label, stream):
         last[0] = seconds
         rate = done / max(seconds, 1e-9)
         eta = (total - done) / max(rate, 1e-9)
-        print(f"{label}: {done}/{total}  {rate:.1f} items/s  ETA {eta:.0f}s",
-              file=stream, flush=True)
+        print(
+            f"{label}: {done}/{total}  {rate:.1f} items/s  ETA {eta:.0f}s", file=stream, flush=True
+        )
+
     return show

@@ -24,8 +24,7 @@ BLEU_TOKENIZE = "none"
 
 def _check_corpus(name, texts):
     if isinstance(texts, str):
-        raise TypeError(f"{name} must be a list of strings, one per response, not a "
-                        "single string")
+        raise TypeError(f"{name} must be a list of strings, one per response, not a single string")
     return list(texts)
 
 
@@ -45,8 +44,10 @@ def corpus_bleu(hypotheses, references):
     if not hypotheses:
         raise ValueError("corpus_bleu of an empty corpus: give at least one hypothesis")
     if len(hypotheses) != len(references):
-        raise ValueError(f"corpus_bleu needs one reference per hypothesis, got "
-                         f"{len(hypotheses)} hypotheses and {len(references)} references")
+        raise ValueError(
+            f"corpus_bleu needs one reference per hypothesis, got "
+            f"{len(hypotheses)} hypotheses and {len(references)} references"
+        )
     return sacrebleu.corpus_bleu(hypotheses, [references], tokenize=BLEU_TOKENIZE).score
 
 
@@ -74,13 +75,13 @@ def distinct_n(hypotheses, n):
     for hypothesis in hypotheses:
         tokens = hypothesis.split()
         total_tokens += len(tokens)
-        ngrams.update(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+        ngrams.update(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
     return len(ngrams) / total_tokens if total_tokens else 0.0
 
 
 def _ngrams(hypothesis, n):
     tokens = hypothesis.split()
-    return (tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+    return (tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
 
 
 def ngram_entropy(hypotheses, n):

@@ -20,16 +20,23 @@ class Perplexity:
     by_speaker: dict  # speaker id -> perplexity, for the speakers present
 
     def to_dict(self, speakers=None):
-        by_speaker = {(speakers[i] if speakers else str(i)): p
-                      for i, p in sorted(self.by_speaker.items())}
-        return {"perplexity": self.perplexity, "nll": self.nll, "tokens": self.tokens,
-                "perplexity_by_speaker": by_speaker}
+        by_speaker = {
+            (speakers[i] if speakers else str(i)): p for i, p in sorted(self.by_speaker.items())
+        }
+        return {
+            "perplexity": self.perplexity,
+            "nll": self.nll,
+            "tokens": self.tokens,
+            "perplexity_by_speaker": by_speaker,
+        }
 
 
-_SIGNATURE = {"source": tf.TensorSpec([None, None], tf.int32),
-              "target_in": tf.TensorSpec([None, None], tf.int32),
-              "target_out": tf.TensorSpec([None, None], tf.int32),
-              "speaker": tf.TensorSpec([None], tf.int32)}
+_SIGNATURE = {
+    "source": tf.TensorSpec([None, None], tf.int32),
+    "target_in": tf.TensorSpec([None, None], tf.int32),
+    "target_out": tf.TensorSpec([None, None], tf.int32),
+    "speaker": tf.TensorSpec([None], tf.int32),
+}
 
 
 def _batch_sums(model, num_speakers):
@@ -44,8 +51,11 @@ def _batch_sums(model, num_speakers):
         logits = model(builders.model_feed(batch), training=False)
         nll, weights = losses.token_nll_compiled(logits, batch["target_out"])
         speaker = batch["speaker"]
-        return (tf.math.unsorted_segment_sum(tf.reduce_sum(nll, 1), speaker, num_speakers),
-                tf.math.unsorted_segment_sum(tf.reduce_sum(weights, 1), speaker, num_speakers))
+        return (
+            tf.math.unsorted_segment_sum(tf.reduce_sum(nll, 1), speaker, num_speakers),
+            tf.math.unsorted_segment_sum(tf.reduce_sum(weights, 1), speaker, num_speakers),
+        )
+
     cached[key] = sums
     model._mtask_perplexity_cache = cached
     return sums

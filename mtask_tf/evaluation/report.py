@@ -51,12 +51,21 @@ _ROWS = (
     ("Speaker accuracy dev", ("speaker_accuracy", "dev"), True, False, False),
     ("Speaker accuracy test", ("speaker_accuracy", "test"), True, False, False),
     ("Speaker accuracy dev, balanced", ("speaker_accuracy_balanced", "dev"), True, False, False),
-    ("Speaker accuracy test, balanced", ("speaker_accuracy_balanced", "test"), True, False,
-     False),
-    ("Speaker accuracy dev, real responses", ("speaker_accuracy_ceiling", "dev"),
-     True, False, False),
-    ("Speaker accuracy test, real responses", ("speaker_accuracy_ceiling", "test"),
-     True, False, False),
+    ("Speaker accuracy test, balanced", ("speaker_accuracy_balanced", "test"), True, False, False),
+    (
+        "Speaker accuracy dev, real responses",
+        ("speaker_accuracy_ceiling", "dev"),
+        True,
+        False,
+        False,
+    ),
+    (
+        "Speaker accuracy test, real responses",
+        ("speaker_accuracy_ceiling", "test"),
+        True,
+        False,
+        False,
+    ),
     ("Speaker accuracy, chance", ("speaker_accuracy_chance",), True, False, False),
 )
 
@@ -88,8 +97,10 @@ def _cell(value, baseline, percent, compare):
 
 def _systems(metrics, baseline):
     if baseline not in metrics:
-        raise ValueError(f"baseline {baseline!r} is not among the systems "
-                         f"{sorted(metrics)}; pass one of them as `baseline`")
+        raise ValueError(
+            f"baseline {baseline!r} is not among the systems "
+            f"{sorted(metrics)}; pass one of them as `baseline`"
+        )
     return [baseline] + [name for name in metrics if name != baseline]
 
 
@@ -122,12 +133,16 @@ def metrics_table(metrics, baseline):
 
 def _speaker_perplexities(metrics, split):
     """System -> {speaker: perplexity}, and the speakers in order of first appearance."""
-    by_system = {name: dict((m.get("perplexity_by_speaker") or {}).get(split) or {})
-                 for name, m in metrics.items()}
+    by_system = {
+        name: dict((m.get("perplexity_by_speaker") or {}).get(split) or {})
+        for name, m in metrics.items()
+    }
     speakers = list(dict.fromkeys(s for values in by_system.values() for s in values))
     if not speakers:
-        raise ValueError(f"no system has per-speaker perplexity for split {split!r}: "
-                         f"expected metrics[system]['perplexity_by_speaker'][{split!r}]")
+        raise ValueError(
+            f"no system has per-speaker perplexity for split {split!r}: "
+            f"expected metrics[system]['perplexity_by_speaker'][{split!r}]"
+        )
     return by_system, speakers
 
 
@@ -149,17 +164,26 @@ def plot_perplexity_by_speaker(metrics, path, split="test"):
     """
     by_system, speakers = _speaker_perplexities(metrics, split)
     width = 0.8 / len(by_system)
-    figure = Figure(figsize=(max(6.0, 1.5 + len(speakers) * (0.3 + 0.25 * len(by_system))),
-                             4.5), layout="constrained")
+    figure = Figure(
+        figsize=(max(6.0, 1.5 + len(speakers) * (0.3 + 0.25 * len(by_system))), 4.5),
+        layout="constrained",
+    )
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     for i, (name, values) in enumerate(by_system.items()):
-        xs = [x + (i - (len(by_system) - 1) / 2) * width
-              for x, s in enumerate(speakers) if s in values]
+        xs = [
+            x + (i - (len(by_system) - 1) / 2) * width
+            for x, s in enumerate(speakers)
+            if s in values
+        ]
         axes.bar(xs, [values[s] for s in speakers if s in values], width, label=name)
     rotate = len(speakers) > 6 or max(len(s) for s in speakers) > 8
-    axes.set_xticks(range(len(speakers)), speakers, rotation=45 if rotate else 0,
-                    ha="right" if rotate else "center")
+    axes.set_xticks(
+        range(len(speakers)),
+        speakers,
+        rotation=45 if rotate else 0,
+        ha="right" if rotate else "center",
+    )
     axes.set_xlabel("Speaker")
     axes.set_ylabel(f"Perplexity ({split})")
     axes.set_title(f"Per-speaker perplexity, {split} set")

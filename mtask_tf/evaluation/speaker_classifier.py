@@ -21,8 +21,7 @@ from sklearn.pipeline import Pipeline
 
 def _check_texts(name, texts):
     if isinstance(texts, str):
-        raise TypeError(f"{name} must be a list of strings, one per text, not a single "
-                        "string")
+        raise TypeError(f"{name} must be a list of strings, one per text, not a single string")
     texts = list(texts)
     if not texts:
         raise ValueError(f"{name} is empty: the speaker classifier needs at least one text")
@@ -34,14 +33,19 @@ def _pipeline(seed):
     # character n-grams within words catch spelling and morphology ("thou",
     # "-eth") that a small monologue sees too rarely as whole words. Sublinear tf
     # keeps one repeated word from dominating a line.
-    words = TfidfVectorizer(analyzer="word", token_pattern=r"\S+", lowercase=False,
-                            ngram_range=(1, 2), sublinear_tf=True)
-    characters = TfidfVectorizer(analyzer="char_wb", lowercase=False, ngram_range=(2, 5),
-                                 sublinear_tf=True)
+    words = TfidfVectorizer(
+        analyzer="word",
+        token_pattern=r"\S+",
+        lowercase=False,
+        ngram_range=(1, 2),
+        sublinear_tf=True,
+    )
+    characters = TfidfVectorizer(
+        analyzer="char_wb", lowercase=False, ngram_range=(2, 5), sublinear_tf=True
+    )
     # Balanced classes: a target with more monologue must not win by default,
     # or the accuracy would reward systems that sound like the most talkative one.
-    classifier = LogisticRegression(max_iter=2000, class_weight="balanced",
-                                    random_state=seed)
+    classifier = LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed)
     features = FeatureUnion([("words", words), ("characters", characters)])
     return Pipeline([("features", features), ("classifier", classifier)])
 
@@ -77,11 +81,15 @@ class SpeakerClassifier:
         texts = _check_texts("texts", texts)
         speakers = list(speakers)
         if len(speakers) != len(texts):
-            raise ValueError(f"SpeakerClassifier.fit needs one speaker per text, got "
-                             f"{len(texts)} texts and {len(speakers)} speakers")
+            raise ValueError(
+                f"SpeakerClassifier.fit needs one speaker per text, got "
+                f"{len(texts)} texts and {len(speakers)} speakers"
+            )
         if len(set(speakers)) < 2:
-            raise ValueError(f"speaker classifier accuracy needs at least two targets, but "
-                             f"the monologue has only {sorted(set(speakers))}")
+            raise ValueError(
+                f"speaker classifier accuracy needs at least two targets, but "
+                f"the monologue has only {sorted(set(speakers))}"
+            )
         return cls(_pipeline(seed).fit(texts, speakers))
 
     @property
@@ -129,12 +137,16 @@ def attribution_accuracies(classifier, texts, intended_speakers):
     texts = _check_texts("texts", texts)
     intended_speakers = list(intended_speakers)
     if len(intended_speakers) != len(texts):
-        raise ValueError(f"attribution_accuracy needs one intended speaker per text, got "
-                         f"{len(texts)} texts and {len(intended_speakers)} speakers")
+        raise ValueError(
+            f"attribution_accuracy needs one intended speaker per text, got "
+            f"{len(texts)} texts and {len(intended_speakers)} speakers"
+        )
     unknown = sorted(set(intended_speakers) - set(classifier.speakers))
     if unknown:
-        raise ValueError(f"the speaker classifier has no monologue of {', '.join(unknown)} "
-                         f"(it knows {', '.join(classifier.speakers)})")
+        raise ValueError(
+            f"the speaker classifier has no monologue of {', '.join(unknown)} "
+            f"(it knows {', '.join(classifier.speakers)})"
+        )
     hits = [p == s for p, s in zip(classifier.predict(texts), intended_speakers)]
     shares = []
     for speaker in sorted(set(intended_speakers)):

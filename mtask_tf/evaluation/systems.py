@@ -42,7 +42,8 @@ class System:
         if model is None:
             raise model_dir_lib.ModelDirError(
                 f"{source_name}: system {self.name!r} has no model for speaker {speaker!r} "
-                f"(it has models for {', '.join(sorted(k for k in self.models if k))})")
+                f"(it has models for {', '.join(sorted(k for k in self.models if k))})"
+            )
         return model
 
 
@@ -83,8 +84,8 @@ def perplexity(system, rows, source_name, batch_size=64):
         lengths = pipeline.Lengths(**model.experiment["lengths"])
         examples = pipeline.encode_triples(model.tokenizer, subset, ids, lengths)
         result = perplexity_lib.perplexity(
-            model.models.seq2seq, pipeline.evaluation_dataset(examples, batch_size),
-            len(speakers))
+            model.models.seq2seq, pipeline.evaluation_dataset(examples, batch_size), len(speakers)
+        )
         nll, tokens = nll + result.nll, tokens + result.tokens
         by_speaker.update(result.to_dict(speakers)["perplexity_by_speaker"])
     return math.exp(nll / tokens), by_speaker
@@ -137,8 +138,10 @@ def references(rows):
 
 def generation_metrics(hypotheses, refs):
     """BLEU, distinct-1/2 (paper 6.2), Ent-4 and distinct responses of the 1-best."""
-    return {"bleu": metrics_lib.corpus_bleu(hypotheses, refs),
-            "distinct_1": metrics_lib.distinct_n(hypotheses, 1),
-            "distinct_2": metrics_lib.distinct_n(hypotheses, 2),
-            "ent_4": metrics_lib.ngram_entropy(hypotheses, 4),
-            "distinct_responses": metrics_lib.distinct_responses(hypotheses)}
+    return {
+        "bleu": metrics_lib.corpus_bleu(hypotheses, refs),
+        "distinct_1": metrics_lib.distinct_n(hypotheses, 1),
+        "distinct_2": metrics_lib.distinct_n(hypotheses, 2),
+        "ent_4": metrics_lib.ngram_entropy(hypotheses, 4),
+        "distinct_responses": metrics_lib.distinct_responses(hypotheses),
+    }

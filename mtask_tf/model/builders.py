@@ -68,8 +68,14 @@ def model_inputs():
 
 
 def _encoder(config, name):
-    return encoder_lib.Encoder(config.vocabulary_size, config.embedding_dim, config.units,
-                               config.num_layers, config.init_scale, name=name)
+    return encoder_lib.Encoder(
+        config.vocabulary_size,
+        config.embedding_dim,
+        config.units,
+        config.num_layers,
+        config.init_scale,
+        name=name,
+    )
 
 
 def _functional(encoder, decoder, name):
@@ -88,8 +94,15 @@ def build_models(config, with_autoencoder, name_prefix=""):
     colliding; `variable_map(..., name_prefix=...)` maps them back to checkpoint names.
     """
     decoder = decoder_lib.Decoder(
-        config.vocabulary_size, config.embedding_dim, config.units, config.num_layers,
-        config.num_speakers, config.speaker_dim, config.init_scale, name=f"{name_prefix}decoder")
+        config.vocabulary_size,
+        config.embedding_dim,
+        config.units,
+        config.num_layers,
+        config.num_speakers,
+        config.speaker_dim,
+        config.init_scale,
+        name=f"{name_prefix}decoder",
+    )
     encoder = _encoder(config, f"{name_prefix}encoder")
     seq2seq = _functional(encoder, decoder, "seq2seq")
     autoencoder_encoder = autoencoder = None
@@ -106,5 +119,9 @@ def variable_map(*models, name_prefix=""):
     "/"), so a checkpoint restores into any model that has those layers: training
     checkpoints into a decoding-only Seq2Seq model, for example.
     """
-    return {v.path.removeprefix(name_prefix).replace("/", "."): v
-            for model in models if model is not None for v in model.weights}
+    return {
+        v.path.removeprefix(name_prefix).replace("/", "."): v
+        for model in models
+        if model is not None
+        for v in model.weights
+    }

@@ -31,8 +31,17 @@ class Decoder(keras.layers.Layer):
     >>> logits = decoder(tf.constant([[2, 5], [2, 6]]), state, tf.constant([0, 2]))
     """
 
-    def __init__(self, vocabulary_size, embedding_dim, units, num_layers,
-                 num_speakers=0, speaker_dim=0, init_scale=0.1, **kwargs):
+    def __init__(
+        self,
+        vocabulary_size,
+        embedding_dim,
+        units,
+        num_layers,
+        num_speakers=0,
+        speaker_dim=0,
+        init_scale=0.1,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if num_speakers and speaker_dim <= 0:
             raise ValueError(f"a persona decoder needs speaker_dim > 0, got {speaker_dim}")
@@ -45,15 +54,25 @@ class Decoder(keras.layers.Layer):
         self.init_scale = init_scale
         initializer = keras.initializers.RandomUniform(-init_scale, init_scale)
         self.embedding = keras.layers.Embedding(
-            vocabulary_size, embedding_dim, embeddings_initializer=initializer,
-            name="embedding")
-        self.speaker_embedding = keras.layers.Embedding(
-            num_speakers, speaker_dim, embeddings_initializer=initializer,
-            name="speaker_embedding") if num_speakers else None
+            vocabulary_size, embedding_dim, embeddings_initializer=initializer, name="embedding"
+        )
+        self.speaker_embedding = (
+            keras.layers.Embedding(
+                num_speakers,
+                speaker_dim,
+                embeddings_initializer=initializer,
+                name="speaker_embedding",
+            )
+            if num_speakers
+            else None
+        )
         self.lstm = lstm.LSTMStack(units, num_layers, init_scale, name="lstm")
         self.output_projection = keras.layers.Dense(
-            vocabulary_size, kernel_initializer=initializer, bias_initializer=initializer,
-            name="output_projection")
+            vocabulary_size,
+            kernel_initializer=initializer,
+            bias_initializer=initializer,
+            name="output_projection",
+        )
 
     def build(self, target_in_shape, initial_state_shape=None, speaker_shape=None):
         self.embedding.build(target_in_shape)
@@ -85,8 +104,13 @@ class Decoder(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(vocabulary_size=self.vocabulary_size, embedding_dim=self.embedding_dim,
-                      units=self.units, num_layers=self.num_layers,
-                      num_speakers=self.num_speakers, speaker_dim=self.speaker_dim,
-                      init_scale=self.init_scale)
+        config.update(
+            vocabulary_size=self.vocabulary_size,
+            embedding_dim=self.embedding_dim,
+            units=self.units,
+            num_layers=self.num_layers,
+            num_speakers=self.num_speakers,
+            speaker_dim=self.speaker_dim,
+            init_scale=self.init_scale,
+        )
         return config

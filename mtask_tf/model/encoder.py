@@ -26,8 +26,7 @@ class Encoder(keras.layers.Layer):
     >>> states = encoder(tf.constant([[5, 6, 3, 7]]))  # 2 x (h [1, 8], c [1, 8])
     """
 
-    def __init__(self, vocabulary_size, embedding_dim, units, num_layers,
-                 init_scale=0.1, **kwargs):
+    def __init__(self, vocabulary_size, embedding_dim, units, num_layers, init_scale=0.1, **kwargs):
         super().__init__(**kwargs)
         self.vocabulary_size = vocabulary_size
         self.embedding_dim = embedding_dim
@@ -36,8 +35,8 @@ class Encoder(keras.layers.Layer):
         self.init_scale = init_scale
         initializer = keras.initializers.RandomUniform(-init_scale, init_scale)
         self.embedding = keras.layers.Embedding(
-            vocabulary_size, embedding_dim, embeddings_initializer=initializer,
-            name="embedding")
+            vocabulary_size, embedding_dim, embeddings_initializer=initializer, name="embedding"
+        )
         self.lstm = lstm.LSTMStack(units, num_layers, init_scale, name="lstm")
 
     def build(self, source_shape):
@@ -52,7 +51,11 @@ class Encoder(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(vocabulary_size=self.vocabulary_size, embedding_dim=self.embedding_dim,
-                      units=self.units, num_layers=self.num_layers,
-                      init_scale=self.init_scale)
+        config.update(
+            vocabulary_size=self.vocabulary_size,
+            embedding_dim=self.embedding_dim,
+            units=self.units,
+            num_layers=self.num_layers,
+            init_scale=self.init_scale,
+        )
         return config

@@ -18,7 +18,8 @@ def token_nll(logits, target_out):
     """
     weights = tf.cast(tf.not_equal(target_out, vocabulary.PAD_ID), tf.float32)
     nll = tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=target_out, logits=tf.cast(logits, tf.float32))
+        labels=target_out, logits=tf.cast(logits, tf.float32)
+    )
     return nll * weights, weights
 
 

@@ -34,14 +34,25 @@ class LSTMStack(keras.layers.Layer):
         self.kernels, self.recurrent_kernels, self.biases = [], [], []
         input_dim = input_shape[-1]
         for layer in range(self.num_layers):
-            self.kernels.append(self.add_weight(
-                name=f"kernel_{layer}", shape=(input_dim, 4 * self.units),
-                initializer=initializer))
-            self.recurrent_kernels.append(self.add_weight(
-                name=f"recurrent_kernel_{layer}", shape=(self.units, 4 * self.units),
-                initializer=initializer))
-            self.biases.append(self.add_weight(
-                name=f"bias_{layer}", shape=(4 * self.units,), initializer=initializer))
+            self.kernels.append(
+                self.add_weight(
+                    name=f"kernel_{layer}",
+                    shape=(input_dim, 4 * self.units),
+                    initializer=initializer,
+                )
+            )
+            self.recurrent_kernels.append(
+                self.add_weight(
+                    name=f"recurrent_kernel_{layer}",
+                    shape=(self.units, 4 * self.units),
+                    initializer=initializer,
+                )
+            )
+            self.biases.append(
+                self.add_weight(
+                    name=f"bias_{layer}", shape=(4 * self.units,), initializer=initializer
+                )
+            )
             input_dim = self.units
 
     def zero_state(self, batch_size, dtype=tf.float32):
@@ -60,7 +71,9 @@ class LSTMStack(keras.layers.Layer):
         mask = None if step_mask is None else tf.transpose(step_mask)
         final_states = []
         for layer in range(self.num_layers):
-            projected = tf.einsum("tbd,dk->tbk", time_major, self.kernels[layer]) + self.biases[layer]
+            projected = (
+                tf.einsum("tbd,dk->tbk", time_major, self.kernels[layer]) + self.biases[layer]
+            )
             time_major, state = self._recur(layer, projected, mask, states[layer])
             final_states.append(state)
         return tf.transpose(time_major, [1, 0, 2]), final_states
@@ -122,16 +135,24 @@ def _gate_gradients(dh, dc_next, act, c, c_prev):
     i, f, g, o = tf.split(act, 4, axis=-1)
     tanh_c = tf.tanh(c)
     dc = dh * o * (1.0 - tanh_c * tanh_c) + dc_next
-    dgates = tf.concat([dc * g * i * (1.0 - i), dc * c_prev * f * (1.0 - f),
-                        dc * i * (1.0 - g * g), dh * tanh_c * o * (1.0 - o)], axis=-1)
+    dgates = tf.concat(
+        [
+            dc * g * i * (1.0 - i),
+            dc * c_prev * f * (1.0 - f),
+            dc * i * (1.0 - g * g),
+            dh * tanh_c * o * (1.0 - o),
+        ],
+        axis=-1,
+    )
     return dgates, dc, f
 
 
 def _weight_gradient(h0, outputs, dgates):
     h_prev = tf.concat([h0[None], outputs[:-1]], axis=0)
     units = tf.shape(h0)[-1]
-    return tf.matmul(tf.reshape(h_prev, [-1, units]), tf.reshape(dgates, [-1, 4 * units]),
-                     transpose_a=True)
+    return tf.matmul(
+        tf.reshape(h_prev, [-1, units]), tf.reshape(dgates, [-1, 4 * units]), transpose_a=True
+    )
 
 
 def _zeros_if_none(grad, like):
@@ -167,10 +188,18 @@ def _loop(projected, h0, c0, recurrent_kernel, *keep):
             return dh_prev, dc * (k * f + (1.0 - k)), dgates
 
         dh_0, dc_0, dgates = tf.scan(
-            backward, (_zeros_if_none(d_outputs, outputs), acts, cells, c_prev, *keep),
-            initializer=(_zeros_if_none(d_h, h0), _zeros_if_none(d_c, c0), acts0), reverse=True)
-        return (dgates, dh_0[0], dc_0[0], _weight_gradient(h0, outputs, dgates),
-                *[None for _ in keep])
+            backward,
+            (_zeros_if_none(d_outputs, outputs), acts, cells, c_prev, *keep),
+            initializer=(_zeros_if_none(d_h, h0), _zeros_if_none(d_c, c0), acts0),
+            reverse=True,
+        )
+        return (
+            dgates,
+            dh_0[0],
+            dc_0[0],
+            _weight_gradient(h0, outputs, dgates),
+            *[None for _ in keep],
+        )
 
     return (outputs, outputs[-1], cells[-1]), grad
 

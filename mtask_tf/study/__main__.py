@@ -19,18 +19,30 @@ from absl import flags
 import mtask_tf  # noqa: F401  (quietens TensorFlow's start-up logging)
 from mtask_tf import cli
 
-_PROTOCOL = flags.DEFINE_string("protocol", None, "Protocol file, e.g. "
-                                "configs/study/friends.toml.")
-_WORK_DIR = flags.DEFINE_string("work_dir", None, "Where data, models, evaluations and "
-                                "logs go; rerun with the same directory to continue.")
-_REPORT = flags.DEFINE_string("report", None, "The report to write (Markdown, figures in "
-                              "a folder beside it); default WORK_DIR/results.md.")
+_PROTOCOL = flags.DEFINE_string("protocol", None, "Protocol file, e.g. configs/study/friends.toml.")
+_WORK_DIR = flags.DEFINE_string(
+    "work_dir",
+    None,
+    "Where data, models, evaluations and logs go; rerun with the same directory to continue.",
+)
+_REPORT = flags.DEFINE_string(
+    "report",
+    None,
+    "The report to write (Markdown, figures in a folder beside it); default WORK_DIR/results.md.",
+)
 _JOBS = flags.DEFINE_integer(
-    "jobs", 1, "Steps that may run at once, each with its share of the CPU cores (steps "
+    "jobs",
+    1,
+    "Steps that may run at once, each with its share of the CPU cores (steps "
     "that need another's output wait for it). On 2 cores, 2 gives about 1.2 times the "
-    "throughput of 1, as small models use two threads poorly.", lower_bound=1)
-_TURNS = flags.DEFINE_list("turns", None, "Turn files to use instead of the protocol's "
-                           "(the same study on another copy of the data).")
+    "throughput of 1, as small models use two threads poorly.",
+    lower_bound=1,
+)
+_TURNS = flags.DEFINE_list(
+    "turns",
+    None,
+    "Turn files to use instead of the protocol's (the same study on another copy of the data).",
+)
 
 
 def _log(message):
@@ -55,16 +67,20 @@ def main(argv):
         protocol = protocol.with_turns(_TURNS.value)
     missing = [t for t in protocol.data.turns if not pathlib.Path(t).is_file()]
     if missing:
-        raise SystemExit(f"error: {protocol.path}: turn file(s) not found: {', '.join(missing)} "
-                         "(paths are relative to the directory you run from; --turns "
-                         "overrides them)")
+        raise SystemExit(
+            f"error: {protocol.path}: turn file(s) not found: {', '.join(missing)} "
+            "(paths are relative to the directory you run from; --turns "
+            "overrides them)"
+        )
     # `kill` (SIGTERM) stops the running steps too, each saving a checkpoint.
     signal.signal(signal.SIGTERM, _stop)
     work_dir = pathlib.Path(_WORK_DIR.value)
     steps = steps_lib.build(protocol, work_dir)
     runner = runner_lib.Runner(steps, work_dir, _log, jobs=_JOBS.value)
-    _log(f"study {protocol.name}: {len(steps)} steps, {len(runner.records())} done before; "
-         f"work directory {work_dir}")
+    _log(
+        f"study {protocol.name}: {len(steps)} steps, {len(runner.records())} done before; "
+        f"work directory {work_dir}"
+    )
     with cli.user_errors(runner_lib.StudyError):
         runner.run()
     output = pathlib.Path(_REPORT.value or work_dir / "results.md")

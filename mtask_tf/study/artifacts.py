@@ -33,8 +33,11 @@ class Model:
 
     @property
     def steps(self):
-        return (None if self.steps_run is None
-                else self.steps_run.get("stage1", 0) + self.steps_run.get("stage2", 0))
+        return (
+            None
+            if self.steps_run is None
+            else self.steps_run.get("stage1", 0) + self.steps_run.get("stage2", 0)
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,11 +45,11 @@ class Artifacts:
     """Everything the report shows, read once; None (or absent keys) where not run yet."""
 
     summary: dict | None
-    models: dict          # name (mtask_s targets: "mtask_s/<target>") -> Model
-    mmi: dict             # system -> mmi_lib.MmiWeights or None
-    main: dict | None     # eval/main/metrics.json
-    extra: dict | None    # eval/extra/metrics.json
-    responses: dict       # system -> [row dicts] of eval/main/<system>.test.responses.tsv
+    models: dict  # name (mtask_s targets: "mtask_s/<target>") -> Model
+    mmi: dict  # system -> mmi_lib.MmiWeights or None
+    main: dict | None  # eval/main/metrics.json
+    extra: dict | None  # eval/extra/metrics.json
+    responses: dict  # system -> [row dicts] of eval/main/<system>.test.responses.tsv
     fig4: pathlib.Path | None
 
 
@@ -56,8 +59,14 @@ def fraction_model(fraction):
 
 
 def model_names(protocol):
-    return ["baseline", "persona", "mtask_m", "control", "reverse",
-            *map(fraction_model, protocol.monologue_fractions)]
+    return [
+        "baseline",
+        "persona",
+        "mtask_m",
+        "control",
+        "reverse",
+        *map(fraction_model, protocol.monologue_fractions),
+    ]
 
 
 def _read_json(path):
@@ -66,13 +75,18 @@ def _read_json(path):
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
-        raise ReportError(f"{path}:{error.lineno}: not valid JSON ({error.msg}); run the "
-                          "step that writes it again") from None
+        raise ReportError(
+            f"{path}:{error.lineno}: not valid JSON ({error.msg}); run the "
+            "step that writes it again"
+        ) from None
 
 
 def _read_model(model_dir):
-    return Model(_read_json(model_dir / "best.json"), _read_json(model_dir / "steps_run.json"),
-                  _read_json(model_dir / model_dir_lib.MODEL_CONFIG))
+    return Model(
+        _read_json(model_dir / "best.json"),
+        _read_json(model_dir / "steps_run.json"),
+        _read_json(model_dir / model_dir_lib.MODEL_CONFIG),
+    )
 
 
 def _read_mmi(path):
@@ -92,8 +106,10 @@ def _read_responses(path):
     for number, line in enumerate(lines[1:], start=2):
         fields = line.split("\t")
         if len(fields) != len(header):
-            raise ReportError(f"{path}:{number}: expected {len(header)} tab-separated "
-                              f"fields ({', '.join(header)}), found {len(fields)}")
+            raise ReportError(
+                f"{path}:{number}: expected {len(header)} tab-separated "
+                f"fields ({', '.join(header)}), found {len(fields)}"
+            )
         rows.append(dict(zip(header, fields)))
     return rows
 
@@ -116,8 +132,9 @@ def _main_evaluation(work_dir):
     both merge, and the test split's per-system measures (diversity) win.
     """
     evaluation = work_dir / "eval"
-    parts = [_read_json(evaluation / name / "metrics.json")
-             for name in ("main", "main_dev", "main_test")]
+    parts = [
+        _read_json(evaluation / name / "metrics.json") for name in ("main", "main_dev", "main_test")
+    ]
     metrics = _merged(*parts) if any(parts) else None
     test_dir = evaluation / ("main_test" if parts[2] else "main")
     return metrics, test_dir
@@ -129,16 +146,18 @@ def load(protocol, work_dir):
     models = {name: _read_model(models_dir / name) for name in model_names(protocol)}
     for target in protocol.data.targets:
         models[f"mtask_s/{target}"] = _read_model(
-            models_dir / "mtask_s" / model_dir_lib.target_dir_name(target))
+            models_dir / "mtask_s" / model_dir_lib.target_dir_name(target)
+        )
     fig4 = main_dir / "perplexity_by_speaker.png"
     return Artifacts(
-        summary=_read_json(work_dir / "data" / "summary.json"), models=models,
+        summary=_read_json(work_dir / "data" / "summary.json"),
+        models=models,
         mmi={s: _read_mmi(models_dir / s / "mmi.json") for s, _ in SYSTEMS},
         main=main,
         extra=_read_json(work_dir / "eval" / "extra" / "metrics.json"),
-        responses={s: _read_responses(main_dir / f"{s}.test.responses.tsv")
-                   for s, _ in SYSTEMS},
-        fig4=fig4 if fig4.is_file() else None)
+        responses={s: _read_responses(main_dir / f"{s}.test.responses.tsv") for s, _ in SYSTEMS},
+        fig4=fig4 if fig4.is_file() else None,
+    )
 
 
 def get(mapping, *keys):

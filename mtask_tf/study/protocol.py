@@ -93,8 +93,10 @@ def _section(record, name, cls, path, required=False):
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(table) - set(fields))
     if unknown:
-        raise ProtocolError(f"{path}: [{name}] has unknown field(s) {', '.join(unknown)}; "
-                            f"known: {', '.join(fields)}")
+        raise ProtocolError(
+            f"{path}: [{name}] has unknown field(s) {', '.join(unknown)}; "
+            f"known: {', '.join(fields)}"
+        )
     values = {}
     for key, field in fields.items():
         if key not in table:
@@ -111,7 +113,8 @@ def _typed(value, kind, where):
     if kind.startswith("tuple"):
         item = float if "float" in kind else str
         if not isinstance(value, list) or not all(
-                isinstance(v, item) or (item is float and isinstance(v, int)) for v in value):
+            isinstance(v, item) or (item is float and isinstance(v, int)) for v in value
+        ):
             raise ProtocolError(f"{where}: expected a list of {item.__name__}s, got {value!r}")
         return tuple(item(v) for v in value)
     expected = {"int": int, "str": str, "float": float}[kind]
@@ -124,20 +127,27 @@ def _check(protocol):
     where = protocol.path
     if not protocol.data.turns or not protocol.data.targets:
         raise ProtocolError(f"{where}: [data] needs at least one turn file and one target")
-    for name in ("stage1_max_steps", "stage2_max_steps", "reverse_max_steps", "eval_every",
-                 "patience"):
+    for name in (
+        "stage1_max_steps",
+        "stage2_max_steps",
+        "reverse_max_steps",
+        "eval_every",
+        "patience",
+    ):
         if getattr(protocol.train, name) < 1:
             raise ProtocolError(f"{where}: [train] {name} must be positive")
     if protocol.train.stage2_eval_every < 0:
-        raise ProtocolError(f"{where}: [train] stage2_eval_every must be positive, or 0 for "
-                            "eval_every")
+        raise ProtocolError(
+            f"{where}: [train] stage2_eval_every must be positive, or 0 for eval_every"
+        )
     for name in ("beam_size", "max_length", "batch_size"):
         if getattr(protocol.decode, name) < 1:
             raise ProtocolError(f"{where}: [decode] {name} must be positive")
     bad = [f for f in protocol.monologue_fractions if not 0 < f < 1]
     if bad:
-        raise ProtocolError(f"{where}: [scarcity] monologue_fractions must lie in (0, 1), "
-                            f"got {bad}")
+        raise ProtocolError(
+            f"{where}: [scarcity] monologue_fractions must lie in (0, 1), got {bad}"
+        )
     missing = [t for t in protocol.report.example_targets if t not in protocol.data.targets]
     if missing:
         raise ProtocolError(f"{where}: [report] example_targets {missing} are not targets")
@@ -157,15 +167,20 @@ def load(path):
     if unknown:
         raise ProtocolError(f"{path}: unknown top-level field(s) {', '.join(unknown)}")
     scarcity = record.get("scarcity", {})
-    fractions = _typed(scarcity.get("monologue_fractions", []), "tuple[float, ...]",
-                       f"{path}: [scarcity] monologue_fractions")
+    fractions = _typed(
+        scarcity.get("monologue_fractions", []),
+        "tuple[float, ...]",
+        f"{path}: [scarcity] monologue_fractions",
+    )
     protocol = Protocol(
-        path=path, name=_typed(record.get("name", path.stem), "str", f"{path}: name"),
+        path=path,
+        name=_typed(record.get("name", path.stem), "str", f"{path}: name"),
         description=_typed(record.get("description", ""), "str", f"{path}: description"),
         data=_section(record, "data", DataProtocol, path),
         train=_section(record, "train", TrainProtocol, path),
         decode=_section(record, "decode", DecodeProtocol, path),
         report=_section(record, "report", ReportProtocol, path),
-        monologue_fractions=fractions)
+        monologue_fractions=fractions,
+    )
     _check(protocol)
     return protocol

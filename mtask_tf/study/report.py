@@ -51,20 +51,29 @@ _TABLE2 = (
     ("distinct responses", ("distinct_responses",), "percent"),
     ("speaker accuracy dev", ("speaker_accuracy", "dev"), "percent"),
     ("speaker accuracy test", ("speaker_accuracy", "test"), "percent"),
-    ("speaker accuracy dev, balanced over targets", ("speaker_accuracy_balanced", "dev"),
-     "percent"),
-    ("speaker accuracy test, balanced over targets", ("speaker_accuracy_balanced", "test"),
-     "percent"),
+    (
+        "speaker accuracy dev, balanced over targets",
+        ("speaker_accuracy_balanced", "dev"),
+        "percent",
+    ),
+    (
+        "speaker accuracy test, balanced over targets",
+        ("speaker_accuracy_balanced", "test"),
+        "percent",
+    ),
     ("speaker accuracy dev, real responses", ("speaker_accuracy_ceiling", "dev"), "percent"),
     ("speaker accuracy test, real responses", ("speaker_accuracy_ceiling", "test"), "percent"),
     ("speaker accuracy, chance", ("speaker_accuracy_chance",), "percent"),
 )
-BLEU_CAVEAT = ("BLEU below 1 moves by tens of percent between runs of the same system, so "
-               "relative changes of such numbers are not findings; they are shown only when "
-               "the baseline's BLEU is at least 1.")
+BLEU_CAVEAT = (
+    "BLEU below 1 moves by tens of percent between runs of the same system, so "
+    "relative changes of such numbers are not findings; they are shown only when "
+    "the baseline's BLEU is at least 1."
+)
 
 
 # Formatting ---------------------------------------------------------------------
+
 
 def _cell(value, baseline=None, kind="perplexity"):
     """A table cell; perplexity (and BLEU, see BLEU_CAVEAT) with its change vs `baseline`."""
@@ -73,8 +82,9 @@ def _cell(value, baseline=None, kind="perplexity"):
     if kind == "percent":
         return f"{100 * value:.2f} %"
     text = f"{value:.2f}"
-    if baseline and (kind == "perplexity"
-                     or (kind == "bleu" and baseline >= eval_report.MIN_BLEU_FOR_CHANGE)):
+    if baseline and (
+        kind == "perplexity" or (kind == "bleu" and baseline >= eval_report.MIN_BLEU_FOR_CHANGE)
+    ):
         text += f" ({100 * metrics_lib.relative_change(value, baseline):+.1f} %)"
     return text
 
@@ -106,16 +116,21 @@ def _quote(text):
 
 # Sections -----------------------------------------------------------------------
 
+
 def _title(protocol, run_info):
     info = lambda key: run_info.get(key) or "unknown"
     total = run_info.get("total_seconds")
-    return "\n".join([
-        f"# Study `{protocol.name}`: Luan et al. (2017) on our data", "",
-        (f"{protocol.description} " if protocol.description else "")
-        + f"Protocol `{protocol.path}`, run at commit `{info('commit')}` "
-        f"on {info('date')}, on {info('machine')}; total wall time "
-        f"{_duration(total) if total is not None else 'unknown'}. Regenerate this report "
-        f"and everything in it with `{info('command')}`."])
+    return "\n".join(
+        [
+            f"# Study `{protocol.name}`: Luan et al. (2017) on our data",
+            "",
+            (f"{protocol.description} " if protocol.description else "")
+            + f"Protocol `{protocol.path}`, run at commit `{info('commit')}` "
+            f"on {info('date')}, on {info('machine')}; total wall time "
+            f"{_duration(total) if total is not None else 'unknown'}. Regenerate this report "
+            f"and everything in it with `{info('command')}`.",
+        ]
+    )
 
 
 def _training_rows(protocol, artifacts, run_info):
@@ -123,22 +138,34 @@ def _training_rows(protocol, artifacts, run_info):
     seconds = {step.get("name"): step.get("seconds") for step in run_info.get("steps") or ()}
     targets = [f"mtask_s/{t}" for t in protocol.data.targets]
     names = artifacts_lib.model_names(protocol)
-    names[names.index("reverse"):names.index("reverse")] = ["mtask_s", *targets]
+    names[names.index("reverse") : names.index("reverse")] = ["mtask_s", *targets]
     # MTASK-S is one step training one model per target: its time goes with the sum.
     known = [artifacts.models[t].steps_run for t in targets if artifacts.models[t].steps_run]
-    mtask_s = artifacts_lib.Model(None, {k: sum(s.get(k, 0) for s in known) for k in ("stage1", "stage2")}
-                     if known else None, None)
+    mtask_s = artifacts_lib.Model(
+        None,
+        {k: sum(s.get(k, 0) for s in known) for k in ("stage1", "stage2")} if known else None,
+        None,
+    )
     rows = []
     for name in names:
         model = mtask_s if name == "mtask_s" else artifacts.models[name]
-        best = (f"{_cell(model.best_dev)} at step {model.best['step']} "
-                f"({model.best['stage']})" if model.best else NOT_RUN)
+        best = (
+            f"{_cell(model.best_dev)} at step {model.best['step']} ({model.best['stage']})"
+            if model.best
+            else NOT_RUN
+        )
         wall = seconds.get(f"train_{name}")
         run = model.steps_run or {}
-        rows.append([f"`{name}`", run.get("stage1", MISSING), run.get("stage2", MISSING),
-                     "per target, below" if name == "mtask_s" else best, _duration(wall),
-                     f"{wall / model.steps:.2f} s" if wall is not None and model.steps
-                     else MISSING])
+        rows.append(
+            [
+                f"`{name}`",
+                run.get("stage1", MISSING),
+                run.get("stage2", MISSING),
+                "per target, below" if name == "mtask_s" else best,
+                _duration(wall),
+                f"{wall / model.steps:.2f} s" if wall is not None and model.steps else MISSING,
+            ]
+        )
     return rows
 
 
@@ -147,24 +174,32 @@ def _counts(protocol, summary):
         return [_not_run("Data preparation (data/summary.json)")]
     counts = summary["counts"]
     by = lambda split, target: counts.get(split, {}).get("by_speaker", {}).get(target, 0)
-    return [f"General conversation: {counts['train']['total']} triples whose responder is "
-            f"not a target, from {len(counts['train']['by_speaker'])} speakers. Targets' "
-            f"triples held out: {counts['dev']['total']} dev, {counts['test']['total']} test.",
-            "", _table(["Target", "Monologue lines", "Dev triples", "Test triples"],
-                       [[t, by("monologue", t), by("dev", t), by("test", t)]
-                        for t in protocol.data.targets])]
+    return [
+        f"General conversation: {counts['train']['total']} triples whose responder is "
+        f"not a target, from {len(counts['train']['by_speaker'])} speakers. Targets' "
+        f"triples held out: {counts['dev']['total']} dev, {counts['test']['total']} test.",
+        "",
+        _table(
+            ["Target", "Monologue lines", "Dev triples", "Test triples"],
+            [[t, by("monologue", t), by("dev", t), by("test", t)] for t in protocol.data.targets],
+        ),
+    ]
 
 
 def _sizes(artifacts):
     sizes, persona = artifacts.models["baseline"].sizes, artifacts.models["mtask_m"].sizes
     if sizes is None:
         return _not_run("Model sizes (models/baseline/model.json)")
-    text = (f"Vocabulary {sizes['vocabulary_size']} words; embeddings of "
-            f"{sizes['embedding_dim']}, {sizes['num_layers']} LSTM layers of {sizes['units']} "
-            "units")
+    text = (
+        f"Vocabulary {sizes['vocabulary_size']} words; embeddings of "
+        f"{sizes['embedding_dim']}, {sizes['num_layers']} LSTM layers of {sizes['units']} "
+        "units"
+    )
     if persona:
-        text += (f"; MTASK-M's speaker embeddings of {persona['speaker_dim']} for "
-                 f"{persona['num_speakers']} speakers")
+        text += (
+            f"; MTASK-M's speaker embeddings of {persona['speaker_dim']} for "
+            f"{persona['num_speakers']} speakers"
+        )
     return text + " (paper: 50k words, 2 layers of 500 units)."
 
 
@@ -172,24 +207,43 @@ def _concurrency(run_info):
     jobs = max([step.get("jobs", 1) for step in run_info.get("steps") or ()] or [1])
     if jobs == 1:
         return "one step at a time"
-    return (f"up to {jobs} steps at a time (`--jobs={jobs}`), each with its share of the "
-            "cores, so a step's wall time is that of a shared machine")
+    return (
+        f"up to {jobs} steps at a time (`--jobs={jobs}`), each with its share of the "
+        "cores, so a step's wall time is that of a shared machine"
+    )
 
 
 def _data(protocol, artifacts, run_info):
-    return "\n".join([
-        "## Data and training", "", *_counts(protocol, artifacts.summary), "",
-        _sizes(artifacts), "",
-        "Training steps run (steps_run.json), the best checkpoint by dev perplexity "
-        f"(best.json), and wall time; the study ran {_concurrency(run_info)}:", "",
-        _table(["Model", "Stage-1 steps", "Stage-2 steps", "Best dev perplexity", "Wall time",
-                "Time per step"], _training_rows(protocol, artifacts, run_info))])
+    return "\n".join(
+        [
+            "## Data and training",
+            "",
+            *_counts(protocol, artifacts.summary),
+            "",
+            _sizes(artifacts),
+            "",
+            "Training steps run (steps_run.json), the best checkpoint by dev perplexity "
+            f"(best.json), and wall time; the study ran {_concurrency(run_info)}:",
+            "",
+            _table(
+                [
+                    "Model",
+                    "Stage-1 steps",
+                    "Stage-2 steps",
+                    "Best dev perplexity",
+                    "Wall time",
+                    "Time per step",
+                ],
+                _training_rows(protocol, artifacts, run_info),
+            ),
+        ]
+    )
 
 
 def _system_table(artifacts, rows):
     """Rows of metrics over the three systems (changes vs the baseline), paper beside."""
     main = artifacts.main or {}
-    header = [""] + [label for _, label in SYSTEMS] + [f"Paper: {l}" for _, l in SYSTEMS]
+    header = [""] + [label for _, label in SYSTEMS] + [f"Paper: {label}" for _, label in SYSTEMS]
     lines = []
     for label, keys, kind in rows:
         values = [artifacts_lib.get(main.get(system), *keys) for system, _ in SYSTEMS]
@@ -203,27 +257,47 @@ def _main_missing(artifacts):
 
 
 def _table1(artifacts):
-    rows = [("Perplexity dev", ("perplexity", "dev"), "perplexity"),
-            ("Perplexity test", ("perplexity", "test"), "perplexity")]
-    return "\n".join(["## Table 1: perplexity", "", *_main_missing(artifacts),
-                      "Perplexity of the reference responses of the targets' dev and test "
-                      "triples; in brackets the change against the baseline. The paper's "
-                      "numbers (its Table 1, on Twitter) are for reference only: other data, "
-                      "other model sizes.", "", _system_table(artifacts, rows)])
+    rows = [
+        ("Perplexity dev", ("perplexity", "dev"), "perplexity"),
+        ("Perplexity test", ("perplexity", "test"), "perplexity"),
+    ]
+    return "\n".join(
+        [
+            "## Table 1: perplexity",
+            "",
+            *_main_missing(artifacts),
+            "Perplexity of the reference responses of the targets' dev and test "
+            "triples; in brackets the change against the baseline. The paper's "
+            "numbers (its Table 1, on Twitter) are for reference only: other data, "
+            "other model sizes.",
+            "",
+            _system_table(artifacts, rows),
+        ]
+    )
 
 
 def _table2(protocol, artifacts):
     d = protocol.decode
-    rows = (f"a seeded sample of {d.eval_examples} rows per split" if d.eval_examples
-            else "every row")
-    return "\n".join([
-        "## Table 2: BLEU, diversity and speaker accuracy", "", *_main_missing(artifacts),
-        f"Every system decodes the same way (beam {d.beam_size}, at most {d.max_length} "
-        f"tokens, MMI reranking with its own tuned weights) on {rows}; the 1-best is scored. Distinct-n, Ent-4 and "
-        "distinct responses are on test. Speaker accuracy is the share of responses a "
-        "classifier trained on the targets' monologue attributes to the target they were "
-        "made for; 'real responses' is the same classifier on the reference responses.", "",
-        BLEU_CAVEAT, "", _system_table(artifacts, _TABLE2)])
+    rows = (
+        f"a seeded sample of {d.eval_examples} rows per split" if d.eval_examples else "every row"
+    )
+    return "\n".join(
+        [
+            "## Table 2: BLEU, diversity and speaker accuracy",
+            "",
+            *_main_missing(artifacts),
+            f"Every system decodes the same way (beam {d.beam_size}, at most {d.max_length} "
+            f"tokens, MMI reranking with its own tuned weights) on {rows}; the 1-best is "
+            "scored. Distinct-n, Ent-4 and "
+            "distinct responses are on test. Speaker accuracy is the share of responses a "
+            "classifier trained on the targets' monologue attributes to the target they were "
+            "made for; 'real responses' is the same classifier on the reference responses.",
+            "",
+            BLEU_CAVEAT,
+            "",
+            _system_table(artifacts, _TABLE2),
+        ]
+    )
 
 
 def _fig4(protocol, artifacts, figures_dir):
@@ -233,15 +307,23 @@ def _fig4(protocol, artifacts, figures_dir):
     else:
         figures_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(artifacts.fig4, figures_dir / "perplexity_by_speaker.png")
-        parts += [f"![Per-target test perplexity]({figures_dir.name}/perplexity_by_speaker.png)",
-                  ""]
+        parts += [
+            f"![Per-target test perplexity]({figures_dir.name}/perplexity_by_speaker.png)",
+            "",
+        ]
     main = artifacts.main or {}
     rows = []
     for target in protocol.data.targets:
-        values = [artifacts_lib.get(main.get(s), "perplexity_by_speaker", "test", target) for s, _ in SYSTEMS]
+        values = [
+            artifacts_lib.get(main.get(s), "perplexity_by_speaker", "test", target)
+            for s, _ in SYSTEMS
+        ]
         rows.append([target, _cell(values[0])] + [_cell(v, values[0]) for v in values[1:]])
-    parts += ["Test perplexity per target:", "",
-              _table(["Target"] + [label for _, label in SYSTEMS], rows)]
+    parts += [
+        "Test perplexity per target:",
+        "",
+        _table(["Target"] + [label for _, label in SYSTEMS], rows),
+    ]
     return "\n".join(parts)
 
 
@@ -250,54 +332,111 @@ def _control(artifacts):
     mtask_m = artifacts.models["mtask_m"].steps_run
     extra = artifacts.extra or {}
     recorded = lambda record, stage: record[stage] if record else "not recorded yet"
-    text = ("Does MTASK-M gain from the monologue or merely from training longer? The control "
-            "is the baseline continued for N more SEQ2SEQ updates, as many as MTASK-M's "
-            f"stage 2 ran steps: N = {recorded(control, 'stage1')} (MTASK-M's stage-2 steps: "
-            f"{recorded(mtask_m, 'stage2')}, each one SEQ2SEQ and one AUTOENCODER "
-            "update). Dev and test perplexity from eval/extra, changes against the baseline.")
+    text = (
+        "Does MTASK-M gain from the monologue or merely from training longer? The control "
+        "is the baseline continued for N more SEQ2SEQ updates, as many as MTASK-M's "
+        f"stage 2 ran steps: N = {recorded(control, 'stage1')} (MTASK-M's stage-2 steps: "
+        f"{recorded(mtask_m, 'stage2')}, each one SEQ2SEQ and one AUTOENCODER "
+        "update). Dev and test perplexity from eval/extra, changes against the baseline."
+    )
     rows = []
-    for name, label in (("baseline", "Baseline"), ("control", "Control"),
-                        ("mtask_m", "MTASK-M")):
-        base = [artifacts_lib.get(extra.get("baseline"), "perplexity", split) for split in ("dev", "test")]
-        values = [artifacts_lib.get(extra.get(name), "perplexity", split) for split in ("dev", "test")]
+    for name, label in (("baseline", "Baseline"), ("control", "Control"), ("mtask_m", "MTASK-M")):
+        base = [
+            artifacts_lib.get(extra.get("baseline"), "perplexity", split)
+            for split in ("dev", "test")
+        ]
+        values = [
+            artifacts_lib.get(extra.get(name), "perplexity", split) for split in ("dev", "test")
+        ]
         cells = [_cell(v, b if name != "baseline" else None) for v, b in zip(values, base)]
         rows.append([label, _cell(artifacts.models[name].best_dev), *cells])
     missing = [] if artifacts.extra else [_not_run("Evaluation (eval/extra/metrics.json)"), ""]
-    return "\n".join(["## The control: as many updates without the monologue", "", *missing,
-                      text, "", _table(["System", "Best dev perplexity (training)",
-                                        "Perplexity dev", "Perplexity test"], rows)])
+    return "\n".join(
+        [
+            "## The control: as many updates without the monologue",
+            "",
+            *missing,
+            text,
+            "",
+            _table(
+                ["System", "Best dev perplexity (training)", "Perplexity dev", "Perplexity test"],
+                rows,
+            ),
+        ]
+    )
 
 
 def _scarcity(protocol, artifacts, figures_dir):
     extra = artifacts.extra or {}
-    shares = [(1.0, "mtask_m")] + [(f, artifacts_lib.fraction_model(f))
-                                   for f in sorted(protocol.monologue_fractions, reverse=True)]
+    shares = [(1.0, "mtask_m")] + [
+        (f, artifacts_lib.fraction_model(f))
+        for f in sorted(protocol.monologue_fractions, reverse=True)
+    ]
     rows, points = [], []
     for share, name in shares:
         best = artifacts.models[name].best_dev
         if best is not None:
             points.append((share, best))
-        lines = (artifacts_lib.monologue_lines(artifacts.summary, protocol.data.targets, share)
-                 if artifacts.summary else MISSING)
-        rows.append([f"{100 * share:g} %", lines, _cell(best),
-                     *(_cell(artifacts_lib.get(extra.get(name), "perplexity", s)) for s in ("dev", "test"))])
+        lines = (
+            artifacts_lib.monologue_lines(artifacts.summary, protocol.data.targets, share)
+            if artifacts.summary
+            else MISSING
+        )
+        rows.append(
+            [
+                f"{100 * share:g} %",
+                lines,
+                _cell(best),
+                *(
+                    _cell(artifacts_lib.get(extra.get(name), "perplexity", s))
+                    for s in ("dev", "test")
+                ),
+            ]
+        )
     baseline = artifacts.models["baseline"].best_dev
-    rows.append(["Baseline (none)", 0, _cell(baseline),
-                 *(_cell(artifacts_lib.get(extra.get("baseline"), "perplexity", s)) for s in ("dev", "test"))])
-    parts = ["## Scarcity: less monologue", "",
-             "MTASK-M trained (stage 2) on a seeded share of each target's monologue lines "
-             "(at least one each). The plot shows the best dev perplexity reached in "
-             "training; dev and test perplexity from eval/extra beside it.", ""]
+    rows.append(
+        [
+            "Baseline (none)",
+            0,
+            _cell(baseline),
+            *(
+                _cell(artifacts_lib.get(extra.get("baseline"), "perplexity", s))
+                for s in ("dev", "test")
+            ),
+        ]
+    )
+    parts = [
+        "## Scarcity: less monologue",
+        "",
+        "MTASK-M trained (stage 2) on a seeded share of each target's monologue lines "
+        "(at least one each). The plot shows the best dev perplexity reached in "
+        "training; dev and test perplexity from eval/extra beside it.",
+        "",
+    ]
     if points:
         figures_dir.mkdir(parents=True, exist_ok=True)
         eval_report.plot_scarcity(points, baseline, figures_dir / "scarcity.png")
-        parts += [f"![Dev perplexity against the share of monologue]"
-                  f"({figures_dir.name}/scarcity.png)", ""]
+        parts += [
+            f"![Dev perplexity against the share of monologue]({figures_dir.name}/scarcity.png)",
+            "",
+        ]
     else:
         parts += [_not_run("MTASK-M and its scarcity variants"), ""]
-    return "\n".join(parts + [_table(["Share of monologue", "Monologue lines",
-                                      "Best dev perplexity (training)", "Perplexity dev",
-                                      "Perplexity test"], rows)])
+    return "\n".join(
+        parts
+        + [
+            _table(
+                [
+                    "Share of monologue",
+                    "Monologue lines",
+                    "Best dev perplexity (training)",
+                    "Perplexity dev",
+                    "Perplexity test",
+                ],
+                rows,
+            )
+        ]
+    )
 
 
 def _short(*texts):
@@ -331,8 +470,9 @@ def example_rows(responses, target, count):
             continue
         answers = {system: found.get(key(row)) for system, found in by_key.items()}
         # A system that has run but lacks this input cannot be compared on it.
-        if None in answers.values() or not _short(row["context"], row["message"],
-                                                  *answers.values()):
+        if None in answers.values() or not _short(
+            row["context"], row["message"], *answers.values()
+        ):
             continue
         chosen.append((row, answers))
     return chosen
@@ -342,17 +482,27 @@ def _examples(protocol, artifacts):
     parts = ["## Examples (cf. Fig. 7)", ""]
     if artifacts.responses.get("baseline") is None:
         return "\n".join(parts + [_not_run("Decoding (eval/main/baseline.test.responses.tsv)")])
-    parts += [f"The first {protocol.report.examples} test inputs of each target, in file "
-              f"order, whose lines have at most {MAX_EXAMPLE_WORDS} words; the 1-best after "
-              "MMI reranking.", ""]
+    parts += [
+        f"The first {protocol.report.examples} test inputs of each target, in file "
+        f"order, whose lines have at most {MAX_EXAMPLE_WORDS} words; the 1-best after "
+        "MMI reranking.",
+        "",
+    ]
     for target in protocol.report.example_targets:
         chosen = example_rows(artifacts.responses, target, protocol.report.examples)
-        table = [[_quote(row["context"]), _quote(row["message"])]
-                 + [_quote(answers[s]) if answers.get(s) is not None else NOT_RUN
-                    for s, _ in SYSTEMS] for row, answers in chosen]
-        parts += [f"**{target}**", "", _table(["Context", "Message"]
-                                              + [label for _, label in SYSTEMS], table)
-                  if table else "*No short test input of this target.*", ""]
+        table = [
+            [_quote(row["context"]), _quote(row["message"])]
+            + [_quote(answers[s]) if answers.get(s) is not None else NOT_RUN for s, _ in SYSTEMS]
+            for row, answers in chosen
+        ]
+        parts += [
+            f"**{target}**",
+            "",
+            _table(["Context", "Message"] + [label for _, label in SYSTEMS], table)
+            if table
+            else "*No short test input of this target.*",
+            "",
+        ]
     return "\n".join(parts).rstrip()
 
 
@@ -364,14 +514,26 @@ def _mmi(artifacts):
             rows.append([label, NOT_RUN, MISSING, MISSING, MISSING])
             continue
         before, after = weights.extra.get("bleu_before"), weights.extra.get("bleu_after")
-        bleu = (f"{before:.2f} → {after:.2f}" if None not in (before, after) else MISSING)
-        rows.append([label, f"{weights.mmi_lambda:.4f}", f"{weights.mmi_gamma:.4f}", bleu,
-                     weights.extra.get("sentences", MISSING)])
-    return "\n".join(["## MMI weights", "",
-                      "score(R) = log p(R | M, v) + λ log p(M | R) + γ |R| (paper eq. 4), λ and "
-                      "γ tuned by MERT on dev BLEU of each system's N-best lists.", "",
-                      _table(["System", "λ", "γ", "Dev BLEU before → after", "Dev inputs"],
-                             rows)])
+        bleu = f"{before:.2f} → {after:.2f}" if None not in (before, after) else MISSING
+        rows.append(
+            [
+                label,
+                f"{weights.mmi_lambda:.4f}",
+                f"{weights.mmi_gamma:.4f}",
+                bleu,
+                weights.extra.get("sentences", MISSING),
+            ]
+        )
+    return "\n".join(
+        [
+            "## MMI weights",
+            "",
+            "score(R) = log p(R | M, v) + λ log p(M | R) + γ |R| (paper eq. 4), λ and "
+            "γ tuned by MERT on dev BLEU of each system's N-best lists.",
+            "",
+            _table(["System", "λ", "γ", "Dev BLEU before → after", "Dev inputs"], rows),
+        ]
+    )
 
 
 def _claim(text, value, reference, names, lower_is_better=False, percent=False, note=""):
@@ -380,8 +542,10 @@ def _claim(text, value, reference, names, lower_is_better=False, percent=False, 
         return f"- {text}: **not measured**."
     holds = value < reference if lower_is_better else value > reference
     show = (lambda v: f"{100 * v:.2f} %") if percent else (lambda v: f"{v:.2f}")
-    return (f"- {text}: **{'holds' if holds else 'does not hold'}** ({names[0]} "
-            f"{show(value)} vs {names[1]} {show(reference)}){note}.")
+    return (
+        f"- {text}: **{'holds' if holds else 'does not hold'}** ({names[0]} "
+        f"{show(value)} vs {names[1]} {show(reference)}){note}."
+    )
 
 
 def _kept_discussion(output_path):
@@ -395,7 +559,7 @@ def _kept_discussion(output_path):
     start = text.find("\n## Discussion\n")
     if start < 0:
         return DISCUSSION_PLACEHOLDER
-    body = text[start + len("\n## Discussion\n"):]
+    body = text[start + len("\n## Discussion\n") :]
     end = body.find("\n## ")
     return (body if end < 0 else body[:end]).strip() or DISCUSSION_PLACEHOLDER
 
@@ -403,49 +567,89 @@ def _kept_discussion(output_path):
 def _findings(artifacts, discussion=DISCUSSION_PLACEHOLDER):
     main, extra = artifacts.main or {}, artifacts.extra or {}
     base = main.get("baseline")
-    lines = ["## Findings at a glance", "",
-             "Does each of the paper's claims hold on this run? Computed from the test "
-             "numbers above (the control's from eval/extra); \"holds\" says which way the "
-             "numbers moved, not that the difference is significant.", ""]
+    lines = [
+        "## Findings at a glance",
+        "",
+        "Does each of the paper's claims hold on this run? Computed from the test "
+        'numbers above (the control\'s from eval/extra); "holds" says which way the '
+        "numbers moved, not that the difference is significant.",
+        "",
+    ]
     for system, label in SYSTEMS[1:]:
-        lines.append(_claim(f"{label} has lower test perplexity than the baseline",
-                            artifacts_lib.get(main.get(system), "perplexity", "test"),
-                            artifacts_lib.get(base, "perplexity", "test"), (label, "baseline"), True))
-    lines.append(_claim("MTASK-M has lower test perplexity than the control (its gain is "
-                        "not explained by extra training)",
-                        artifacts_lib.get(extra.get("mtask_m"), "perplexity", "test"),
-                        artifacts_lib.get(extra.get("control"), "perplexity", "test"),
-                        ("MTASK-M", "control"), True))
+        lines.append(
+            _claim(
+                f"{label} has lower test perplexity than the baseline",
+                artifacts_lib.get(main.get(system), "perplexity", "test"),
+                artifacts_lib.get(base, "perplexity", "test"),
+                (label, "baseline"),
+                True,
+            )
+        )
+    lines.append(
+        _claim(
+            "MTASK-M has lower test perplexity than the control (its gain is "
+            "not explained by extra training)",
+            artifacts_lib.get(extra.get("mtask_m"), "perplexity", "test"),
+            artifacts_lib.get(extra.get("control"), "perplexity", "test"),
+            ("MTASK-M", "control"),
+            True,
+        )
+    )
     base_bleu = artifacts_lib.get(base, "bleu", "test")
-    note = (" — the baseline's BLEU is below 1, within run-to-run variation: not a finding"
-            if base_bleu is not None and base_bleu < 1 else "")
+    note = (
+        " — the baseline's BLEU is below 1, within run-to-run variation: not a finding"
+        if base_bleu is not None and base_bleu < 1
+        else ""
+    )
     for keys, what, percent, extra_note in (
-            (("bleu", "test"), "higher test BLEU", False, note),
-            (("distinct_1",), "higher distinct-1", True, ""),
-            (("distinct_2",), "higher distinct-2", True, ""),
-            (("speaker_accuracy_balanced", "test"),
-             "higher test speaker accuracy (balanced over targets)", True,
-             " — not a claim of the paper, which does not measure it")):
+        (("bleu", "test"), "higher test BLEU", False, note),
+        (("distinct_1",), "higher distinct-1", True, ""),
+        (("distinct_2",), "higher distinct-2", True, ""),
+        (
+            ("speaker_accuracy_balanced", "test"),
+            "higher test speaker accuracy (balanced over targets)",
+            True,
+            " — not a claim of the paper, which does not measure it",
+        ),
+    ):
         for system, label in SYSTEMS[1:]:
-            lines.append(_claim(f"{label} has {what} than the baseline",
-                                artifacts_lib.get(main.get(system), *keys), artifacts_lib.get(base, *keys),
-                                (label, "baseline"), percent=percent, note=extra_note))
+            lines.append(
+                _claim(
+                    f"{label} has {what} than the baseline",
+                    artifacts_lib.get(main.get(system), *keys),
+                    artifacts_lib.get(base, *keys),
+                    (label, "baseline"),
+                    percent=percent,
+                    note=extra_note,
+                )
+            )
     return "\n".join(lines + ["", "## Discussion", "", discussion])
 
 
 def _versions(run_info):
     versions = run_info.get("versions") or {}
     steps = run_info.get("steps") or []
-    parts = ["## Versions and commands", "",
-             ", ".join(f"{k} {v}" for k, v in versions.items()) or "Versions: unknown.", ""]
+    parts = [
+        "## Versions and commands",
+        "",
+        ", ".join(f"{k} {v}" for k, v in versions.items()) or "Versions: unknown.",
+        "",
+    ]
     if not steps:
         return "\n".join(parts + [_not_run("The study's steps")])
-    parts += [_table(["Step", "Wall time"],
-                     [[f"`{s.get('name')}`", _duration(s.get("seconds"))] for s in steps]),
-              "", "```"]
+    parts += [
+        _table(
+            ["Step", "Wall time"],
+            [[f"`{s.get('name')}`", _duration(s.get("seconds"))] for s in steps],
+        ),
+        "",
+        "```",
+    ]
     for step in steps:
-        parts += [f"# {step.get('name')} ({_duration(step.get('seconds'))})",
-                  shlex.join(map(str, step.get("command") or []))]
+        parts += [
+            f"# {step.get('name')} ({_duration(step.get('seconds'))})",
+            shlex.join(map(str, step.get("command") or [])),
+        ]
     return "\n".join(parts + ["```"])
 
 
@@ -472,12 +676,18 @@ def write_report(protocol, work_dir, output_path, run_info):
     figures_dir = output_path.parent / f"{output_path.stem}_figures"
     artifacts = artifacts_lib.load(protocol, work_dir)
     sections = [
-        _title(protocol, run_info), _data(protocol, artifacts, run_info),
-        _table1(artifacts), _table2(protocol, artifacts),
-        _fig4(protocol, artifacts, figures_dir), _control(artifacts),
-        _scarcity(protocol, artifacts, figures_dir), _examples(protocol, artifacts),
-        _mmi(artifacts), _findings(artifacts, _kept_discussion(output_path)),
-        _versions(run_info)]
+        _title(protocol, run_info),
+        _data(protocol, artifacts, run_info),
+        _table1(artifacts),
+        _table2(protocol, artifacts),
+        _fig4(protocol, artifacts, figures_dir),
+        _control(artifacts),
+        _scarcity(protocol, artifacts, figures_dir),
+        _examples(protocol, artifacts),
+        _mmi(artifacts),
+        _findings(artifacts, _kept_discussion(output_path)),
+        _versions(run_info),
+    ]
     text = "\n\n".join(sections) + "\n"
     output_path.parent.mkdir(parents=True, exist_ok=True)
     output_path.write_text(text, encoding="utf-8")

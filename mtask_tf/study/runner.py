@@ -43,8 +43,9 @@ class _Job:
         self.out = open(self.log_path, "a", encoding="utf-8")
         self.out.write(f"$ {' '.join(self.command)}\n")
         self.out.flush()
-        self.process = subprocess.Popen(self.command, stdout=self.out,
-                                        stderr=subprocess.STDOUT, env=env)
+        self.process = subprocess.Popen(
+            self.command, stdout=self.out, stderr=subprocess.STDOUT, env=env
+        )
 
     def tick(self):
         """Adds the time since the last look; True once the process has ended."""
@@ -66,8 +67,10 @@ class _Job:
 
     def failure(self):
         tail = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
-        return StudyError(f"step {self.step.name} failed (exit {self.process.returncode}); "
-                          f"the end of {self.log_path}:\n" + "\n".join(tail))
+        return StudyError(
+            f"step {self.step.name} failed (exit {self.process.returncode}); "
+            f"the end of {self.log_path}:\n" + "\n".join(tail)
+        )
 
 
 class Runner:
@@ -103,8 +106,9 @@ class Runner:
 
     def records(self):
         """The done markers of the finished steps, in step order."""
-        return [json.loads(self.marker(s).read_text()) for s in self.steps
-                if self.marker(s).is_file()]
+        return [
+            json.loads(self.marker(s).read_text()) for s in self.steps if self.marker(s).is_file()
+        ]
 
     def _learn_rate(self, record):
         if record.get("units"):
@@ -122,7 +126,7 @@ class Runner:
         return env
 
     def run(self):
-        """Runs every unfinished step, up to `jobs` at once, each when the steps it needs are done."""
+        """Runs every unfinished step, up to `jobs` at once, each once its inputs are done."""
         start = time.time()
         done = {s.name for s in self.steps if self.marker(s).is_file()}
         pending = [s for s in self.steps if s.name not in done]
@@ -132,7 +136,7 @@ class Runner:
                 ready = [s for s in pending if set(s.after) <= done]
                 if any(job.exclusive for job in running):
                     ready = []  # It has every core; sharing them now would oversubscribe.
-                for step in ready[:self.jobs - len(running)]:
+                for step in ready[: self.jobs - len(running)]:
                     pending.remove(step)
                     # A step that will run alone gets every core, else its share.
                     sharing = min(self.jobs, len(running) + len(ready))
@@ -149,8 +153,9 @@ class Runner:
                         job.shown = time.time()
                         self._show_progress(job)
                 if pending and not running and not any(set(s.after) <= done for s in pending):
-                    raise StudyError("steps wait for steps that never run: "
-                                     + ", ".join(s.name for s in pending))
+                    raise StudyError(
+                        "steps wait for steps that never run: " + ", ".join(s.name for s in pending)
+                    )
         finally:
             for job in running:
                 job.stop()
@@ -161,8 +166,10 @@ class Runner:
 
     def _start(self, step, pending, sharing):
         eta = self._estimate([step, *pending])
-        self.log(f"{self._number(step)} {step.what}: starting (log {self.work_dir / 'logs'}"
-                 f"/{step.name}.log); the rest of the study ETA ~{_duration(eta)}")
+        self.log(
+            f"{self._number(step)} {step.what}: starting (log {self.work_dir / 'logs'}"
+            f"/{step.name}.log); the rest of the study ETA ~{_duration(eta)}"
+        )
         job = _Job(step, self.work_dir, self._env(sharing))
         job.exclusive = self.jobs > 1 and sharing == 1
         return job
@@ -171,9 +178,15 @@ class Runner:
         step = job.step
         for model_dir in step.model_dirs:
             steps_lib.record_steps_run(model_dir)
-        record = {"name": step.name, "kind": step.kind, "command": job.command,
-                  "seconds": job.seconds, "units": step.units, "jobs": self.jobs,
-                  "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+        record = {
+            "name": step.name,
+            "kind": step.kind,
+            "command": job.command,
+            "seconds": job.seconds,
+            "units": step.units,
+            "jobs": self.jobs,
+            "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        }
         self.marker(step).write_text(json.dumps(record, indent=2) + "\n")
         job.partial.unlink(missing_ok=True)
         self._learn_rate(record)
@@ -188,7 +201,11 @@ class Runner:
 
 def _duration(seconds):
     minutes = int(seconds // 60)
-    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{int(seconds % 60):02d}s"
+    return (
+        f"{minutes // 60}h{minutes % 60:02d}m"
+        if minutes >= 60
+        else f"{minutes}m{int(seconds % 60):02d}s"
+    )
 
 
 def run_info(protocol, work_dir, command, records):
@@ -196,24 +213,37 @@ def run_info(protocol, work_dir, command, records):
     import keras
     import tensorflow as tf
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip() or "unknown"
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True).stdout.strip()
-    return {"commit": commit + (" (with uncommitted changes)" if dirty else ""),
-            "date": time.strftime("%Y-%m-%d"), "machine": _machine(),
-            "versions": {"python": platform.python_version(), "tensorflow": tf.__version__,
-                         "keras": keras.__version__},
-            "command": command, "steps": records,
-            "total_seconds": sum(r["seconds"] for r in records)}
+    commit = (
+        subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        or "unknown"
+    )
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+    ).stdout.strip()
+    return {
+        "commit": commit + (" (with uncommitted changes)" if dirty else ""),
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": _machine(),
+        "versions": {
+            "python": platform.python_version(),
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+        },
+        "command": command,
+        "steps": records,
+        "total_seconds": sum(r["seconds"] for r in records),
+    }
 
 
 def _machine():
     model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            names = [line.split(":", 1)[1].strip() for line in cpuinfo
-                     if line.startswith("model name")]
+            names = [
+                line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")
+            ]
         model = f"{names[0]}, {len(names)} cores" if names else model
     except OSError:
         pass

@@ -80,73 +80,163 @@ def build(protocol, work_dir, python=sys.executable):
     module = lambda name, *args: [python, "-m", name, *map(str, args)]
 
     def train(name, variant, *args, max_steps_flag, steps, eval_every=t.eval_every):
-        common = [f"--flagfile=configs/{variant}.flags", f"--flagfile={t.size_flags}",
-                  *t.flags, f"--data_dir={data}", f"--model_dir={models / name}",
-                  f"--eval_every={eval_every}", f"--patience={t.patience}",
-                  f"{max_steps_flag}={steps}", *args]
+        common = [
+            f"--flagfile=configs/{variant}.flags",
+            f"--flagfile={t.size_flags}",
+            *t.flags,
+            f"--data_dir={data}",
+            f"--model_dir={models / name}",
+            f"--eval_every={eval_every}",
+            f"--patience={t.patience}",
+            f"{max_steps_flag}={steps}",
+            *args,
+        ]
         return module("mtask_tf.train", *common)
 
     stage1 = lambda name, variant, *args, steps=t.stage1_max_steps: Step(
-        f"train_{name}", f"train {name} (stage 1)",
+        f"train_{name}",
+        f"train {name} (stage 1)",
         train(name, variant, *args, max_steps_flag="--pretrain_max_steps", steps=steps),
-        "train", steps, (models / name,), ("prepare",))
+        "train",
+        steps,
+        (models / name,),
+        ("prepare",),
+    )
     stage2 = lambda name, variant, source, *args: Step(
-        f"train_{name}", f"train {name} (stage 2 from {source})",
-        train(name, variant, "--nopretrain", f"--init_from={models / source}", *t.stage2_flags,
-              *args,
-              max_steps_flag="--max_steps", steps=t.stage2_max_steps, eval_every=t.stage2_eval),
-        "train", t.stage2_max_steps * (len(p.targets) if variant == "mtask_s" else 1),
-        (models / name,), (f"train_{source}",))
+        f"train_{name}",
+        f"train {name} (stage 2 from {source})",
+        train(
+            name,
+            variant,
+            "--nopretrain",
+            f"--init_from={models / source}",
+            *t.stage2_flags,
+            *args,
+            max_steps_flag="--max_steps",
+            steps=t.stage2_max_steps,
+            eval_every=t.stage2_eval,
+        ),
+        "train",
+        t.stage2_max_steps * (len(p.targets) if variant == "mtask_s" else 1),
+        (models / name,),
+        (f"train_{source}",),
+    )
 
     def control():
         extra = steps_run(models / "mtask_m")
-        return train("control", "baseline", f"--init_from={models / 'baseline'}",
-                     *t.stage2_flags, "--patience=1000000", max_steps_flag="--pretrain_max_steps",
-                     steps=max(extra, 1), eval_every=t.stage2_eval)
+        return train(
+            "control",
+            "baseline",
+            f"--init_from={models / 'baseline'}",
+            *t.stage2_flags,
+            "--patience=1000000",
+            max_steps_flag="--pretrain_max_steps",
+            steps=max(extra, 1),
+            eval_every=t.stage2_eval,
+        )
 
     steps = [
-        Step("prepare", "prepare the data directory", module(
-            "mtask_tf.prepare", "--corpus=turns", "--turns=" + ",".join(p.turns),
-            "--targets=" + ",".join(p.targets), "--split=column",
-            f"--split_column={p.split_column}", "--dev_values=" + ",".join(p.dev_values),
-            "--test_values=" + ",".join(p.test_values), f"--output_dir={data}"), "prepare"),
+        Step(
+            "prepare",
+            "prepare the data directory",
+            module(
+                "mtask_tf.prepare",
+                "--corpus=turns",
+                "--turns=" + ",".join(p.turns),
+                "--targets=" + ",".join(p.targets),
+                "--split=column",
+                f"--split_column={p.split_column}",
+                "--dev_values=" + ",".join(p.dev_values),
+                "--test_values=" + ",".join(p.test_values),
+                f"--output_dir={data}",
+            ),
+            "prepare",
+        ),
         stage1("baseline", "baseline"),
         stage1("persona", "mtask_m", "--nomultitask"),
         # Early: every tuning and evaluation step waits for it.
         stage1("reverse", "reverse", steps=t.reverse_max_steps),
         stage2("mtask_m", "mtask_m", "persona"),
-        Step("train_control", "train the control (baseline + MTASK-M's stage-2 updates)",
-             control, "train", t.stage2_max_steps, (models / "control",),
-             ("train_baseline", "train_mtask_m")),
+        Step(
+            "train_control",
+            "train the control (baseline + MTASK-M's stage-2 updates)",
+            control,
+            "train",
+            t.stage2_max_steps,
+            (models / "control",),
+            ("train_baseline", "train_mtask_m"),
+        ),
         stage2("mtask_s", "mtask_s", "baseline"),
     ]
-    steps += [stage2(fraction_name(f), "mtask_m", "persona", f"--monologue_fraction={f}")
-              for f in protocol.monologue_fractions]
-    decoding = [f"--beam_size={d.beam_size}", f"--max_length={d.max_length}",
-                f"--candidates={d.candidates}", f"--batch_size={d.batch_size}",
-                f"--sample_seed={d.sample_seed}"]
+    steps += [
+        stage2(fraction_name(f), "mtask_m", "persona", f"--monologue_fraction={f}")
+        for f in protocol.monologue_fractions
+    ]
+    decoding = [
+        f"--beam_size={d.beam_size}",
+        f"--max_length={d.max_length}",
+        f"--candidates={d.candidates}",
+        f"--batch_size={d.batch_size}",
+        f"--sample_seed={d.sample_seed}",
+    ]
     for system in MAIN_SYSTEMS:
-        steps.append(Step(f"tune_{system}", f"tune MMI weights of {system}", module(
-            "mtask_tf.tune_mmi", f"--model_dir={models / system}",
-            f"--reverse_model_dir={models / 'reverse'}", f"--data={data / 'dev.tsv'}",
-            f"--output={models / system / 'mmi.json'}", f"--max_examples={d.tune_examples}",
-            *decoding), "decode", d.tune_examples, after=(f"train_{system}", "train_reverse")))
+        steps.append(
+            Step(
+                f"tune_{system}",
+                f"tune MMI weights of {system}",
+                module(
+                    "mtask_tf.tune_mmi",
+                    f"--model_dir={models / system}",
+                    f"--reverse_model_dir={models / 'reverse'}",
+                    f"--data={data / 'dev.tsv'}",
+                    f"--output={models / system / 'mmi.json'}",
+                    f"--max_examples={d.tune_examples}",
+                    *decoding,
+                ),
+                "decode",
+                d.tune_examples,
+                after=(f"train_{system}", "train_reverse"),
+            )
+        )
     main = ",".join(f"{s}={models / s}:{models / s / 'mmi.json'}" for s in MAIN_SYSTEMS)
     # One step per split, so that two can decode at once.
     for split in ("dev", "test"):
-        steps.append(Step(f"evaluate_main_{split}", f"evaluate baseline, MTASK-S and MTASK-M "
-                          f"on {split}", module(
-            "mtask_tf.evaluate", f"--systems={main}", f"--reverse_model_dir={models / 'reverse'}",
-            f"--data={data / (split + '.tsv')}", f"--output_dir={work_dir / 'eval' / ('main_' + split)}",
-            f"--monologue={data / 'monologue.tsv'}", f"--max_examples={d.eval_examples}",
-            "--strict_mmi", *decoding), "decode", len(MAIN_SYSTEMS) * d.eval_examples,
-            after=tuple(f"tune_{s}" for s in MAIN_SYSTEMS)))
+        steps.append(
+            Step(
+                f"evaluate_main_{split}",
+                f"evaluate baseline, MTASK-S and MTASK-M on {split}",
+                module(
+                    "mtask_tf.evaluate",
+                    f"--systems={main}",
+                    f"--reverse_model_dir={models / 'reverse'}",
+                    f"--data={data / (split + '.tsv')}",
+                    f"--output_dir={work_dir / 'eval' / ('main_' + split)}",
+                    f"--monologue={data / 'monologue.tsv'}",
+                    f"--max_examples={d.eval_examples}",
+                    "--strict_mmi",
+                    *decoding,
+                ),
+                "decode",
+                len(MAIN_SYSTEMS) * d.eval_examples,
+                after=tuple(f"tune_{s}" for s in MAIN_SYSTEMS),
+            )
+        )
     extra = ["baseline", "mtask_m", "control", *map(fraction_name, protocol.monologue_fractions)]
-    steps.append(Step("evaluate_extra", "perplexity of the control and scarcity systems", module(
-        "mtask_tf.evaluate", "--systems=" + ",".join(f"{s}={models / s}" for s in extra),
-        f"--data={data / 'dev.tsv'},{data / 'test.tsv'}",
-        f"--output_dir={work_dir / 'eval/extra'}", "--nodecode"), "prepare",
-        after=tuple(f"train_{s}" for s in extra)))
+    steps.append(
+        Step(
+            "evaluate_extra",
+            "perplexity of the control and scarcity systems",
+            module(
+                "mtask_tf.evaluate",
+                "--systems=" + ",".join(f"{s}={models / s}" for s in extra),
+                f"--data={data / 'dev.tsv'},{data / 'test.tsv'}",
+                f"--output_dir={work_dir / 'eval/extra'}",
+                "--nodecode",
+            ),
+            "prepare",
+            after=tuple(f"train_{s}" for s in extra),
+        )
+    )
     return steps
 
 

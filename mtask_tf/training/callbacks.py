@@ -50,8 +50,22 @@ class StepCallback(keras.callbacks.Callback):
         stop_request: a `StopRequest`.
     """
 
-    def __init__(self, *, state, max_stage_steps, log_every, eval_every, checkpoint_every,
-                 patience, evaluate, save_checkpoint, save_best, writer, log, stop_request):
+    def __init__(
+        self,
+        *,
+        state,
+        max_stage_steps,
+        log_every,
+        eval_every,
+        checkpoint_every,
+        patience,
+        evaluate,
+        save_checkpoint,
+        save_best,
+        writer,
+        log,
+        stop_request,
+    ):
         super().__init__()
         self.state = state
         self.max_stage_steps = max_stage_steps
@@ -92,22 +106,30 @@ class StepCallback(keras.callbacks.Callback):
                 raise TrainingDiverged(
                     f"{name} is {value} at step {int(self.state.step.numpy())}; training "
                     "stopped and the last good checkpoint was kept. Try a lower "
-                    "--learning_rate or --clip_norm, then rerun the same command to resume.")
+                    "--learning_rate or --clip_norm, then rerun the same command to resume."
+                )
 
     def _log_progress(self, logs):
         now = time.time()
         steps = int(self.state.stage_step.numpy()) - self._last_step
         seconds = max(now - self._last_time, 1e-9)
-        tasks = [n[:-len("/loss")] for n in sorted(logs) if n.endswith("/loss")
-                 and logs.get(n[:-len("/loss")] + "/tokens", 0) > 0]
+        tasks = [
+            n[: -len("/loss")]
+            for n in sorted(logs)
+            if n.endswith("/loss") and logs.get(n[: -len("/loss")] + "/tokens", 0) > 0
+        ]
         tokens = sum(logs[t + "/tokens"] for t in tasks)
         tokens_per_s = tokens / seconds
-        remaining = (self.max_stage_steps - int(self.state.stage_step.numpy())) * seconds / max(steps, 1)
+        remaining = (
+            (self.max_stage_steps - int(self.state.stage_step.numpy())) * seconds / max(steps, 1)
+        )
         step = int(self.state.step.numpy())
         losses = "  ".join(f"{t}/loss {logs[t + '/loss']:.3f}" for t in tasks)
-        self.log(f"[{self.state.stage_name}] step {step} ({int(self.state.stage_step.numpy())}/"
-                 f"{self.max_stage_steps})  {losses}  {tokens_per_s:,.0f} tokens/s  "
-                 f"ETA {_duration(remaining)} at most")
+        self.log(
+            f"[{self.state.stage_name}] step {step} ({int(self.state.stage_step.numpy())}/"
+            f"{self.max_stage_steps})  {losses}  {tokens_per_s:,.0f} tokens/s  "
+            f"ETA {_duration(remaining)} at most"
+        )
         with self.writer.as_default(step=step):
             for t in tasks:
                 tf.summary.scalar(f"{t}/loss", logs[t + "/loss"])
@@ -127,12 +149,16 @@ class StepCallback(keras.callbacks.Callback):
         if improved:
             self.save_best()
         waited = int(self.state.evals_without_improvement.numpy())
-        self.log(f"[{self.state.stage_name}] step {int(self.state.step.numpy())}  dev perplexity "
-                 f"{perplexity:.2f}  best {best:.2f} (step {int(self.state.best_step.numpy())})"
-                 + ("  new best, saved" if improved else f"  no improvement {waited}/{self.patience}"))
+        self.log(
+            f"[{self.state.stage_name}] step {int(self.state.step.numpy())}  dev perplexity "
+            f"{perplexity:.2f}  best {best:.2f} (step {int(self.state.best_step.numpy())})"
+            + ("  new best, saved" if improved else f"  no improvement {waited}/{self.patience}")
+        )
         if waited >= self.patience:
-            self.log(f"{self.state.stage_name}: dev perplexity converged "
-                     f"({self.patience} evaluations without improvement)")
+            self.log(
+                f"{self.state.stage_name}: dev perplexity converged "
+                f"({self.patience} evaluations without improvement)"
+            )
             self.converged = True
         # Evaluation time should not count against tokens/s.
         self._last_time = time.time()

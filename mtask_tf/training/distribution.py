@@ -84,4 +84,5 @@ def peer_failures(model_dir):
         raise SystemExit(
             f"error: another worker of the job is gone ({cause}); start every worker "
             "again with the same command: training resumes from the last checkpoint in "
-            f"{pathlib.Path(model_dir) / 'checkpoints'}") from None
+            f"{pathlib.Path(model_dir) / 'checkpoints'}"
+        ) from None

@@ -84,10 +84,17 @@ def read_speaker_text(path, speaker):
         mine = [r.text for r in rows if r.speaker == speaker]
         if not mine:
             found = sorted({r.speaker for r in rows})
-            raise EnrollError(f"{path}: a monologue file with no rows of speaker {speaker!r}; "
-                              f"its speakers: {', '.join(found[:20]) or 'none'}")
-        return SpeakerText(speaker, tuple(records.fold_whitespace(t) for t in mine), str(path),
-                           "monologue", other_speakers_rows=len(rows) - len(mine))
+            raise EnrollError(
+                f"{path}: a monologue file with no rows of speaker {speaker!r}; "
+                f"its speakers: {', '.join(found[:20]) or 'none'}"
+            )
+        return SpeakerText(
+            speaker,
+            tuple(records.fold_whitespace(t) for t in mine),
+            str(path),
+            "monologue",
+            other_speakers_rows=len(rows) - len(mine),
+        )
     texts = [records.fold_whitespace(text) for _, text in lines]
     kept = tuple(t for t in texts if t)
     if not kept:
@@ -101,17 +108,21 @@ def read_dev(path, speaker):
     mine = [r for r in rows if r.speaker == speaker]
     if not mine:
         found = sorted({r.speaker for r in rows})
-        raise EnrollError(f"{path}: no triples of speaker {speaker!r}; its speakers: "
-                          f"{', '.join(found[:20]) or 'none'}")
+        raise EnrollError(
+            f"{path}: no triples of speaker {speaker!r}; its speakers: "
+            f"{', '.join(found[:20]) or 'none'}"
+        )
     return mine
 
 
 def split_held_out(lines, fraction, seed):
     """(training lines, held-out lines): a seeded share of the lines, at least one, held out."""
     if len(lines) < 2:
-        raise EnrollError(f"only {len(lines)} line of text: at least two are needed, one to "
-                          "learn from and one held out to decide when to stop (or give "
-                          "--dev triples of the speaker)")
+        raise EnrollError(
+            f"only {len(lines)} line of text: at least two are needed, one to "
+            "learn from and one held out to decide when to stop (or give "
+            "--dev triples of the speaker)"
+        )
     order = list(range(len(lines)))
     random.Random(seed).shuffle(order)
     held = max(1, round(fraction * len(lines)))
@@ -153,41 +164,59 @@ def load_source(model_dir):
     except model_dir_lib.ModelDirError as error:
         raise EnrollError(str(error)) from None
     if dirs != [model_dir]:
-        raise EnrollError(f"{model_dir}: an MTASK-S directory of per-target models; give one "
-                          f"of them as --model_dir (e.g. {dirs[0]})")
+        raise EnrollError(
+            f"{model_dir}: an MTASK-S directory of per-target models; give one "
+            f"of them as --model_dir (e.g. {dirs[0]})"
+        )
     config = model_dir_lib.load_model_config(model_dir)
     speakers = model_dir_lib.read_lines(model_dir / model_dir_lib.SPEAKERS)
     checkpoint = tf.train.latest_checkpoint(model_dir / "best")
     if checkpoint is None:
         raise EnrollError(f"{model_dir / 'best'}: no best weights; train the model first")
     names = [name for name, _ in tf.train.list_variables(checkpoint)]
-    return Source(model_dir, config, speakers, checkpoint,
-                  any("autoencoder_encoder" in name for name in names),
-                  model_dir_lib.load_experiment(model_dir))
+    return Source(
+        model_dir,
+        config,
+        speakers,
+        checkpoint,
+        any("autoencoder_encoder" in name for name in names),
+        model_dir_lib.load_experiment(model_dir),
+    )
 
 
 def check_request(source, speaker, output_dir, replace, adapt):
     """Refuses, before anything is written, what enrolment cannot do."""
     if not speaker.strip() or speaker != speaker.strip() or "\n" in speaker:
-        raise EnrollError(f"--speaker={speaker!r}: a speaker name must be non-empty, one "
-                          "line, without leading or trailing spaces")
+        raise EnrollError(
+            f"--speaker={speaker!r}: a speaker name must be non-empty, one "
+            "line, without leading or trailing spaces"
+        )
     output_dir = pathlib.Path(output_dir)
     if output_dir.resolve() == source.model_dir.resolve():
-        raise EnrollError(f"--output_dir={output_dir} is the trained model's directory; "
-                          "enrolment writes a new model directory and leaves that one as it is")
+        raise EnrollError(
+            f"--output_dir={output_dir} is the trained model's directory; "
+            "enrolment writes a new model directory and leaves that one as it is"
+        )
     if output_dir.exists() and any(output_dir.iterdir()):
-        raise EnrollError(f"--output_dir={output_dir} exists and is not empty; choose a new "
-                          "directory")
+        raise EnrollError(
+            f"--output_dir={output_dir} exists and is not empty; choose a new directory"
+        )
     if source.experiment.get("direction") == "reverse":
-        raise EnrollError(f"{source.model_dir}: a reverse model, p(message | response), has "
-                          "no speaker to answer as; enrol the forward model")
+        raise EnrollError(
+            f"{source.model_dir}: a reverse model, p(message | response), has "
+            "no speaker to answer as; enrol the forward model"
+        )
     if adapt == "speaker" and not source.config.num_speakers:
-        raise EnrollError(f"{source.model_dir}: this model has no speaker embeddings (a "
-                          "SEQ2SEQ or MTASK-S model), so there is no speaker row to train; "
-                          "use --adapt=decoder, which adapts the shared decoder to the text")
+        raise EnrollError(
+            f"{source.model_dir}: this model has no speaker embeddings (a "
+            "SEQ2SEQ or MTASK-S model), so there is no speaker row to train; "
+            "use --adapt=decoder, which adapts the shared decoder to the text"
+        )
     if speaker in source.speakers and not replace:
-        raise EnrollError(f"speaker {speaker!r} is already in {source.model_dir / 'speakers.txt'}"
-                          "; pass --replace to train their row again from their text")
+        raise EnrollError(
+            f"speaker {speaker!r} is already in {source.model_dir / 'speakers.txt'}"
+            "; pass --replace to train their row again from their text"
+        )
 
 
 def restore_weights(models, source):
@@ -198,15 +227,18 @@ def restore_weights(models, source):
     for a model without speaker embeddings.
     """
     variables = builders.variable_map(
-        models.seq2seq, models.autoencoder if source.has_autoencoder else None)
+        models.seq2seq, models.autoencoder if source.has_autoencoder else None
+    )
     trained = None
     if models.decoder.speaker_embedding is not None:
         table = models.decoder.speaker_embedding.embeddings
         key = next(k for k, v in variables.items() if v is table)
-        trained = variables[key] = tf.Variable(tf.zeros(
-            [source.config.num_speakers, source.config.speaker_dim]))
+        trained = variables[key] = tf.Variable(
+            tf.zeros([source.config.num_speakers, source.config.speaker_dim])
+        )
     tf.train.Checkpoint(variables=variables).restore(
-        source.checkpoint).expect_partial().assert_existing_objects_matched()
+        source.checkpoint
+    ).expect_partial().assert_existing_objects_matched()
     return None if trained is None else trained.numpy()
 
 
@@ -282,6 +314,7 @@ class RowTrainer:
         def reset(value):
             row.assign(value)
             self.set_row(value)
+
         return step, reset
 
 
@@ -297,8 +330,17 @@ class Judge:
     AUTOENCODER graph (`autoencoder`), as the text was learnt.
     """
 
-    def __init__(self, models, autoencoder, speaker_id, num_speakers, tokenizer, lengths,
-                 held_out=None, dev=None):
+    def __init__(
+        self,
+        models,
+        autoencoder,
+        speaker_id,
+        num_speakers,
+        tokenizer,
+        lengths,
+        held_out=None,
+        dev=None,
+    ):
         if dev is not None:
             examples = pipeline.encode_triples(tokenizer, dev, [speaker_id] * len(dev), lengths)
             self.model, self.what = models.seq2seq, f"dev perplexity ({len(dev)} triples)"
@@ -340,8 +382,10 @@ def train_row(trainer, tokenizer, lengths, lines, judge, config, log):
         else:
             waiting += 1
         rate = (time.time() - began) / done
-        log(f"  step {done}: {judge.what} {value:.2f}  best {best:.2f} (step {best_step})"
-            f"  {rate * 1000:.0f} ms/step")
+        log(
+            f"  step {done}: {judge.what} {value:.2f}  best {best:.2f} (step {best_step})"
+            f"  {rate * 1000:.0f} ms/step"
+        )
         if waiting >= config.patience:
             break
     reset(best_row)
@@ -356,14 +400,17 @@ def curve_points(requested, available):
 
 def plot_curve(points, path, speaker, what):
     import matplotlib
+
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
     figure, axes = pyplot.subplots(figsize=(5, 3.5))
-    axes.plot([p["lines"] for p in points], [p["after"] for p in points], marker="o",
-              label="enrolled")
-    axes.axhline(points[0]["before"], color="grey", linestyle="--",
-                 label="average speaker (before)")
+    axes.plot(
+        [p["lines"] for p in points], [p["after"] for p in points], marker="o", label="enrolled"
+    )
+    axes.axhline(
+        points[0]["before"], color="grey", linestyle="--", label="average speaker (before)"
+    )
     axes.set_xscale("log")
     axes.set_xlabel(f"lines of {speaker}'s text used")
     axes.set_ylabel(what.split(" (")[0])
@@ -388,9 +435,11 @@ def prepare_text(source, text, has_dev, config):
     """Checks the vocabulary covers the text; holds lines out unless dev triples judge."""
     coverage = vocabulary_coverage(source.model_dir, text.lines)
     if coverage == 0:
-        raise EnrollError(f"{text.path}: none of its words are in the model's vocabulary "
-                          f"({source.model_dir / model_dir_lib.VOCABULARY}), so the model "
-                          "cannot learn anything from it; is it in the model's language?")
+        raise EnrollError(
+            f"{text.path}: none of its words are in the model's vocabulary "
+            f"({source.model_dir / model_dir_lib.VOCABULARY}), so the model "
+            "cannot learn anything from it; is it in the model's language?"
+        )
     if has_dev:
         lines, held_out = list(text.lines), []
     else:
@@ -413,7 +462,8 @@ def _write_metadata(source, directory, model_config, speakers, speaker):
         if (source.model_dir / name).is_file():
             shutil.copy2(source.model_dir / name, directory / name)
     (directory / model_dir_lib.MODEL_CONFIG).write_text(
-        model_dir_lib.to_json(dataclasses.asdict(model_config)))
+        model_dir_lib.to_json(dataclasses.asdict(model_config))
+    )
     model_dir_lib.write_lines(directory / model_dir_lib.SPEAKERS, speakers)
     experiment = model_dir_lib.load_experiment(source.model_dir)
     targets = list(experiment.get("targets", []))
@@ -433,20 +483,35 @@ def _finish(partial, output_dir, record):
 def _record(prepared, source, adapt, dev, judge, speaker_id, result, config, points, began):
     text = prepared.text
     return {
-        "speaker": text.speaker, "adapt": adapt, "source_model_dir": str(source.model_dir),
-        "text": {"path": text.path, "kind": text.kind, "lines": len(text.lines),
-                 "blank_lines_skipped": text.blank_lines,
-                 "rows_of_other_speakers": text.other_speakers_rows,
-                 "training_lines": len(prepared.lines), "held_out_lines": len(prepared.held_out),
-                 "vocabulary_coverage": prepared.coverage},
+        "speaker": text.speaker,
+        "adapt": adapt,
+        "source_model_dir": str(source.model_dir),
+        "text": {
+            "path": text.path,
+            "kind": text.kind,
+            "lines": len(text.lines),
+            "blank_lines_skipped": text.blank_lines,
+            "rows_of_other_speakers": text.other_speakers_rows,
+            "training_lines": len(prepared.lines),
+            "held_out_lines": len(prepared.held_out),
+            "vocabulary_coverage": prepared.coverage,
+        },
         "dev": None if dev is None else {"triples": len(dev)},
-        "judged_by": judge.what, "speaker_id": speaker_id,
-        "autoencoder_encoder": ("restored from the model" if source.has_autoencoder else
-                                "the SEQ2SEQ encoder" if adapt == "speaker" else
-                                "freshly initialised (the model had none)"),
-        "perplexity_before": result["before"], "perplexity_after": result["after"],
-        "best_step": result["best_step"], "steps": result["steps"],
-        "config": dataclasses.asdict(config), "curve": points,
+        "judged_by": judge.what,
+        "speaker_id": speaker_id,
+        "autoencoder_encoder": (
+            "restored from the model"
+            if source.has_autoencoder
+            else "the SEQ2SEQ encoder"
+            if adapt == "speaker"
+            else "freshly initialised (the model had none)"
+        ),
+        "perplexity_before": result["before"],
+        "perplexity_after": result["after"],
+        "best_step": result["best_step"],
+        "steps": result["steps"],
+        "config": dataclasses.asdict(config),
+        "curve": points,
         "seconds": round(time.time() - began, 1),
     }
 
@@ -466,27 +531,43 @@ def enroll_speaker(source, text, output_dir, lengths, config, log, dev=None, cur
     began, output_dir = time.time(), pathlib.Path(output_dir)
     prepared = prepare_text(source, text, dev is not None, config)
     trainer = RowTrainer(source, text.speaker)
-    judge = Judge(trainer.models, trainer.autoencoder, trainer.row_id, len(trainer.speakers),
-                  prepared.tokenizer, lengths, held_out=prepared.held_out, dev=dev)
-    train = lambda lines: train_row(trainer, prepared.tokenizer, lengths, lines, judge,
-                                    config, log)
+    judge = Judge(
+        trainer.models,
+        trainer.autoencoder,
+        trainer.row_id,
+        len(trainer.speakers),
+        prepared.tokenizer,
+        lengths,
+        held_out=prepared.held_out,
+        dev=dev,
+    )
+    train = lambda lines: train_row(trainer, prepared.tokenizer, lengths, lines, judge, config, log)
     points = _curve(prepared, curve, train, log)
     log(f"enrolling {text.speaker!r} from {len(prepared.lines)} lines")
     result = train(prepared.lines)
     if curve:
         points.append({"lines": len(prepared.lines), **result})
-    record = _record(prepared, source, "speaker", dev, judge, trainer.row_id, result, config,
-                     points, began)
+    record = _record(
+        prepared, source, "speaker", dev, judge, trainer.row_id, result, config, points, began
+    )
     partial = _partial_dir(output_dir)
     _write_metadata(source, partial, trainer.config, trainer.speakers, text.speaker)
-    checkpoint = tf.train.Checkpoint(variables=builders.variable_map(
-        trainer.models.seq2seq, trainer.models.autoencoder))
+    checkpoint = tf.train.Checkpoint(
+        variables=builders.variable_map(trainer.models.seq2seq, trainer.models.autoencoder)
+    )
     for folder in ("best", "checkpoints"):
         tf.train.CheckpointManager(checkpoint, partial / folder, max_to_keep=1).save(
-            checkpoint_number=result["steps"])
-    best = {"step": result["best_step"], "stage": "enroll",
-            "dev": {"perplexity": result["after"], "measure": judge.what,
-                    "perplexity_by_speaker": {text.speaker: result["after"]}}}
+            checkpoint_number=result["steps"]
+        )
+    best = {
+        "step": result["best_step"],
+        "stage": "enroll",
+        "dev": {
+            "perplexity": result["after"],
+            "measure": judge.what,
+            "perplexity_by_speaker": {text.speaker: result["after"]},
+        },
+    }
     (partial / loop.BEST_RECORD).write_text(json.dumps(best, indent=2) + "\n")
     if points:
         plot_curve(points, partial / CURVE_PLOT, text.speaker, judge.what)
@@ -509,32 +590,54 @@ class _JudgedTrainer(loop.Trainer):
         return self.last_evaluation.perplexity
 
 
-def _train_decoder(source, directory, speakers, row_id, lines, general, prepared, lengths,
-                   config, dev, log):
+def _train_decoder(
+    source, directory, speakers, row_id, lines, general, prepared, lengths, config, dev, log
+):
     """Stage 2 for one speaker into `directory`; returns before/after/best_step/steps."""
     from mtask_tf.training import multitask  # Keras model with train_step: heavy.
 
     model_config = dataclasses.replace(
-        source.config, num_speakers=len(speakers) if source.config.num_speakers else 0)
+        source.config, num_speakers=len(speakers) if source.config.num_speakers else 0
+    )
     model = multitask.MultiTaskModel(model_config, True, config.learning_rate, 5.0)
     model.compile()
     table = restore_weights(model.models, source)
     if table is not None:
         model.models.decoder.speaker_embedding.embeddings.assign(
-            with_row(table, row_id, average_row(table, row_id)))
+            with_row(table, row_id, average_row(table, row_id))
+        )
     general_examples, general_ids = general
-    judge = Judge(model.models, model.models.autoencoder, row_id, len(speakers),
-                  prepared.tokenizer, lengths, held_out=prepared.held_out, dev=dev)
+    judge = Judge(
+        model.models,
+        model.models.autoencoder,
+        row_id,
+        len(speakers),
+        prepared.tokenizer,
+        lengths,
+        held_out=prepared.held_out,
+        dev=dev,
+    )
     datasets = loop.Datasets(
         seq2seq=pipeline.training_dataset(general_examples, config.batch_size, config.seed),
         autoencoder=pipeline.training_dataset(
             _examples_of_lines(prepared.tokenizer, lines, row_id, lengths),
-            config.batch_size, config.seed + 1),
-        dev=judge.dataset, num_speakers=len(speakers))
+            config.batch_size,
+            config.seed + 1,
+        ),
+        dev=judge.dataset,
+        num_speakers=len(speakers),
+    )
     train_config = loop.TrainConfig(
-        batch_size=config.batch_size, learning_rate=config.learning_rate, pretrain=False,
-        max_steps=config.max_steps, eval_every=config.eval_every, patience=config.patience,
-        checkpoint_every=config.eval_every, log_every=config.eval_every, seed=config.seed)
+        batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        pretrain=False,
+        max_steps=config.max_steps,
+        eval_every=config.eval_every,
+        patience=config.patience,
+        checkpoint_every=config.eval_every,
+        log_every=config.eval_every,
+        seed=config.seed,
+    )
     trainer = _JudgedTrainer(judge, model, datasets, train_config, directory, log, speakers)
     before = trainer.evaluate()
     trainer.state.record_evaluation(before)
@@ -543,8 +646,12 @@ def _train_decoder(source, directory, speakers, row_id, lines, general, prepared
     if not trainer.run():
         raise EnrollError("stopped by a signal; nothing was written (run the command again)")
     best = json.loads((directory / loop.BEST_RECORD).read_text())
-    return judge, {"before": before, "after": best["dev"]["perplexity"],
-                   "best_step": best["step"], "steps": int(trainer.state.step.numpy())}
+    return judge, {
+        "before": before,
+        "after": best["dev"]["perplexity"],
+        "best_step": best["step"],
+        "steps": int(trainer.state.step.numpy()),
+    }
 
 
 def general_examples(general, data_path, speakers, tokenizer, lengths):
@@ -556,8 +663,7 @@ def general_examples(general, data_path, speakers, tokenizer, lengths):
     return pipeline.encode_triples(tokenizer, general, ids, lengths), ids
 
 
-def enroll_decoder(source, text, output_dir, lengths, config, log, general, dev=None,
-                   curve=()):
+def enroll_decoder(source, text, output_dir, lengths, config, log, general, dev=None, curve=()):
     """`--adapt=decoder` end to end: the paper's stage 2 for one speaker; returns the record.
 
     Args:
@@ -570,8 +676,9 @@ def enroll_decoder(source, text, output_dir, lengths, config, log, general, dev=
     partial = _partial_dir(output_dir)
 
     def train(lines, directory):
-        return _train_decoder(source, directory, speakers, row_id, lines, encoded, prepared,
-                              lengths, config, dev, log)
+        return _train_decoder(
+            source, directory, speakers, row_id, lines, encoded, prepared, lengths, config, dev, log
+        )
 
     def train_aside(lines):
         aside = _partial_dir(output_dir.with_name(output_dir.name + ".curve"))
@@ -586,10 +693,10 @@ def enroll_decoder(source, text, output_dir, lengths, config, log, general, dev=
     if curve:
         points.append({"lines": len(prepared.lines), **result})
     model_config = dataclasses.replace(
-        source.config, num_speakers=len(speakers) if source.config.num_speakers else 0)
+        source.config, num_speakers=len(speakers) if source.config.num_speakers else 0
+    )
     _write_metadata(source, partial, model_config, speakers, text.speaker)
-    record = _record(prepared, source, "decoder", dev, judge, row_id, result, config,
-                     points, began)
+    record = _record(prepared, source, "decoder", dev, judge, row_id, result, config, points, began)
     if points:
         plot_curve(points, partial / CURVE_PLOT, text.speaker, judge.what)
     _finish(partial, output_dir, record)

@@ -48,8 +48,12 @@ class Settings:
 
     def describe(self):
         """The settings a restarted run must keep (sizes may not change mid-run)."""
-        record = {"model": self.model, "multitask": self.multitask,
-                  "direction": self.direction, "lengths": dataclasses.asdict(self.lengths)}
+        record = {
+            "model": self.model,
+            "multitask": self.multitask,
+            "direction": self.direction,
+            "lengths": dataclasses.asdict(self.lengths),
+        }
         if self.init_from:
             record["init_from"] = str(self.init_from)
         if self.monologue_fraction < 1:
@@ -65,8 +69,10 @@ def _vocabulary(data, path, vocab_size, log):
         counts = vocabulary.count_words(texts)
         tokens = vocabulary.build_vocabulary(counts, vocab_size)
         vocabulary.save_vocabulary(path, tokens)
-        log(f"vocabulary: {len(tokens)} tokens from {len(counts)} distinct words, covering "
-            f"{100 * vocabulary.coverage(counts, tokens):.1f}% of the training text")
+        log(
+            f"vocabulary: {len(tokens)} tokens from {len(counts)} distinct words, covering "
+            f"{100 * vocabulary.coverage(counts, tokens):.1f}% of the training text"
+        )
     return tokenizer_lib.Tokenizer(path)
 
 
@@ -74,18 +80,26 @@ def _write_metadata(data, model_dir, settings, flags_text, log):
     model_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = _vocabulary(data, model_dir / model_dir_lib.VOCABULARY, settings.vocab_size, log)
     speakers = data.speakers()
-    model_dir_lib.write_or_check(model_dir, model_dir_lib.SPEAKERS,
-                                 "".join(s + "\n" for s in speakers))
-    config = builders.ModelConfig(
-        vocabulary_size=tokenizer.vocabulary_size, embedding_dim=settings.embedding_dim,
-        units=settings.units, num_layers=settings.num_layers,
-        num_speakers=len(speakers) if settings.model == "persona" else 0,
-        speaker_dim=settings.speaker_dim, init_scale=settings.init_scale)
-    model_dir_lib.write_or_check(model_dir, model_dir_lib.MODEL_CONFIG,
-                                 model_dir_lib.to_json(dataclasses.asdict(config)))
     model_dir_lib.write_or_check(
-        model_dir, model_dir_lib.EXPERIMENT,
-        model_dir_lib.to_json({**settings.describe(), "targets": data.targets}))
+        model_dir, model_dir_lib.SPEAKERS, "".join(s + "\n" for s in speakers)
+    )
+    config = builders.ModelConfig(
+        vocabulary_size=tokenizer.vocabulary_size,
+        embedding_dim=settings.embedding_dim,
+        units=settings.units,
+        num_layers=settings.num_layers,
+        num_speakers=len(speakers) if settings.model == "persona" else 0,
+        speaker_dim=settings.speaker_dim,
+        init_scale=settings.init_scale,
+    )
+    model_dir_lib.write_or_check(
+        model_dir, model_dir_lib.MODEL_CONFIG, model_dir_lib.to_json(dataclasses.asdict(config))
+    )
+    model_dir_lib.write_or_check(
+        model_dir,
+        model_dir_lib.EXPERIMENT,
+        model_dir_lib.to_json({**settings.describe(), "targets": data.targets}),
+    )
     # Last, so that a restart refused above leaves the run's flags as they were.
     (model_dir / model_dir_lib.FLAGS).write_text(flags_text)
     return tokenizer, speakers, config
@@ -94,20 +108,20 @@ def _write_metadata(data, model_dir, settings, flags_text, log):
 def _datasets(data, tokenizer, speakers, settings, strategy):
     reverse = settings.direction == "reverse"
     lengths, batch_size = settings.lengths, settings.train.batch_size
-    ids = lambda rows, name: pipeline.speaker_ids([r.speaker for r in rows], speakers,
-                                                  str(data.path / name))
+    ids = lambda rows, name: pipeline.speaker_ids(
+        [r.speaker for r in rows], speakers, str(data.path / name)
+    )
     if not data.train:
         raise ExperimentError(f"{data.path / 'train.tsv'}: no training triples")
-    train = pipeline.encode_triples(tokenizer, data.train, ids(data.train, "train.tsv"),
-                                    lengths, reverse)
+    train = pipeline.encode_triples(
+        tokenizer, data.train, ids(data.train, "train.tsv"), lengths, reverse
+    )
     dev = pipeline.encode_triples(tokenizer, data.dev, ids(data.dev, "dev.tsv"), lengths, reverse)
     global_batch = batch_size * strategy.num_replicas_in_sync
     autoencoder = None
     if settings.multitask:
-        rows = sample_monologue(data.monologue, settings.monologue_fraction,
-                                settings.train.seed)
-        monologue = pipeline.encode_monologue(
-            tokenizer, rows, ids(rows, "monologue.tsv"), lengths)
+        rows = sample_monologue(data.monologue, settings.monologue_fraction, settings.train.seed)
+        monologue = pipeline.encode_monologue(tokenizer, rows, ids(rows, "monologue.tsv"), lengths)
         autoencoder = pipeline.training_dataset(monologue, global_batch, settings.train.seed + 1)
     seq2seq = pipeline.training_dataset(train, global_batch, settings.train.seed)
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
@@ -115,12 +129,16 @@ def _datasets(data, tokenizer, speakers, settings, strategy):
         # policy first tries to shard by files, which these in-memory data lack).
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = (
-            tf.data.experimental.AutoShardPolicy.DATA)
+            tf.data.experimental.AutoShardPolicy.DATA
+        )
         seq2seq = seq2seq.with_options(options)
         autoencoder = autoencoder and autoencoder.with_options(options)
     datasets = loop.Datasets(
-        seq2seq=seq2seq, autoencoder=autoencoder,
-        dev=pipeline.evaluation_dataset(dev, batch_size), num_speakers=len(speakers))
+        seq2seq=seq2seq,
+        autoencoder=autoencoder,
+        dev=pipeline.evaluation_dataset(dev, batch_size),
+        num_speakers=len(speakers),
+    )
     return datasets, dev
 
 
@@ -149,8 +167,9 @@ def _check_init_source(source, model_dir, config):
     """The model directory a run starts from must share sizes, vocabulary and speakers."""
     source = pathlib.Path(source)
     if tf.train.latest_checkpoint(source / "best") is None:
-        raise ExperimentError(f"--init_from={source}: no best weights in {source / 'best'}; "
-                              "train that model first")
+        raise ExperimentError(
+            f"--init_from={source}: no best weights in {source / 'best'}; train that model first"
+        )
     names = [model_dir_lib.MODEL_CONFIG, model_dir_lib.VOCABULARY]
     if config.num_speakers:  # Speaker ids index a persona model's embedding rows.
         names.append(model_dir_lib.SPEAKERS)
@@ -160,7 +179,8 @@ def _check_init_source(source, model_dir, config):
             raise ExperimentError(
                 f"--init_from={source}: its {name} differs from this run's ({mine}); start "
                 "from a model trained on the same data directory with the same sizes, "
-                "--vocab_size and --model")
+                "--vocab_size and --model"
+            )
     return tf.train.latest_checkpoint(source / "best")
 
 
@@ -170,14 +190,19 @@ def _sampler(models, tokenizer, data, dev, settings, count=3):
     rows = data.dev[:count]
     source = dev["source"][:count].to_tensor()
     speaker = dev["speaker"][:count]
-    greedy = tf.function(lambda: generator_.greedy(
-        source, speaker, max_length=settings.lengths.max_target_length))
+    greedy = tf.function(
+        lambda: generator_.greedy(source, speaker, max_length=settings.lengths.max_target_length)
+    )
     reverse = settings.direction == "reverse"
 
     def sample():
         texts = tokenizer.decode(*greedy()).numpy()
-        return [f"**{row.speaker}**: {row.response if reverse else row.message}  \n"
-                f"→ {text.decode('utf-8')}" for row, text in zip(rows, texts)]
+        return [
+            f"**{row.speaker}**: {row.response if reverse else row.message}  \n"
+            f"→ {text.decode('utf-8')}"
+            for row, text in zip(rows, texts)
+        ]
+
     return sample
 
 
@@ -197,14 +222,18 @@ def run(data, model_dir, settings, flags_text, log, strategy=None):
 
 def _run(data, where, settings, flags_text, log, strategy):
     model_dir = where.write_dir
-    log(f"model directory {where.model_dir}: {settings.model} model, "
+    log(
+        f"model directory {where.model_dir}: {settings.model} model, "
         f"{'multi-task' if settings.multitask else 'no autoencoder'}, {settings.direction}, "
-        f"targets {', '.join(data.targets)}")
+        f"targets {', '.join(data.targets)}"
+    )
     if strategy.num_replicas_in_sync > 1:
         name = {"mirrored": "MirroredStrategy", "multi_worker": "MultiWorkerMirroredStrategy"}
-        log(f"distribution: {name.get(settings.distribution, type(strategy).__name__)} with "
+        log(
+            f"distribution: {name.get(settings.distribution, type(strategy).__name__)} with "
             f"{strategy.num_replicas_in_sync} replicas"
-            + ("" if where.chief else f"; this worker writes only to {model_dir}"))
+            + ("" if where.chief else f"; this worker writes only to {model_dir}")
+        )
     tokenizer, speakers, config = _write_metadata(data, model_dir, settings, flags_text, log)
     keras.utils.set_random_seed(settings.train.seed)
     if settings.mixed_precision == "bf16":
@@ -212,25 +241,40 @@ def _run(data, where, settings, flags_text, log, strategy):
         log("mixed precision: bfloat16 compute, float32 weights")
     datasets, dev = _datasets(data, tokenizer, speakers, settings, strategy)
     with strategy.scope():
-        model = multitask.MultiTaskModel(config, settings.multitask,
-                                         settings.train.learning_rate,
-                                         settings.train.clip_norm or None)
+        model = multitask.MultiTaskModel(
+            config,
+            settings.multitask,
+            settings.train.learning_rate,
+            settings.train.clip_norm or None,
+        )
         model.compile()
-    trainer = loop.Trainer(model, datasets, settings.train, model_dir, log, speakers,
-                           sample=_sampler(model.models, tokenizer, data, dev, settings),
-                           read_dir=where.model_dir)
+    trainer = loop.Trainer(
+        model,
+        datasets,
+        settings.train,
+        model_dir,
+        log,
+        speakers,
+        sample=_sampler(model.models, tokenizer, data, dev, settings),
+        read_dir=where.model_dir,
+    )
     resumed = trainer.restore()
     if resumed is None and settings.init_from:
-        trainer.start_from(_check_init_source(settings.init_from, model_dir, config),
-                           settings.init_from)
+        trainer.start_from(
+            _check_init_source(settings.init_from, model_dir, config), settings.init_from
+        )
     if resumed is not None:
-        log(f"resumed from step {resumed} ({trainer.state.stage_name} stage)"
-            if trainer.state.stage_name != "done" else
-            f"resumed from step {resumed}: training had already finished")
+        log(
+            f"resumed from step {resumed} ({trainer.state.stage_name} stage)"
+            if trainer.state.stage_name != "done"
+            else f"resumed from step {resumed}: training had already finished"
+        )
     if not trainer.run():
         return None
     best = json.loads((model_dir / loop.BEST_RECORD).read_text())
-    log(f"done after {int(trainer.state.step.numpy())} steps: best dev perplexity "
+    log(
+        f"done after {int(trainer.state.step.numpy())} steps: best dev perplexity "
         f"{best['dev']['perplexity']:.2f} at step {best['step']}; best model in "
-        f"{where.model_dir / 'best'}")
+        f"{where.model_dir / 'best'}"
+    )
     return best

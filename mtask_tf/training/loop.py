@@ -60,8 +60,9 @@ class Trainer:
             (`distribution.Place`).
     """
 
-    def __init__(self, model, datasets, config, model_dir, log, speakers, sample=None,
-                 read_dir=None):
+    def __init__(
+        self, model, datasets, config, model_dir, log, speakers, sample=None, read_dir=None
+    ):
         self.model = model
         self.datasets = datasets
         self.config = config
@@ -76,13 +77,14 @@ class Trainer:
         if model.autoencoder_optimizer is not None:
             optimizers["autoencoder_optimizer"] = model.autoencoder_optimizer
         variables = builders.variable_map(model.seq2seq, model.autoencoder)
-        self.checkpoint = tf.train.Checkpoint(variables=variables, state=self.state,
-                                              **optimizers)
+        self.checkpoint = tf.train.Checkpoint(variables=variables, state=self.state, **optimizers)
         self.manager = tf.train.CheckpointManager(
-            self.checkpoint, self.model_dir / "checkpoints", config.keep_checkpoints)
+            self.checkpoint, self.model_dir / "checkpoints", config.keep_checkpoints
+        )
         self.best_checkpoint = tf.train.Checkpoint(variables=variables)
         self.best_manager = tf.train.CheckpointManager(
-            self.best_checkpoint, self.model_dir / "best", max_to_keep=1)
+            self.best_checkpoint, self.model_dir / "best", max_to_keep=1
+        )
         self.train_writer = tf.summary.create_file_writer(str(self.model_dir / "train"))
         self.dev_writer = tf.summary.create_file_writer(str(self.model_dir / "dev"))
         self.stop_request = callbacks_lib.StopRequest()
@@ -103,8 +105,9 @@ class Trainer:
         the run keeps them unless training improves on them.
         """
         variables = builders.variable_map(self.model.seq2seq)
-        tf.train.Checkpoint(variables=variables).restore(checkpoint_path).expect_partial() \
-            .assert_existing_objects_matched()
+        tf.train.Checkpoint(variables=variables).restore(
+            checkpoint_path
+        ).expect_partial().assert_existing_objects_matched()
         perplexity = self.evaluate()
         self.state.record_evaluation(perplexity)
         self.save_best()
@@ -139,26 +142,44 @@ class Trainer:
             # Multi-task training starts from the converged Seq2Seq model.
             self.best_checkpoint.restore(best).expect_partial()
         self.state.start_stage(stage)
-        self.log(f"stage {stage} ({self.state.stage_name}) begins at step "
-                 f"{int(self.state.step.numpy())}")
+        self.log(
+            f"stage {stage} ({self.state.stage_name}) begins at step {int(self.state.step.numpy())}"
+        )
 
     def _run_stage(self, stage):
-        max_steps = (self.config.pretrain_max_steps if stage == state_lib.PRETRAIN
-                     else self.config.max_steps)
+        max_steps = (
+            self.config.pretrain_max_steps if stage == state_lib.PRETRAIN else self.config.max_steps
+        )
         remaining = max_steps - int(self.state.stage_step.numpy())
         if remaining <= 0 or self.state.evals_without_improvement.numpy() >= self.config.patience:
             return True  # Finished before a restart.
         callback = callbacks_lib.StepCallback(
-            state=self.state, max_stage_steps=max_steps, log_every=self.config.log_every,
-            eval_every=self.config.eval_every, checkpoint_every=self.config.checkpoint_every,
-            patience=self.config.patience, evaluate=self.evaluate,
-            save_checkpoint=self.save_checkpoint, save_best=self.save_best,
-            writer=self.train_writer, log=self.log, stop_request=self.stop_request)
-        self.model.fit(self._stage_dataset(stage), epochs=1, steps_per_epoch=remaining,
-                       callbacks=[callback], verbose=0, shuffle=False)
+            state=self.state,
+            max_stage_steps=max_steps,
+            log_every=self.config.log_every,
+            eval_every=self.config.eval_every,
+            checkpoint_every=self.config.checkpoint_every,
+            patience=self.config.patience,
+            evaluate=self.evaluate,
+            save_checkpoint=self.save_checkpoint,
+            save_best=self.save_best,
+            writer=self.train_writer,
+            log=self.log,
+            stop_request=self.stop_request,
+        )
+        self.model.fit(
+            self._stage_dataset(stage),
+            epochs=1,
+            steps_per_epoch=remaining,
+            callbacks=[callback],
+            verbose=0,
+            shuffle=False,
+        )
         if self.stop_request.requested:
-            self.log(f"received {self.stop_request.signal_name}: saved step "
-                     f"{int(self.state.step.numpy())}; run the same command to resume")
+            self.log(
+                f"received {self.stop_request.signal_name}: saved step "
+                f"{int(self.state.step.numpy())}; run the same command to resume"
+            )
             return False
         if not callback.converged and self.state.stage_step.numpy() % self.config.eval_every:
             callback.evaluate_now()
@@ -167,12 +188,14 @@ class Trainer:
     def _stage_dataset(self, stage):
         if stage == state_lib.PRETRAIN:
             return tf.data.Dataset.zip({"seq2seq": self.datasets.seq2seq})
-        return tf.data.Dataset.zip({"seq2seq": self.datasets.seq2seq,
-                                    "autoencoder": self.datasets.autoencoder})
+        return tf.data.Dataset.zip(
+            {"seq2seq": self.datasets.seq2seq, "autoencoder": self.datasets.autoencoder}
+        )
 
     def evaluate(self):
         result = perplexity_lib.perplexity(
-            self.model.seq2seq, self.datasets.dev, self.datasets.num_speakers)
+            self.model.seq2seq, self.datasets.dev, self.datasets.num_speakers
+        )
         self.last_evaluation = result
         with self.dev_writer.as_default(step=int(self.state.step.numpy())):
             tf.summary.scalar("dev/perplexity", result.perplexity)
@@ -190,6 +213,9 @@ class Trainer:
         """Saves the weights and, beside them, the dev perplexity they reached."""
         step = int(self.state.step.numpy())
         self.best_manager.save(checkpoint_number=step)
-        record = {"step": step, "stage": self.state.stage_name,
-                  "dev": self.last_evaluation.to_dict(self.speakers)}
+        record = {
+            "step": step,
+            "stage": self.state.stage_name,
+            "dev": self.last_evaluation.to_dict(self.speakers),
+        }
         (self.model_dir / BEST_RECORD).write_text(json.dumps(record, indent=2) + "\n")

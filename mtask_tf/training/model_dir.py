@@ -36,8 +36,9 @@ def model_dirs(model_dir):
         return [model_dir]
     subdirs = sorted(p for p in model_dir.iterdir() if (p / MODEL_CONFIG).is_file())
     if not subdirs:
-        raise ModelDirError(f"{model_dir}: neither a model directory nor a directory of "
-                            "per-target models (MTASK-S)")
+        raise ModelDirError(
+            f"{model_dir}: neither a model directory nor a directory of per-target models (MTASK-S)"
+        )
     return subdirs
 
 
@@ -48,8 +49,10 @@ def write_lines(path, lines):
 def read_lines(path):
     path = pathlib.Path(path)
     if not path.is_file():
-        raise ModelDirError(f"{path}: missing; is {path.parent} a model directory "
-                            "written by python -m mtask_tf.train?")
+        raise ModelDirError(
+            f"{path}: missing; is {path.parent} a model directory "
+            "written by python -m mtask_tf.train?"
+        )
     return path.read_text(encoding="utf-8").splitlines()
 
 
@@ -62,7 +65,8 @@ def write_or_check(model_dir, name, content):
             raise ModelDirError(
                 f"{path}: this model directory was started with different settings; "
                 "resume with the same flags and data, or choose a new --model_dir.\n"
-                f"--- was:\n{old}--- now:\n{content}")
+                f"--- was:\n{old}--- now:\n{content}"
+            )
         return
     path.write_text(content, encoding="utf-8")
 
@@ -123,19 +127,31 @@ def load_trained(model_dir, weights="best", name_prefix=""):
     checkpoint_dir = model_dir / ("best" if weights == "best" else "checkpoints")
     path = tf.train.latest_checkpoint(checkpoint_dir)
     if path is None:
-        raise ModelDirError(f"{checkpoint_dir}: no checkpoint; train the model first "
-                            "(python -m mtask_tf.train ... --model_dir=" f"{model_dir})")
+        raise ModelDirError(
+            f"{checkpoint_dir}: no checkpoint; train the model first "
+            "(python -m mtask_tf.train ... --model_dir="
+            f"{model_dir})"
+        )
     models = builders.build_models(config, with_autoencoder=False, name_prefix=name_prefix)
     # Training checkpoints also hold the autoencoder's encoder; decoding needs
     # only the Seq2Seq graph's variables.
     checkpoint = tf.train.Checkpoint(
-        variables=builders.variable_map(models.seq2seq, name_prefix=name_prefix))
+        variables=builders.variable_map(models.seq2seq, name_prefix=name_prefix)
+    )
     try:
         checkpoint.restore(path).expect_partial().assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.OpError):
-        raise ModelDirError(f"{path}: the checkpoint's variables do not fit the model of "
-                            f"{model_dir / MODEL_CONFIG}; was it written by another "
-                            "version of mtask_tf?") from None
+        raise ModelDirError(
+            f"{path}: the checkpoint's variables do not fit the model of "
+            f"{model_dir / MODEL_CONFIG}; was it written by another "
+            "version of mtask_tf?"
+        ) from None
     speakers = read_lines(model_dir / SPEAKERS)
-    return TrainedModel(model_dir, config, load_experiment(model_dir),
-                        tokenizer_lib.Tokenizer(model_dir / VOCABULARY), speakers, models)
+    return TrainedModel(
+        model_dir,
+        config,
+        load_experiment(model_dir),
+        tokenizer_lib.Tokenizer(model_dir / VOCABULARY),
+        speakers,
+        models,
+    )

@@ -39,14 +39,19 @@ class MultiTaskModel(keras.Model):
         self.seq2seq = self.models.seq2seq
         self.autoencoder = self.models.autoencoder
         self.seq2seq_optimizer = optimizers.FusedAdam(
-            learning_rate, global_clipnorm=clip_norm, name="seq2seq_adam")
-        self.autoencoder_optimizer = optimizers.FusedAdam(
-            learning_rate, global_clipnorm=clip_norm, name="autoencoder_adam"
-        ) if with_autoencoder else None
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in
-                         ("seq2seq/loss", "autoencoder/loss")}
-        self.token_counters = {name: keras.metrics.Sum(name=name) for name in
-                               ("seq2seq/tokens", "autoencoder/tokens")}
+            learning_rate, global_clipnorm=clip_norm, name="seq2seq_adam"
+        )
+        self.autoencoder_optimizer = (
+            optimizers.FusedAdam(learning_rate, global_clipnorm=clip_norm, name="autoencoder_adam")
+            if with_autoencoder
+            else None
+        )
+        self.trackers = {
+            name: keras.metrics.Mean(name=name) for name in ("seq2seq/loss", "autoencoder/loss")
+        }
+        self.token_counters = {
+            name: keras.metrics.Sum(name=name) for name in ("seq2seq/tokens", "autoencoder/tokens")
+        }
         self.built = True  # The functional models built every variable already.
         # Slots are made here, outside any tf.function, and before a checkpoint
         # restore needs them.
@@ -75,12 +80,15 @@ class MultiTaskModel(keras.Model):
     def train_step(self, data):
         self._task_step("seq2seq", self.seq2seq, self.seq2seq_optimizer, data["seq2seq"])
         if "autoencoder" in data:
-            self._task_step("autoencoder", self.autoencoder, self.autoencoder_optimizer,
-                            data["autoencoder"])
+            self._task_step(
+                "autoencoder", self.autoencoder, self.autoencoder_optimizer, data["autoencoder"]
+            )
         strategy = tf.distribute.get_strategy()
         # Keras averages the logs over replicas: token counts times replicas are sums.
-        logs = {m.name: m.result() * (strategy.num_replicas_in_sync if "tokens" in m.name
-                                      else 1) for m in self.metrics}
+        logs = {
+            m.name: m.result() * (strategy.num_replicas_in_sync if "tokens" in m.name else 1)
+            for m in self.metrics
+        }
         if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
             # Keras averages multi-worker logs along axis 0, which a scalar lacks.
             logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
@@ -102,5 +110,4 @@ class MultiTaskModel(keras.Model):
         self.token_counters[f"{task}/tokens"].update_state(tokens)
 
     def test_step(self, data):
-        raise NotImplementedError(
-            "use mtask_tf.evaluation.perplexity for dev/test perplexity")
+        raise NotImplementedError("use mtask_tf.evaluation.perplexity for dev/test perplexity")

@@ -17,11 +17,13 @@ class TrainingState(tf.Module):
         self.stage = tf.Variable(PRETRAIN, dtype=tf.int64, trainable=False, name="stage")
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.stage_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="stage_step")
-        self.best_perplexity = tf.Variable(math.inf, dtype=tf.float64, trainable=False,
-                                           name="best_perplexity")
+        self.best_perplexity = tf.Variable(
+            math.inf, dtype=tf.float64, trainable=False, name="best_perplexity"
+        )
         self.best_step = tf.Variable(-1, dtype=tf.int64, trainable=False, name="best_step")
         self.evals_without_improvement = tf.Variable(
-            0, dtype=tf.int64, trainable=False, name="evals_without_improvement")
+            0, dtype=tf.int64, trainable=False, name="evals_without_improvement"
+        )
 
     def start_stage(self, stage):
         self.stage.assign(stage)

@@ -143,8 +143,7 @@ MODELS = {
 
 def teacher_forced(model, row, sequence):
     return sum(
-        model.next_log_probs(row, tuple(sequence[:t]))[word]
-        for t, word in enumerate(sequence)
+        model.next_log_probs(row, tuple(sequence[:t]))[word] for t, word in enumerate(sequence)
     )
 
 
@@ -152,9 +151,7 @@ def exhaustive_ranking(model, row, max_length):
     """Every sequence ending in EOS with at most `max_length` tokens, best first."""
     words = [w for w in range(VOCAB) if w not in NEVER_GENERATED + (EOS,)]
     sequences = [
-        prefix + (EOS,)
-        for n in range(max_length)
-        for prefix in itertools.product(words, repeat=n)
+        prefix + (EOS,) for n in range(max_length) for prefix in itertools.product(words, repeat=n)
     ]
     scored = [(seq, teacher_forced(model, row, seq)) for seq in sequences]
     return sorted(scored, key=lambda item: -item[1])
@@ -169,7 +166,8 @@ def reference_beam_search(model, row, beam, max_length, nbest):
             log_probs = model.next_log_probs(row, prefix)
             eos_rank = np.sum(log_probs > log_probs[EOS])
             if step >= getattr(model, "min_length", 0) and (
-                    eos_rank < beam or step == max_length - 1):
+                eos_rank < beam or step == max_length - 1
+            ):
                 finished.append((prefix + (EOS,), score + log_probs[EOS]))
             candidates += [
                 (prefix + (w,), score + log_probs[w])
@@ -201,9 +199,7 @@ def hypotheses(result, row):
 
 def assert_same_list(got, expected):
     assert [seq for seq, _ in got] == [seq for seq, _ in expected]
-    np.testing.assert_allclose(
-        [s for _, s in got], [s for _, s in expected], rtol=0, atol=1e-4
-    )
+    np.testing.assert_allclose([s for _, s in got], [s for _, s in expected], rtol=0, atol=1e-4)
 
 
 def assert_well_formed(result, max_length):
@@ -236,27 +232,39 @@ TREE = {
 
 def test_golden_tree_nbest():
     result = decode(
-        tree_step_fn(TREE, 4), (), 1, beam_size=2, max_length=4, nbest=4,
-        bos_id=BOS, eos_id=EOS,
+        tree_step_fn(TREE, 4),
+        (),
+        1,
+        beam_size=2,
+        max_length=4,
+        nbest=4,
+        bos_id=BOS,
+        eos_id=EOS,
     )
     np.testing.assert_array_equal(
         result.ids[0],
         [[4, EOS, 0, 0], [5, 6, EOS, 0], [4, 6, EOS, 0], [0, 0, 0, 0]],
     )
     np.testing.assert_array_equal(result.lengths[0], [2, 3, 3, 0])
-    np.testing.assert_allclose(
-        result.scores[0], [*np.log([0.42, 0.4, 0.18]), NEG_INF], rtol=1e-6
-    )
+    np.testing.assert_allclose(result.scores[0], [*np.log([0.42, 0.4, 0.18]), NEG_INF], rtol=1e-6)
 
 
 def test_golden_tree_beam_one_is_greedy():
     result = decode(
-        tree_step_fn(TREE, 4), (), 1, beam_size=1, max_length=4, nbest=3,
-        bos_id=BOS, eos_id=EOS,
+        tree_step_fn(TREE, 4),
+        (),
+        1,
+        beam_size=1,
+        max_length=4,
+        nbest=3,
+        bos_id=BOS,
+        eos_id=EOS,
     )
     # 5 is pruned at step 0; "4 6 EOS" survives because B=1 keeps one live beam.
-    assert hypotheses(result, 0) == [((4, EOS), pytest.approx(math.log(0.42))),
-                                     ((4, 6, EOS), pytest.approx(math.log(0.18)))]
+    assert hypotheses(result, 0) == [
+        ((4, EOS), pytest.approx(math.log(0.42))),
+        ((4, 6, EOS), pytest.approx(math.log(0.18))),
+    ]
     greedy = tf.nest.map_structure(
         lambda x: x.numpy(),
         greedy_search(tree_step_fn(TREE, 4), (), 1, max_length=4, bos_id=BOS, eos_id=EOS),
@@ -265,12 +273,16 @@ def test_golden_tree_beam_one_is_greedy():
 
 
 def test_scripted_rows_decode_exactly():
-    scripts = np.array(
-        [[4, 5, 6, EOS, 0], [EOS, 0, 0, 0, 0], [6, EOS, 0, 0, 0]], np.int32
-    )
+    scripts = np.array([[4, 5, 6, EOS, 0], [EOS, 0, 0, 0, 0], [6, EOS, 0, 0, 0]], np.int32)
     result = decode(
-        script_step_fn, {"script": tf.constant(scripts)}, 3, beam_size=3,
-        max_length=5, nbest=2, bos_id=BOS, eos_id=EOS,
+        script_step_fn,
+        {"script": tf.constant(scripts)},
+        3,
+        beam_size=3,
+        max_length=5,
+        nbest=2,
+        bos_id=BOS,
+        eos_id=EOS,
     )
     np.testing.assert_array_equal(result.ids[:, 0], scripts)
     np.testing.assert_array_equal(result.lengths, [[4, 0], [1, 0], [2, 0]])
@@ -282,8 +294,14 @@ def test_scripted_rows_decode_exactly():
 def test_eos_as_first_token():
     tree = {(0, BOS): {EOS: 0.5, 4: 0.3, 5: 0.2}, (1, 4): {EOS: 1.0}, (1, 5): {EOS: 1.0}}
     result = decode(
-        tree_step_fn(tree, 3), (), 1, beam_size=3, max_length=3, nbest=3,
-        bos_id=BOS, eos_id=EOS,
+        tree_step_fn(tree, 3),
+        (),
+        1,
+        beam_size=3,
+        max_length=3,
+        nbest=3,
+        bos_id=BOS,
+        eos_id=EOS,
     )
     np.testing.assert_array_equal(result.ids[0], [[EOS, 0, 0], [4, EOS, 0], [5, EOS, 0]])
     np.testing.assert_array_equal(result.lengths[0], [1, 2, 2])
@@ -300,8 +318,14 @@ def test_early_exit_stops_once_nothing_can_improve():
     # Eager mode runs the loop in Python, so the calls can be counted.
     scripts = tf.constant([[EOS] + [0] * 9, [4, EOS] + [0] * 8], tf.int32)
     result = beam_search(
-        counting_step_fn, {"script": scripts}, 2, beam_size=2, max_length=10,
-        nbest=1, bos_id=BOS, eos_id=EOS,
+        counting_step_fn,
+        {"script": scripts},
+        2,
+        beam_size=2,
+        max_length=10,
+        nbest=1,
+        bos_id=BOS,
+        eos_id=EOS,
     )
     np.testing.assert_array_equal(result.lengths, [[1], [2]])
     assert len(calls) == 2
@@ -311,8 +335,14 @@ def test_last_step_allows_only_eos_with_its_own_probability():
     # EOS is never among the top B words, so only the last step finishes.
     tree = {(0, BOS): {4: 0.9, EOS: 0.1}, (1, 4): {5: 0.8, EOS: 0.2}}
     result = decode(
-        tree_step_fn(tree, 2), (), 1, beam_size=1, max_length=2, nbest=2,
-        bos_id=BOS, eos_id=EOS,
+        tree_step_fn(tree, 2),
+        (),
+        1,
+        beam_size=1,
+        max_length=2,
+        nbest=2,
+        bos_id=BOS,
+        eos_id=EOS,
     )
     assert hypotheses(result, 0) == [((4, EOS), pytest.approx(math.log(0.9 * 0.2)))]
 
@@ -327,8 +357,14 @@ def test_wide_beam_equals_exhaustive_ranking(kind, nbest):
     model = MODELS[kind](seed=7, max_length=max_length, batch=batch)
     # 16 = 4 words ** 2 live prefixes before the last step: the whole space.
     result = decode(
-        model.step_fn, model.initial_state(), batch, beam_size=16,
-        max_length=max_length, nbest=nbest, bos_id=BOS, eos_id=EOS,
+        model.step_fn,
+        model.initial_state(),
+        batch,
+        beam_size=16,
+        max_length=max_length,
+        nbest=nbest,
+        bos_id=BOS,
+        eos_id=EOS,
     )
     for row in range(batch):
         expected = exhaustive_ranking(model, row, max_length)
@@ -343,17 +379,27 @@ def test_narrow_beam_matches_reference_and_teacher_forcing(kind, beam):
     max_length, batch, nbest = 5, 3, 6
     model = MODELS[kind](seed=11, max_length=max_length, batch=batch)
     result = decode(
-        model.step_fn, model.initial_state(), batch, beam_size=beam,
-        max_length=max_length, nbest=nbest, bos_id=BOS, eos_id=EOS,
+        model.step_fn,
+        model.initial_state(),
+        batch,
+        beam_size=beam,
+        max_length=max_length,
+        nbest=nbest,
+        bos_id=BOS,
+        eos_id=EOS,
     )
     assert_well_formed(result, max_length)
-    rescored = sequence_log_prob(
-        model.step_fn,
-        tile_to_beam(model.initial_state(), nbest),
-        result.ids.reshape([batch * nbest, max_length]),
-        result.lengths.reshape([-1]),
-        BOS,
-    ).numpy().reshape([batch, nbest])
+    rescored = (
+        sequence_log_prob(
+            model.step_fn,
+            tile_to_beam(model.initial_state(), nbest),
+            result.ids.reshape([batch * nbest, max_length]),
+            result.lengths.reshape([-1]),
+            BOS,
+        )
+        .numpy()
+        .reshape([batch, nbest])
+    )
     filled = result.lengths > 0
     assert filled[:, 0].all()
     np.testing.assert_allclose(rescored[filled], result.scores[filled], atol=1e-4, rtol=0)
@@ -370,8 +416,13 @@ def test_full_list_keeps_every_finished_hypothesis(kind):
     max_length, batch, beam = 6, 3, 2
     model = MODELS[kind](seed=13, max_length=max_length, batch=batch)
     result = decode(
-        model.step_fn, model.initial_state(), batch, beam_size=beam,
-        max_length=max_length, bos_id=BOS, eos_id=EOS,
+        model.step_fn,
+        model.initial_state(),
+        batch,
+        beam_size=beam,
+        max_length=max_length,
+        bos_id=BOS,
+        eos_id=EOS,
     )
     assert result.ids.shape == (batch, beam * max_length, max_length)
     assert_well_formed(result, max_length)
@@ -387,8 +438,12 @@ def test_greedy_search_takes_the_argmax():
     result = tf.nest.map_structure(
         lambda x: x.numpy(),
         tf.function(greedy_search)(
-            model.step_fn, model.initial_state(), batch, max_length=max_length,
-            bos_id=BOS, eos_id=EOS,
+            model.step_fn,
+            model.initial_state(),
+            batch,
+            max_length=max_length,
+            bos_id=BOS,
+            eos_id=EOS,
         ),
     )
     for row in range(batch):
@@ -419,8 +474,14 @@ def test_no_retrace_for_another_batch_size():
     @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32)])
     def search(h0):
         return beam_search(
-            model.step_fn, {"h": h0}, tf.shape(h0)[0], beam_size=3, max_length=5,
-            nbest=2, bos_id=BOS, eos_id=EOS,
+            model.step_fn,
+            {"h": h0},
+            tf.shape(h0)[0],
+            beam_size=3,
+            max_length=5,
+            nbest=2,
+            bos_id=BOS,
+            eos_id=EOS,
         )
 
     h0 = model.initial_state()["h"]
@@ -437,9 +498,7 @@ def test_tile_and_gather_beams():
     nested = {"a": tf.constant([[1, 2], [3, 4]]), "b": (tf.constant([10, 20]),)}
     tiled = tile_to_beam(nested, 3)
     np.testing.assert_array_equal(tiled["b"][0], [10, 10, 10, 20, 20, 20])
-    gathered = gather_beams(
-        {"x": tf.range(6)}, tf.constant([[2, 2, 0], [1, 0, 0]]), 2, 3
-    )
+    gathered = gather_beams({"x": tf.range(6)}, tf.constant([[2, 2, 0], [1, 0, 0]]), 2, 3)
     np.testing.assert_array_equal(gathered["x"], [2, 2, 0, 4, 3, 3])
 
 
@@ -490,16 +549,28 @@ def hide_vocabulary_size(step_fn):
 
 def test_vocabulary_size_unknown_at_trace_time():
     result = decode(
-        hide_vocabulary_size(tree_step_fn(TREE, 4)), (), 1, beam_size=1,
-        max_length=4, nbest=3, bos_id=BOS, eos_id=EOS,
+        hide_vocabulary_size(tree_step_fn(TREE, 4)),
+        (),
+        1,
+        beam_size=1,
+        max_length=4,
+        nbest=3,
+        bos_id=BOS,
+        eos_id=EOS,
     )
     # At step 1, EOS is the best word: B non-EOS words must still be found.
     assert [seq for seq, _ in hypotheses(result, 0)] == [(4, EOS), (4, 6, EOS)]
 
     model = TableModel(seed=13, max_length=5, batch=2)
     result = decode(
-        hide_vocabulary_size(model.step_fn), model.initial_state(), 2,
-        beam_size=3, max_length=5, nbest=4, bos_id=BOS, eos_id=EOS,
+        hide_vocabulary_size(model.step_fn),
+        model.initial_state(),
+        2,
+        beam_size=3,
+        max_length=5,
+        nbest=4,
+        bos_id=BOS,
+        eos_id=EOS,
     )
     for row in range(2):
         expected = reference_beam_search(model, row, beam=3, max_length=5, nbest=4)
@@ -509,12 +580,15 @@ def test_vocabulary_size_unknown_at_trace_time():
 # --- Chunked top-k over wide vocabularies -------------------------------------
 
 
-@pytest.mark.parametrize("vocab, k, blocked", [
-    (3000, 11, (0, 1, 2)),
-    (3000, 11, (0, 7, 1500, 2999)),
-    (4096, 51, ()),
-    (1201, 5, (0,)),  # 1201 is prime: no chunking, the plain top-k
-])
+@pytest.mark.parametrize(
+    "vocab, k, blocked",
+    [
+        (3000, 11, (0, 1, 2)),
+        (3000, 11, (0, 7, 1500, 2999)),
+        (4096, 51, ()),
+        (1201, 5, (0,)),  # 1201 is prime: no chunking, the plain top-k
+    ],
+)
 def test_top_k_rows_equals_top_k_over_unblocked_words(vocab, k, blocked):
     from mtask_tf.decoding import beam_search as beam_search_lib
 
@@ -525,8 +599,9 @@ def test_top_k_rows_equals_top_k_over_unblocked_words(vocab, k, blocked):
     logits[2, ::97] += 5.0  # row 2: one good word in many chunks
     if vocab != 1201:
         assert beam_search_lib._chunk_size(vocab, k + len(blocked)) is not None
-    values, words, row_max = tf.function(
-        lambda x: beam_search_lib._top_k_rows(x, k, blocked))(tf.constant(logits))
+    values, words, row_max = tf.function(lambda x: beam_search_lib._top_k_rows(x, k, blocked))(
+        tf.constant(logits)
+    )
     masked = logits.copy()
     masked[:, list(blocked)] = NEG_INF
     expected = np.sort(masked, axis=1)[:, ::-1][:, :k]
@@ -540,9 +615,16 @@ def test_wide_vocabulary_with_blocked_words_matches_reference(beam):
     max_length, batch, nbest = 6, 2, 8
     model = WideRnnModel(seed=21, batch=batch)
     result = decode(
-        model.step_fn, model.initial_state(), batch, beam_size=beam,
-        max_length=max_length, nbest=nbest, bos_id=BOS, eos_id=EOS,
-        blocked_ids=NEVER_GENERATED, min_length=1,
+        model.step_fn,
+        model.initial_state(),
+        batch,
+        beam_size=beam,
+        max_length=max_length,
+        nbest=nbest,
+        bos_id=BOS,
+        eos_id=EOS,
+        blocked_ids=NEVER_GENERATED,
+        min_length=1,
     )
     assert_well_formed(result, max_length)
     for row in range(batch):
@@ -568,16 +650,37 @@ def test_log_normalizer_is_exact_for_large_and_impossible_rows():
 
 def test_eos_cannot_be_blocked():
     with pytest.raises(ValueError, match="EOS"):
-        beam_search(script_step_fn, (), 1, beam_size=2, max_length=3, nbest=2, bos_id=BOS,
-                    eos_id=EOS, blocked_ids=(PAD, EOS))
+        beam_search(
+            script_step_fn,
+            (),
+            1,
+            beam_size=2,
+            max_length=3,
+            nbest=2,
+            bos_id=BOS,
+            eos_id=EOS,
+            blocked_ids=(PAD, EOS),
+        )
 
 
-@pytest.mark.parametrize("min_length, expected", [
-    (0, [((EOS,), math.log(0.9)), ((4, EOS), math.log(0.1))]),
-    (1, [((4, EOS), math.log(0.1))]),  # not renormalised: p(4) stays 0.1
-])
+@pytest.mark.parametrize(
+    "min_length, expected",
+    [
+        (0, [((EOS,), math.log(0.9)), ((4, EOS), math.log(0.1))]),
+        (1, [((4, EOS), math.log(0.1))]),  # not renormalised: p(4) stays 0.1
+    ],
+)
 def test_min_length_keeps_eos_out_without_renormalising(min_length, expected):
     tree = {(0, BOS): {EOS: 0.9, 4: 0.1}, (1, 4): {EOS: 1.0}}
-    result = decode(tree_step_fn(tree, 2), (), 1, beam_size=2, max_length=2, nbest=3,
-                    bos_id=BOS, eos_id=EOS, min_length=min_length)
+    result = decode(
+        tree_step_fn(tree, 2),
+        (),
+        1,
+        beam_size=2,
+        max_length=2,
+        nbest=3,
+        bos_id=BOS,
+        eos_id=EOS,
+        min_length=min_length,
+    )
     assert_same_list(hypotheses(result, 0), expected)

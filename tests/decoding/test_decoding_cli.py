@@ -14,15 +14,31 @@ pytestmark = pytest.mark.slow
 
 def test_decode_writes_nbest_tsv_with_score_parts(trained, tmp_path):
     output = tmp_path / "out.tsv"
-    result = run_module("mtask_tf.decode", f"--model_dir={trained / 'mtask_m'}",
-                        f"--reverse_model_dir={trained / 'reverse'}",
-                        f"--input={trained / 'data' / 'dev.tsv'}", f"--output={output}",
-                        "--beam_size=4", "--max_length=6", "--responses=3", check=True)
+    result = run_module(
+        "mtask_tf.decode",
+        f"--model_dir={trained / 'mtask_m'}",
+        f"--reverse_model_dir={trained / 'reverse'}",
+        f"--input={trained / 'data' / 'dev.tsv'}",
+        f"--output={output}",
+        "--beam_size=4",
+        "--max_length=6",
+        "--responses=3",
+        check=True,
+    )
     assert "items/s" in result.stderr
     lines = output.read_text().splitlines()
-    assert lines[0].split("\t") == ["input", "rank", "speaker", "context", "message",
-                                    "response", "score", "forward_log_prob",
-                                    "reverse_log_prob", "length"]
+    assert lines[0].split("\t") == [
+        "input",
+        "rank",
+        "speaker",
+        "context",
+        "message",
+        "response",
+        "score",
+        "forward_log_prob",
+        "reverse_log_prob",
+        "length",
+    ]
     rows = [line.split("\t") for line in lines[1:]]
     assert len(rows) == 20 * 3
     first = [r for r in rows if r[0] == "1"]
@@ -34,35 +50,70 @@ def test_decode_writes_nbest_tsv_with_score_parts(trained, tmp_path):
 
 def test_decode_jsonl_one_best_and_errors(trained, tmp_path):
     output = tmp_path / "out.jsonl"
-    run_module("mtask_tf.decode", f"--model_dir={trained / 'baseline'}",
-               f"--input={trained / 'data' / 'test.tsv'}", f"--output={output}",
-               "--beam_size=3", "--max_length=5", "--responses=1", check=True)
+    run_module(
+        "mtask_tf.decode",
+        f"--model_dir={trained / 'baseline'}",
+        f"--input={trained / 'data' / 'test.tsv'}",
+        f"--output={output}",
+        "--beam_size=3",
+        "--max_length=5",
+        "--responses=1",
+        check=True,
+    )
     records = [json.loads(line) for line in output.read_text().splitlines()]
     assert len(records) == 20 and all(len(r["nbest"]) == 1 for r in records)
     assert records[0]["reference"] and records[0]["nbest"][0]["response"]
     bad = tmp_path / "bad.tsv"
     bad.write_text("speaker\tcontext\tmessage\nHAMLET\t\t\n")
-    result = run_module("mtask_tf.decode", f"--model_dir={trained / 'mtask_m'}",
-                        f"--input={bad}", f"--output={tmp_path / 'x.tsv'}")
+    result = run_module(
+        "mtask_tf.decode",
+        f"--model_dir={trained / 'mtask_m'}",
+        f"--input={bad}",
+        f"--output={tmp_path / 'x.tsv'}",
+    )
     assert result.returncode == 1 and "bad.tsv:2: empty message field" in result.stderr
     bad.write_text("speaker\tcontext\tmessage\nNOBODY\t\thi\n")
-    result = run_module("mtask_tf.decode", f"--model_dir={trained / 'mtask_m'}",
-                        f"--input={bad}", f"--output={tmp_path / 'x.tsv'}")
+    result = run_module(
+        "mtask_tf.decode",
+        f"--model_dir={trained / 'mtask_m'}",
+        f"--input={bad}",
+        f"--output={tmp_path / 'x.tsv'}",
+    )
     assert "data row 1: unknown speaker 'NOBODY'" in result.stderr
-    result = run_module("mtask_tf.decode", f"--model_dir={tmp_path / 'nothing'}",
-                        f"--input={bad}", f"--output={tmp_path / 'x.tsv'}")
+    result = run_module(
+        "mtask_tf.decode",
+        f"--model_dir={tmp_path / 'nothing'}",
+        f"--input={bad}",
+        f"--output={tmp_path / 'x.tsv'}",
+    )
     assert "nothing: model directory not found" in result.stderr
-    result = run_module("mtask_tf.decode", f"--model_dir={tmp_path}",
-                        f"--input={bad}", f"--output={tmp_path / 'x.tsv'}")
+    result = run_module(
+        "mtask_tf.decode",
+        f"--model_dir={tmp_path}",
+        f"--input={bad}",
+        f"--output={tmp_path / 'x.tsv'}",
+    )
     assert "model.json: missing" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_interactive_answers_as_the_chosen_speaker(trained):
     session = "NOBODY\nIAGO\ngood night sweet prince\n:quit\n"
     result = subprocess.run(
-        [sys.executable, "-m", "mtask_tf.decode", f"--model_dir={trained / 'mtask_m'}",
-         "--interactive", "--beam_size=3", "--max_length=5"],
-        input=session, capture_output=True, text=True, cwd=REPO, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "mtask_tf.decode",
+            f"--model_dir={trained / 'mtask_m'}",
+            "--interactive",
+            "--beam_size=3",
+            "--max_length=5",
+        ],
+        input=session,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "unknown speaker 'NOBODY'" in result.stdout
     assert "you (to IAGO)>" in result.stdout
@@ -71,10 +122,17 @@ def test_interactive_answers_as_the_chosen_speaker(trained):
 
 def test_tune_mmi_writes_weights_that_decode_reads(trained, tmp_path):
     weights = tmp_path / "mmi.json"
-    result = run_module("mtask_tf.tune_mmi", f"--model_dir={trained / 'mtask_m'}",
-                        f"--reverse_model_dir={trained / 'reverse'}",
-                        f"--data={trained / 'data' / 'dev.tsv'}", f"--output={weights}",
-                        "--beam_size=4", "--max_length=6", "--restarts=3", check=True)
+    result = run_module(
+        "mtask_tf.tune_mmi",
+        f"--model_dir={trained / 'mtask_m'}",
+        f"--reverse_model_dir={trained / 'reverse'}",
+        f"--data={trained / 'data' / 'dev.tsv'}",
+        f"--output={weights}",
+        "--beam_size=4",
+        "--max_length=6",
+        "--restarts=3",
+        check=True,
+    )
     record = json.loads(weights.read_text())
     assert {"lambda", "gamma", "bleu_before", "bleu_after"} <= set(record)
     assert record["decoding"] == {"beam_size": 4, "max_length": 6, "candidates": "all"}
@@ -83,16 +141,23 @@ def test_tune_mmi_writes_weights_that_decode_reads(trained, tmp_path):
     # The full list: more candidates than the beam per input.
     assert record["candidates_per_input"] > 4, record
     assert "per input" in result.stderr
-    decode = ("mtask_tf.decode", f"--model_dir={trained / 'mtask_m'}",
-              f"--reverse_model_dir={trained / 'reverse'}", f"--mmi={weights}",
-              f"--input={trained / 'data' / 'dev.tsv'}", f"--output={tmp_path / 'o.tsv'}",
-              "--max_length=6")
+    decode = (
+        "mtask_tf.decode",
+        f"--model_dir={trained / 'mtask_m'}",
+        f"--reverse_model_dir={trained / 'reverse'}",
+        f"--mmi={weights}",
+        f"--input={trained / 'data' / 'dev.tsv'}",
+        f"--output={tmp_path / 'o.tsv'}",
+        "--max_length=6",
+    )
     # (Decoding with the tuned settings gives no warning: tests/export runs it with
     # --strict_mmi.)
     other = run_module(*decode, "--beam_size=3", check=True)
-    assert ("warning: the MMI weights in" in other.stderr
-            and "tuned with beam 4, max_length 6, every candidate" in other.stderr
-            and "decodes with beam 3" in other.stderr)
+    assert (
+        "warning: the MMI weights in" in other.stderr
+        and "tuned with beam 4, max_length 6, every candidate" in other.stderr
+        and "decodes with beam 3" in other.stderr
+    )
     strict = run_module(*decode, "--beam_size=3", "--strict_mmi")
     assert strict.returncode == 1 and "error: the MMI weights in" in strict.stderr
     assert "Traceback" not in strict.stderr
@@ -101,10 +166,15 @@ def test_tune_mmi_writes_weights_that_decode_reads(trained, tmp_path):
 def test_evaluate_writes_metrics_table_and_plot(trained, tmp_path):
     data = trained / "data"
     result = run_module(
-        "mtask_tf.evaluate", f"--systems=baseline={trained / 'baseline'},"
-        f"mtask_m={trained / 'mtask_m'}", f"--reverse_model_dir={trained / 'reverse'}",
-        f"--data={data / 'dev.tsv'},{data / 'test.tsv'}", f"--output_dir={tmp_path}",
-        "--beam_size=3", "--max_length=5", check=True)
+        "mtask_tf.evaluate",
+        f"--systems=baseline={trained / 'baseline'},mtask_m={trained / 'mtask_m'}",
+        f"--reverse_model_dir={trained / 'reverse'}",
+        f"--data={data / 'dev.tsv'},{data / 'test.tsv'}",
+        f"--output_dir={tmp_path}",
+        "--beam_size=3",
+        "--max_length=5",
+        check=True,
+    )
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     for system in ("baseline", "mtask_m"):
         assert set(metrics[system]["perplexity"]) == {"dev", "test"}
@@ -112,33 +182,42 @@ def test_evaluate_writes_metrics_table_and_plot(trained, tmp_path):
         assert {"bleu", "distinct_1", "distinct_2"} <= set(metrics[system])
     best = json.loads((trained / "mtask_m" / "best.json").read_text())
     assert metrics["mtask_m"]["perplexity"]["dev"] == pytest.approx(
-        best["dev"]["perplexity"], rel=1e-4)
+        best["dev"]["perplexity"], rel=1e-4
+    )
     table = (tmp_path / "metrics.md").read_text()
     assert "| Perplexity dev |" in table and "%)" in table
     assert table.strip() in result.stdout
     assert (tmp_path / "perplexity_by_speaker.png").stat().st_size > 1000
     assert (tmp_path / "mtask_m.test.responses.tsv").exists()
-    nbest = [json.loads(line) for line in
-             (tmp_path / "mtask_m.test.nbest.jsonl").read_text().splitlines()]
+    nbest = [
+        json.loads(line)
+        for line in (tmp_path / "mtask_m.test.nbest.jsonl").read_text().splitlines()
+    ]
     assert len(nbest) == 20 and all(1 <= len(r["nbest"]) <= 5 for r in nbest)
-    assert metrics["mtask_m"]["decoding"] == {"beam_size": 3, "max_length": 5,
-                                              "candidates": "all"}
+    assert metrics["mtask_m"]["decoding"] == {"beam_size": 3, "max_length": 5, "candidates": "all"}
     _check_diversity_and_speaker_accuracy(metrics, table, result.stderr, tmp_path, data)
     # One target: nothing to tell apart, so speaker accuracy is left out, saying why.
     hamlet = tmp_path / "hamlet"
     hamlet.mkdir()
     lines = (data / "dev.tsv").read_text().splitlines()
-    (hamlet / "dev.tsv").write_text("\n".join(
-        [lines[0]] + [line for line in lines[1:] if line.startswith("HAMLET\t")]) + "\n")
+    (hamlet / "dev.tsv").write_text(
+        "\n".join([lines[0]] + [line for line in lines[1:] if line.startswith("HAMLET\t")]) + "\n"
+    )
     result = run_module(
-        "mtask_tf.evaluate", f"--systems=baseline={trained / 'baseline'}",
-        f"--data={hamlet / 'dev.tsv'}", f"--monologue={data / 'monologue.tsv'}",
-        f"--output_dir={hamlet}", "--beam_size=2", "--max_length=3", "--max_examples=2",
-        check=True)
-    assert ("note: no speaker accuracy: the data has one target (HAMLET)"
-            in result.stderr), result.stderr
-    assert "speaker_accuracy" not in json.loads((hamlet / "metrics.json").read_text())[
-        "baseline"]
+        "mtask_tf.evaluate",
+        f"--systems=baseline={trained / 'baseline'}",
+        f"--data={hamlet / 'dev.tsv'}",
+        f"--monologue={data / 'monologue.tsv'}",
+        f"--output_dir={hamlet}",
+        "--beam_size=2",
+        "--max_length=3",
+        "--max_examples=2",
+        check=True,
+    )
+    assert "note: no speaker accuracy: the data has one target (HAMLET)" in result.stderr, (
+        result.stderr
+    )
+    assert "speaker_accuracy" not in json.loads((hamlet / "metrics.json").read_text())["baseline"]
     assert "Speaker accuracy" not in (hamlet / "metrics.md").read_text()
     # --max_examples decodes a seeded sample of the rows, in file order.
     decoded = (hamlet / "baseline.dev.responses.tsv").read_text().splitlines()[1:]
@@ -147,9 +226,14 @@ def test_evaluate_writes_metrics_table_and_plot(trained, tmp_path):
     picked = [contexts.index(line.split("\t")[1]) for line in decoded]
     assert picked == sorted(picked)
     # --nodecode: perplexity only.
-    run_module("mtask_tf.evaluate", f"--systems=baseline={trained / 'baseline'}",
-               f"--data={hamlet / 'dev.tsv'}", f"--output_dir={hamlet / 'ppl'}", "--nodecode",
-               check=True)
+    run_module(
+        "mtask_tf.evaluate",
+        f"--systems=baseline={trained / 'baseline'}",
+        f"--data={hamlet / 'dev.tsv'}",
+        f"--output_dir={hamlet / 'ppl'}",
+        "--nodecode",
+        check=True,
+    )
     only = json.loads((hamlet / "ppl" / "metrics.json").read_text())["baseline"]
     assert only["perplexity"]["dev"] > 1 and not only["bleu"]
     assert not list((hamlet / "ppl").glob("*.responses.tsv"))
@@ -163,10 +247,12 @@ def _check_diversity_and_speaker_accuracy(metrics, table, stderr, output_dir, da
 
     monologue, _ = records.read_monologue(data / "monologue.tsv")
     classifier = speaker_classifier.SpeakerClassifier.fit(
-        systems.tokenize([m.text for m in monologue]), [m.speaker for m in monologue])
+        systems.tokenize([m.text for m in monologue]), [m.speaker for m in monologue]
+    )
     references, _ = records.read_triples(data / "test.tsv")
     ceiling = speaker_classifier.attribution_accuracy(
-        classifier, systems.references(references), [r.speaker for r in references])
+        classifier, systems.references(references), [r.speaker for r in references]
+    )
     for system in ("baseline", "mtask_m"):
         result = metrics[system]
         assert 0 < result["distinct_responses"] <= 1 and result["ent_4"] >= 0
@@ -174,18 +260,30 @@ def _check_diversity_and_speaker_accuracy(metrics, table, stderr, output_dir, da
         assert result["speaker_accuracy_chance"] == 0.5
         # The ceiling is the classifier on the real responses, the same for each system.
         assert result["speaker_accuracy_ceiling"]["test"] == pytest.approx(ceiling)
-        rows = [line.split("\t") for line in
-                (output_dir / f"{system}.test.responses.tsv").read_text().splitlines()[1:]]
+        rows = [
+            line.split("\t")
+            for line in (output_dir / f"{system}.test.responses.tsv").read_text().splitlines()[1:]
+        ]
         assert result["speaker_accuracy"]["test"] == pytest.approx(
             speaker_classifier.attribution_accuracy(
-                classifier, [r[4] for r in rows], [r[0] for r in rows]))
+                classifier, [r[4] for r in rows], [r[0] for r in rows]
+            )
+        )
         assert result["speaker_accuracy_balanced"]["test"] == pytest.approx(
             speaker_classifier.attribution_accuracy(
-                classifier, [r[4] for r in rows], [r[0] for r in rows], balanced=True))
-    assert ("speaker accuracy: classifier trained on 60 monologue lines of HAMLET, IAGO"
-            in stderr), stderr
-    for label in ("Ent-4", "distinct responses", "Speaker accuracy dev",
-                  "Speaker accuracy test", "Speaker accuracy test, balanced",
-                  "Speaker accuracy test, real responses"):
+                classifier, [r[4] for r in rows], [r[0] for r in rows], balanced=True
+            )
+        )
+    assert "speaker accuracy: classifier trained on 60 monologue lines of HAMLET, IAGO" in stderr, (
+        stderr
+    )
+    for label in (
+        "Ent-4",
+        "distinct responses",
+        "Speaker accuracy dev",
+        "Speaker accuracy test",
+        "Speaker accuracy test, balanced",
+        "Speaker accuracy test, real responses",
+    ):
         assert f"| {label} |" in table
     assert "| Speaker accuracy, chance | 50.00 % | 50.00 % |" in table

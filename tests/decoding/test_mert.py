@@ -23,6 +23,7 @@ def _sacrebleu(hypotheses, references):
 def _random_corpus(rng, size, vocab, max_length):
     def sentence():
         return " ".join(rng.choice(vocab, int(rng.integers(0, max_length + 1))))
+
     return [sentence() for _ in range(size)], [sentence() for _ in range(size)]
 
 
@@ -32,9 +33,9 @@ HAND_MADE = {
     "perfect": (["the cat sat on the mat", "a b c d e"], ["the cat sat on the mat", "a b c d e"]),
     "partial, 13a splits punctuation": (
         ["hello, world! how are you today?", "i am fine thank you", "yes"],
-        ["hello world, how are you today ?", "i am fine , thanks", "yes i am"]),
-    "no 4-gram matches (exp smoothing)": (
-        ["a b x c d y e", "p q r"], ["a b c d e f g", "p q s"]),
+        ["hello world, how are you today ?", "i am fine , thanks", "yes i am"],
+    ),
+    "no 4-gram matches (exp smoothing)": (["a b x c d y e", "p q r"], ["a b c d e f g", "p q s"]),
     "longer than the reference": (["a b c d e f g h i j"], ["a b c d"]),
     "empty hypothesis": (["", "a b c d e"], ["a b c", "a b c d e"]),
     "nothing matches": (["x y z w"], ["a b c d"]),
@@ -49,8 +50,10 @@ def test_statistics_score_like_sacrebleu_hand_made(name):
     hypotheses, references = HAND_MADE[name]
     stats = bleu_statistics(hypotheses, references)
     assert stats.shape == (len(hypotheses), 10)
-    assert abs(corpus_bleu_from_statistics(stats.sum(axis=0))
-               - _sacrebleu(hypotheses, references)) < 1e-9
+    assert (
+        abs(corpus_bleu_from_statistics(stats.sum(axis=0)) - _sacrebleu(hypotheses, references))
+        < 1e-9
+    )
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -64,8 +67,13 @@ def test_statistics_score_like_sacrebleu_random(seed):
     assert abs(corpus_bleu_from_statistics(stats.sum(axis=0)) - expected) < 1e-9
     # Any sub-corpus: the rows are per hypothesis, not per corpus.
     subset = rng.permutation(50)[:17]
-    assert abs(corpus_bleu_from_statistics(stats[subset].sum(axis=0)) - _sacrebleu(
-        [hypotheses[i] for i in subset], [references[i] for i in subset])) < 1e-9
+    assert (
+        abs(
+            corpus_bleu_from_statistics(stats[subset].sum(axis=0))
+            - _sacrebleu([hypotheses[i] for i in subset], [references[i] for i in subset])
+        )
+        < 1e-9
+    )
 
 
 def test_statistics_reject_mismatched_inputs():
@@ -88,17 +96,24 @@ def _tiny_nbest():
     d1 = -3 - 2t (leads before -2); d2 is parallel to d0 and below it; d3 is
     identical to d0, so d0 (the lower index) wins the tie.
     """
-    first = NBestList(np.array([[-1.0, -5.0, 3.0], [-2.0, -1.0, 7.0], [-4.0, 0.0, 4.0]]),
-                      ["dog dog dog", GOOD_1, "the cat sat"])
-    second = NBestList(np.array([[-1.0, -1.0, 6.0], [-3.0, -2.0, 2.0], [-1.5, -1.0, 6.0],
-                                 [-1.0, -1.0, 6.0]]),
-                       [GOOD_2, "no no", "i like green eggs and spam", "x y z w u v"])
+    first = NBestList(
+        np.array([[-1.0, -5.0, 3.0], [-2.0, -1.0, 7.0], [-4.0, 0.0, 4.0]]),
+        ["dog dog dog", GOOD_1, "the cat sat"],
+    )
+    second = NBestList(
+        np.array([[-1.0, -1.0, 6.0], [-3.0, -2.0, 2.0], [-1.5, -1.0, 6.0], [-1.0, -1.0, 6.0]]),
+        [GOOD_2, "no no", "i like green eggs and spam", "x y z w u v"],
+    )
     return [first, second], [GOOD_1, GOOD_2]
 
 
 # 1-best hypotheses on each interval of the tiny example.
-TINY_INTERVALS = [("dog dog dog", "no no"), ("dog dog dog", GOOD_2), (GOOD_1, GOOD_2),
-                  ("the cat sat", GOOD_2)]
+TINY_INTERVALS = [
+    ("dog dog dog", "no no"),
+    ("dog dog dog", GOOD_2),
+    (GOOD_1, GOOD_2),
+    ("the cat sat", GOOD_2),
+]
 
 
 def _brute_force_bleu(nbest_lists, references, weights, direction, t):
@@ -169,8 +184,10 @@ def test_envelope_jumps_straight_to_the_steepest_of_concurrent_lines():
 
 def test_line_without_breakpoints():
     """One candidate per input, or parallel lines only: BLEU is constant along the line."""
-    nbest_lists = [NBestList(np.array([[-1.0, -2.0, 3.0]]), ["a b c"]),
-                   NBestList(np.array([[-1.0, -2.0, 3.0], [-2.0, -2.0, 3.0]]), ["a b", "b"])]
+    nbest_lists = [
+        NBestList(np.array([[-1.0, -2.0, 3.0]]), ["a b c"]),
+        NBestList(np.array([[-1.0, -2.0, 3.0], [-2.0, -2.0, 3.0]]), ["a b", "b"]),
+    ]
     references = ["a b c d", "a b"]
     breakpoints, bleus = bleu_along_line(nbest_lists, references, [1, 0, 0], [0, 1, 1])
     assert breakpoints.shape == (0,)
@@ -188,8 +205,12 @@ def test_mert_finds_the_best_interval_of_the_tiny_example():
     result = mert(nbest_lists, references, bounds=[None, (0, 1), None], **only_lambda)
     assert result.weights[1] == pytest.approx(0.625) and result.bleu == pytest.approx(100.0)
     # Bounds that exclude it: the best reachable interval, (2, inf) cut to (3, 5).
-    result = mert(nbest_lists, references, bounds=[None, (3, 5), None],
-                  **dict(only_lambda, initial_weights=[1, 3, 0]))
+    result = mert(
+        nbest_lists,
+        references,
+        bounds=[None, (3, 5), None],
+        **dict(only_lambda, initial_weights=[1, 3, 0]),
+    )
     assert 3 <= result.weights[1] <= 5
     assert result.bleu == pytest.approx(_sacrebleu(list(TINY_INTERVALS[3]), references))
 
@@ -213,8 +234,12 @@ def _synthetic_nbest(num_inputs, num_candidates, seed, mmi_lambda=1.5, mmi_gamma
         features, hypotheses = [], []
         for _ in range(num_candidates):
             length, quality = int(rng.integers(1, 2 * len(reference) + 2)), rng.uniform()
-            words = [reference[i] if i < len(reference) and rng.uniform() < quality
-                     else rng.choice(vocab) for i in range(length)]
+            words = [
+                reference[i]
+                if i < len(reference) and rng.uniform() < quality
+                else rng.choice(vocab)
+                for i in range(length)
+            ]
             merit = 4 * quality - 0.5 * abs(length - len(reference)) + rng.normal()
             forward = -length + rng.normal()
             reverse = (merit - forward - mmi_gamma * length) / mmi_lambda
@@ -227,10 +252,11 @@ def _synthetic_nbest(num_inputs, num_candidates, seed, mmi_lambda=1.5, mmi_gamma
 
 def _grid_search(nbest_lists, references, lambdas, gammas):
     """The best corpus BLEU over a (mmi_lambda, mmi_gamma) grid, computed independently of MERT."""
-    stats = [bleu_statistics(n.hypotheses, [ref] * len(n.hypotheses))
-             for n, ref in zip(nbest_lists, references)]
-    forward, reverse, length = (np.stack([n.features[:, i] for n in nbest_lists])
-                                for i in range(3))
+    stats = [
+        bleu_statistics(n.hypotheses, [ref] * len(n.hypotheses))
+        for n, ref in zip(nbest_lists, references)
+    ]
+    forward, reverse, length = (np.stack([n.features[:, i] for n in nbest_lists]) for i in range(3))
     stats = np.stack(stats)  # [inputs, candidates, 10]
     rows = np.arange(len(nbest_lists))
     best = (-np.inf, None)
@@ -301,8 +327,10 @@ def test_mert_is_deterministic_for_a_seed(synthetic, synthetic_result):
 
 def test_mert_handles_lists_of_different_sizes():
     nbest_lists, references = _synthetic_nbest(30, 6, seed=3)
-    nbest_lists = [NBestList(n.features[: 1 + i % 6], n.hypotheses[: 1 + i % 6])
-                   for i, n in enumerate(nbest_lists)]
+    nbest_lists = [
+        NBestList(n.features[: 1 + i % 6], n.hypotheses[: 1 + i % 6])
+        for i, n in enumerate(nbest_lists)
+    ]
     result = mert(nbest_lists, references, initial_weights=[1, 0, 0], bounds=BOUNDS, restarts=3)
     assert result.bleu == corpus_bleu(nbest_lists, references, result.weights)
     assert result.bleu >= corpus_bleu(nbest_lists, references, [1, 0, 0])
@@ -323,22 +351,27 @@ def test_mert_explains_bad_inputs():
 
 def test_mert_tunes_the_bleu_that_evaluation_reports():
     from mtask_tf.evaluation import metrics
+
     hypotheses = ["my lord , i know not .", "<s> is not </s>", "don't go", "o !"]
     references = ["i know not , my lord .", "it is not", "do not go", "o , o !"]
     stats = bleu_statistics(hypotheses, references).sum(axis=0)
     assert corpus_bleu_from_statistics(stats) == pytest.approx(
-        metrics.corpus_bleu(hypotheses, references), abs=1e-9)
+        metrics.corpus_bleu(hypotheses, references), abs=1e-9
+    )
 
 
 def test_box_edge_notes_say_when_the_best_region_reaches_an_edge():
     from mtask_tf.decoding.mert import box_edge_notes
+
     # One input: the reference is the longest candidate, which only a length
     # reward (gamma) above 1 picks; lambda does not matter.
-    lists = [NBestList(np.array([[-1.0, -1.0, 4.0], [-3.0, -1.0, 6.0]]),
-                       ["x y z w", "a b c d e f"])]
+    lists = [
+        NBestList(np.array([[-1.0, -1.0, 4.0], [-3.0, -1.0, 6.0]]), ["x y z w", "a b c d e f"])
+    ]
     references = ["a b c d e f"]
-    result = mert(lists, references, initial_weights=[1, 0, 0],
-                  bounds=[None, (0, 5), (-5, 5)], restarts=3)
+    result = mert(
+        lists, references, initial_weights=[1, 0, 0], bounds=[None, (0, 5), (-5, 5)], restarts=3
+    )
     assert result.weights[2] > 1 and result.bleu > 50
     notes = box_edge_notes(lists, references, result.weights, result.bleu, 5.0, 5.0)
     assert any("--max_lambda=10" in n for n in notes)  # lambda is free up to the edge

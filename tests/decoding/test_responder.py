@@ -26,27 +26,40 @@ def _trained(tmp_path, name, persona, direction="forward", seed=0):
     config = builders.ModelConfig(len(WORDS) + 4, 6, 8, 2, 3 if persona else 0, 4, 0.8)
     keras.utils.set_random_seed(seed)
     models = builders.build_models(config, False)
-    experiment = {"direction": direction, "lengths": {"max_source_length": 12,
-                                                      "max_target_length": 6},
-                  "targets": ["HAMLET", "IAGO"]}
-    return model_dir_lib.TrainedModel(directory, config, experiment,
-                                      tokenizer.Tokenizer(directory / "vocab.txt"),
-                                      SPEAKERS, models)
+    experiment = {
+        "direction": direction,
+        "lengths": {"max_source_length": 12, "max_target_length": 6},
+        "targets": ["HAMLET", "IAGO"],
+    }
+    return model_dir_lib.TrainedModel(
+        directory,
+        config,
+        experiment,
+        tokenizer.Tokenizer(directory / "vocab.txt"),
+        SPEAKERS,
+        models,
+    )
 
 
 @pytest.fixture()
 def models(tmp_path):
-    return (_trained(tmp_path, "forward", persona=True),
-            _trained(tmp_path, "reverse", persona=False, direction="reverse", seed=1))
+    return (
+        _trained(tmp_path, "forward", persona=True),
+        _trained(tmp_path, "reverse", persona=False, direction="reverse", seed=1),
+    )
 
 
-INPUTS = (tf.constant(["good night", ""]), tf.constant(["sweet prince", "my lord sir"]),
-          tf.constant(["HAMLET", "IAGO"]))
+INPUTS = (
+    tf.constant(["good night", ""]),
+    tf.constant(["sweet prince", "my lord sir"]),
+    tf.constant(["HAMLET", "IAGO"]),
+)
 
 
 def _config(**kwargs):
-    return responder_lib.DecodeConfig(**{**dict(beam_size=12, max_length=5, candidates=8,
-                                                responses=8), **kwargs})
+    return responder_lib.DecodeConfig(
+        **{**dict(beam_size=12, max_length=5, candidates=8, responses=8), **kwargs}
+    )
 
 
 def test_scores_equal_teacher_forced_log_probs_and_reranking_sorts(models):
@@ -57,16 +70,14 @@ def test_scores_equal_teacher_forced_log_probs_and_reranking_sorts(models):
     for row in range(2):
         assert np.all(np.diff(out["scores"][row]) <= 1e-6)
         words = out["lengths"][row] - 1
-        expected = (out["forward_log_prob"][row] + 0.7 * out["reverse_log_prob"][row]
-                    + 0.3 * words)
+        expected = out["forward_log_prob"][row] + 0.7 * out["reverse_log_prob"][row] + 0.3 * words
         np.testing.assert_allclose(out["scores"][row], expected, rtol=1e-5, atol=1e-5)
     best = tf.constant(out["responses"][:, 0])
     scored = responder.score(*INPUTS, best)
     np.testing.assert_allclose(scored["log_prob"], out["forward_log_prob"][:, 0], atol=1e-4)
     np.testing.assert_array_equal(scored["num_tokens"], out["lengths"][:, 0])
     reverse_scored = responder.reverse_score(INPUTS[1], best)
-    np.testing.assert_allclose(reverse_scored["log_prob"], out["reverse_log_prob"][:, 0],
-                               atol=1e-4)
+    np.testing.assert_allclose(reverse_scored["log_prob"], out["reverse_log_prob"][:, 0], atol=1e-4)
 
 
 def test_reranking_changes_the_order_when_lambda_grows(models):
@@ -78,7 +89,8 @@ def test_reranking_changes_the_order_when_lambda_grows(models):
     # Same candidates, different order: the top one maximises the reverse score.
     assert sorted(plain["responses"].numpy()[0]) == sorted(heavy["responses"].numpy()[0])
     assert heavy["reverse_log_prob"].numpy()[0, 0] == pytest.approx(
-        plain["reverse_log_prob"].numpy()[0].max(), abs=1e-5)
+        plain["reverse_log_prob"].numpy()[0].max(), abs=1e-5
+    )
     np.testing.assert_array_equal(plain["scores"].numpy(), plain["forward_log_prob"].numpy())
 
 
@@ -88,7 +100,9 @@ def test_persona_speaker_changes_responses_and_unknown_speaker_is_an_error(model
     a = responder.generate(INPUTS[0], INPUTS[1], tf.constant(["HAMLET", "HAMLET"]))
     b = responder.generate(INPUTS[0], INPUTS[1], tf.constant(["IAGO", "IAGO"]))
     assert not np.allclose(a["scores"].numpy(), b["scores"].numpy())
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"unknown speaker\(s\):\] \[\"?NOBODY"):
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match=r"unknown speaker\(s\):\] \[\"?NOBODY"
+    ):
         responder.generate(INPUTS[0], INPUTS[1], tf.constant(["HAMLET", "NOBODY"]))
     with pytest.raises(tf.errors.InvalidArgumentError, match="empty message at batch index"):
         responder.generate(INPUTS[0], tf.constant(["hi", "  "]), INPUTS[2])
@@ -122,9 +136,15 @@ def test_mismatched_models_are_refused(models, tmp_path):
 
 def test_runner_keeps_input_order_and_drops_empty_slots(models):
     forward, reverse = models
-    responder = responder_lib.Responder(forward, reverse, _config(candidates=None, responses=None, beam_size=3))
-    rows = [records.Triple(s, c, m, "") for s, c, m in zip(
-        ["HAMLET", "IAGO", "ALICE"], ["", "a", "b"], ["sweet prince", "lord", "good sir"])]
+    responder = responder_lib.Responder(
+        forward, reverse, _config(candidates=None, responses=None, beam_size=3)
+    )
+    rows = [
+        records.Triple(s, c, m, "")
+        for s, c, m in zip(
+            ["HAMLET", "IAGO", "ALICE"], ["", "a", "b"], ["sweet prince", "lord", "good sir"]
+        )
+    ]
     results = runner.decode(responder, rows, batch_size=2)
     assert len(results) == 3
     single = runner.decode(responder, rows[2:], batch_size=1)
@@ -163,15 +183,19 @@ def test_full_list_holds_more_than_a_beam_and_a_low_forward_candidate_can_win(mo
     winners = []
     for row in range(2):
         filled = out["lengths"][row] > 0
-        score = (out["forward_log_prob"][row] + 0.5 * out["reverse_log_prob"][row]
-                 + 20.0 * (out["lengths"][row] - 1))
+        score = (
+            out["forward_log_prob"][row]
+            + 0.5 * out["reverse_log_prob"][row]
+            + 20.0 * (out["lengths"][row] - 1)
+        )
         best = int(np.argmax(np.where(filled, score, -np.inf)))
         assert top["responses"][row, 0] == out["responses"][row, best]
         winners.append(_forward_ranks(out, row)[best])
     assert max(winners) >= beam, winners
     # Cut to the forward top B first (the old list), that candidate could not win.
-    cut = responder_lib.Responder(forward, reverse, _config(
-        **weights, **{**settings, "candidates": beam}))
+    cut = responder_lib.Responder(
+        forward, reverse, _config(**weights, **{**settings, "candidates": beam})
+    )
     cut_top = cut.generate(*INPUTS)["responses"].numpy()[:, 0]
     row = int(np.argmax(winners))
     assert cut_top[row] != top["responses"][row, 0]
@@ -179,22 +203,30 @@ def test_full_list_holds_more_than_a_beam_and_a_low_forward_candidate_can_win(mo
 
 def test_responses_cuts_the_reranked_list_and_candidates_the_searched_one(models):
     forward, reverse = _favour_eos(models[0]), models[1]
-    full = responder_lib.Responder(forward, reverse, _config(
-        beam_size=3, candidates=None, responses=None, mmi_lambda=0.5, mmi_gamma=0.2))
-    two = responder_lib.Responder(forward, reverse, _config(
-        beam_size=3, candidates=None, responses=2, mmi_lambda=0.5, mmi_gamma=0.2))
+    full = responder_lib.Responder(
+        forward,
+        reverse,
+        _config(beam_size=3, candidates=None, responses=None, mmi_lambda=0.5, mmi_gamma=0.2),
+    )
+    two = responder_lib.Responder(
+        forward,
+        reverse,
+        _config(beam_size=3, candidates=None, responses=2, mmi_lambda=0.5, mmi_gamma=0.2),
+    )
     a = {k: v.numpy() for k, v in full.generate(*INPUTS).items()}
     b = {k: v.numpy() for k, v in two.generate(*INPUTS).items()}
     assert b["responses"].shape == (2, 2)
     for key in ("responses", "scores", "forward_log_prob", "reverse_log_prob", "lengths"):
         np.testing.assert_array_equal(a[key][:, :2], b[key])
-    four_kept = responder_lib.Responder(forward, reverse, _config(
-        beam_size=3, candidates=4, responses=None))
+    four_kept = responder_lib.Responder(
+        forward, reverse, _config(beam_size=3, candidates=4, responses=None)
+    )
     four = four_kept.generate(*INPUTS)
     assert four["lengths"].shape[1] == 4
     forward_only = np.sort(a["forward_log_prob"], axis=1)[:, ::-1][:, :4]
-    np.testing.assert_allclose(np.sort(four["forward_log_prob"].numpy(), axis=1)[:, ::-1],
-                               forward_only, atol=1e-5)
+    np.testing.assert_allclose(
+        np.sort(four["forward_log_prob"].numpy(), axis=1)[:, ::-1], forward_only, atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("rows", [0, 1, 7])
@@ -210,7 +242,8 @@ def test_scoring_in_chunks_equals_scoring_at_once(models, rows):
     whole = generator.score(source, speaker, target_in, target_out)
     # A budget of two rows' logits: 7 rows go in chunks of 2, 2, 2 and 1.
     chunked = tf.function(generator.score_in_chunks)(
-        source, speaker, target_in, target_out, budget=2 * 5 * 11)
+        source, speaker, target_in, target_out, budget=2 * 5 * 11
+    )
     np.testing.assert_allclose(chunked[0], whole[0], rtol=1e-6, atol=1e-5)
     np.testing.assert_array_equal(chunked[1], whole[1])
     assert chunked[0].shape == (rows,)

@@ -20,8 +20,10 @@ def test_corpus_bleu_equals_a_direct_sacrebleu_call_on_pretokenised_text():
 
 
 def test_corpus_bleu_is_corpus_level_not_a_sentence_average():
-    sentence_mean = sum(sacrebleu.sentence_bleu(h, [r], tokenize="none").score
-                        for h, r in zip(HYPOTHESES, REFERENCES)) / len(HYPOTHESES)
+    sentence_mean = sum(
+        sacrebleu.sentence_bleu(h, [r], tokenize="none").score
+        for h, r in zip(HYPOTHESES, REFERENCES)
+    ) / len(HYPOTHESES)
     assert metrics.corpus_bleu(HYPOTHESES, REFERENCES) != pytest.approx(sentence_mean)
 
 
@@ -33,27 +35,33 @@ def test_corpus_bleu_of_disjoint_corpora_is_0():
     assert metrics.corpus_bleu(["x y z w"], ["a b c d"]) == pytest.approx(0.0)
 
 
-@pytest.mark.parametrize("hypotheses, references, error, match", [
-    ([], [], ValueError, "empty"),
-    (["a b"], ["a b", "c d"], ValueError, "1 hypotheses and 2 references"),
-    ("a b", ["a b"], TypeError, "list of strings"),
-])
+@pytest.mark.parametrize(
+    "hypotheses, references, error, match",
+    [
+        ([], [], ValueError, "empty"),
+        (["a b"], ["a b", "c d"], ValueError, "1 hypotheses and 2 references"),
+        ("a b", ["a b"], TypeError, "list of strings"),
+    ],
+)
 def test_corpus_bleu_rejects_bad_input(hypotheses, references, error, match):
     with pytest.raises(error, match=match):
         metrics.corpus_bleu(hypotheses, references)
 
 
-@pytest.mark.parametrize("hypotheses, n, expected", [
-    (["a a b"], 1, 2 / 3),          # {a, b} over 3 tokens
-    (["a a b"], 2, 2 / 3),          # {a a, a b} over 3 tokens
-    (["a b c"], 2, 2 / 3),          # over tokens (3), not over bigrams (2)
-    (["a b c"], 3, 1 / 3),
-    (["a"], 2, 0.0),                # no bigram in a one-token response
-    (["a b", "a b"], 1, 2 / 4),     # distinct over the whole corpus
-    (["a b", "a b"], 2, 1 / 4),
-    (["a b", "c d"], 2, 2 / 4),     # "b c" spans two responses: not an n-gram
-    (["a  b\tc "], 1, 3 / 3),       # white-space split
-])
+@pytest.mark.parametrize(
+    "hypotheses, n, expected",
+    [
+        (["a a b"], 1, 2 / 3),  # {a, b} over 3 tokens
+        (["a a b"], 2, 2 / 3),  # {a a, a b} over 3 tokens
+        (["a b c"], 2, 2 / 3),  # over tokens (3), not over bigrams (2)
+        (["a b c"], 3, 1 / 3),
+        (["a"], 2, 0.0),  # no bigram in a one-token response
+        (["a b", "a b"], 1, 2 / 4),  # distinct over the whole corpus
+        (["a b", "a b"], 2, 1 / 4),
+        (["a b", "c d"], 2, 2 / 4),  # "b c" spans two responses: not an n-gram
+        (["a  b\tc "], 1, 3 / 3),  # white-space split
+    ],
+)
 def test_distinct_n_hand_computed(hypotheses, n, expected):
     assert metrics.distinct_n(hypotheses, n) == pytest.approx(expected)
 
@@ -78,19 +86,25 @@ def test_relative_change():
         metrics.relative_change(1.0, 0.0)
 
 
-@pytest.mark.parametrize("hypotheses, n, expected", [
-    (["a b c d", "a b c d"], 4, 0.0),                  # one 4-gram, however often
-    (["a b c d e"], 4, math.log(2)),                    # "a b c d", "b c d e"
-    (["a b c d", "e f g h", "i j k l"], 4, math.log(3)),
-    (["a b c d", "a b c d", "e f g h"], 4,              # p = 2/3, 1/3
-     -(2 / 3 * math.log(2 / 3) + 1 / 3 * math.log(1 / 3))),
-    (["a b c", "x y", "a b c d"], 4, 0.0),              # shorter than n: no 4-gram
-    (["a b c", "x y"], 4, 0.0),
-    (["a a b b"], 1, math.log(2)),
-    (["a b", "c d"], 2, math.log(2)),                   # "b c" spans two responses
-    ([], 4, 0.0),
-    ([""], 4, 0.0),
-])
+@pytest.mark.parametrize(
+    "hypotheses, n, expected",
+    [
+        (["a b c d", "a b c d"], 4, 0.0),  # one 4-gram, however often
+        (["a b c d e"], 4, math.log(2)),  # "a b c d", "b c d e"
+        (["a b c d", "e f g h", "i j k l"], 4, math.log(3)),
+        (
+            ["a b c d", "a b c d", "e f g h"],
+            4,  # p = 2/3, 1/3
+            -(2 / 3 * math.log(2 / 3) + 1 / 3 * math.log(1 / 3)),
+        ),
+        (["a b c", "x y", "a b c d"], 4, 0.0),  # shorter than n: no 4-gram
+        (["a b c", "x y"], 4, 0.0),
+        (["a a b b"], 1, math.log(2)),
+        (["a b", "c d"], 2, math.log(2)),  # "b c" spans two responses
+        ([], 4, 0.0),
+        ([""], 4, 0.0),
+    ],
+)
 def test_ngram_entropy_hand_computed_in_nats(hypotheses, n, expected):
     entropy = metrics.ngram_entropy(hypotheses, n)
     assert entropy == pytest.approx(expected)
@@ -111,14 +125,17 @@ def test_ngram_entropy_rejects_bad_input():
         metrics.ngram_entropy("a b c d", 4)
 
 
-@pytest.mark.parametrize("hypotheses, expected", [
-    (["a b", "a b", "c"], 2 / 3),
-    (["my lord ."] * 9 + ["good night ."], 2 / 10),  # one line for most inputs
-    (["a b", "a  b", " a b"], 1 / 3),                  # white space does not count
-    (["a b", "b a"], 1.0),
-    ([""], 1.0),
-    ([], 0.0),
-])
+@pytest.mark.parametrize(
+    "hypotheses, expected",
+    [
+        (["a b", "a b", "c"], 2 / 3),
+        (["my lord ."] * 9 + ["good night ."], 2 / 10),  # one line for most inputs
+        (["a b", "a  b", " a b"], 1 / 3),  # white space does not count
+        (["a b", "b a"], 1.0),
+        ([""], 1.0),
+        ([], 0.0),
+    ],
+)
 def test_distinct_responses(hypotheses, expected):
     assert metrics.distinct_responses(hypotheses) == pytest.approx(expected)
 
@@ -130,6 +147,7 @@ def test_distinct_responses_rejects_a_single_string():
 
 def test_sample_rows_is_seeded_in_file_order_and_all_for_zero():
     from mtask_tf.evaluation import systems
+
     rows = list(range(100))
     sample = systems.sample_rows(rows, 10, seed=4)
     assert len(sample) == 10 and sample == sorted(sample)

@@ -6,15 +6,24 @@ from mtask_tf.evaluation import report
 
 # The paper's Tables 1-2 as our metrics dict (distinct-n as fractions).
 PAPER = {
-    "Baseline": {"perplexity": {"dev": 56.33, "test": 61.17},
-                 "bleu": {"dev": 1.32, "test": 1.31},
-                 "distinct_1": 0.0169, "distinct_2": 0.0653},
-    "MTASK-S": {"perplexity": {"dev": 32.27, "test": 39.83},
-                "bleu": {"dev": 1.76, "test": 1.69},
-                "distinct_1": 0.0243, "distinct_2": 0.102},
-    "MTASK-M": {"perplexity": {"dev": 44.96, "test": 43.21},
-                "bleu": {"dev": 2.52, "test": 2.25},
-                "distinct_1": 0.0244, "distinct_2": 0.0979},
+    "Baseline": {
+        "perplexity": {"dev": 56.33, "test": 61.17},
+        "bleu": {"dev": 1.32, "test": 1.31},
+        "distinct_1": 0.0169,
+        "distinct_2": 0.0653,
+    },
+    "MTASK-S": {
+        "perplexity": {"dev": 32.27, "test": 39.83},
+        "bleu": {"dev": 1.76, "test": 1.69},
+        "distinct_1": 0.0243,
+        "distinct_2": 0.102,
+    },
+    "MTASK-M": {
+        "perplexity": {"dev": 44.96, "test": 43.21},
+        "bleu": {"dev": 2.52, "test": 2.25},
+        "distinct_1": 0.0244,
+        "distinct_2": 0.0979,
+    },
 }
 
 
@@ -22,16 +31,18 @@ def test_metrics_table_reproduces_the_paper():
     # Relative changes by hand, e.g. (32.27 - 56.33) / 56.33 = -42.7 %. Two differ
     # from the printed paper: (2.52 - 1.32) / 1.32 = +90.9 % (paper: +90.1 %) and
     # (2.25 - 1.31) / 1.31 = +71.8 % (paper: +71.7 %, from unrounded scores).
-    assert report.metrics_table(PAPER, "Baseline") == "\n".join([
-        "| | Baseline | MTASK-S | MTASK-M |",
-        "|---|---|---|---|",
-        "| Perplexity dev | 56.33 | 32.27 (-42.7 %) | 44.96 (-20.2 %) |",
-        "| Perplexity test | 61.17 | 39.83 (-34.9 %) | 43.21 (-29.4 %) |",
-        "| BLEU dev | 1.32 | 1.76 (+33.3 %) | 2.52 (+90.9 %) |",
-        "| BLEU test | 1.31 | 1.69 (+29.0 %) | 2.25 (+71.8 %) |",
-        "| distinct-1 | 1.69 % | 2.43 % | 2.44 % |",
-        "| distinct-2 | 6.53 % | 10.20 % | 9.79 % |",
-    ])
+    assert report.metrics_table(PAPER, "Baseline") == "\n".join(
+        [
+            "| | Baseline | MTASK-S | MTASK-M |",
+            "|---|---|---|---|",
+            "| Perplexity dev | 56.33 | 32.27 (-42.7 %) | 44.96 (-20.2 %) |",
+            "| Perplexity test | 61.17 | 39.83 (-34.9 %) | 43.21 (-29.4 %) |",
+            "| BLEU dev | 1.32 | 1.76 (+33.3 %) | 2.52 (+90.9 %) |",
+            "| BLEU test | 1.31 | 1.69 (+29.0 %) | 2.25 (+71.8 %) |",
+            "| distinct-1 | 1.69 % | 2.43 % | 2.44 % |",
+            "| distinct-2 | 6.53 % | 10.20 % | 9.79 % |",
+        ]
+    )
 
 
 def test_metrics_table_puts_the_baseline_first_and_compares_against_it():
@@ -42,8 +53,10 @@ def test_metrics_table_puts_the_baseline_first_and_compares_against_it():
 
 
 def test_metrics_table_shows_missing_values_as_a_dash():
-    metrics = {"Baseline": {"perplexity": {"dev": 50.0}, "bleu": {"dev": 2.0}},
-               "MTASK-M": {"perplexity": {"dev": 40.0, "test": 41.0}, "distinct_1": 0.05}}
+    metrics = {
+        "Baseline": {"perplexity": {"dev": 50.0}, "bleu": {"dev": 2.0}},
+        "MTASK-M": {"perplexity": {"dev": 40.0, "test": 41.0}, "distinct_1": 0.05},
+    }
     rows = report.metrics_table(metrics, "Baseline").splitlines()[2:]
     assert rows == [
         "| Perplexity dev | 50.00 | 40.00 (-20.0 %) |",
@@ -65,8 +78,7 @@ def _by_speaker(test, dev=None):
 
 
 BY_SPEAKER = {
-    "Baseline": _by_speaker({"HAMLET": 60.0, "IAGO": 70.0, "OTHELLO": 65.0},
-                            dev={"HAMLET": 1.0}),
+    "Baseline": _by_speaker({"HAMLET": 60.0, "IAGO": 70.0, "OTHELLO": 65.0}, dev={"HAMLET": 1.0}),
     "MTASK-S": _by_speaker({"HAMLET": 40.0, "IAGO": 50.0, "OTHELLO": 45.0}),
     "MTASK-M": _by_speaker({"HAMLET": 45.0, "IAGO": 55.0, "OTHELLO": 35.0}),
 }
@@ -75,12 +87,13 @@ BY_SPEAKER = {
 def test_plot_has_one_bar_per_system_and_speaker(tmp_path):
     path = tmp_path / "plots" / "by_speaker.png"
     figure = report.plot_perplexity_by_speaker(BY_SPEAKER, path)
-    axes, = figure.axes
+    (axes,) = figure.axes
     assert len(axes.patches) == 3 * 3
     assert [t.get_text() for t in axes.get_xticklabels()] == ["HAMLET", "IAGO", "OTHELLO"]
     heights = sorted(round(p.get_height(), 6) for p in axes.patches)
-    assert heights == sorted(v for m in BY_SPEAKER.values()
-                             for v in m["perplexity_by_speaker"]["test"].values())
+    assert heights == sorted(
+        v for m in BY_SPEAKER.values() for v in m["perplexity_by_speaker"]["test"].values()
+    )
     # Within each speaker group the bars are in system order: Baseline, MTASK-S, MTASK-M.
     hamlet = sorted(axes.patches, key=lambda p: p.get_x())[:3]
     assert [p.get_height() for p in hamlet] == [60.0, 40.0, 45.0]
@@ -94,7 +107,7 @@ def test_plot_leaves_out_missing_values_and_follows_the_split(tmp_path):
     figure = report.plot_perplexity_by_speaker(metrics, tmp_path / "test.png")
     assert len(figure.axes[0].patches) == 3 * 3 + 1
     figure = report.plot_perplexity_by_speaker(metrics, tmp_path / "dev.png", split="dev")
-    axes, = figure.axes
+    (axes,) = figure.axes
     assert sorted(p.get_height() for p in axes.patches) == [1.0, 2.0]
     assert axes.get_ylabel() == "Perplexity (dev)"
 
@@ -106,13 +119,25 @@ def test_plot_without_per_speaker_perplexity_says_what_is_missing(tmp_path):
 
 
 def test_metrics_table_adds_diversity_and_speaker_accuracy_rows_when_present():
-    speaker = {"speaker_accuracy_ceiling": {"dev": 0.8, "test": 0.75},
-               "speaker_accuracy_chance": 0.5}
+    speaker = {
+        "speaker_accuracy_ceiling": {"dev": 0.8, "test": 0.75},
+        "speaker_accuracy_chance": 0.5,
+    }
     metrics = {
-        "Baseline": dict(PAPER["Baseline"], ent_4=5.123, distinct_responses=0.1,
-                         speaker_accuracy={"dev": 0.5, "test": 0.52}, **speaker),
-        "MTASK-M": dict(PAPER["MTASK-M"], ent_4=6.5, distinct_responses=0.45,
-                        speaker_accuracy={"dev": 0.61}, **speaker),
+        "Baseline": dict(
+            PAPER["Baseline"],
+            ent_4=5.123,
+            distinct_responses=0.1,
+            speaker_accuracy={"dev": 0.5, "test": 0.52},
+            **speaker,
+        ),
+        "MTASK-M": dict(
+            PAPER["MTASK-M"],
+            ent_4=6.5,
+            distinct_responses=0.45,
+            speaker_accuracy={"dev": 0.61},
+            **speaker,
+        ),
     }
     rows = report.metrics_table(metrics, "Baseline").splitlines()[8:]
     # Percentages and Ent-4 carry no relative change.
@@ -126,13 +151,16 @@ def test_metrics_table_adds_diversity_and_speaker_accuracy_rows_when_present():
         "| Speaker accuracy, chance | 50.00 % | 50.00 % |",
     ]
     # Without speaker accuracy anywhere, only its rows are left out.
-    without = {name: {k: v for k, v in m.items() if not k.startswith("speaker")}
-               for name, m in metrics.items()}
+    without = {
+        name: {k: v for k, v in m.items() if not k.startswith("speaker")}
+        for name, m in metrics.items()
+    }
     assert report.metrics_table(without, "Baseline").splitlines()[8:] == rows[:2]
 
 
 def test_bleu_changes_are_shown_only_against_a_baseline_bleu_of_one_or_more():
     from mtask_tf.evaluation.report import metrics_table
+
     low = {"base": {"bleu": {"dev": 0.5}}, "other": {"bleu": {"dev": 0.8}}}
     assert "| BLEU dev | 0.50 | 0.80 |" in metrics_table(low, "base")
     high = {"base": {"bleu": {"dev": 2.0}}, "other": {"bleu": {"dev": 3.0}}}

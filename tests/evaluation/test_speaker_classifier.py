@@ -14,14 +14,18 @@ VOCABULARIES = {
     "COOK": "bread butter oven soup salt pepper onion knife bake stew pie flour".split(),
     "DOCTOR": "fever pulse wound cure pill blood heart nurse ache remedy bed ill".split(),
 }
-SHARED = ("the a to and of i you my is it that in thou me not with be your for his "
-          "this but have he good night sweet prince sir lord").split()
+SHARED = (
+    "the a to and of i you my is it that in thou me not with be your for his "
+    "this but have he good night sweet prince sir lord"
+).split()
 
 
 def _lines(rng, words, count, filler=()):
     """`count` lines of 3-8 tokens, half of them from `filler` when given."""
+
     def token():
         return rng.choice(filler) if filler and rng.random() < 0.5 else rng.choice(words)
+
     return [" ".join(token() for _ in range(rng.randint(3, 8))) for _ in range(count)]
 
 
@@ -35,14 +39,12 @@ def _corpus(rng, vocabularies, count, filler=()):
 
 def test_distinct_vocabularies_are_attributed_well_above_chance():
     rng = random.Random(0)
-    classifier = speaker_classifier.SpeakerClassifier.fit(
-        *_corpus(rng, VOCABULARIES, 30, FILLER))
+    classifier = speaker_classifier.SpeakerClassifier.fit(*_corpus(rng, VOCABULARIES, 30, FILLER))
     assert classifier.speakers == ("COOK", "DOCTOR", "SAILOR")
     assert classifier.chance == pytest.approx(1 / 3)
     held_out, speakers = _corpus(rng, VOCABULARIES, 20, FILLER)
     assert speaker_classifier.attribution_accuracy(classifier, held_out, speakers) >= 0.8
-    assert classifier.predict(["the storm and the anchor", "my soup is salt"]) == [
-        "SAILOR", "COOK"]
+    assert classifier.predict(["the storm and the anchor", "my soup is salt"]) == ["SAILOR", "COOK"]
 
 
 def test_generic_lines_are_attributed_near_chance():
@@ -66,7 +68,9 @@ def test_a_system_that_always_sounds_like_one_target_scores_its_share():
 
 def test_monologue_is_tokenised_like_the_responses():
     assert systems.tokenize(["Good night, sweet Prince!", "I'll  NOT-go."]) == [
-        "good night , sweet prince !", "i'll not - go ."]
+        "good night , sweet prince !",
+        "i'll not - go .",
+    ]
     assert systems.tokenize([]) == []
     rows = [records.Triple("HAMLET", "", "Who's there?", "Is it SO?")]
     assert systems.references(rows) == ["is it so ?"]
@@ -85,7 +89,8 @@ def test_fit_needs_two_targets_and_some_text():
 
 def test_attribution_rejects_empty_mismatched_and_unknown_speakers():
     classifier = speaker_classifier.SpeakerClassifier.fit(
-        ["ship sea", "bread soup"], ["SAILOR", "COOK"])
+        ["ship sea", "bread soup"], ["SAILOR", "COOK"]
+    )
     with pytest.raises(ValueError, match="texts is empty"):
         speaker_classifier.attribution_accuracy(classifier, [], [])
     with pytest.raises(ValueError, match="texts is empty"):
@@ -99,9 +104,11 @@ def test_attribution_rejects_empty_mismatched_and_unknown_speakers():
 def test_balanced_accuracy_puts_a_one_speaker_system_at_chance():
     from mtask_tf.evaluation.speaker_classifier import SpeakerClassifier
     from mtask_tf.evaluation.speaker_classifier import attribution_accuracy
+
     classifier = SpeakerClassifier.fit(
         ["my lord my lord", "good my lord", "sweet prince sweet", "good night sweet prince"],
-        ["A", "A", "B", "B"])
+        ["A", "A", "B", "B"],
+    )
     # Nine rows meant for A, one for B; every response sounds like A.
     texts = ["my lord"] * 10
     intended = ["A"] * 9 + ["B"]

@@ -9,11 +9,14 @@ from mtask_tf.model import decoder as decoder_lib
 from mtask_tf.model import encoder as encoder_lib
 from mtask_tf.model import lstm
 
-TINY = builders.ModelConfig(vocabulary_size=12, embedding_dim=4, units=8, num_layers=2,
-                            num_speakers=3, speaker_dim=4)
-BATCH = {"source": tf.constant([[5, 6, 3, 7], [5, 3, 0, 0]]),
-         "target_in": tf.constant([[2, 5, 6], [2, 7, 0]]),
-         "speaker": tf.constant([0, 2])}
+TINY = builders.ModelConfig(
+    vocabulary_size=12, embedding_dim=4, units=8, num_layers=2, num_speakers=3, speaker_dim=4
+)
+BATCH = {
+    "source": tf.constant([[5, 6, 3, 7], [5, 3, 0, 0]]),
+    "target_in": tf.constant([[2, 5, 6], [2, 7, 0]]),
+    "speaker": tf.constant([0, 2]),
+}
 
 
 def test_one_decoder_object_serves_both_graphs():
@@ -34,8 +37,9 @@ def test_step_by_step_decoding_matches_teacher_forcing():
     states = models.encoder(BATCH["source"])
     logits = models.decoder(BATCH["target_in"], states, BATCH["speaker"])
     for t in range(3):
-        step_logits, states = models.decoder.step(BATCH["target_in"][:, t], states,
-                                                  BATCH["speaker"])
+        step_logits, states = models.decoder.step(
+            BATCH["target_in"][:, t], states, BATCH["speaker"]
+        )
         np.testing.assert_allclose(step_logits, logits[:, t], atol=1e-5)
 
 
@@ -53,7 +57,8 @@ def test_padding_does_not_change_the_encoder_state():
 def test_persona_decoder_depends_on_the_speaker_and_plain_one_does_not():
     persona = builders.build_models(TINY, with_autoencoder=False).seq2seq
     plain = builders.build_models(
-        builders.ModelConfig(**{**TINY.__dict__, "num_speakers": 0}), False).seq2seq
+        builders.ModelConfig(**{**TINY.__dict__, "num_speakers": 0}), False
+    ).seq2seq
     other = dict(BATCH, speaker=tf.constant([1, 1]))
     assert not np.allclose(persona(BATCH), persona(other))
     np.testing.assert_array_equal(plain(BATCH), plain(other))
@@ -67,11 +72,14 @@ def test_weights_start_uniform_in_init_scale():
         assert values.std() > 0.02, v.path  # Not zeros or a constant.
 
 
-@pytest.mark.parametrize("layer", [
-    lstm.LSTMStack(8, 2, 0.05),
-    encoder_lib.Encoder(12, 4, 8, 2, 0.05),
-    decoder_lib.Decoder(12, 4, 8, 2, num_speakers=3, speaker_dim=4, init_scale=0.05),
-])
+@pytest.mark.parametrize(
+    "layer",
+    [
+        lstm.LSTMStack(8, 2, 0.05),
+        encoder_lib.Encoder(12, 4, 8, 2, 0.05),
+        decoder_lib.Decoder(12, 4, 8, 2, num_speakers=3, speaker_dim=4, init_scale=0.05),
+    ],
+)
 def test_get_config_round_trip(layer):
     config = layer.get_config()
     clone = type(layer).from_config(config)
@@ -116,8 +124,12 @@ def test_hand_written_lstm_gradient_equals_automatic_differentiation(masked, fin
     rng = np.random.default_rng(3)
     time, batch, units = 6, 3, 4
     tensor = lambda *shape, scale=1.0: tf.constant(scale * rng.normal(size=shape), tf.float32)
-    inputs = [tensor(time, batch, 4 * units), tensor(batch, units), tensor(batch, units),
-              tensor(units, 4 * units, scale=0.5)]
+    inputs = [
+        tensor(time, batch, 4 * units),
+        tensor(batch, units),
+        tensor(batch, units),
+        tensor(units, 4 * units, scale=0.5),
+    ]
     keep = tf.constant(rng.random([time, batch]) > 0.3) if masked else None
     weights = [tensor(time, batch, units), tensor(batch, units), tensor(batch, units)]
 

@@ -41,11 +41,17 @@ class Server:
         self.port = free_port()
         self.rest_port = free_port()
         self.log_path = log_path
-        command = [sys.executable, "-m", "serving.server", f"--host={HOST}",
-                   f"--port={self.port}", f"--rest_api_port={self.rest_port}", *flags]
+        command = [
+            sys.executable,
+            "-m",
+            "serving.server",
+            f"--host={HOST}",
+            f"--port={self.port}",
+            f"--rest_api_port={self.rest_port}",
+            *flags,
+        ]
         with open(log_path, "w") as log:
-            self.process = subprocess.Popen(command, cwd=REPO, stdout=log,
-                                            stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
         self.channel = grpc.insecure_channel(f"{HOST}:{self.port}")
         self.stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
 

@@ -30,8 +30,9 @@ def _turn(message="hi", speaker="IAGO", context=""):
 @pytest.fixture()
 def repository(tmp_path):
     toy_models.save_toy_model(tmp_path / "toy", 1, "v1")
-    repository = models.ModelRepository([config.ModelSource("toy", str(tmp_path / "toy"))],
-                                        OPTIONS, log=lambda line: None)
+    repository = models.ModelRepository(
+        [config.ModelSource("toy", str(tmp_path / "toy"))], OPTIONS, log=lambda line: None
+    )
     repository.refresh(raise_errors=True)
     yield repository
     repository.close()
@@ -50,29 +51,51 @@ def test_predict_runs_the_signature(repository):
     key, outputs = servable.predict("", _turn())
     assert key == "serving_default"
     assert outputs["responses"].tolist() == [[b"v1 IAGO: hi", b"v1 IAGO: "]]
-    key, outputs = servable.predict("score", {**_turn(), "response": _text("a b")},
-                                    output_filter=["num_tokens"])
+    key, outputs = servable.predict(
+        "score", {**_turn(), "response": _text("a b")}, output_filter=["num_tokens"]
+    )
     assert key == "score"
     assert (list(outputs), outputs["num_tokens"].tolist()) == (["num_tokens"], [2])
 
 
-@pytest.mark.parametrize("inputs, code, message", [
-    ({"message": _text("a"), "speaker": _text("IAGO")}, "INVALID_ARGUMENT",
-     "missing input(s): context. Signature 'generate' takes inputs: context, "
-     "message, speaker"),
-    ({**_turn(), "message": np.array([1], np.int32)}, "INVALID_ARGUMENT",
-     "input 'message' must be string, got int32"),
-    ({**_turn(), "message": _text("a", "b")}, "INVALID_ARGUMENT",
-     "all inputs must have the same batch size (first dimension): context has 1, "
-     "message has 2, speaker has 1"),
-    ({name: _text(*["a"] * 5) for name in ("context", "message", "speaker")},
-     "RESOURCE_EXHAUSTED", "Task size 5 is larger than maximum input batch size 4"),
-    (_turn(message="0123456789x"), "INVALID_ARGUMENT",
-     "input 'message'[0] has 11 characters, more than this server's limit of 10"),
-    (_turn(message=b"\xc3("), "INVALID_ARGUMENT",
-     "input 'message'[0] is not valid UTF-8 (byte 0xc3 at offset 0)"),
-    (_turn(speaker="BOB"), "INVALID_ARGUMENT", "assertion failed: [unknown speaker:] [BOB]"),
-])
+@pytest.mark.parametrize(
+    "inputs, code, message",
+    [
+        (
+            {"message": _text("a"), "speaker": _text("IAGO")},
+            "INVALID_ARGUMENT",
+            "missing input(s): context. Signature 'generate' takes inputs: context, "
+            "message, speaker",
+        ),
+        (
+            {**_turn(), "message": np.array([1], np.int32)},
+            "INVALID_ARGUMENT",
+            "input 'message' must be string, got int32",
+        ),
+        (
+            {**_turn(), "message": _text("a", "b")},
+            "INVALID_ARGUMENT",
+            "all inputs must have the same batch size (first dimension): context has 1, "
+            "message has 2, speaker has 1",
+        ),
+        (
+            {name: _text(*["a"] * 5) for name in ("context", "message", "speaker")},
+            "RESOURCE_EXHAUSTED",
+            "Task size 5 is larger than maximum input batch size 4",
+        ),
+        (
+            _turn(message="0123456789x"),
+            "INVALID_ARGUMENT",
+            "input 'message'[0] has 11 characters, more than this server's limit of 10",
+        ),
+        (
+            _turn(message=b"\xc3("),
+            "INVALID_ARGUMENT",
+            "input 'message'[0] is not valid UTF-8 (byte 0xc3 at offset 0)",
+        ),
+        (_turn(speaker="BOB"), "INVALID_ARGUMENT", "assertion failed: [unknown speaker:] [BOB]"),
+    ],
+)
 def test_bad_inputs_raise_serving_errors(repository, inputs, code, message):
     with pytest.raises(errors.ServingError) as raised:
         repository.get("toy").predict("generate", inputs)
@@ -85,7 +108,7 @@ def test_lookups_that_find_nothing_are_not_found(repository):
         with pytest.raises(errors.ServingError) as raised:
             repository.get(name, version, label)
         assert raised.value.code == grpc.StatusCode.NOT_FOUND
-    with pytest.raises(errors.ServingError, match="signature key \"nope\" not found"):
+    with pytest.raises(errors.ServingError, match='signature key "nope" not found'):
         repository.get("toy").predict("nope", _turn())
 
 
@@ -139,22 +162,25 @@ def test_warm_up_requests_run_before_a_version_is_served(repository, tmp_path):
 
 def test_a_signature_without_batch_dimension_runs_unbatched(tmp_path):
     module = tf.Module()
-    module.shout = tf.function(lambda text: {"loud": tf.strings.upper(text)},
-                               input_signature=[tf.TensorSpec([], tf.string)])
+    module.shout = tf.function(
+        lambda text: {"loud": tf.strings.upper(text)},
+        input_signature=[tf.TensorSpec([], tf.string)],
+    )
     tf.saved_model.save(module, str(tmp_path / "1"), signatures={"shout": module.shout})
     servable = models.Servable("m", 1, str(tmp_path / "1"), OPTIONS)
     assert not servable.signatures["shout"].batchable
-    assert servable.predict("shout", {"text": np.array(b"hey", dtype=object)})[1][
-        "loud"] == b"HEY"
+    assert servable.predict("shout", {"text": np.array(b"hey", dtype=object)})[1]["loud"] == b"HEY"
     servable.close()
 
 
 def test_clean_message_keeps_what_the_graph_says():
-    message = ("Graph execution error:\n\nDetected at node check/Assert defined at (most "
-               "recent call last):\n  File \"/x/export.py\", line 10, in generate\n"
-               "    tf.debugging.Assert(known, [speaker])\n\n"
-               "assertion failed: [unknown speaker] [BOB]\n"
-               "\t [[{{node check/Assert}}]] [Op:__inference_signature_wrapper_99]")
+    message = (
+        "Graph execution error:\n\nDetected at node check/Assert defined at (most "
+        'recent call last):\n  File "/x/export.py", line 10, in generate\n'
+        "    tf.debugging.Assert(known, [speaker])\n\n"
+        "assertion failed: [unknown speaker] [BOB]\n"
+        "\t [[{{node check/Assert}}]] [Op:__inference_signature_wrapper_99]"
+    )
     assert errors.clean_message(message) == "assertion failed: [unknown speaker] [BOB]"
 
 
@@ -171,22 +197,37 @@ def test_read_model_config(tmp_path):
     path.write_text(CONFIG)
     assert config.read_model_config(str(path)) == [
         config.ModelSource("mtask", "export/mtask"),
-        config.ModelSource("reverse", "/abs/reverse")]
+        config.ModelSource("reverse", "/abs/reverse"),
+    ]
 
 
-@pytest.mark.parametrize("text, error", [
-    ("model_config_list { config { name: \"a\" base_path: }", "not a ModelServerConfig"),
-    ("", "no models"),
-    ('model_config_list { config { name: "a" } }', "needs both name and base_path"),
-    ('model_config_list { config { name: "a" base_path: "x" model_platform: "onnx" } }',
-     "model_platform 'onnx' is not served here"),
-    ('model_config_list { config { name: "a" base_path: "x" model_version_policy '
-     '{ all {} } } }', "only the default version policy"),
-    ('model_config_list { config { name: "a" base_path: "x" version_labels '
-     '{ key: "stable" value: 1 } } }', "version_labels are not supported"),
-    ('model_config_list { config { name: "a" base_path: "x" } '
-     'config { name: "a" base_path: "y" } }', "the name 'a' is used twice"),
-])
+@pytest.mark.parametrize(
+    "text, error",
+    [
+        ('model_config_list { config { name: "a" base_path: }', "not a ModelServerConfig"),
+        ("", "no models"),
+        ('model_config_list { config { name: "a" } }', "needs both name and base_path"),
+        (
+            'model_config_list { config { name: "a" base_path: "x" model_platform: "onnx" } }',
+            "model_platform 'onnx' is not served here",
+        ),
+        (
+            'model_config_list { config { name: "a" base_path: "x" model_version_policy '
+            "{ all {} } } }",
+            "only the default version policy",
+        ),
+        (
+            'model_config_list { config { name: "a" base_path: "x" version_labels '
+            '{ key: "stable" value: 1 } } }',
+            "version_labels are not supported",
+        ),
+        (
+            'model_config_list { config { name: "a" base_path: "x" } '
+            'config { name: "a" base_path: "y" } }',
+            "the name 'a' is used twice",
+        ),
+    ],
+)
 def test_bad_model_config_says_what_is_wrong(tmp_path, text, error):
     path = tmp_path / "models.config"
     path.write_text(text)

@@ -34,14 +34,19 @@ def server(export_dir, tmp_path_factory):
     config = tmp_path_factory.mktemp("config") / "models.config"
     config.write_text(f"""
 model_config_list {{
-  config {{ name: "toy" base_path: "{export_dir / 'toy'}" model_platform: "tensorflow" }}
-  config {{ name: "other" base_path: "{os.path.relpath(export_dir / 'other', REPO)}"
+  config {{ name: "toy" base_path: "{export_dir / "toy"}" model_platform: "tensorflow" }}
+  config {{ name: "other" base_path: "{os.path.relpath(export_dir / "other", REPO)}"
            model_platform: "tensorflow" }}
 }}
 """)
-    server = Server(config.parent / "server.log", f"--model_config_file={config}",
-                    f"--max_batch_size={MAX_BATCH}", "--batch_timeout_micros=30000",
-                    f"--max_input_chars={MAX_CHARS}", "--file_system_poll_wait_seconds=1")
+    server = Server(
+        config.parent / "server.log",
+        f"--model_config_file={config}",
+        f"--max_batch_size={MAX_BATCH}",
+        "--batch_timeout_micros=30000",
+        f"--max_input_chars={MAX_CHARS}",
+        "--file_system_poll_wait_seconds=1",
+    )
     yield server.wait_ready()
     assert server.stop() == 0, server.log()
 
@@ -61,10 +66,12 @@ def test_start_up_lines_name_models_versions_and_ports(server):
 
 def test_grpc_generate(server):
     response = server.predict("toy", turn(), signature="generate")
-    assert (response.model_spec.name, response.model_spec.version.value,
-            response.model_spec.signature_name) == ("toy", 1, "generate")
-    assert _responses(response) == [[b"v1 HAMLET: nay, answer me",
-                                     b"v1 HAMLET: who's there?"]]
+    assert (
+        response.model_spec.name,
+        response.model_spec.version.value,
+        response.model_spec.signature_name,
+    ) == ("toy", 1, "generate")
+    assert _responses(response) == [[b"v1 HAMLET: nay, answer me", b"v1 HAMLET: who's there?"]]
     # Typed value fields, as tensorflow_model_server answers, not tensor_content.
     assert list(response.outputs["scores"].float_val) == [-25.0, -23.0]
     assert list(response.outputs["lengths"].int_val) == [25, 23]
@@ -81,6 +88,7 @@ def test_grpc_default_signature_and_output_filter(server):
 
 def _with_filter(server, names):
     from tensorflow_serving.apis import predict_pb2
+
     request = predict_pb2.PredictRequest()
     request.model_spec.name = "toy"
     for name, value in turn().items():
@@ -90,11 +98,13 @@ def _with_filter(server, names):
 
 
 def test_grpc_score_and_reverse_score(server):
-    scored = outputs(server.predict("toy", {**turn(), "response": ["to be or not"]},
-                                    signature="score"))
+    scored = outputs(
+        server.predict("toy", {**turn(), "response": ["to be or not"]}, signature="score")
+    )
     assert scored["log_prob"].tolist() == [-12.0] and scored["num_tokens"].tolist() == [4]
-    reverse = outputs(server.predict(
-        "toy", {"message": ["a b c"], "response": ["x"]}, signature="reverse_score"))
+    reverse = outputs(
+        server.predict("toy", {"message": ["a b c"], "response": ["x"]}, signature="reverse_score")
+    )
     assert reverse["log_prob"].tolist() == [-5.0] and reverse["num_tokens"].tolist() == [3]
 
 
@@ -122,34 +132,62 @@ def test_grpc_metadata_and_status(server):
 
 
 def test_rest_row_and_columnar_predict(server):
-    status, body = server.rest("/v1/models/toy:predict", {"instances": [
-        {"context": "a", "message": "hello", "speaker": "IAGO"},
-        {"context": "b", "message": "bye", "speaker": "HAMLET"}]})
+    status, body = server.rest(
+        "/v1/models/toy:predict",
+        {
+            "instances": [
+                {"context": "a", "message": "hello", "speaker": "IAGO"},
+                {"context": "b", "message": "bye", "speaker": "HAMLET"},
+            ]
+        },
+    )
     assert status == 200, body
     assert [row["responses"] for row in body["predictions"]] == [
-        ["v1 IAGO: hello", "v1 IAGO: a"], ["v1 HAMLET: bye", "v1 HAMLET: b"]]
+        ["v1 IAGO: hello", "v1 IAGO: a"],
+        ["v1 HAMLET: bye", "v1 HAMLET: b"],
+    ]
     assert body["predictions"][0]["scores"] == [-14.0, -10.0]
 
-    status, body = server.rest("/v1/models/toy/versions/1:predict", {
-        "signature_name": "score", "inputs": {"context": ["a"], "message": ["hi"],
-                                              "speaker": ["IAGO"], "response": ["x y"]}})
+    status, body = server.rest(
+        "/v1/models/toy/versions/1:predict",
+        {
+            "signature_name": "score",
+            "inputs": {
+                "context": ["a"],
+                "message": ["hi"],
+                "speaker": ["IAGO"],
+                "response": ["x y"],
+            },
+        },
+    )
     assert (status, body) == (200, {"outputs": {"log_prob": [-3.0], "num_tokens": [2]}})
 
 
 def test_rest_single_input_and_output_are_bare_values(server):
     # 50 characters of 2 UTF-8 bytes each: the limit counts characters, not bytes.
     long_text = "é" * MAX_CHARS
-    assert server.rest("/v1/models/toy:predict", {
-        "signature_name": "length", "instances": ["héllo", long_text,
-                                                  {"b64": base64.b64encode(b"abc").decode()}]}
+    assert server.rest(
+        "/v1/models/toy:predict",
+        {
+            "signature_name": "length",
+            "instances": ["héllo", long_text, {"b64": base64.b64encode(b"abc").decode()}],
+        },
     ) == (200, {"predictions": [5, MAX_CHARS, 3]})
-    assert server.rest("/v1/models/toy:predict", {"signature_name": "length",
-                                                  "inputs": ["ab"]}) == (200, {"outputs": [2]})
+    assert server.rest(
+        "/v1/models/toy:predict", {"signature_name": "length", "inputs": ["ab"]}
+    ) == (200, {"outputs": [2]})
 
 
 def test_rest_status_and_metadata(server):
-    expected = {"model_version_status": [{"version": "1", "state": "AVAILABLE", "status": {
-        "error_code": "OK", "error_message": ""}}]}
+    expected = {
+        "model_version_status": [
+            {
+                "version": "1",
+                "state": "AVAILABLE",
+                "status": {"error_code": "OK", "error_message": ""},
+            }
+        ]
+    }
     assert server.rest("/v1/models/toy") == (200, expected)
     assert server.rest("/v1/models/toy/versions/1") == (200, expected)
     status, body = server.rest("/v1/models/toy/metadata")
@@ -175,7 +213,8 @@ def test_32_concurrent_clients_are_batched(server):
         results = list(pool.map(call, range(clients)))
     # Each client got the rows of its own request back out of the merged batch.
     assert [text for text, _ in results] == [
-        f"v1 {toy_models.SPEAKERS[i % 2]}: message {i}" for i in range(clients)]
+        f"v1 {toy_models.SPEAKERS[i % 2]}: message {i}" for i in range(clients)
+    ]
     batch_sizes = [size for _, size in results]
     assert max(batch_sizes) > 1, batch_sizes
     assert max(batch_sizes) <= MAX_BATCH, batch_sizes
@@ -201,37 +240,68 @@ def test_a_graph_error_fails_only_its_own_request_in_a_batch(server):
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
 BAD_GRPC_REQUESTS = {
-    "missing input": (dict(inputs={"context": ["a"], "message": ["b"]}),
-                      INVALID, "missing input(s): speaker"),
-    "unknown input": (dict(inputs={**turn(), "mood": ["glum"]}), INVALID,
-                      "unknown input(s): mood"),
-    "wrong dtype": (dict(inputs={**turn(), "message": np.array([1.5], np.float32)}),
-                    INVALID, "input 'message' must be string, got float32"),
-    "rank 2": (dict(inputs={**turn(), "message": [["b"]]}), INVALID,
-               "input 'message' must have shape [?] (rank 1), got [1, 1]"),
-    "unequal batch sizes": (dict(inputs={**turn(), "message": ["b", "c"]}), INVALID,
-                            "message has 2"),
-    "unknown model": (dict(model="nope"), NOT_FOUND, "Servable not found for request: "
-                      "Latest(nope)"),
+    "missing input": (
+        dict(inputs={"context": ["a"], "message": ["b"]}),
+        INVALID,
+        "missing input(s): speaker",
+    ),
+    "unknown input": (dict(inputs={**turn(), "mood": ["glum"]}), INVALID, "unknown input(s): mood"),
+    "wrong dtype": (
+        dict(inputs={**turn(), "message": np.array([1.5], np.float32)}),
+        INVALID,
+        "input 'message' must be string, got float32",
+    ),
+    "rank 2": (
+        dict(inputs={**turn(), "message": [["b"]]}),
+        INVALID,
+        "input 'message' must have shape [?] (rank 1), got [1, 1]",
+    ),
+    "unequal batch sizes": (
+        dict(inputs={**turn(), "message": ["b", "c"]}),
+        INVALID,
+        "message has 2",
+    ),
+    "unknown model": (
+        dict(model="nope"),
+        NOT_FOUND,
+        "Servable not found for request: Latest(nope)",
+    ),
     "unknown version": (dict(version=9), NOT_FOUND, "Specific(toy, 9)"),
-    "unknown signature": (dict(signature="nope"), NOT_FOUND,
-                          "Serving signature key \"nope\" not found"),
-    "version label": (dict(version_label="stable"), NOT_FOUND,
-                      "Unrecognized servable version label: stable"),
-    "batch too large": (dict(inputs={name: value * (MAX_BATCH + 1)
-                                     for name, value in turn().items()}),
-                        grpc.StatusCode.RESOURCE_EXHAUSTED,
-                        f"Task size {MAX_BATCH + 1} is larger than maximum input batch size "
-                        f"{MAX_BATCH}"),
-    "invalid UTF-8": (dict(inputs={**turn(), "message": [b"caf\xe9"]}), INVALID,
-                      "input 'message'[0] is not valid UTF-8 (byte 0xe9 at offset 3)"),
-    "input too long": (dict(inputs=turn(message="x" * (MAX_CHARS + 1))), INVALID,
-                       f"has {MAX_CHARS + 1} characters, more than this server's limit of "
-                       f"{MAX_CHARS}"),
-    "graph: empty message": (dict(inputs=turn(message="")), INVALID,
-                             "assertion failed: [empty message]"),
-    "graph: unknown speaker": (dict(inputs=turn(speaker="BOB")), INVALID,
-                               "assertion failed: [unknown speaker:] [BOB]"),
+    "unknown signature": (
+        dict(signature="nope"),
+        NOT_FOUND,
+        'Serving signature key "nope" not found',
+    ),
+    "version label": (
+        dict(version_label="stable"),
+        NOT_FOUND,
+        "Unrecognized servable version label: stable",
+    ),
+    "batch too large": (
+        dict(inputs={name: value * (MAX_BATCH + 1) for name, value in turn().items()}),
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        f"Task size {MAX_BATCH + 1} is larger than maximum input batch size {MAX_BATCH}",
+    ),
+    "invalid UTF-8": (
+        dict(inputs={**turn(), "message": [b"caf\xe9"]}),
+        INVALID,
+        "input 'message'[0] is not valid UTF-8 (byte 0xe9 at offset 3)",
+    ),
+    "input too long": (
+        dict(inputs=turn(message="x" * (MAX_CHARS + 1))),
+        INVALID,
+        f"has {MAX_CHARS + 1} characters, more than this server's limit of {MAX_CHARS}",
+    ),
+    "graph: empty message": (
+        dict(inputs=turn(message="")),
+        INVALID,
+        "assertion failed: [empty message]",
+    ),
+    "graph: unknown speaker": (
+        dict(inputs=turn(speaker="BOB")),
+        INVALID,
+        "assertion failed: [unknown speaker:] [BOB]",
+    ),
 }
 
 
@@ -243,7 +313,7 @@ def test_bad_grpc_request_gets_its_status_and_the_server_keeps_serving(server, c
         server.predict(arguments.pop("model"), arguments.pop("inputs"), **arguments)
     assert raised.value.code() == code, raised.value.details()
     assert details in raised.value.details()
-    for noise in ("[[{{node", "Op:__inference", "Traceback", "File \""):
+    for noise in ("[[{{node", "Op:__inference", "Traceback", 'File "'):
         assert noise not in raised.value.details()
     assert _responses(server.predict("toy", turn()))[0][0] == b"v1 HAMLET: nay, answer me"
 
@@ -258,39 +328,98 @@ def test_bad_metadata_request(server):
 
 GOOD_ROW = {"context": "a", "message": "b", "speaker": "IAGO"}
 BAD_REST_REQUESTS = {
-    "missing input": ("toy:predict", {"instances": [{"context": "a", "message": "b"}]},
-                      400, "missing input(s): speaker"),
-    "unknown input": ("toy:predict", {"instances": [{**GOOD_ROW, "mood": "glum"}]}, 400,
-                      "unknown input(s): mood"),
-    "wrong type": ("toy:predict", {"instances": [{**GOOD_ROW, "message": 1.5}]}, 400,
-                   "input 'message' must hold strings, got 1.5"),
-    "rank 2": ("toy:predict", {"inputs": {"context": ["a"], "message": [["b"]],
-                                          "speaker": ["IAGO"]}}, 400, "must have shape [?]"),
-    "ragged": ("toy:predict", {"inputs": {"context": [["a"], []], "message": ["b", "c"],
-                                          "speaker": ["IAGO", "IAGO"]}}, 400, "ragged"),
-    "unequal batch sizes": ("toy:predict", {"inputs": {"context": ["a"], "message": ["b", "c"],
-                                                       "speaker": ["IAGO"]}}, 400,
-                            "same batch size"),
+    "missing input": (
+        "toy:predict",
+        {"instances": [{"context": "a", "message": "b"}]},
+        400,
+        "missing input(s): speaker",
+    ),
+    "unknown input": (
+        "toy:predict",
+        {"instances": [{**GOOD_ROW, "mood": "glum"}]},
+        400,
+        "unknown input(s): mood",
+    ),
+    "wrong type": (
+        "toy:predict",
+        {"instances": [{**GOOD_ROW, "message": 1.5}]},
+        400,
+        "input 'message' must hold strings, got 1.5",
+    ),
+    "rank 2": (
+        "toy:predict",
+        {"inputs": {"context": ["a"], "message": [["b"]], "speaker": ["IAGO"]}},
+        400,
+        "must have shape [?]",
+    ),
+    "ragged": (
+        "toy:predict",
+        {"inputs": {"context": [["a"], []], "message": ["b", "c"], "speaker": ["IAGO", "IAGO"]}},
+        400,
+        "ragged",
+    ),
+    "unequal batch sizes": (
+        "toy:predict",
+        {"inputs": {"context": ["a"], "message": ["b", "c"], "speaker": ["IAGO"]}},
+        400,
+        "same batch size",
+    ),
     "unknown model": ("nope:predict", {"instances": [GOOD_ROW]}, 404, "Latest(nope)"),
-    "unknown version": ("toy/versions/9:predict", {"instances": [GOOD_ROW]}, 404,
-                        "Specific(toy, 9)"),
-    "unknown signature": ("toy:predict", {"signature_name": "nope", "instances": [GOOD_ROW]},
-                          404, "\"nope\" not found"),
-    "version label": ("toy/labels/stable:predict", {"instances": [GOOD_ROW]}, 404,
-                      "version label: stable"),
-    "batch too large": ("toy:predict", {"instances": [GOOD_ROW] * (MAX_BATCH + 1)}, 429,
-                        "larger than maximum input batch size"),
-    "invalid UTF-8": ("toy:predict", {"instances": [{**GOOD_ROW, "message": {
-        "b64": base64.b64encode(b"caf\xe9").decode()}}]}, 400, "not valid UTF-8"),
-    "lone surrogate": ("toy:predict", b'{"instances": [{"context": "a", "message": "\\udcff",'
-                       b' "speaker": "IAGO"}]}', 400, "not valid UTF-8"),
-    "input too long": ("toy:predict", {"instances": [{**GOOD_ROW, "message": "x" * 51}]},
-                       400, "more than this server's limit of 50"),
-    "graph error": ("toy:predict", {"instances": [{**GOOD_ROW, "message": ""}]}, 400,
-                    "assertion failed: [empty message]"),
+    "unknown version": (
+        "toy/versions/9:predict",
+        {"instances": [GOOD_ROW]},
+        404,
+        "Specific(toy, 9)",
+    ),
+    "unknown signature": (
+        "toy:predict",
+        {"signature_name": "nope", "instances": [GOOD_ROW]},
+        404,
+        '"nope" not found',
+    ),
+    "version label": (
+        "toy/labels/stable:predict",
+        {"instances": [GOOD_ROW]},
+        404,
+        "version label: stable",
+    ),
+    "batch too large": (
+        "toy:predict",
+        {"instances": [GOOD_ROW] * (MAX_BATCH + 1)},
+        429,
+        "larger than maximum input batch size",
+    ),
+    "invalid UTF-8": (
+        "toy:predict",
+        {"instances": [{**GOOD_ROW, "message": {"b64": base64.b64encode(b"caf\xe9").decode()}}]},
+        400,
+        "not valid UTF-8",
+    ),
+    "lone surrogate": (
+        "toy:predict",
+        b'{"instances": [{"context": "a", "message": "\\udcff", "speaker": "IAGO"}]}',
+        400,
+        "not valid UTF-8",
+    ),
+    "input too long": (
+        "toy:predict",
+        {"instances": [{**GOOD_ROW, "message": "x" * 51}]},
+        400,
+        "more than this server's limit of 50",
+    ),
+    "graph error": (
+        "toy:predict",
+        {"instances": [{**GOOD_ROW, "message": ""}]},
+        400,
+        "assertion failed: [empty message]",
+    ),
     "not JSON": ("toy:predict", b"{instances", 400, "JSON Parse error"),
-    "instances and inputs": ("toy:predict", {"instances": [GOOD_ROW], "inputs": {}}, 400,
-                             "not both"),
+    "instances and inputs": (
+        "toy:predict",
+        {"instances": [GOOD_ROW], "inputs": {}},
+        400,
+        "not both",
+    ),
     "classify": ("toy:classify", {"examples": []}, 501, "use :predict"),
     "malformed path": ("toy/wat:predict", {"instances": []}, 400, "Malformed request"),
 }
@@ -328,7 +457,9 @@ def test_new_version_is_served_after_the_poll_interval(server, export_dir):
     assert "model 'other': unloaded version 1" in server.log()
     status, body = server.rest("/v1/models/other")
     assert [(v["version"], v["state"]) for v in body["model_version_status"]] == [
-        ("1", "END"), ("2", "AVAILABLE")]
+        ("1", "END"),
+        ("2", "AVAILABLE"),
+    ]
     with pytest.raises(grpc.RpcError) as raised:
         server.predict("other", turn(), version=1)
     assert raised.value.code() == NOT_FOUND
@@ -338,27 +469,36 @@ def test_new_version_is_served_after_the_poll_interval(server, export_dir):
 def test_client_prints_responses_and_reports_errors(server):
     address = f"--server=127.0.0.1:{server.port}"
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        generated, missing_model = pool.map(lambda args: run_module(
-            "serving.client", address, *args, timeout=120), [
-            ["--model_name=toy", "--speaker=IAGO", "--context=hi", "--message=who are you"],
-            ["--model_name=nope", "--speaker=IAGO", "--message=x"]])
+        generated, missing_model = pool.map(
+            lambda args: run_module("serving.client", address, *args, timeout=120),
+            [
+                ["--model_name=toy", "--speaker=IAGO", "--context=hi", "--message=who are you"],
+                ["--model_name=nope", "--speaker=IAGO", "--message=x"],
+            ],
+        )
     assert generated.returncode == 0, generated.stderr
     assert generated.stdout.splitlines() == [
         "model toy version 1, signature generate",
         "  1. v1 IAGO: who are you    (scores -20.0000  forward_log_prob -40.0000  "
         "reverse_log_prob -10.0000  lengths 20)",
         "  2. v1 IAGO: hi    (scores -11.0000  forward_log_prob -22.0000  "
-        "reverse_log_prob -5.5000  lengths 11)"]
+        "reverse_log_prob -5.5000  lengths 11)",
+    ]
     assert missing_model.returncode == 1
-    assert (f"error: 127.0.0.1:{server.port}: NOT_FOUND: Servable not found for request: "
-            "Latest(nope)") in missing_model.stderr
+    assert (
+        f"error: 127.0.0.1:{server.port}: NOT_FOUND: Servable not found for request: Latest(nope)"
+    ) in missing_model.stderr
 
 
 def test_graceful_shutdown_finishes_the_request_in_flight(export_dir, tmp_path):
     # A long batch timeout keeps a lone request waiting in the server for 2 s.
-    server = Server(tmp_path / "server.log", f"--model_base_path={export_dir / 'toy'}",
-                    "--model_name=toy", "--batch_timeout_micros=2000000",
-                    "--shutdown_grace_seconds=20").wait_ready()
+    server = Server(
+        tmp_path / "server.log",
+        f"--model_base_path={export_dir / 'toy'}",
+        "--model_name=toy",
+        "--batch_timeout_micros=2000000",
+        "--shutdown_grace_seconds=20",
+    ).wait_ready()
     try:
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             in_flight = pool.submit(server.predict, "toy", turn())
@@ -369,8 +509,7 @@ def test_graceful_shutdown_finishes_the_request_in_flight(export_dir, tmp_path):
             with pytest.raises(grpc.RpcError) as refused:
                 server.predict("toy", turn(), timeout=5)
             assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
-            assert _responses(in_flight.result(timeout=20))[0][0] == (
-                b"v1 HAMLET: nay, answer me")
+            assert _responses(in_flight.result(timeout=20))[0][0] == (b"v1 HAMLET: nay, answer me")
         assert server.process.wait(timeout=20) == 0, server.log()
         assert "SIGTERM: no new requests; finishing those in flight" in server.log()
         assert server.log().rstrip().endswith("stopped")
@@ -378,13 +517,20 @@ def test_graceful_shutdown_finishes_the_request_in_flight(export_dir, tmp_path):
         server.stop()
 
 
-@pytest.mark.parametrize("flags, error", [
-    (["--model_base_path=/no/such/dir"],
-     "error: model 'default': base path /no/such/dir is not a directory"),
-    (["--model_base_path=x", "--model_config_file=y"],
-     "give either --model_config_file or --model_base_path, not both"),
-    (["--model_config_file=/no/such/file"], "error: cannot read the model config file"),
-])
+@pytest.mark.parametrize(
+    "flags, error",
+    [
+        (
+            ["--model_base_path=/no/such/dir"],
+            "error: model 'default': base path /no/such/dir is not a directory",
+        ),
+        (
+            ["--model_base_path=x", "--model_config_file=y"],
+            "give either --model_config_file or --model_base_path, not both",
+        ),
+        (["--model_config_file=/no/such/file"], "error: cannot read the model config file"),
+    ],
+)
 def test_start_up_errors_are_clear(flags, error):
     result = run_module("serving.server", *flags, timeout=60)
     assert result.returncode == 1

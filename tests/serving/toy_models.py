@@ -17,8 +17,7 @@ _TEXT = tf.TensorSpec([None], tf.string)
 
 
 def _check(message, speaker):
-    tf.debugging.Assert(tf.reduce_all(tf.strings.length(message) > 0),
-                        ["empty message"])
+    tf.debugging.Assert(tf.reduce_all(tf.strings.length(message) > 0), ["empty message"])
     known = tf.reduce_any(tf.equal(speaker[:, None], tf.constant(SPEAKERS)[None, :]), axis=1)
     tf.debugging.Assert(tf.reduce_all(known), ["unknown speaker:", speaker], summarize=4)
 
@@ -45,10 +44,14 @@ class ToyModel(tf.Module):
         second = tf.strings.join([self.tag, " ", speaker, ": ", context])
         responses = tf.stack([first, second], axis=1)  # [batch, 2]
         scores = tf.stack([_score(first)["log_prob"], _score(second)["log_prob"]], axis=1)
-        return {"responses": responses, "scores": scores,
-                "forward_log_prob": scores * 2.0, "reverse_log_prob": scores / 2.0,
-                "lengths": tf.cast(tf.strings.length(responses), tf.int32),
-                "batch_size": tf.fill([batch], batch)}
+        return {
+            "responses": responses,
+            "scores": scores,
+            "forward_log_prob": scores * 2.0,
+            "reverse_log_prob": scores / 2.0,
+            "lengths": tf.cast(tf.strings.length(responses), tf.int32),
+            "batch_size": tf.fill([batch], batch),
+        }
 
     @tf.function(input_signature=[_TEXT, _TEXT, _TEXT, _TEXT])
     def score(self, context, message, speaker, response):
@@ -68,9 +71,13 @@ class ToyModel(tf.Module):
 def save_toy_model(base_path, version, tag):
     """Writes BASE/VERSION/ atomically (a rename), as an exporter should; returns it."""
     model = ToyModel(tag)
-    signatures = {"generate": model.generate, "serving_default": model.generate,
-                  "score": model.score, "reverse_score": model.reverse_score,
-                  "length": model.length}
+    signatures = {
+        "generate": model.generate,
+        "serving_default": model.generate,
+        "score": model.score,
+        "reverse_score": model.reverse_score,
+        "length": model.length,
+    }
     os.makedirs(base_path, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".{version}-", dir=base_path)
     tf.saved_model.save(model, staging, signatures=signatures)

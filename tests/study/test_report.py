@@ -12,19 +12,39 @@ from mtask_tf.study import report
 
 TARGETS = ("Ross Geller", "Joey Tribbiani")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-SECTIONS = ("# Study `tiny`", "## Data and training", "## Table 1: perplexity",
-            "## Table 2: BLEU, diversity and speaker accuracy", "## Fig. 4: perplexity per target",
-            "## The control", "## Scarcity: less monologue", "## Examples (cf. Fig. 7)",
-            "## MMI weights", "## Findings at a glance", "## Discussion",
-            "## Versions and commands")
+SECTIONS = (
+    "# Study `tiny`",
+    "## Data and training",
+    "## Table 1: perplexity",
+    "## Table 2: BLEU, diversity and speaker accuracy",
+    "## Fig. 4: perplexity per target",
+    "## The control",
+    "## Scarcity: less monologue",
+    "## Examples (cf. Fig. 7)",
+    "## MMI weights",
+    "## Findings at a glance",
+    "## Discussion",
+    "## Versions and commands",
+)
 RUN_INFO = {
-    "commit": "abc1234", "date": "2031-01-02", "machine": "Test CPU, 2 cores",
+    "commit": "abc1234",
+    "date": "2031-01-02",
+    "machine": "Test CPU, 2 cores",
     "versions": {"python": "3.12.1", "tensorflow": "2.21.0", "keras": "3.12.0"},
     "command": "python -m mtask_tf.study --protocol=tiny.toml --work_dir=w --report=r.md",
-    "steps": [{"name": "prepare", "command": ["python", "-m", "mtask_tf.prepare", "--x=a b"],
-               "seconds": 12.5},
-              {"name": "train_baseline", "command": ["python", "-m", "mtask_tf.train"],
-               "seconds": 100.0, "jobs": 2}],
+    "steps": [
+        {
+            "name": "prepare",
+            "command": ["python", "-m", "mtask_tf.prepare", "--x=a b"],
+            "seconds": 12.5,
+        },
+        {
+            "name": "train_baseline",
+            "command": ["python", "-m", "mtask_tf.train"],
+            "seconds": 100.0,
+            "jobs": 2,
+        },
+    ],
     "total_seconds": 112.5,
 }
 
@@ -58,40 +78,61 @@ def _write_json(path, record):
 
 
 def _summary():
-    by = lambda ross, joey: {"total": ross + joey,
-                             "by_speaker": {"Ross Geller": ross, "Joey Tribbiani": joey}}
-    return {"targets": sorted(TARGETS), "counts": {
-        "train": {"total": 900, "by_speaker": {"ALICE": 500, "BOB": 400}},
-        "monologue": by(1000, 5), "dev": by(30, 20), "test": by(40, 10)}}
+    by = lambda ross, joey: {
+        "total": ross + joey,
+        "by_speaker": {"Ross Geller": ross, "Joey Tribbiani": joey},
+    }
+    return {
+        "targets": sorted(TARGETS),
+        "counts": {
+            "train": {"total": 900, "by_speaker": {"ALICE": 500, "BOB": 400}},
+            "monologue": by(1000, 5),
+            "dev": by(30, 20),
+            "test": by(40, 10),
+        },
+    }
 
 
 def _best(perplexity, step=200, stage="seq2seq"):
-    return {"step": step, "stage": stage,
-            "dev": {"perplexity": perplexity, "perplexity_by_speaker": {}}}
+    return {
+        "step": step,
+        "stage": stage,
+        "dev": {"perplexity": perplexity, "perplexity_by_speaker": {}},
+    }
 
 
 def _metrics(dev, test, bleu=None, distinct=None, accuracy=None):
-    record = {"perplexity": {"dev": dev, "test": test},
-              "perplexity_by_speaker": {"dev": {t: dev for t in TARGETS},
-                                        "test": {"Ross Geller": test - 1,
-                                                 "Joey Tribbiani": test + 1}}}
+    record = {
+        "perplexity": {"dev": dev, "test": test},
+        "perplexity_by_speaker": {
+            "dev": {t: dev for t in TARGETS},
+            "test": {"Ross Geller": test - 1, "Joey Tribbiani": test + 1},
+        },
+    }
     if bleu is not None:
-        record.update(bleu={"dev": bleu, "test": bleu}, distinct_1=distinct,
-                      distinct_2=2 * distinct, ent_4=5.5, distinct_responses=0.5,
-                      speaker_accuracy={"dev": accuracy, "test": accuracy},
-                      speaker_accuracy_ceiling={"dev": 0.8, "test": 0.7},
-                      speaker_accuracy_chance=0.5)
+        record.update(
+            bleu={"dev": bleu, "test": bleu},
+            distinct_1=distinct,
+            distinct_2=2 * distinct,
+            ent_4=5.5,
+            distinct_responses=0.5,
+            speaker_accuracy={"dev": accuracy, "test": accuracy},
+            speaker_accuracy_ceiling={"dev": 0.8, "test": 0.7},
+            speaker_accuracy_chance=0.5,
+        )
     return record
 
 
 # (speaker, context, message, response per system). The second row's context is
 # too long for an example; MTASK-S lists its rows in another order.
 LONG = " ".join(["word"] * 16)
-ROWS = [("Ross Geller", "we were on a break", "no we were not", ("base one", "s one", "m one")),
-        ("Ross Geller", LONG, "hi", ("base long", "s long", "m long")),
-        ("Joey Tribbiani", "how you doin", "fine", ("base joey", "s joey", "m joey")),
-        ("Ross Geller", "pivot", "pivot the couch", ("base two", "s two", "m two")),
-        ("Ross Geller", "unagi", "what is that", ("base three", "s three", "m three"))]
+ROWS = [
+    ("Ross Geller", "we were on a break", "no we were not", ("base one", "s one", "m one")),
+    ("Ross Geller", LONG, "hi", ("base long", "s long", "m long")),
+    ("Joey Tribbiani", "how you doin", "fine", ("base joey", "s joey", "m joey")),
+    ("Ross Geller", "pivot", "pivot the couch", ("base two", "s two", "m two")),
+    ("Ross Geller", "unagi", "what is that", ("base three", "s three", "m three")),
+]
 
 
 def _write_responses(main_dir):
@@ -106,34 +147,61 @@ def make_work_dir(root, mtask_m_test=48.0, bleu=(2.0, 2.5, 3.0)):
     """Every artifact of a finished study; MTASK-M's test perplexity and BLEU as given."""
     models, main_dir = root / "models", root / "eval" / "main"
     _write_json(root / "data" / "summary.json", _summary())
-    sizes = {"vocabulary_size": 1234, "embedding_dim": 16, "units": 32, "num_layers": 2,
-             "num_speakers": 0, "speaker_dim": 8}
-    for name, perplexity in (("baseline", 50.0), ("persona", 51.0), ("mtask_m", 45.0),
-                             ("control", 49.0), ("reverse", 70.0),
-                             ("mtask_m_monologue_0.1", 46.0), ("mtask_m_monologue_0.01", 48.5)):
+    sizes = {
+        "vocabulary_size": 1234,
+        "embedding_dim": 16,
+        "units": 32,
+        "num_layers": 2,
+        "num_speakers": 0,
+        "speaker_dim": 8,
+    }
+    for name, perplexity in (
+        ("baseline", 50.0),
+        ("persona", 51.0),
+        ("mtask_m", 45.0),
+        ("control", 49.0),
+        ("reverse", 70.0),
+        ("mtask_m_monologue_0.1", 46.0),
+        ("mtask_m_monologue_0.01", 48.5),
+    ):
         _write_json(models / name / "best.json", _best(perplexity))
         _write_json(models / name / "model.json", dict(sizes, num_speakers=7 * ("mtask" in name)))
     _write_json(models / "baseline" / "steps_run.json", {"stage1": 200, "stage2": 0})
     _write_json(models / "mtask_m" / "steps_run.json", {"stage1": 0, "stage2": 300})
     _write_json(models / "control" / "steps_run.json", {"stage1": 300, "stage2": 0})
-    for target, directory in zip(TARGETS, ("Ross_Geller", "Joey_Tribbiani")):
+    for directory in ("Ross_Geller", "Joey_Tribbiani"):
         _write_json(models / "mtask_s" / directory / "best.json", _best(41.0, 50, "multitask"))
         _write_json(models / "mtask_s" / directory / "steps_run.json", {"stage1": 0, "stage2": 60})
-    for system, before, after in (("baseline", 1.2, 1.5), ("mtask_s", 1.0, 1.1),
-                                  ("mtask_m", 0.9, 1.3)):
-        _write_json(models / system / "mmi.json", {"lambda": 0.25, "gamma": -0.5,
-                                                   "bleu_before": before, "bleu_after": after,
-                                                   "sentences": 40})
-    main = {"baseline": _metrics(50.0, 60.0, bleu[0], 0.02, 0.55),
-            "mtask_s": _metrics(40.0, 45.0, bleu[1], 0.03, 0.60),
-            "mtask_m": _metrics(45.0, mtask_m_test, bleu[2], 0.01, 0.50)}
+    for system, before, after in (
+        ("baseline", 1.2, 1.5),
+        ("mtask_s", 1.0, 1.1),
+        ("mtask_m", 0.9, 1.3),
+    ):
+        _write_json(
+            models / system / "mmi.json",
+            {
+                "lambda": 0.25,
+                "gamma": -0.5,
+                "bleu_before": before,
+                "bleu_after": after,
+                "sentences": 40,
+            },
+        )
+    main = {
+        "baseline": _metrics(50.0, 60.0, bleu[0], 0.02, 0.55),
+        "mtask_s": _metrics(40.0, 45.0, bleu[1], 0.03, 0.60),
+        "mtask_m": _metrics(45.0, mtask_m_test, bleu[2], 0.01, 0.50),
+    }
     _write_json(main_dir / "metrics.json", main)
     eval_report.plot_perplexity_by_speaker(main, main_dir / "perplexity_by_speaker.png")
     _write_responses(main_dir)
-    extra = {"baseline": _metrics(50.0, 60.0), "control": _metrics(49.0, 58.0),
-             "mtask_m": _metrics(45.0, mtask_m_test),
-             "mtask_m_monologue_0.1": _metrics(46.0, 50.0),
-             "mtask_m_monologue_0.01": _metrics(48.5, 55.0)}
+    extra = {
+        "baseline": _metrics(50.0, 60.0),
+        "control": _metrics(49.0, 58.0),
+        "mtask_m": _metrics(45.0, mtask_m_test),
+        "mtask_m_monologue_0.1": _metrics(46.0, 50.0),
+        "mtask_m_monologue_0.01": _metrics(48.5, 55.0),
+    }
     _write_json(root / "eval" / "extra" / "metrics.json", extra)
     return root
 
@@ -142,13 +210,14 @@ def _section(text, heading):
     """The text from `heading` to the next heading of level 2."""
     start = text.index(heading)
     end = text.find("\n## ", start + 1)
-    return text[start:end if end >= 0 else len(text)]
+    return text[start : end if end >= 0 else len(text)]
 
 
 def _row(text, heading, label):
     """The table row of a section whose first cell is `label`."""
-    rows = [line for line in _section(text, heading).splitlines()
-            if line.startswith(f"| {label} |")]
+    rows = [
+        line for line in _section(text, heading).splitlines() if line.startswith(f"| {label} |")
+    ]
     assert len(rows) == 1, f"{label!r} rows in {heading!r}: {rows}"
     return rows[0]
 
@@ -167,8 +236,14 @@ def test_full_report_has_every_section_in_order_and_the_run(protocol, tmp_path):
     assert positions == sorted(positions)
     assert report.NOT_RUN not in text
     title = _section(text, "# Study `tiny`")
-    for fact in ("Two targets, for tests.", "abc1234", "2031-01-02", "Test CPU, 2 cores",
-                 "1 min 52 s", RUN_INFO["command"]):
+    for fact in (
+        "Two targets, for tests.",
+        "abc1234",
+        "2031-01-02",
+        "Test CPU, 2 cores",
+        "1 min 52 s",
+        RUN_INFO["command"],
+    ):
         assert fact in title
     assert report.DISCUSSION_PLACEHOLDER in _section(text, "## Discussion")
 
@@ -182,12 +257,15 @@ def test_data_section_has_counts_sizes_and_time_per_step(protocol, tmp_path):
     assert "the study ran up to 2 steps at a time (`--jobs=2`)" in text
     # train_baseline took 100 s for 200 steps.
     assert _row(text, "## Data and training", "`baseline`") == (
-        "| `baseline` | 200 | 0 | 50.00 at step 200 (seq2seq) | 1 min 40 s | 0.50 s |")
+        "| `baseline` | 200 | 0 | 50.00 at step 200 (seq2seq) | 1 min 40 s | 0.50 s |"
+    )
     # MTASK-S: the steps of both targets' models add up.
     assert _row(text, "## Data and training", "`mtask_s`").startswith(
-        "| `mtask_s` | 0 | 120 | per target, below |")
+        "| `mtask_s` | 0 | 120 | per target, below |"
+    )
     assert _row(text, "## Data and training", "`mtask_s/Joey Tribbiani`").startswith(
-        "| `mtask_s/Joey Tribbiani` | 0 | 60 | 41.00 at step 50 (multitask) |")
+        "| `mtask_s/Joey Tribbiani` | 0 | 60 | 41.00 at step 50 (multitask) |"
+    )
 
 
 def test_table1_has_relative_changes_and_the_papers_numbers(protocol, tmp_path):
@@ -195,17 +273,20 @@ def test_table1_has_relative_changes_and_the_papers_numbers(protocol, tmp_path):
     # (45 - 60) / 60 = -25.0 %, (48 - 60) / 60 = -20.0 %; then the paper's Table 1.
     assert _row(text, "## Table 1", "Perplexity test") == (
         "| Perplexity test | 60.00 | 45.00 (-25.0 %) | 48.00 (-20.0 %) "
-        "| 61.17 | 39.83 (-34.9 %) | 43.21 (-29.4 %) |")
+        "| 61.17 | 39.83 (-34.9 %) | 43.21 (-29.4 %) |"
+    )
 
 
 def test_table2_compares_bleu_only_from_a_baseline_of_one(protocol, tmp_path):
     text = _write(protocol, tmp_path, bleu=(2.0, 2.5, 3.0))
     assert _row(text, "## Table 2", "BLEU test") == (
         "| BLEU test | 2.00 | 2.50 (+25.0 %) | 3.00 (+50.0 %) "
-        "| 1.31 | 1.69 (+29.0 %) | 2.25 (+71.7 %) |")
+        "| 1.31 | 1.69 (+29.0 %) | 2.25 (+71.7 %) |"
+    )
     assert report.BLEU_CAVEAT in text
     assert _row(text, "## Table 2", "speaker accuracy test, real responses") == (
-        "| speaker accuracy test, real responses | 70.00 % | 70.00 % | 70.00 % | – | – | – |")
+        "| speaker accuracy test, real responses | 70.00 % | 70.00 % | 70.00 % | – | – | – |"
+    )
     text = _write(protocol, tmp_path, bleu=(0.5, 0.6, 0.8))
     assert _row(text, "## Table 2", "BLEU test").startswith("| BLEU test | 0.50 | 0.60 | 0.80 |")
     assert "not a finding" in _section(text, "## Findings at a glance")
@@ -213,19 +294,25 @@ def test_table2_compares_bleu_only_from_a_baseline_of_one(protocol, tmp_path):
 
 @pytest.mark.parametrize("mtask_m_test, verdict", [(48.0, "holds"), (65.0, "does not hold")])
 def test_findings_follow_the_numbers(protocol, tmp_path, mtask_m_test, verdict):
-    findings = _section(_write(protocol, tmp_path, mtask_m_test=mtask_m_test),
-                        "## Findings at a glance")
+    findings = _section(
+        _write(protocol, tmp_path, mtask_m_test=mtask_m_test), "## Findings at a glance"
+    )
     lines = {line.split(":")[0]: line for line in findings.splitlines() if line.startswith("- ")}
     assert lines["- MTASK-M has lower test perplexity than the baseline"].endswith(
-        f"**{verdict}** (MTASK-M {mtask_m_test:.2f} vs baseline 60.00).")
+        f"**{verdict}** (MTASK-M {mtask_m_test:.2f} vs baseline 60.00)."
+    )
     # The control's test perplexity is 58.
-    assert (f"- MTASK-M has lower test perplexity than the control (its gain is not explained "
-            f"by extra training): **{verdict}** (MTASK-M {mtask_m_test:.2f} vs control "
-            "58.00).") in findings
+    assert (
+        f"- MTASK-M has lower test perplexity than the control (its gain is not explained "
+        f"by extra training): **{verdict}** (MTASK-M {mtask_m_test:.2f} vs control "
+        "58.00)."
+    ) in findings
     assert "- MTASK-S has lower test perplexity than the baseline: **holds**" in findings
     # MTASK-M's distinct-1 (1 %) is below the baseline's (2 %).
-    assert ("- MTASK-M has higher distinct-1 than the baseline: **does not hold** "
-            "(MTASK-M 1.00 % vs baseline 2.00 %).") in findings
+    assert (
+        "- MTASK-M has higher distinct-1 than the baseline: **does not hold** "
+        "(MTASK-M 1.00 % vs baseline 2.00 %)."
+    ) in findings
 
 
 def test_control_and_scarcity_sections(protocol, tmp_path):
@@ -233,7 +320,8 @@ def test_control_and_scarcity_sections(protocol, tmp_path):
     control = _section(text, "## The control")
     assert "N = 300 (MTASK-M's stage-2 steps: 300," in control
     assert _row(text, "## The control", "Control") == (
-        "| Control | 49.00 | 49.00 (-2.0 %) | 58.00 (-3.3 %) |")
+        "| Control | 49.00 | 49.00 (-2.0 %) | 58.00 (-3.3 %) |"
+    )
     # Ross has 1000 monologue lines, Joey 5: 10 % is 100 + round(0.5) -> at least 1,
     # 1 % is 10 + 1.
     assert _row(text, "## Scarcity", "100 %").startswith("| 100 % | 1005 | 45.00 |")
@@ -254,10 +342,12 @@ def test_figures_are_pngs_linked_relatively(protocol, tmp_path):
         _assert_png(figures / name)
         assert f"](results_figures/{name})" in text
     assert (figures / "perplexity_by_speaker.png").read_bytes() == (
-        tmp_path / "work" / "eval" / "main" / "perplexity_by_speaker.png").read_bytes()
+        tmp_path / "work" / "eval" / "main" / "perplexity_by_speaker.png"
+    ).read_bytes()
     # Fig. 4's table: Ross's test perplexity is the system's test perplexity - 1.
     assert _row(text, "## Fig. 4", "Ross Geller") == (
-        "| Ross Geller | 59.00 | 44.00 (-25.4 %) | 47.00 (-20.3 %) |")
+        "| Ross Geller | 59.00 | 44.00 (-25.4 %) | 47.00 (-20.3 %) |"
+    )
 
 
 def test_examples_are_short_and_matched_by_speaker_context_and_message(protocol, tmp_path):
@@ -265,25 +355,36 @@ def test_examples_are_short_and_matched_by_speaker_context_and_message(protocol,
     rows = [line for line in examples.splitlines() if line.startswith("| ")][1:]
     # Ross's first two short inputs, in the baseline's order; MTASK-S's file is
     # reversed, so matching by position would pair the wrong responses.
-    assert rows == ["| we were on a break | no we were not | base one | s one | m one |",
-                    "| pivot | pivot the couch | base two | s two | m two |"]
+    assert rows == [
+        "| we were on a break | no we were not | base one | s one | m one |",
+        "| pivot | pivot the couch | base two | s two | m two |",
+    ]
     assert "Joey" not in examples  # not an example target
 
 
 def test_example_rows_need_every_run_system_to_have_the_input():
     row = lambda speaker, response, message="m": {
-        "speaker": speaker, "context": "c", "message": message, "response": response}
-    responses = {"baseline": [row("A", "b1"), row("A", "b2", "other")],
-                 "mtask_s": [row("A", "s1")], "mtask_m": None}
+        "speaker": speaker,
+        "context": "c",
+        "message": message,
+        "response": response,
+    }
+    responses = {
+        "baseline": [row("A", "b1"), row("A", "b2", "other")],
+        "mtask_s": [row("A", "s1")],
+        "mtask_m": None,
+    }
     chosen = report.example_rows(responses, "A", 5)
     assert [(r["response"], answers) for r, answers in chosen] == [
-        ("b1", {"baseline": "b1", "mtask_s": "s1"})]
+        ("b1", {"baseline": "b1", "mtask_s": "s1"})
+    ]
 
 
 def test_mmi_weights(protocol, tmp_path):
     text = _write(protocol, tmp_path)
     assert _row(text, "## MMI weights", "MTASK-M") == (
-        "| MTASK-M | 0.2500 | -0.5000 | 0.90 → 1.30 | 40 |")
+        "| MTASK-M | 0.2500 | -0.5000 | 0.90 → 1.30 | 40 |"
+    )
 
 
 def test_versions_and_commands(protocol, tmp_path):
@@ -301,11 +402,19 @@ def test_partial_work_dir_says_not_run_yet(protocol, tmp_path):
     text = report.write_report(protocol, work_dir, output, {})
     positions = [text.index(heading) for heading in SECTIONS]
     assert positions == sorted(positions)
-    for heading in ("## Table 1", "## Table 2", "## Fig. 4", "## The control", "## Scarcity",
-                    "## Examples", "## Versions and commands"):
+    for heading in (
+        "## Table 1",
+        "## Table 2",
+        "## Fig. 4",
+        "## The control",
+        "## Scarcity",
+        "## Examples",
+        "## Versions and commands",
+    ):
         assert report.NOT_RUN in _section(text, heading), heading
     assert _row(text, "## Data and training", "`baseline`").startswith(
-        "| `baseline` | – | – | 50.00 at step 200 (seq2seq) |")
+        "| `baseline` | – | – | 50.00 at step 200 (seq2seq) |"
+    )
     assert _row(text, "## MMI weights", "Baseline").startswith(f"| Baseline | {report.NOT_RUN} |")
     findings = _section(text, "## Findings at a glance")
     assert findings.count("**not measured**") == len(re.findall(r"^- ", findings, re.M)) == 11
@@ -325,8 +434,9 @@ def test_a_hand_written_discussion_survives_regeneration(tmp_path):
     output = tmp_path / "results.md"
     text = report.write_report(protocol, tmp_path / "work", output, {})
     assert report.DISCUSSION_PLACEHOLDER in text
-    output.write_text(text.replace(report.DISCUSSION_PLACEHOLDER,
-                                   "MTASK-M helps Joey most.\n\nSecond paragraph."))
+    output.write_text(
+        text.replace(report.DISCUSSION_PLACEHOLDER, "MTASK-M helps Joey most.\n\nSecond paragraph.")
+    )
     again = report.write_report(protocol, tmp_path / "work", output, {})
     assert "MTASK-M helps Joey most.\n\nSecond paragraph." in again
     assert report.DISCUSSION_PLACEHOLDER not in again
@@ -335,12 +445,27 @@ def test_a_hand_written_discussion_survives_regeneration(tmp_path):
 
 def test_the_per_split_evaluations_merge(tmp_path):
     from mtask_tf.study import artifacts as artifacts_lib
+
     for split, distinct in (("dev", 0.5), ("test", 0.25)):
         directory = tmp_path / "eval" / f"main_{split}"
         directory.mkdir(parents=True)
-        (directory / "metrics.json").write_text(json.dumps({"baseline": {
-            "perplexity": {split: 40.0}, "bleu": {split: 1.5}, "distinct_1": distinct}}))
+        (directory / "metrics.json").write_text(
+            json.dumps(
+                {
+                    "baseline": {
+                        "perplexity": {split: 40.0},
+                        "bleu": {split: 1.5},
+                        "distinct_1": distinct,
+                    }
+                }
+            )
+        )
     metrics, test_dir = artifacts_lib._main_evaluation(tmp_path)
-    assert metrics == {"baseline": {"perplexity": {"dev": 40.0, "test": 40.0},
-                                    "bleu": {"dev": 1.5, "test": 1.5}, "distinct_1": 0.25}}
+    assert metrics == {
+        "baseline": {
+            "perplexity": {"dev": 40.0, "test": 40.0},
+            "bleu": {"dev": 1.5, "test": 1.5},
+            "distinct_1": 0.25,
+        }
+    }
     assert test_dir == tmp_path / "eval" / "main_test"

@@ -31,16 +31,21 @@ def test_protocol_files_load_and_name_their_errors(tmp_path):
         protocol = protocol_lib.load(f"configs/study/{name}.toml")
         assert protocol.data.targets and protocol.train.stage2_max_steps > 0
     bad = tmp_path / "bad.toml"
-    bad.write_text('[data]\nturns = ["a"]\ntargets = ["X"]\nsplit_column = "s"\n'
-                   'dev_values = ["1"]\ntest_values = ["2"]\n[train]\nsize_flags = "f"\n'
-                   'stage2_max_steps = "many"\n')
-    with pytest.raises(protocol_lib.ProtocolError, match=r"bad.toml: \[train\] "
-                       r"stage2_max_steps: expected int, got 'many'"):
+    bad.write_text(
+        '[data]\nturns = ["a"]\ntargets = ["X"]\nsplit_column = "s"\n'
+        'dev_values = ["1"]\ntest_values = ["2"]\n[train]\nsize_flags = "f"\n'
+        'stage2_max_steps = "many"\n'
+    )
+    with pytest.raises(
+        protocol_lib.ProtocolError,
+        match=r"bad.toml: \[train\] "
+        r"stage2_max_steps: expected int, got 'many'",
+    ):
         protocol_lib.load(bad)
     bad.write_text('[data]\nturns = ["a"]\n')
     with pytest.raises(protocol_lib.ProtocolError, match=r"\[data\] needs the field 'targets'"):
         protocol_lib.load(bad)
-    bad.write_text('[datta]\n')
+    bad.write_text("[datta]\n")
     with pytest.raises(protocol_lib.ProtocolError, match="unknown top-level field"):
         protocol_lib.load(bad)
 
@@ -50,9 +55,18 @@ def test_the_steps_follow_the_protocol():
     steps = steps_lib.build(protocol, "runs/x", python="python")
     names = [s.name for s in steps]
     assert names[:3] == ["prepare", "train_baseline", "train_persona"]
-    assert {"train_mtask_m", "train_control", "train_mtask_s", "train_reverse",
-            "train_mtask_m_monologue_0.1", "train_mtask_m_monologue_0.01",
-            "tune_mtask_s", "evaluate_main_dev", "evaluate_main_test", "evaluate_extra"} <= set(names)
+    assert {
+        "train_mtask_m",
+        "train_control",
+        "train_mtask_s",
+        "train_reverse",
+        "train_mtask_m_monologue_0.1",
+        "train_mtask_m_monologue_0.01",
+        "tune_mtask_s",
+        "evaluate_main_dev",
+        "evaluate_main_test",
+        "evaluate_extra",
+    } <= set(names)
     by_name = {s.name: s for s in steps}
     mtask_s = by_name["train_mtask_s"].command()
     assert "--nopretrain" in mtask_s and "--init_from=runs/x/models/baseline" in mtask_s
@@ -70,8 +84,13 @@ def test_the_steps_follow_the_protocol():
 def test_smoke_study_runs_end_to_end_and_resumes(tmp_path):
     turns = write_turns(tmp_path / "turns.tsv")
     work, report = tmp_path / "work", tmp_path / "report" / "results.md"
-    args = ("mtask_tf.study", "--protocol=configs/study/smoke.toml", f"--work_dir={work}",
-            f"--report={report}", f"--turns={turns}")
+    args = (
+        "mtask_tf.study",
+        "--protocol=configs/study/smoke.toml",
+        f"--work_dir={work}",
+        f"--report={report}",
+        f"--turns={turns}",
+    )
     first = run_module(*args, timeout=900, check=True)
     assert "[study 1/" in first.stdout and "ETA" in first.stdout
     protocol = protocol_lib.load("configs/study/smoke.toml")
@@ -86,8 +105,7 @@ def test_smoke_study_runs_end_to_end_and_resumes(tmp_path):
     control = json.loads((work / "models/control/steps_run.json").read_text())
     mtask_m = json.loads((work / "models/mtask_m/steps_run.json").read_text())
     assert control["stage1"] == mtask_m["stage2"] > 0
-    assert json.loads((work / "models/mtask_m/mmi.json").read_text())["decoding"][
-        "beam_size"] == 3
+    assert json.loads((work / "models/mtask_m/mmi.json").read_text())["decoding"]["beam_size"] == 3
     text = report.read_text()
     assert "Table 1" in text and "python -m mtask_tf.study" in text
     again = run_module(*args, timeout=300, check=True)

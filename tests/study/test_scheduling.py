@@ -9,16 +9,22 @@ from mtask_tf.study import runner as runner_lib
 from mtask_tf.study import steps as steps_lib
 
 # Each step appends "start NAME THREADS" and, a moment later, "end NAME".
-_SCRIPT = ("import os, sys, time; log = open(sys.argv[1], 'a'); "
-           "log.write(f\"start {sys.argv[2]} {os.environ.get('TF_NUM_INTRAOP_THREADS', '-')}\\n\"); "
-           "log.flush(); time.sleep(float(sys.argv[3])); log.write(f'end {sys.argv[2]}\\n'); "
-           "sys.exit(int(sys.argv[4]))")
+_SCRIPT = (
+    "import os, sys, time; log = open(sys.argv[1], 'a'); "
+    "log.write(f\"start {sys.argv[2]} {os.environ.get('TF_NUM_INTRAOP_THREADS', '-')}\\n\"); "
+    "log.flush(); time.sleep(float(sys.argv[3])); log.write(f'end {sys.argv[2]}\\n'); "
+    "sys.exit(int(sys.argv[4]))"
+)
 
 
 def _step(events, name, after=(), seconds=1.5, code=0):
-    return steps_lib.Step(name, f"step {name}", [sys.executable, "-c", _SCRIPT, str(events),
-                                                  name, str(seconds), str(code)],
-                          "prepare", after=tuple(after))
+    return steps_lib.Step(
+        name,
+        f"step {name}",
+        [sys.executable, "-c", _SCRIPT, str(events), name, str(seconds), str(code)],
+        "prepare",
+        after=tuple(after),
+    )
 
 
 def _events(path):
@@ -26,8 +32,12 @@ def _events(path):
 
 
 def _graph(events):
-    return [_step(events, "a"), _step(events, "b", ["a"]), _step(events, "c", ["a"]),
-            _step(events, "d", ["b", "c"])]
+    return [
+        _step(events, "a"),
+        _step(events, "b", ["a"]),
+        _step(events, "c", ["a"]),
+        _step(events, "d", ["b", "c"]),
+    ]
 
 
 def test_two_jobs_run_independent_steps_together_and_wait_for_inputs(tmp_path, monkeypatch):
@@ -52,14 +62,18 @@ def test_one_job_runs_the_steps_in_order(tmp_path):
     events = tmp_path / "events"
     runner_lib.Runner(_graph(events), tmp_path / "work", lambda m: None).run()
     assert [(k, n) for k, n, *_ in _events(events)] == [
-        (k, n) for n in "abcd" for k in ("start", "end")]
+        (k, n) for n in "abcd" for k in ("start", "end")
+    ]
 
 
 def test_a_failed_step_stops_the_others_and_the_rerun_skips_finished_ones(tmp_path):
     events, work = tmp_path / "events", tmp_path / "work"
-    steps = [_step(events, "a"), _step(events, "slow", ["a"], seconds=30),
-             _step(events, "bad", ["a"], seconds=0.2, code=3),
-             _step(events, "last", ["slow", "bad"])]
+    steps = [
+        _step(events, "a"),
+        _step(events, "slow", ["a"], seconds=30),
+        _step(events, "bad", ["a"], seconds=0.2, code=3),
+        _step(events, "last", ["slow", "bad"]),
+    ]
     with pytest.raises(runner_lib.StudyError, match=r"step bad failed \(exit 3\).*bad.log"):
         runner_lib.Runner(steps, work, lambda m: None, jobs=2).run()
     names = [n for k, n, *_ in _events(events) if k == "start"]
@@ -80,6 +94,7 @@ def test_a_step_needing_an_unknown_step_is_refused(tmp_path):
 
 def test_the_study_steps_name_what_they_need():
     from mtask_tf.study import protocol as protocol_lib
+
     protocol = protocol_lib.load("configs/study/friends.toml")
     by_name = {s.name: s for s in steps_lib.build(protocol, "runs/x", python="python")}
     assert by_name["train_mtask_s"].after == ("train_baseline",)
@@ -88,7 +103,10 @@ def test_the_study_steps_name_what_they_need():
     assert set(by_name["tune_mtask_m"].after) == {"train_mtask_m", "train_reverse"}
     for split in ("dev", "test"):
         assert by_name[f"evaluate_main_{split}"].after == (
-            "tune_baseline", "tune_mtask_s", "tune_mtask_m")
+            "tune_baseline",
+            "tune_mtask_s",
+            "tune_mtask_m",
+        )
     names = list(by_name)
     for step in by_name.values():  # The list order is one the steps can run in.
         assert all(names.index(n) < names.index(step.name) for n in step.after)

@@ -29,9 +29,17 @@ def _yorick_lines(count, seed=5):
 
 
 def _enroll(model_dir, output_dir, text, *flags):
-    return run_module("mtask_tf.enroll", f"--model_dir={model_dir}", f"--speaker={SPEAKER}",
-                      f"--text={text}", f"--output_dir={output_dir}", "--eval_every=25",
-                      "--max_steps=300", "--learning_rate=0.03", *flags)
+    return run_module(
+        "mtask_tf.enroll",
+        f"--model_dir={model_dir}",
+        f"--speaker={SPEAKER}",
+        f"--text={text}",
+        f"--output_dir={output_dir}",
+        "--eval_every=25",
+        "--max_steps=300",
+        "--learning_rate=0.03",
+        *flags,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +54,11 @@ def enrolled(trained, tmp_path_factory):
 
 def _checkpoint_values(model_dir):
     reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(model_dir / "best"))
-    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
-            if name.startswith("variables/")}
+    return {
+        name: reader.get_tensor(name)
+        for name in reader.get_variable_to_shape_map()
+        if name.startswith("variables/")
+    }
 
 
 def test_only_the_new_speaker_row_changes_and_its_perplexity_falls(trained, enrolled):
@@ -69,16 +80,22 @@ def test_only_the_new_speaker_row_changes_and_its_perplexity_falls(trained, enro
     assert record["perplexity_after"] < record["perplexity_before"]
     assert record["text"]["blank_lines_skipped"] == 1 and record["text"]["held_out_lines"] == 8
     assert record["text"]["vocabulary_coverage"] == 1.0
-    assert json.loads((output / "best.json").read_text())["dev"]["perplexity"] == \
-        record["perplexity_after"]
-    assert "before enrolment (the average speaker)" in result.stdout and "covers 100.0%" in result.stdout
+    assert (
+        json.loads((output / "best.json").read_text())["dev"]["perplexity"]
+        == record["perplexity_after"]
+    )
+    assert (
+        "before enrolment (the average speaker)" in result.stdout
+        and "covers 100.0%" in result.stdout
+    )
 
 
 def _generate(model_dir, speakers, messages):
     config = responder_lib.DecodeConfig(beam_size=4, max_length=6, responses=4)
     responder = responder_lib.load(model_dir, None, config)
-    result = responder.generate(tf.constant([""] * len(speakers)), tf.constant(messages),
-                                tf.constant(speakers))
+    result = responder.generate(
+        tf.constant([""] * len(speakers)), tf.constant(messages), tf.constant(speakers)
+    )
     return {key: result[key].numpy().tolist() for key in ("responses", "scores")}
 
 
@@ -98,16 +115,28 @@ def _source_and_lengths(model_dir):
 
 def test_dev_triples_and_a_curve(trained, tmp_path, capsys):
     text = tmp_path / "yorick.tsv"  # a monologue TSV: only YORICK's rows are used
-    text.write_text("speaker\ttext\n" + "".join(f"{SPEAKER}\t{line}\n" for line in
-                                                _yorick_lines(60)) + "HAMLET\tto be\n")
+    text.write_text(
+        "speaker\ttext\n"
+        + "".join(f"{SPEAKER}\t{line}\n" for line in _yorick_lines(60))
+        + "HAMLET\tto be\n"
+    )
     dev = tmp_path / "dev.tsv"
-    dev.write_text("speaker\tcontext\tmessage\tresponse\n" + "".join(
-        f"{SPEAKER}\t\tthe night\t{line}\n" for line in _yorick_lines(12, seed=9)))
+    dev.write_text(
+        "speaker\tcontext\tmessage\tresponse\n"
+        + "".join(f"{SPEAKER}\t\tthe night\t{line}\n" for line in _yorick_lines(12, seed=9))
+    )
     source, lengths = _source_and_lengths(trained / "mtask_m")
     config = enrollment.EnrollConfig(max_steps=100, eval_every=25, learning_rate=0.03)
     record = enrollment.enroll_speaker(
-        source, enrollment.read_speaker_text(text, SPEAKER), tmp_path / "out", lengths,
-        config, print, dev=enrollment.read_dev(dev, SPEAKER), curve=[10, 30, 1000])
+        source,
+        enrollment.read_speaker_text(text, SPEAKER),
+        tmp_path / "out",
+        lengths,
+        config,
+        print,
+        dev=enrollment.read_dev(dev, SPEAKER),
+        curve=[10, 30, 1000],
+    )
     assert record == json.loads((tmp_path / "out/enroll.json").read_text())
     assert record["judged_by"].startswith("dev perplexity (12 triples)")
     assert record["text"]["rows_of_other_speakers"] == 1
@@ -126,8 +155,14 @@ def test_adapt_decoder_on_a_seq2seq_model_is_stage_2_for_the_speaker(trained, tm
     general = trained / "data/train.tsv"
     config = enrollment.EnrollConfig(max_steps=40, eval_every=20, learning_rate=0.01)
     record = enrollment.enroll_decoder(
-        source, enrollment.read_speaker_text(text, SPEAKER), output, lengths, config, print,
-        (records.read_triples(general)[0], general))
+        source,
+        enrollment.read_speaker_text(text, SPEAKER),
+        output,
+        lengths,
+        config,
+        print,
+        (records.read_triples(general)[0], general),
+    )
     assert record["adapt"] == "decoder" and record["steps"] == 40
     assert record["perplexity_after"] < record["perplexity_before"]
     assert json.loads((output / "model.json").read_text())["num_speakers"] == 0
@@ -144,20 +179,24 @@ def _attempt(model, speaker, text, output, adapt="speaker"):
     enrollment.check_request(source, speaker, output, False, adapt)
     speaker_text = enrollment.read_speaker_text(text, speaker)
     lengths = pipeline.Lengths(**json.loads((model / "experiment.json").read_text())["lengths"])
-    enrollment.enroll_speaker(source, speaker_text, output, lengths,
-                              enrollment.EnrollConfig(max_steps=1), print)
+    enrollment.enroll_speaker(
+        source, speaker_text, output, lengths, enrollment.EnrollConfig(max_steps=1), print
+    )
 
 
-@pytest.mark.parametrize("case, expected", [
-    ("known_speaker", "already in"),
-    ("no_speaker_embeddings", "use --adapt=decoder"),
-    ("empty_text", "no text"),
-    ("output_is_input", "is the trained model's directory"),
-    ("uncovered_text", "none of its words are in the model's vocabulary"),
-    ("monologue_without_speaker", "no rows of speaker 'YORICK'"),
-    ("bad_utf8", r"text.txt:2: invalid UTF-8"),
-    ("one_line", "at least two are needed"),
-])
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("known_speaker", "already in"),
+        ("no_speaker_embeddings", "use --adapt=decoder"),
+        ("empty_text", "no text"),
+        ("output_is_input", "is the trained model's directory"),
+        ("uncovered_text", "none of its words are in the model's vocabulary"),
+        ("monologue_without_speaker", "no rows of speaker 'YORICK'"),
+        ("bad_utf8", r"text.txt:2: invalid UTF-8"),
+        ("one_line", "at least two are needed"),
+    ],
+)
 def test_bad_requests_are_refused_and_write_nothing(trained, tmp_path, case, expected):
     text = tmp_path / "text.txt"
     text.write_text("good night sweet prince\nsweet prince\n")
@@ -189,8 +228,13 @@ def test_bad_requests_are_refused_and_write_nothing(trained, tmp_path, case, exp
 def test_the_cli_reports_a_refusal_in_one_line(trained, tmp_path):
     text = tmp_path / "text.txt"
     text.write_text("good night\nsweet prince\n")
-    result = run_module("mtask_tf.enroll", f"--model_dir={trained / 'mtask_m'}",
-                        "--speaker=HAMLET", f"--text={text}", f"--output_dir={tmp_path / 'o'}")
+    result = run_module(
+        "mtask_tf.enroll",
+        f"--model_dir={trained / 'mtask_m'}",
+        "--speaker=HAMLET",
+        f"--text={text}",
+        f"--output_dir={tmp_path / 'o'}",
+    )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "error: speaker 'HAMLET' is already in" in result.stderr and "--replace" in result.stderr
     assert not (tmp_path / "o").exists()
@@ -200,30 +244,39 @@ def _wait_for_version(server, model, version, timeout=120):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status, body = server.rest(f"/v1/models/{model}")
-        if status == 200 and any(v["version"] == str(version) and v["state"] == "AVAILABLE"
-                                 for v in body["model_version_status"]):
+        if status == 200 and any(
+            v["version"] == str(version) and v["state"] == "AVAILABLE"
+            for v in body["model_version_status"]
+        ):
             return
         time.sleep(0.5)
     raise AssertionError(f"{model} version {version} not served:\n{server.log()}")
 
 
-def test_a_running_server_answers_as_the_enrolled_speaker_after_export(
-        trained, enrolled, tmp_path):
+def test_a_running_server_answers_as_the_enrolled_speaker_after_export(trained, enrolled, tmp_path):
     output, _ = enrolled
     export = lambda model_dir: run_module(
-        "mtask_tf.export", f"--model_dir={model_dir}", f"--export_base={tmp_path / 'mtask_m'}",
-        "--beam_size=4", "--max_length=6", "--responses=2",
-        f"--models_config={tmp_path / 'models.config'}", check=True)
+        "mtask_tf.export",
+        f"--model_dir={model_dir}",
+        f"--export_base={tmp_path / 'mtask_m'}",
+        "--beam_size=4",
+        "--max_length=6",
+        "--responses=2",
+        f"--models_config={tmp_path / 'models.config'}",
+        check=True,
+    )
     export(trained / "mtask_m")
-    server = Server(tmp_path / "server.log", f"--model_config_file={tmp_path / 'models.config'}",
-                    "--file_system_poll_wait_seconds=1").wait_ready(timeout=120)
+    server = Server(
+        tmp_path / "server.log",
+        f"--model_config_file={tmp_path / 'models.config'}",
+        "--file_system_poll_wait_seconds=1",
+    ).wait_ready(timeout=120)
     try:
         query = {"context": [""], "message": ["good night"], "speaker": [SPEAKER]}
         status, body = server.rest("/v1/models/mtask_m:predict", {"inputs": query})
         assert status == 400 and "unknown speaker" in body["error"]
         hamlet = {"context": ["the night"], "message": ["good sir"], "speaker": ["HAMLET"]}
-        generate = lambda inputs: outputs(server.predict("mtask_m", inputs,
-                                                         signature="generate"))
+        generate = lambda inputs: outputs(server.predict("mtask_m", inputs, signature="generate"))
         hamlet_before = generate(hamlet)
         export(output)  # version 2 beside version 1; the server keeps running
         _wait_for_version(server, "mtask_m", 2)

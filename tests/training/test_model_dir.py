@@ -11,8 +11,7 @@ def test_model_dir_without_checkpoint_or_config_is_named(tmp_path):
         model_dir.load_trained(tmp_path / "absent")
     with pytest.raises(model_dir.ModelDirError, match=r"model.json: missing"):
         model_dir.load_trained(tmp_path)
-    builders.ModelConfig(vocabulary_size=12, embedding_dim=4, units=8).save(
-        tmp_path / "model.json")
+    builders.ModelConfig(vocabulary_size=12, embedding_dim=4, units=8).save(tmp_path / "model.json")
     with pytest.raises(model_dir.ModelDirError, match=r"best: no checkpoint; train the model"):
         model_dir.load_trained(tmp_path)
 

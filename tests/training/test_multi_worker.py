@@ -20,15 +20,30 @@ pytestmark = pytest.mark.slow
 
 def _start(index, ports, data, model_dir, log, variant, *flags):
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
-    env = dict(os.environ, TF_CONFIG=json.dumps(
-        {"cluster": cluster, "task": {"type": "worker", "index": index}}),
-        TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1")
+    env = dict(
+        os.environ,
+        TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+        TF_NUM_INTRAOP_THREADS="1",
+        TF_NUM_INTEROP_THREADS="1",
+    )
     with open(log, "a") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "mtask_tf.train", f"--flagfile=configs/{variant}.flags",
-             "--flagfile=configs/smoke.flags", f"--data_dir={data}", f"--model_dir={model_dir}",
-             "--distribution=multi_worker", *flags],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "mtask_tf.train",
+                f"--flagfile=configs/{variant}.flags",
+                "--flagfile=configs/smoke.flags",
+                f"--data_dir={data}",
+                f"--model_dir={model_dir}",
+                "--distribution=multi_worker",
+                *flags,
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def _job(tmp_path, model_dir, variant, *flags, name="run"):
@@ -46,21 +61,30 @@ def _wait(processes, logs, timeout=300):
     except subprocess.TimeoutExpired:
         for p in processes:
             p.kill()
-        raise AssertionError("workers did not finish:\n" + "\n".join(
-            log.read_text()[-3000:] for log in logs)) from None
+        raise AssertionError(
+            "workers did not finish:\n" + "\n".join(log.read_text()[-3000:] for log in logs)
+        ) from None
 
 
 def _last_checkpoint_step(model_dir):
     state = model_dir / "checkpoints" / "checkpoint"
-    found = re.search(r'^model_checkpoint_path: "ckpt-(\d+)"',
-                      state.read_text() if state.is_file() else "", re.M)
+    found = re.search(
+        r'^model_checkpoint_path: "ckpt-(\d+)"', state.read_text() if state.is_file() else "", re.M
+    )
     return int(found.group(1)) if found else 0
 
 
 def test_two_workers_train_one_model_that_only_the_chief_writes(tmp_path):
     model_dir = tmp_path / "mtask_m"
-    processes, logs = _job(tmp_path, model_dir, "mtask_m", "--pretrain_max_steps=10",
-                           "--max_steps=6", "--eval_every=5", "--checkpoint_every=5")
+    processes, logs = _job(
+        tmp_path,
+        model_dir,
+        "mtask_m",
+        "--pretrain_max_steps=10",
+        "--max_steps=6",
+        "--eval_every=5",
+        "--checkpoint_every=5",
+    )
     codes = _wait(processes, logs)
     texts = [log.read_text() for log in logs]
     assert codes == [0, 0], "\n".join(t[-3000:] for t in texts)
@@ -68,7 +92,10 @@ def test_two_workers_train_one_model_that_only_the_chief_writes(tmp_path):
     scratch = re.search(r"this worker writes only to (\S+)", texts[1]).group(1)
     assert "writes only to" not in texts[0] and not os.path.exists(scratch)  # cleaned up
     assert sorted(p.name for p in (model_dir / "checkpoints").glob("*.index")) == [
-        "ckpt-10.index", "ckpt-15.index", "ckpt-16.index"]
+        "ckpt-10.index",
+        "ckpt-15.index",
+        "ckpt-16.index",
+    ]
     for events in ("train", "dev"):
         assert len(list((model_dir / events).glob("events.out.tfevents.*"))) == 1
     assert json.loads((model_dir / "best.json").read_text())["stage"] in ("seq2seq", "multitask")
@@ -77,17 +104,24 @@ def test_two_workers_train_one_model_that_only_the_chief_writes(tmp_path):
     import tensorflow as tf
 
     from mtask_tf.decoding import responder as responder_lib
-    responder = responder_lib.Responder(trained, None, responder_lib.DecodeConfig(
-        beam_size=3, max_length=5, responses=2))
-    result = responder.generate(tf.constant([""]), tf.constant(["good sir"]),
-                                tf.constant(["HAMLET"]))
+
+    responder = responder_lib.Responder(
+        trained, None, responder_lib.DecodeConfig(beam_size=3, max_length=5, responses=2)
+    )
+    result = responder.generate(
+        tf.constant([""]), tf.constant(["good sir"]), tf.constant(["HAMLET"])
+    )
     assert result["responses"].shape == (1, 2)
 
 
 def test_a_killed_worker_stops_the_job_and_the_same_commands_resume_it(tmp_path):
     model_dir = tmp_path / "baseline"
-    flags = ("--pretrain_max_steps=80", "--checkpoint_every=10", "--log_every=10",
-             "--eval_every=1000")
+    flags = (
+        "--pretrain_max_steps=80",
+        "--checkpoint_every=10",
+        "--log_every=10",
+        "--eval_every=1000",
+    )
     processes, logs = _job(tmp_path, model_dir, "baseline", *flags, name="first")
     deadline = time.monotonic() + 240
     while _last_checkpoint_step(model_dir) < 20 and time.monotonic() < deadline:

@@ -9,8 +9,9 @@ from mtask_tf.evaluation import perplexity
 from mtask_tf.model import builders
 from mtask_tf.training import multitask
 
-CONFIG = builders.ModelConfig(vocabulary_size=12, embedding_dim=4, units=8, num_layers=2,
-                              num_speakers=3, speaker_dim=4)
+CONFIG = builders.ModelConfig(
+    vocabulary_size=12, embedding_dim=4, units=8, num_layers=2, num_speakers=3, speaker_dim=4
+)
 
 
 def _batch(seed):
@@ -20,8 +21,12 @@ def _batch(seed):
     target_out[1, 1:] = [3, 0]
     target_in = np.concatenate([np.full((4, 1), 2, "int32"), target_out[:, :-1]], 1)
     target_in[1, 2] = 0
-    return {"source": rng.randint(3, 12, (4, 5)).astype("int32"), "target_in": target_in,
-            "target_out": target_out, "speaker": rng.randint(0, 3, (4,)).astype("int32")}
+    return {
+        "source": rng.randint(3, 12, (4, 5)).astype("int32"),
+        "target_in": target_in,
+        "target_out": target_out,
+        "speaker": rng.randint(0, 3, (4,)).astype("int32"),
+    }
 
 
 def _snapshot(layer):
@@ -87,7 +92,8 @@ def test_perplexity_is_exp_of_mean_token_nll_including_eos():
                     s[0] += nll
                     s[1] += 1
     dataset = tf.data.Dataset.from_tensor_slices(
-        {k: np.stack([b[k] for b in batches]) for k in batches[0]})
+        {k: np.stack([b[k] for b in batches]) for k in batches[0]}
+    )
     result = perplexity.perplexity(model.seq2seq, dataset, num_speakers=3)
     assert result.tokens == total_tokens == 22
     assert math.isclose(result.perplexity, math.exp(total_nll / total_tokens), rel_tol=1e-5)
@@ -99,18 +105,23 @@ def test_mixed_bfloat16_trains_and_decodes():
     import keras
 
     from mtask_tf.decoding import generator
+
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
         model = _model()
         data = tf.data.Dataset.from_tensors({"seq2seq": _batch(1), "autoencoder": _batch(2)})
-        history = model.fit(data.repeat(), steps_per_epoch=3, epochs=1, verbose=0,
-                            shuffle=False).history
+        history = model.fit(
+            data.repeat(), steps_per_epoch=3, epochs=1, verbose=0, shuffle=False
+        ).history
         assert math.isfinite(history["seq2seq/loss"][0])
         assert model.seq2seq.weights[0].dtype == "float32"
-        assert model.seq2seq({k: _batch(1)[k] for k in ("source", "target_in", "speaker")}
-                             ).dtype == tf.bfloat16
+        assert (
+            model.seq2seq({k: _batch(1)[k] for k in ("source", "target_in", "speaker")}).dtype
+            == tf.bfloat16
+        )
         ids, lengths = generator.Generator(model.models.encoder, model.models.decoder).greedy(
-            tf.constant(_batch(1)["source"]), tf.constant(_batch(1)["speaker"]), max_length=4)
+            tf.constant(_batch(1)["source"]), tf.constant(_batch(1)["speaker"]), max_length=4
+        )
         assert ids.shape == (4, 4) and all(0 < n <= 4 for n in lengths.numpy())
     finally:
         keras.mixed_precision.set_global_policy("float32")
@@ -120,6 +131,7 @@ def test_fused_adam_matches_keras_adam():
     import keras
 
     from mtask_tf.training import optimizers
+
     rng = np.random.RandomState(0)
     fused = [keras.Variable(rng.randn(5, 3).astype("float32")) for _ in range(2)]
     plain = [keras.Variable(v.numpy()) for v in fused]

@@ -13,8 +13,9 @@ from mtask_tf.training import multitask
 from mtask_tf.training import state as state_lib
 from tests.training.test_multitask import _batch
 
-CONFIG = builders.ModelConfig(vocabulary_size=12, embedding_dim=4, units=8, num_layers=2,
-                              num_speakers=3, speaker_dim=4)
+CONFIG = builders.ModelConfig(
+    vocabulary_size=12, embedding_dim=4, units=8, num_layers=2, num_speakers=3, speaker_dim=4
+)
 
 
 def _trainer(model_dir, with_autoencoder=True, **config):
@@ -22,14 +23,22 @@ def _trainer(model_dir, with_autoencoder=True, **config):
     model.compile()
     endless = lambda seed: tf.data.Dataset.from_tensors(_batch(seed)).repeat()
     datasets = loop.Datasets(
-        seq2seq=endless(1), autoencoder=endless(2) if with_autoencoder else None,
-        dev=tf.data.Dataset.from_tensors(_batch(3)), num_speakers=3)
-    defaults = dict(pretrain_max_steps=6, max_steps=4, eval_every=2, checkpoint_every=2,
-                    log_every=2, patience=100)
+        seq2seq=endless(1),
+        autoencoder=endless(2) if with_autoencoder else None,
+        dev=tf.data.Dataset.from_tensors(_batch(3)),
+        num_speakers=3,
+    )
+    defaults = dict(
+        pretrain_max_steps=6,
+        max_steps=4,
+        eval_every=2,
+        checkpoint_every=2,
+        log_every=2,
+        patience=100,
+    )
     train_config = loop.TrainConfig(**{**defaults, **config})
     lines = []
-    trainer = loop.Trainer(model, datasets, train_config, model_dir, lines.append,
-                           ["A", "B", "C"])
+    trainer = loop.Trainer(model, datasets, train_config, model_dir, lines.append, ["A", "B", "C"])
     return trainer, lines
 
 
@@ -76,8 +85,9 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
 
 
 def test_patience_ends_a_stage(tmp_path):
-    trainer, lines = _trainer(tmp_path, with_autoencoder=False, pretrain_max_steps=1000,
-                              patience=1, learning_rate=0.0)
+    trainer, lines = _trainer(
+        tmp_path, with_autoencoder=False, pretrain_max_steps=1000, patience=1, learning_rate=0.0
+    )
     trainer.model.seq2seq_optimizer.learning_rate.assign(0.0)
     trainer.run()
     assert any("converged" in line for line in lines)
