@@ -20,7 +20,7 @@ from mtask_tf.data import vocabulary
 from mtask_tf.decoding import beam_search as beam_search_lib
 from mtask_tf.decoding import responder as responder_lib
 from mtask_tf.model import builders
-from mtask_tf.training import model_dir as model_dir_lib
+from mtask_tf.model import model_dir as model_dir_lib
 
 SPEAKERS = [f"SPEAKER{i}" for i in range(8)]
 

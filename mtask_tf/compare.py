@@ -17,7 +17,7 @@ from absl import flags
 
 import mtask_tf  # noqa: F401  (quietens TensorFlow's start-up logging)
 from mtask_tf import cli
-from mtask_tf.training import loop
+from mtask_tf.model import model_dir as model_dir_lib
 
 _SAMPLES = flags.DEFINE_string(
     "samples",
@@ -33,7 +33,7 @@ flags.adopt_module_key_flags(cli)
 
 
 def _record(model_dir):
-    path = pathlib.Path(model_dir) / loop.BEST_RECORD
+    path = pathlib.Path(model_dir) / model_dir_lib.BEST_RECORD
     if not path.is_file():
         raise app.UsageError(
             f"{path}: not found; has training in {model_dir} evaluated at least once?"
@@ -114,7 +114,6 @@ def main(argv):
     if not _SAMPLES.value:
         return
     from mtask_tf.data import records
-    from mtask_tf.training import model_dir as model_dir_lib
 
     with cli.user_errors(records.DataError, model_dir_lib.ModelDirError):
         rows = _sample_rows(_SAMPLES.value, _SAMPLE_TARGETS.value, _SAMPLES_PER_TARGET.value)

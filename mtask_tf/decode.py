@@ -151,7 +151,7 @@ def main(argv):
     from mtask_tf.decoding import mmi
     from mtask_tf.decoding import responder as responder_lib
     from mtask_tf.decoding import runner
-    from mtask_tf.training import model_dir as model_dir_lib
+    from mtask_tf.model import model_dir as model_dir_lib
 
     with cli.user_errors(
         records.DataError, model_dir_lib.ModelDirError, mmi.MmiFileError, ValueError

@@ -115,8 +115,8 @@ def main(argv):
     from mtask_tf.data import pipeline
     from mtask_tf.data import records
     from mtask_tf.data import vocabulary
+    from mtask_tf.model import model_dir as model_dir_lib
     from mtask_tf.training import enrollment
-    from mtask_tf.training import model_dir as model_dir_lib
 
     errors = (
         enrollment.EnrollError,

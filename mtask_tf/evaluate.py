@@ -245,7 +245,7 @@ def main(argv):
     from mtask_tf.decoding import mmi
     from mtask_tf.decoding import responder
     from mtask_tf.evaluation import systems as systems_lib
-    from mtask_tf.training import model_dir as model_dir_lib
+    from mtask_tf.model import model_dir as model_dir_lib
 
     log = lambda message: print(message, file=sys.stderr, flush=True)
     with cli.user_errors(

@@ -195,9 +195,9 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)  # TensorFlow's INFO lines drown the progress.
     from mtask_tf.data import datadir
     from mtask_tf.data import records
+    from mtask_tf.model import model_dir as model_dir_lib
     from mtask_tf.training import distribution
     from mtask_tf.training import experiment
-    from mtask_tf.training import model_dir as model_dir_lib
 
     # Before TensorFlow runs any op: MultiWorkerMirroredStrategy configures
     # collective ops, which is only possible at program start-up.

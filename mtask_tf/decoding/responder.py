@@ -266,7 +266,7 @@ def load(model_dir, reverse_model_dir, config):
         model_dir.ModelDirError, ValueError: unusable inputs; the message says
             which and why.
     """
-    from mtask_tf.training import model_dir as model_dir_lib
+    from mtask_tf.model import model_dir as model_dir_lib
 
     forward = model_dir_lib.load_trained(model_dir)
     reverse = (

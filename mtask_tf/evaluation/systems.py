@@ -18,7 +18,7 @@ from mtask_tf.decoding import responder as responder_lib
 from mtask_tf.decoding import runner
 from mtask_tf.evaluation import metrics as metrics_lib
 from mtask_tf.evaluation import perplexity as perplexity_lib
-from mtask_tf.training import model_dir as model_dir_lib
+from mtask_tf.model import model_dir as model_dir_lib
 
 
 @dataclasses.dataclass

@@ -49,7 +49,7 @@ def main(argv):
     from mtask_tf.decoding import mmi
     from mtask_tf.decoding import responder as responder_lib
     from mtask_tf.export import serving_module
-    from mtask_tf.training import model_dir as model_dir_lib
+    from mtask_tf.model import model_dir as model_dir_lib
 
     with cli.user_errors(model_dir_lib.ModelDirError, mmi.MmiFileError, ValueError):
         weights = _DECODING.load_mmi(_MMI.value)

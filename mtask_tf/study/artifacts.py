@@ -10,7 +10,7 @@ import json
 import pathlib
 
 from mtask_tf.decoding import mmi as mmi_lib
-from mtask_tf.training import model_dir as model_dir_lib
+from mtask_tf.model import model_dir as model_dir_lib
 
 SYSTEMS = (("baseline", "Baseline"), ("mtask_s", "MTASK-S"), ("mtask_m", "MTASK-M"))
 

@@ -27,7 +27,7 @@ import re
 import sys
 from collections.abc import Callable
 
-from mtask_tf.training import model_dir as model_dir_lib
+from mtask_tf.model import model_dir as model_dir_lib
 
 MAIN_SYSTEMS = ("baseline", "mtask_s", "mtask_m")
 

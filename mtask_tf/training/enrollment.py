@@ -33,8 +33,8 @@ from mtask_tf.data import vocabulary
 from mtask_tf.evaluation import perplexity as perplexity_lib
 from mtask_tf.model import builders
 from mtask_tf.model import losses
+from mtask_tf.model import model_dir as model_dir_lib
 from mtask_tf.training import loop
-from mtask_tf.training import model_dir as model_dir_lib
 
 ENROLL_RECORD = "enroll.json"
 CURVE_PLOT = "enroll_curve.png"
@@ -568,7 +568,7 @@ def enroll_speaker(source, text, output_dir, lengths, config, log, dev=None, cur
             "perplexity_by_speaker": {text.speaker: result["after"]},
         },
     }
-    (partial / loop.BEST_RECORD).write_text(json.dumps(best, indent=2) + "\n")
+    (partial / model_dir_lib.BEST_RECORD).write_text(json.dumps(best, indent=2) + "\n")
     if points:
         plot_curve(points, partial / CURVE_PLOT, text.speaker, judge.what)
     _finish(partial, output_dir, record)
@@ -645,7 +645,7 @@ def _train_decoder(
     log(f"  step 0: {judge.what} {before:.2f} (the model before enrolment)")
     if not trainer.run():
         raise EnrollError("stopped by a signal; nothing was written (run the command again)")
-    best = json.loads((directory / loop.BEST_RECORD).read_text())
+    best = json.loads((directory / model_dir_lib.BEST_RECORD).read_text())
     return judge, {
         "before": before,
         "after": best["dev"]["perplexity"],

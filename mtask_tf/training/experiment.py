@@ -13,9 +13,9 @@ from mtask_tf.data import tokenizer as tokenizer_lib
 from mtask_tf.data import vocabulary
 from mtask_tf.decoding import generator
 from mtask_tf.model import builders
+from mtask_tf.model import model_dir as model_dir_lib
 from mtask_tf.training import distribution
 from mtask_tf.training import loop
-from mtask_tf.training import model_dir as model_dir_lib
 from mtask_tf.training import multitask
 
 
@@ -271,7 +271,7 @@ def _run(data, where, settings, flags_text, log, strategy):
         )
     if not trainer.run():
         return None
-    best = json.loads((model_dir / loop.BEST_RECORD).read_text())
+    best = json.loads((model_dir / model_dir_lib.BEST_RECORD).read_text())
     log(
         f"done after {int(trainer.state.step.numpy())} steps: best dev perplexity "
         f"{best['dev']['perplexity']:.2f} at step {best['step']}; best model in "

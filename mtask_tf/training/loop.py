@@ -8,10 +8,9 @@ import tensorflow as tf
 
 from mtask_tf.evaluation import perplexity as perplexity_lib
 from mtask_tf.model import builders
+from mtask_tf.model import model_dir as model_dir_lib
 from mtask_tf.training import callbacks as callbacks_lib
 from mtask_tf.training import state as state_lib
-
-BEST_RECORD = "best.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -218,4 +217,4 @@ class Trainer:
             "stage": self.state.stage_name,
             "dev": self.last_evaluation.to_dict(self.speakers),
         }
-        (self.model_dir / BEST_RECORD).write_text(json.dumps(record, indent=2) + "\n")
+        (self.model_dir / model_dir_lib.BEST_RECORD).write_text(json.dumps(record, indent=2) + "\n")

@@ -11,7 +11,7 @@ from mtask_tf.data import vocabulary
 from mtask_tf.decoding import responder as responder_lib
 from mtask_tf.decoding import runner
 from mtask_tf.model import builders
-from mtask_tf.training import model_dir as model_dir_lib
+from mtask_tf.model import model_dir as model_dir_lib
 
 SPEAKERS = ["ALICE", "HAMLET", "IAGO"]
 WORDS = ["good", "night", "sweet", "prince", "my", "lord", "sir"]

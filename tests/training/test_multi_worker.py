@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from mtask_tf.training import model_dir as model_dir_lib
+from mtask_tf.model import model_dir as model_dir_lib
 from tests.conftest import REPO
 from tests.conftest import make_data_dir
 from tests.serving.conftest import free_port

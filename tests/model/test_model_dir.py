@@ -3,7 +3,7 @@
 import pytest
 
 from mtask_tf.model import builders
-from mtask_tf.training import model_dir
+from mtask_tf.model import model_dir
 
 
 def test_model_dir_without_checkpoint_or_config_is_named(tmp_path):

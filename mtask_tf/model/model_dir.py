@@ -13,6 +13,7 @@ VOCABULARY = "vocab.txt"
 SPEAKERS = "speakers.txt"
 MODEL_CONFIG = "model.json"
 EXPERIMENT = "experiment.json"
+BEST_RECORD = "best.json"  # the best weights' step and dev perplexity (training writes it)
 FLAGS = "flags.txt"
 
 
