@@ -74,55 +74,16 @@ def _last_checkpoint_step(model_dir):
     return int(found.group(1)) if found else 0
 
 
-def test_two_workers_train_one_model_that_only_the_chief_writes(tmp_path):
+def test_two_workers_train_one_model_and_resume_after_one_is_killed(tmp_path):
     model_dir = tmp_path / "mtask_m"
-    processes, logs = _job(
-        tmp_path,
-        model_dir,
-        "mtask_m",
-        "--pretrain_max_steps=10",
-        "--max_steps=6",
-        "--eval_every=5",
-        "--checkpoint_every=5",
-    )
-    codes = _wait(processes, logs)
-    texts = [log.read_text() for log in logs]
-    assert codes == [0, 0], "\n".join(t[-3000:] for t in texts)
-    assert "MultiWorkerMirroredStrategy with 2 replicas" in texts[0]
-    scratch = re.search(r"this worker writes only to (\S+)", texts[1]).group(1)
-    assert "writes only to" not in texts[0] and not os.path.exists(scratch)  # cleaned up
-    assert sorted(p.name for p in (model_dir / "checkpoints").glob("*.index")) == [
-        "ckpt-10.index",
-        "ckpt-15.index",
-        "ckpt-16.index",
-    ]
-    for events in ("train", "dev"):
-        assert len(list((model_dir / events).glob("events.out.tfevents.*"))) == 1
-    assert json.loads((model_dir / "best.json").read_text())["stage"] in ("seq2seq", "multitask")
-    # The job's model loads and answers like any other.
-    trained = model_dir_lib.load_trained(model_dir)
-    import tensorflow as tf
-
-    from mtask_tf.decoding import responder as responder_lib
-
-    responder = responder_lib.Responder(
-        trained, None, responder_lib.DecodeConfig(beam_size=3, max_length=5, responses=2)
-    )
-    result = responder.generate(
-        tf.constant([""]), tf.constant(["good sir"]), tf.constant(["HAMLET"])
-    )
-    assert result["responses"].shape == (1, 2)
-
-
-def test_a_killed_worker_stops_the_job_and_the_same_commands_resume_it(tmp_path):
-    model_dir = tmp_path / "baseline"
     flags = (
-        "--pretrain_max_steps=80",
+        "--pretrain_max_steps=40",
+        "--max_steps=6",
         "--checkpoint_every=10",
         "--log_every=10",
-        "--eval_every=1000",
+        "--eval_every=20",
     )
-    processes, logs = _job(tmp_path, model_dir, "baseline", *flags, name="first")
+    processes, logs = _job(tmp_path, model_dir, "mtask_m", *flags, name="first")
     deadline = time.monotonic() + 240
     while _last_checkpoint_step(model_dir) < 20 and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -132,10 +93,34 @@ def test_a_killed_worker_stops_the_job_and_the_same_commands_resume_it(tmp_path)
     assert codes[0] == 1 and codes[1] == -signal.SIGKILL
     text = logs[0].read_text()
     assert "error: another worker of the job is gone" in text and "Traceback" not in text
+    assert "MultiWorkerMirroredStrategy with 2 replicas" in text
     saved = _last_checkpoint_step(model_dir)
-    processes, logs = _job(tmp_path, model_dir, "baseline", *flags, name="second")
-    assert _wait(processes, logs) == [0, 0]
-    for log in logs:
-        resumed = re.search(r"resumed from step (\d+)", log.read_text())
+
+    processes, logs = _job(tmp_path, model_dir, "mtask_m", *flags, name="second")
+    codes = _wait(processes, logs)
+    texts = [log.read_text() for log in logs]
+    assert codes == [0, 0], "\n".join(t[-3000:] for t in texts)
+    for text in texts:
+        resumed = re.search(r"resumed from step (\d+)", text)
         assert resumed and int(resumed.group(1)) == saved
-    assert _last_checkpoint_step(model_dir) == 80
+        assert "stage 2 (multitask) begins at step 40" in text
+    # Only the chief wrote the model directory; the other worker's scratch is gone.
+    scratch = re.search(r"this worker writes only to (\S+)", texts[1]).group(1)
+    assert "writes only to" not in texts[0] and not os.path.exists(scratch)
+    assert _last_checkpoint_step(model_dir) == 46
+    for events in ("train", "dev"):  # one events file per run of the chief
+        assert len(list((model_dir / events).glob("events.out.tfevents.*"))) == 2
+    # The job's model loads and answers like any other.
+    import tensorflow as tf
+
+    from mtask_tf.decoding import responder as responder_lib
+
+    responder = responder_lib.Responder(
+        model_dir_lib.load_trained(model_dir),
+        None,
+        responder_lib.DecodeConfig(beam_size=3, max_length=5, responses=2),
+    )
+    result = responder.generate(
+        tf.constant([""]), tf.constant(["good sir"]), tf.constant(["HAMLET"])
+    )
+    assert result["responses"].shape == (1, 2)
