@@ -40,15 +40,19 @@ def require_positive(*names, show_value=False, flag_values=flags.FLAGS):
 
 @contextlib.contextmanager
 def user_errors(*error_types, prefix=""):
-    """Turns an error of error_types raised in the block into `error: PREFIX<error>`.
+    """Turns a user error raised in the block into `error: PREFIX<error>`.
 
-    The message goes to stderr with exit status 1 (SystemExit with a string) and no
-    traceback; other exceptions pass through unchanged. Nest two of these for two
-    prefixes.
+    User errors are `mtask_tf.errors.UserError` (every error of bad input) unless
+    `error_types` names others (e.g. OSError with a prefix). The message goes to
+    stderr with exit status 1 (SystemExit with a string) and no traceback; other
+    exceptions, bugs, keep their traceback. Nest two of these for two prefixes.
     """
+    from mtask_tf import errors
+
+    caught = tuple(error_types) or (errors.UserError,)
     try:
         yield
-    except error_types as error:
+    except caught as error:
         raise SystemExit(f"error: {prefix}{error}") from None
 
 

@@ -113,9 +113,8 @@ def main(argv):
     print(table(argv[1:]))
     if not _SAMPLES.value:
         return
-    from mtask_tf.data import records
 
-    with cli.user_errors(records.DataError, model_dir_lib.ModelDirError):
+    with cli.user_errors():
         rows = _sample_rows(_SAMPLES.value, _SAMPLE_TARGETS.value, _SAMPLES_PER_TARGET.value)
         lines = samples(argv[1:], rows, _DECODING.decode_config(responses=1), _DECODING.batch_size)
     print("\n".join(lines))

@@ -148,14 +148,11 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     from mtask_tf.data import pipeline
     from mtask_tf.data import records
-    from mtask_tf.decoding import mmi
     from mtask_tf.decoding import responder as responder_lib
     from mtask_tf.decoding import runner
     from mtask_tf.model import model_dir as model_dir_lib
 
-    with cli.user_errors(
-        records.DataError, model_dir_lib.ModelDirError, mmi.MmiFileError, ValueError
-    ):
+    with cli.user_errors():
         weights = _DECODING.load_mmi(_MMI.value)
         responder = responder_lib.load(
             _MODEL_DIR.value, _REVERSE_MODEL_DIR.value, _DECODING.decode_config(weights)

@@ -114,17 +114,9 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     from mtask_tf.data import pipeline
     from mtask_tf.data import records
-    from mtask_tf.data import vocabulary
-    from mtask_tf.model import model_dir as model_dir_lib
     from mtask_tf.training import enrollment
 
-    errors = (
-        enrollment.EnrollError,
-        records.DataError,
-        model_dir_lib.ModelDirError,
-        vocabulary.VocabularyError,
-    )
-    with cli.user_errors(*errors):
+    with cli.user_errors():
         source = enrollment.load_source(_MODEL_DIR.value)
         enrollment.check_request(
             source, _SPEAKER.value, _OUTPUT_DIR.value, _REPLACE.value, _ADAPT.value

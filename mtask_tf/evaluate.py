@@ -242,15 +242,12 @@ def main(argv):
     specs = _validate()
     logging.set_verbosity(logging.WARNING)
     from mtask_tf.data import records
-    from mtask_tf.decoding import mmi
     from mtask_tf.decoding import responder
     from mtask_tf.evaluation import systems as systems_lib
     from mtask_tf.model import model_dir as model_dir_lib
 
     log = lambda message: print(message, file=sys.stderr, flush=True)
-    with cli.user_errors(
-        records.DataError, model_dir_lib.ModelDirError, mmi.MmiFileError, ValueError
-    ):
+    with cli.user_errors():
         splits = {}
         for path in _DATA.value:
             rows, _ = records.read_triples(path)

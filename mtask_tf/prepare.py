@@ -24,7 +24,6 @@ from mtask_tf import cli
 from mtask_tf.data import corpora
 from mtask_tf.data import preparation
 from mtask_tf.data import records
-from mtask_tf.data.records import DataError
 
 _CORPUS = flags.DEFINE_enum(
     "corpus",
@@ -232,7 +231,7 @@ def _print_summary(summary: dict, output_dir: str) -> None:
 def main(argv):
     cli.no_positional_arguments(argv)
     with (
-        cli.user_errors(DataError),
+        cli.user_errors(),
         cli.user_errors(OSError, prefix=f"cannot write {_OUTPUT_DIR.value}: "),
     ):
         config = preparation.SplitConfig(

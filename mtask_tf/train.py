@@ -194,7 +194,6 @@ def main(argv):
     _validate()
     logging.set_verbosity(logging.WARNING)  # TensorFlow's INFO lines drown the progress.
     from mtask_tf.data import datadir
-    from mtask_tf.data import records
     from mtask_tf.model import model_dir as model_dir_lib
     from mtask_tf.training import distribution
     from mtask_tf.training import experiment
@@ -203,7 +202,7 @@ def main(argv):
     # collective ops, which is only possible at program start-up.
     strategy = distribution.make_strategy(_DISTRIBUTION.value)
     train_config, lengths = _configs()
-    with cli.user_errors(records.DataError):
+    with cli.user_errors():
         data = datadir.load(
             _DATA_DIR.value,
             _TARGETS.value,
@@ -241,9 +240,7 @@ def main(argv):
     results = {}
     for run_data, run_dir in runs:
         with (
-            cli.user_errors(
-                records.DataError, experiment.ExperimentError, model_dir_lib.ModelDirError
-            ),
+            cli.user_errors(),
             distribution.peer_failures(run_dir),
         ):
             outcome = experiment.run(run_data, run_dir, settings, _resolved_flags(), _log, strategy)

@@ -83,7 +83,7 @@ def main(argv):
     from mtask_tf.evaluation import systems
     from mtask_tf.model import model_dir as model_dir_lib
 
-    with cli.user_errors(records.DataError, model_dir_lib.ModelDirError, ValueError):
+    with cli.user_errors():
         rows, _ = records.read_triples(_DATA.value)
         if not rows:
             raise records.DataError("no triples to tune on", _DATA.value)

@@ -11,6 +11,8 @@ import dataclasses
 
 import tensorflow as tf
 
+from mtask_tf import errors
+
 _ENCODE_CHUNK = 4096
 
 
@@ -22,7 +24,7 @@ class Lengths:
     max_target_length: int = 20
 
 
-class SpeakerError(ValueError):
+class SpeakerError(errors.UserError):
     """A row names a speaker the model does not know."""
 
 

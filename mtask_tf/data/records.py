@@ -27,6 +27,8 @@ import os
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
+from mtask_tf import errors
+
 TRIPLE_COLUMNS = ("speaker", "context", "message", "response")
 MONOLOGUE_COLUMNS = ("speaker", "text")
 TURN_REQUIRED_COLUMNS = ("speaker", "text")
@@ -35,7 +37,7 @@ TURN_NON_CONVERSATION_COLUMNS = ("speaker", "text", "turn")
 DEFAULT_MAX_LINE_CHARS = 10_000
 
 
-class DataError(ValueError):
+class DataError(errors.UserError):
     """A problem with input data, located as precisely as possible.
 
     `str(error)` is `"path:line: problem"`, or `"path: problem"` when no line

@@ -5,11 +5,13 @@ import pathlib
 
 import tensorflow as tf
 
+from mtask_tf import errors
+
 SPECIAL_TOKENS = ("<pad>", "<unk>", "<s>", "</s>")
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = range(len(SPECIAL_TOKENS))
 
 
-class VocabularyError(ValueError):
+class VocabularyError(errors.UserError):
     """A vocabulary file that cannot be used; the message says which and why."""
 
 

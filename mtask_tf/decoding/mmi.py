@@ -9,8 +9,10 @@ import dataclasses
 import json
 import pathlib
 
+from mtask_tf import errors
 
-class MmiFileError(ValueError):
+
+class MmiFileError(errors.UserError):
     """An MMI weights file that cannot be used; the message names the file and problem."""
 
 

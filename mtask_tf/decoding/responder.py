@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from mtask_tf.data import vocabulary
 from mtask_tf.decoding import generator as generator_lib
+from mtask_tf.model import model_dir as model_dir_lib
 
 STRING_BATCH = tf.TensorSpec([None], tf.string)
 # Layer-name prefix of the reverse model, so its variables' names differ from the
@@ -241,19 +242,19 @@ def _drop_empty_columns(result):
 
 def _check_vocabularies(forward, reverse):
     if forward.reverse:
-        raise ValueError(
+        raise model_dir_lib.ModelDirError(
             f"{forward.model_dir} holds a reverse model; give a forward model as --model_dir"
         )
     if reverse is None:
         return
     if not reverse.reverse:
-        raise ValueError(
+        raise model_dir_lib.ModelDirError(
             f"{reverse.model_dir} is not a reverse model (train it with configs/reverse.flags)"
         )
     if vocabulary.load_vocabulary(forward.tokenizer.vocabulary_path) != vocabulary.load_vocabulary(
         reverse.tokenizer.vocabulary_path
     ):
-        raise ValueError(
+        raise model_dir_lib.ModelDirError(
             f"{forward.model_dir} and {reverse.model_dir} have different vocabularies; "
             "train the reverse model on the same data directory with the same --vocab_size"
         )
@@ -266,8 +267,6 @@ def load(model_dir, reverse_model_dir, config):
         model_dir.ModelDirError, ValueError: unusable inputs; the message says
             which and why.
     """
-    from mtask_tf.model import model_dir as model_dir_lib
-
     forward = model_dir_lib.load_trained(model_dir)
     reverse = (
         model_dir_lib.load_trained(reverse_model_dir, name_prefix=REVERSE_PREFIX)

@@ -18,13 +18,15 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion
 from sklearn.pipeline import Pipeline
 
+from mtask_tf import errors
+
 
 def _check_texts(name, texts):
     if isinstance(texts, str):
         raise TypeError(f"{name} must be a list of strings, one per text, not a single string")
     texts = list(texts)
     if not texts:
-        raise ValueError(f"{name} is empty: the speaker classifier needs at least one text")
+        raise errors.UserError(f"{name} is empty: the speaker classifier needs at least one text")
     return texts
 
 
@@ -86,7 +88,7 @@ class SpeakerClassifier:
                 f"{len(texts)} texts and {len(speakers)} speakers"
             )
         if len(set(speakers)) < 2:
-            raise ValueError(
+            raise errors.UserError(
                 f"speaker classifier accuracy needs at least two targets, but "
                 f"the monologue has only {sorted(set(speakers))}"
             )
@@ -143,7 +145,7 @@ def attribution_accuracies(classifier, texts, intended_speakers):
         )
     unknown = sorted(set(intended_speakers) - set(classifier.speakers))
     if unknown:
-        raise ValueError(
+        raise errors.UserError(
             f"the speaker classifier has no monologue of {', '.join(unknown)} "
             f"(it knows {', '.join(classifier.speakers)})"
         )

@@ -51,7 +51,7 @@ def main(argv):
     from mtask_tf.export import serving_module
     from mtask_tf.model import model_dir as model_dir_lib
 
-    with cli.user_errors(model_dir_lib.ModelDirError, mmi.MmiFileError, ValueError):
+    with cli.user_errors():
         weights = _DECODING.load_mmi(_MMI.value)
         dirs = model_dir_lib.model_dirs(_MODEL_DIR.value)
         per_target = dirs != [pathlib.Path(_MODEL_DIR.value)]

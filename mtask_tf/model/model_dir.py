@@ -7,6 +7,7 @@ import re
 
 import tensorflow as tf
 
+from mtask_tf import errors
 from mtask_tf.model import builders
 
 VOCABULARY = "vocab.txt"
@@ -17,7 +18,7 @@ BEST_RECORD = "best.json"  # the best weights' step and dev perplexity (training
 FLAGS = "flags.txt"
 
 
-class ModelDirError(ValueError):
+class ModelDirError(errors.UserError):
     """A model directory that cannot be used as asked; the message says why."""
 
 

@@ -61,7 +61,7 @@ def main(argv):
     from mtask_tf.study import runner as runner_lib
     from mtask_tf.study import steps as steps_lib
 
-    with cli.user_errors(protocol_lib.ProtocolError):
+    with cli.user_errors():
         protocol = protocol_lib.load(_PROTOCOL.value)
     if _TURNS.value:
         protocol = protocol.with_turns(_TURNS.value)
@@ -81,7 +81,7 @@ def main(argv):
         f"study {protocol.name}: {len(steps)} steps, {len(runner.records())} done before; "
         f"work directory {work_dir}"
     )
-    with cli.user_errors(runner_lib.StudyError):
+    with cli.user_errors():
         runner.run()
     output = pathlib.Path(_REPORT.value or work_dir / "results.md")
     command = " ".join(shlex.quote(a) for a in ["python", "-m", "mtask_tf.study", *sys.argv[1:]])

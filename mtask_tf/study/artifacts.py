@@ -9,13 +9,14 @@ import dataclasses
 import json
 import pathlib
 
+from mtask_tf import errors
 from mtask_tf.decoding import mmi as mmi_lib
 from mtask_tf.model import model_dir as model_dir_lib
 
 SYSTEMS = (("baseline", "Baseline"), ("mtask_s", "MTASK-S"), ("mtask_m", "MTASK-M"))
 
 
-class ReportError(ValueError):
+class ReportError(errors.UserError):
     """An artifact in the work directory that cannot be read; the message names it."""
 
 

@@ -8,13 +8,15 @@ the runner is started in, the repository root for `make reproduce`.
 import dataclasses
 import pathlib
 
+from mtask_tf import errors
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 
-class ProtocolError(ValueError):
+class ProtocolError(errors.UserError):
     """A protocol file that cannot be run; the message names the file and field."""
 
 

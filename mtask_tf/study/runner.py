@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 
+from mtask_tf import errors
 from mtask_tf.study import steps as steps_lib
 
 # A gap between two looks at a running step longer than this is a pause (the
@@ -25,7 +26,7 @@ _DEFAULT_RATE = {"train": 0.3, "decode": 1.0, "prepare": 30.0, "report": 5.0}
 _POLL_SECONDS = 30  # keep below _MAX_GAP_SECONDS
 
 
-class StudyError(RuntimeError):
+class StudyError(errors.UserError):
     """A step failed; the message names the step and its log."""
 
 

@@ -7,8 +7,10 @@ import time
 import keras
 import tensorflow as tf
 
+from mtask_tf import errors
 
-class TrainingDiverged(RuntimeError):
+
+class TrainingDiverged(errors.UserError):
     """A loss became NaN or infinite; the last good checkpoint is left as it was."""
 
 

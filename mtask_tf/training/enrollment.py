@@ -26,6 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mtask_tf import errors
 from mtask_tf.data import pipeline
 from mtask_tf.data import records
 from mtask_tf.data import tokenizer as tokenizer_lib
@@ -42,7 +43,7 @@ CURVE_PLOT = "enroll_curve.png"
 _COPIED = (model_dir_lib.VOCABULARY, model_dir_lib.FLAGS, "mmi.json")
 
 
-class EnrollError(ValueError):
+class EnrollError(errors.UserError):
     """Input that cannot be enrolled; the message names the file or flag and the problem."""
 
 

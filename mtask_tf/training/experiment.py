@@ -8,6 +8,7 @@ import random
 import keras
 import tensorflow as tf
 
+from mtask_tf import errors
 from mtask_tf.data import pipeline
 from mtask_tf.data import tokenizer as tokenizer_lib
 from mtask_tf.data import vocabulary
@@ -19,7 +20,7 @@ from mtask_tf.training import loop
 from mtask_tf.training import multitask
 
 
-class ExperimentError(ValueError):
+class ExperimentError(errors.UserError):
     """Settings that cannot work together; the message says how to fix them."""
 
 

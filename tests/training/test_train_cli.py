@@ -230,9 +230,13 @@ def test_usage_errors_say_what_is_wrong(data_dir, tmp_path, flag, message):
 
 def test_restart_with_other_sizes_is_refused(data_dir, tmp_path):
     _train(data_dir, tmp_path / "m", "baseline", "--pretrain_max_steps=2", check=True)
+    flags_before = (tmp_path / "m" / "flags.txt").read_text()
     result = _train(data_dir, tmp_path / "m", "baseline", "--units=32")
     assert result.returncode == 1
     assert "model.json: this model directory was started with different settings" in (result.stderr)
+    assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+    # The refused run leaves the model directory's record of its flags as it was.
+    assert (tmp_path / "m" / "flags.txt").read_text() == flags_before
 
 
 def test_init_from_starts_stage_2_from_another_models_best_weights(trained, tmp_path):
