@@ -194,6 +194,7 @@ def main(argv):
     _validate()
     logging.set_verbosity(logging.WARNING)  # TensorFlow's INFO lines drown the progress.
     from mtask_tf.data import datadir
+    from mtask_tf.decoding import samples
     from mtask_tf.model import model_dir as model_dir_lib
     from mtask_tf.training import distribution
     from mtask_tf.training import experiment
@@ -243,7 +244,15 @@ def main(argv):
             cli.user_errors(),
             distribution.peer_failures(run_dir),
         ):
-            outcome = experiment.run(run_data, run_dir, settings, _resolved_flags(), _log, strategy)
+            outcome = experiment.run(
+                run_data,
+                run_dir,
+                settings,
+                _resolved_flags(),
+                _log,
+                strategy,
+                sampler=samples.dev_sampler,
+            )
         if outcome is None:
             raise SystemExit(143)  # Stopped by a signal after saving.
         results[str(run_dir)] = outcome

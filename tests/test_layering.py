@@ -17,3 +17,14 @@ def test_decoding_evaluation_and_export_import_nothing_from_training():
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_training_imports_nothing_from_decoding():
+    code = (
+        "import sys; import mtask_tf.training.experiment, mtask_tf.training.enrollment; "
+        "print(sorted(m for m in sys.modules if m.startswith('mtask_tf.decoding')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"

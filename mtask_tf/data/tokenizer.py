@@ -7,6 +7,8 @@ TensorFlow Serving binary runs them, and so does `saved_model_cli run`, which
 cannot load tensorflow-text's custom ops (NormalizeUTF8 and friends).
 """
 
+import collections
+
 import tensorflow as tf
 
 from mtask_tf.data import vocabulary
@@ -25,6 +27,16 @@ def normalize(texts):
 def split_words(texts):
     """Splits strings into normalised words. [batch] -> ragged [batch, (words)]."""
     return tf.strings.split(normalize(texts))
+
+
+def count_words(texts, batch_size=4096):
+    """Counts the words of an iterable of strings as `split_words` splits them."""
+    counts = collections.Counter()
+    texts = list(texts)
+    for start in range(0, len(texts), batch_size):
+        words = split_words(tf.constant(texts[start : start + batch_size]))
+        counts.update(w.decode("utf-8") for w in words.flat_values.numpy())
+    return counts
 
 
 class Tokenizer(tf.Module):

@@ -1,9 +1,6 @@
 """The word vocabulary: special tokens, building from text, the vocabulary file."""
 
-import collections
 import pathlib
-
-import tensorflow as tf
 
 from mtask_tf import errors
 
@@ -13,18 +10,6 @@ PAD_ID, UNK_ID, BOS_ID, EOS_ID = range(len(SPECIAL_TOKENS))
 
 class VocabularyError(errors.UserError):
     """A vocabulary file that cannot be used; the message says which and why."""
-
-
-def count_words(texts, batch_size=4096):
-    """Counts normalised words over an iterable of strings with the TF tokenizer."""
-    from mtask_tf.data import tokenizer  # The tokenizer imports this module.
-
-    counts = collections.Counter()
-    texts = list(texts)
-    for start in range(0, len(texts), batch_size):
-        words = tokenizer.split_words(tf.constant(texts[start:start + batch_size]))
-        counts.update(w.decode("utf-8") for w in words.flat_values.numpy())
-    return counts
 
 
 def build_vocabulary(counts, max_size, min_count=1):

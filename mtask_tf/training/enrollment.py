@@ -135,7 +135,7 @@ def split_held_out(lines, fraction, seed):
 def vocabulary_coverage(model_dir, lines):
     """Share of the text's running words that the model's vocabulary holds."""
     tokens = vocabulary.load_vocabulary(pathlib.Path(model_dir) / model_dir_lib.VOCABULARY)
-    return vocabulary.coverage(vocabulary.count_words(lines), tokens)
+    return vocabulary.coverage(tokenizer_lib.count_words(lines), tokens)
 
 
 @dataclasses.dataclass

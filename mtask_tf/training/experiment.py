@@ -12,7 +12,6 @@ from mtask_tf import errors
 from mtask_tf.data import pipeline
 from mtask_tf.data import tokenizer as tokenizer_lib
 from mtask_tf.data import vocabulary
-from mtask_tf.decoding import generator
 from mtask_tf.model import builders
 from mtask_tf.model import model_dir as model_dir_lib
 from mtask_tf.training import distribution
@@ -67,7 +66,7 @@ def _vocabulary(data, path, vocab_size, log):
     if not path.exists():
         texts = [x for t in data.train for x in (t.context, t.message, t.response)]
         texts += [m.text for m in data.all_monologue]
-        counts = vocabulary.count_words(texts)
+        counts = tokenizer_lib.count_words(texts)
         tokens = vocabulary.build_vocabulary(counts, vocab_size)
         vocabulary.save_vocabulary(path, tokens)
         log(
@@ -185,43 +184,23 @@ def _check_init_source(source, model_dir, config):
     return tf.train.latest_checkpoint(source / "best")
 
 
-def _sampler(models, tokenizer, data, dev, settings, count=3):
-    """Greedy replies to the first dev inputs, shown in TensorBoard at each evaluation."""
-    generator_ = generator.Generator(models.encoder, models.decoder)
-    rows = data.dev[:count]
-    source = dev["source"][:count].to_tensor()
-    speaker = dev["speaker"][:count]
-    greedy = tf.function(
-        lambda: generator_.greedy(source, speaker, max_length=settings.lengths.max_target_length)
-    )
-    reverse = settings.direction == "reverse"
-
-    def sample():
-        texts = tokenizer.decode(*greedy()).numpy()
-        return [
-            f"**{row.speaker}**: {row.response if reverse else row.message}  \n"
-            f"→ {text.decode('utf-8')}"
-            for row, text in zip(rows, texts)
-        ]
-
-    return sample
-
-
-def run(data, model_dir, settings, flags_text, log, strategy=None):
+def run(data, model_dir, settings, flags_text, log, strategy=None, sampler=None):
     """Trains (or resumes) one model; returns a summary dict, or None if stopped by a signal.
 
     `strategy` (see `distribution.make_strategy`) must have been made before any
-    TensorFlow op ran; None trains in this process alone.
+    TensorFlow op ran; None trains in this process alone. `sampler`, if given, is
+    `decoding.samples.dev_sampler` or a function like it: TensorBoard then shows
+    its replies to the first dev inputs at each evaluation.
     """
     strategy = strategy or tf.distribute.get_strategy()
     where = distribution.place(model_dir, strategy)
     try:
-        return _run(data, where, settings, flags_text, log, strategy)
+        return _run(data, where, settings, flags_text, log, strategy, sampler)
     finally:
         where.cleanup()
 
 
-def _run(data, where, settings, flags_text, log, strategy):
+def _run(data, where, settings, flags_text, log, strategy, sampler):
     model_dir = where.write_dir
     log(
         f"model directory {where.model_dir}: {settings.model} model, "
@@ -256,7 +235,15 @@ def _run(data, where, settings, flags_text, log, strategy):
         model_dir,
         log,
         speakers,
-        sample=_sampler(model.models, tokenizer, data, dev, settings),
+        sample=sampler
+        and sampler(
+            model.models,
+            tokenizer,
+            data.dev,
+            dev,
+            settings.lengths.max_target_length,
+            reverse=settings.direction == "reverse",
+        ),
         read_dir=where.model_dir,
     )
     resumed = trainer.restore()

@@ -14,7 +14,7 @@ TEXTS = ["Good morrow, sir!", "'Tis bitter cold, and I am sick at heart.",
 
 @pytest.fixture()
 def tokenizer(tmp_path):
-    tokens = vocabulary.build_vocabulary(vocabulary.count_words(TEXTS), max_size=40)
+    tokens = vocabulary.build_vocabulary(tokenizer_lib.count_words(TEXTS), max_size=40)
     vocabulary.save_vocabulary(tmp_path / "vocab.txt", tokens)
     return tokenizer_lib.Tokenizer(tmp_path / "vocab.txt")
 
