@@ -105,9 +105,11 @@ class Servable:
         key = key or DEFAULT_SIGNATURE
         if key not in self.signatures:
             reason = f" ({self.unsupported[key]})" if key in self.unsupported else ""
-            raise errors.not_found(
+            # As the stock server: FAILED_PRECONDITION over gRPC, 400 over REST.
+            raise errors.ServingError(
+                grpc.StatusCode.FAILED_PRECONDITION,
                 f'Serving signature key "{key}" not found{reason}; model {self.name!r} '
-                f"version {self.version} has: {', '.join(sorted(self.signatures))}"
+                f"version {self.version} has: {', '.join(sorted(self.signatures))}",
             )
         return self.signatures[key]
 
@@ -290,8 +292,8 @@ class ModelRepository:
     def get(self, name, version=None, label=None):
         """The servable for a request's model spec; raises NOT_FOUND if there is none."""
         model = self._models.get(name)
-        if label:
-            raise errors.not_found(
+        if label:  # the stock server's answer to a label it does not know
+            raise errors.invalid(
                 f"Unrecognized servable version label: {label} "
                 "(this server does not support version labels)"
             )

@@ -6,7 +6,6 @@ format (strings are object arrays of `bytes`), and leave it the same way.
 
 import dataclasses
 
-import grpc
 import numpy as np
 import tensorflow as tf
 
@@ -130,8 +129,7 @@ class Signature:
             )
         batch = next(iter(sizes.values()))
         if batch > limits.max_batch_size:
-            raise errors.ServingError(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
+            raise errors.invalid(  # the stock server's code and message
                 f"Task size {batch} is larger than maximum input batch size "
                 f"{limits.max_batch_size}; send at most {limits.max_batch_size} examples "
                 f"per request",

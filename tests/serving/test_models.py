@@ -80,7 +80,7 @@ def test_predict_runs_the_signature(repository):
         ),
         (
             {name: _text(*["a"] * 5) for name in ("context", "message", "speaker")},
-            "RESOURCE_EXHAUSTED",
+            "INVALID_ARGUMENT",
             "Task size 5 is larger than maximum input batch size 4",
         ),
         (
@@ -103,13 +103,18 @@ def test_bad_inputs_raise_serving_errors(repository, inputs, code, message):
     assert raised.value.message.startswith(message), raised.value.message
 
 
-def test_lookups_that_find_nothing_are_not_found(repository):
-    for name, version, label in [("nope", None, ""), ("toy", 2, ""), ("toy", None, "stable")]:
+def test_lookups_that_find_nothing_get_the_stock_servers_codes(repository):
+    for name, version, label, code in [
+        ("nope", None, "", grpc.StatusCode.NOT_FOUND),
+        ("toy", 2, "", grpc.StatusCode.NOT_FOUND),
+        ("toy", None, "stable", grpc.StatusCode.INVALID_ARGUMENT),
+    ]:
         with pytest.raises(errors.ServingError) as raised:
             repository.get(name, version, label)
-        assert raised.value.code == grpc.StatusCode.NOT_FOUND
-    with pytest.raises(errors.ServingError, match='signature key "nope" not found'):
+        assert raised.value.code == code
+    with pytest.raises(errors.ServingError, match='signature key "nope" not found') as raised:
         repository.get("toy").predict("nope", _turn())
+    assert raised.value.code == grpc.StatusCode.FAILED_PRECONDITION
 
 
 def test_a_newer_version_replaces_the_served_one(repository, tmp_path):

@@ -269,17 +269,17 @@ BAD_GRPC_REQUESTS = {
     "unknown version": (dict(version=9), NOT_FOUND, "Specific(toy, 9)"),
     "unknown signature": (
         dict(signature="nope"),
-        NOT_FOUND,
+        grpc.StatusCode.FAILED_PRECONDITION,
         'Serving signature key "nope" not found',
     ),
     "version label": (
         dict(version_label="stable"),
-        NOT_FOUND,
+        INVALID,
         "Unrecognized servable version label: stable",
     ),
     "batch too large": (
         dict(inputs={name: value * (MAX_BATCH + 1) for name, value in turn().items()}),
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        INVALID,
         f"Task size {MAX_BATCH + 1} is larger than maximum input batch size {MAX_BATCH}",
     ),
     "invalid UTF-8": (
@@ -374,19 +374,19 @@ BAD_REST_REQUESTS = {
     "unknown signature": (
         "toy:predict",
         {"signature_name": "nope", "instances": [GOOD_ROW]},
-        404,
+        400,
         '"nope" not found',
     ),
     "version label": (
         "toy/labels/stable:predict",
         {"instances": [GOOD_ROW]},
-        404,
+        400,
         "version label: stable",
     ),
     "batch too large": (
         "toy:predict",
         {"instances": [GOOD_ROW] * (MAX_BATCH + 1)},
-        429,
+        400,
         "larger than maximum input batch size",
     ),
     "invalid UTF-8": (
