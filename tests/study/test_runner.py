@@ -77,7 +77,7 @@ def test_the_steps_follow_the_protocol():
     assert "--learning_rate=0.0005" not in by_name["train_baseline"].command()
     evaluate = by_name["evaluate_main_test"].command()
     assert "--beam_size=50" in evaluate and "--candidates=50" in evaluate
-    assert "--max_examples=500" in evaluate and "--strict_mmi" in evaluate
+    assert "--max_examples=1000" in evaluate and "--strict_mmi" in evaluate
 
 
 @pytest.mark.slow
