@@ -59,11 +59,13 @@ class _Job:
             self.out.close()
         return ended
 
-    def stop(self):
-        """Asks the step to stop (training saves a checkpoint) and waits for it."""
+    def ask_to_stop(self):
+        """Sends SIGTERM: training saves a checkpoint and exits; `wait` for it."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-            self.process.wait()
+
+    def wait(self):
+        self.process.wait()
         self.tick()
 
     def failure(self):
@@ -158,8 +160,10 @@ class Runner:
                         "steps wait for steps that never run: " + ", ".join(s.name for s in pending)
                     )
         finally:
+            for job in running:  # all at once: each may take a while to save
+                job.ask_to_stop()
             for job in running:
-                job.stop()
+                job.wait()
         self.log(f"study steps finished ({_duration(time.time() - start)} this run)")
 
     def _number(self, step):
