@@ -92,6 +92,8 @@ def test_reranking_changes_the_order_when_lambda_grows(models):
         plain["reverse_log_prob"].numpy()[0].max(), abs=1e-5
     )
     np.testing.assert_array_equal(plain["scores"].numpy(), plain["forward_log_prob"].numpy())
+    # ... and the order did change.
+    assert plain["responses"].numpy().tolist() != heavy["responses"].numpy().tolist()
 
 
 def test_persona_speaker_changes_responses_and_unknown_speaker_is_an_error(models):
