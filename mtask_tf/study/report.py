@@ -126,8 +126,9 @@ def _title(protocol, run_info):
             "",
             (f"{protocol.description} " if protocol.description else "")
             + f"Protocol `{protocol.path}`, run at commit `{info('commit')}` "
-            f"on {info('date')}, on {info('machine')}; total wall time "
-            f"{_duration(total) if total is not None else 'unknown'}. Regenerate this report "
+            f"on {info('date')}, on {info('machine')}; its steps took "
+            f"{_duration(total) if total is not None else 'unknown'} together "
+            f"({_concurrency(run_info)}). Regenerate this report "
             f"and everything in it with `{info('command')}`.",
         ]
     )
