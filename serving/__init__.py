@@ -5,7 +5,8 @@ SavedModels in production; this package is for development, tests and small
 deployments.
 """
 
+import os
+
 # TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notices) buries the
-# server's own start-up lines: importing mtask_tf imports TensorFlow without it
-# (MTASK_TF_VERBOSE_STARTUP=1 shows it).
-import mtask_tf  # noqa: F401
+# server's own start-up lines; users can still ask for it by setting the variable.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
