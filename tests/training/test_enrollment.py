@@ -16,7 +16,8 @@ from tests.conftest import run_module
 from tests.serving.conftest import Server
 from tests.serving.conftest import outputs
 
-pytestmark = pytest.mark.slow
+# `long`: left out of `make test` (kept under 10 minutes), run by `make test-all`.
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 SPEAKER = "YORICK"
 # YORICK says only these words, in his own order: a distinctive way of speaking.

@@ -15,7 +15,8 @@ from tests.conftest import REPO
 from tests.conftest import make_data_dir
 from tests.serving.conftest import free_port
 
-pytestmark = pytest.mark.slow
+# `long`: left out of `make test` (kept under 10 minutes), run by `make test-all`.
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 
 def _start(index, ports, data, model_dir, log, variant, *flags):
