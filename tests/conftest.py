@@ -1,10 +1,8 @@
 """Shared fixtures: a tiny prepared data directory and helpers to run the CLIs."""
 
-import fcntl
 import os
 import pathlib
 import random
-import shutil
 import subprocess
 import sys
 
@@ -77,26 +75,12 @@ def run_module(module, *args, env=None, timeout=300, check=False):
 
 
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory, worker_id):
+def trained(tmp_path_factory):
     """A data directory with smoke-sized baseline, MTASK-M, MTASK-S and reverse models.
 
     Layout: ROOT/data, ROOT/baseline, ROOT/mtask_m, ROOT/mtask_s/<target>, ROOT/reverse.
-    Under pytest-xdist the workers of one run share it: the first to ask builds
-    it, under a file lock, and the others wait for it (tests only read it).
     """
-    if worker_id == "master":
-        return _train_all(tmp_path_factory.mktemp("trained"))
-    root = tmp_path_factory.getbasetemp().parent / "trained"  # this run's, shared
-    with open(f"{root}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (root / "complete").is_file():
-            shutil.rmtree(root, ignore_errors=True)
-            _train_all(root)
-            (root / "complete").write_text("")
-    return root
-
-
-def _train_all(root):
+    root = tmp_path_factory.mktemp("trained")
     data = make_data_dir(root / "data")
     for variant in ("baseline", "mtask_m", "mtask_s", "reverse"):
         run_module(
