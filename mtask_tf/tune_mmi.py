@@ -145,6 +145,30 @@ def main(argv):
         lists, references, result.weights, result.bleu, _MAX_LAMBDA.value, _MAX_GAMMA.value
     ):
         print(note, file=sys.stderr)
+    _print_one_best(lists, result.weights)
+
+
+def _print_one_best(lists, weights):
+    """How the 1-best responses change with the weights; a warning when they collapse."""
+    from mtask_tf.decoding import mert
+
+    max_words = _DECODING.search_settings().max_length - 1
+    before = mert.one_best_summary(lists, [1.0, 0.0, 0.0], max_words)
+    after = mert.one_best_summary(lists, weights, max_words)
+    for name, summary in (("forward score alone", before), ("tuned weights", after)):
+        print(
+            f"1-best under the {name}: {summary.mean_words:.1f} words on average, "
+            f"{100 * summary.distinct:.1f} % distinct, {100 * summary.at_limit:.1f} % cut off "
+            f"at {max_words} words"
+        )
+    if after.distinct < 0.5 * before.distinct:
+        print(
+            f"warning: under the tuned weights most inputs get the same few responses "
+            f"({100 * after.distinct:.1f} % distinct, {100 * before.distinct:.1f} % under the "
+            "forward score alone); corpus BLEU can reward long generic responses, see "
+            "docs/decoding.md (MMI tuning)",
+            file=sys.stderr,
+        )
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
 """Shared fixtures: a tiny prepared data directory and helpers to run the CLIs."""
 
+import atexit
 import os
 import pathlib
 import random
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -56,11 +59,34 @@ def data_dir(tmp_path):
     return make_data_dir(tmp_path / "data")
 
 
-def run_module(module, *args, env=None, timeout=300, check=False):
-    """Runs `python -m module args` from the repository; returns the CompletedProcess."""
-    full_env = dict(os.environ, **(env or {}))
+_ZYGOTE = []
+
+
+def python_for_modules():
+    """(interpreter, environment) that runs `-m MODULE` fast: the test zygote's shim.
+
+    See tests/zygote.py. MTASK_TEST_ZYGOTE=0 runs every program in a fresh interpreter.
+    """
+    if os.environ.get("MTASK_TEST_ZYGOTE", "1") == "0":
+        return sys.executable, {}
+    if not _ZYGOTE:
+        from tests import zygote
+
+        directory = tempfile.mkdtemp(prefix="zygote-")
+        _ZYGOTE.append(zygote.Zygote(directory))
+        atexit.register(_ZYGOTE[0].stop)
+    return _ZYGOTE[0].shim, _ZYGOTE[0].env()
+
+
+def run_module(module, *args, env=None, timeout=300, check=False, fresh=False):
+    """Runs `python -m module args` from the repository; returns the CompletedProcess.
+
+    fresh=True: in a new interpreter, not through the test zygote.
+    """
+    python, zygote_env = (sys.executable, {}) if fresh else python_for_modules()
+    full_env = dict(os.environ, **zygote_env, **(env or {}))
     result = subprocess.run(
-        [sys.executable, "-m", module, *map(str, args)],
+        [python, "-m", module, *map(str, args)],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -74,13 +100,7 @@ def run_module(module, *args, env=None, timeout=300, check=False):
     return result
 
 
-@pytest.fixture(scope="session")
-def trained(tmp_path_factory):
-    """A data directory with smoke-sized baseline, MTASK-M, MTASK-S and reverse models.
-
-    Layout: ROOT/data, ROOT/baseline, ROOT/mtask_m, ROOT/mtask_s/<target>, ROOT/reverse.
-    """
-    root = tmp_path_factory.mktemp("trained")
+def _train_smoke_models(root):
     data = make_data_dir(root / "data")
     for variant in ("baseline", "mtask_m", "mtask_s", "reverse"):
         run_module(
@@ -93,4 +113,27 @@ def trained(tmp_path_factory):
             "--max_steps=10",
             check=True,
         )
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """A data directory with smoke-sized baseline, MTASK-M, MTASK-S and reverse models.
+
+    Layout: ROOT/data, ROOT/baseline, ROOT/mtask_m, ROOT/mtask_s/<target>, ROOT/reverse.
+    Built once per test run and shared by the xdist workers (the first to need it
+    trains, the others wait on a file lock); tests only read it.
+    """
+    import fcntl
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the run's directory, above each worker's own
+    root, done = shared / "trained-shared", shared / "trained-shared.done"
+    with open(shared / "trained-shared.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            if root.exists():
+                shutil.rmtree(root)  # a build that failed half-way
+            _train_smoke_models(root)
+            done.touch()
     return root

@@ -451,6 +451,34 @@ def mert(
     return MertResult(weights=best[0], bleu=best[1], history=history)
 
 
+@dataclasses.dataclass(frozen=True)
+class OneBestSummary:
+    """What the 1-best responses under some weights look like.
+
+    Attributes:
+        mean_words: mean length in words of the 1-best responses.
+        distinct: the share of distinct 1-best responses (1.0: all different).
+        at_limit: the share of 1-best responses of `max_words` words, the
+            longest the search makes (cut off rather than ended by the model).
+    """
+
+    mean_words: float
+    distinct: float
+    at_limit: float
+
+
+def one_best_summary(nbest_lists, weights, max_words, length_column=2):
+    """Length, diversity and cut-off share of the 1-best of each list under `weights`."""
+    best = rerank(nbest_lists, weights)
+    chosen = [nbest.hypotheses[i] for nbest, i in zip(nbest_lists, best)]
+    words = np.array([nbest.features[i][length_column] for nbest, i in zip(nbest_lists, best)])
+    return OneBestSummary(
+        mean_words=float(words.mean()),
+        distinct=metrics.distinct_responses(chosen),
+        at_limit=float(np.mean(words >= max_words)),
+    )
+
+
 def box_edge_notes(nbest_lists, references, weights, bleu, max_lambda, max_gamma):
     """Notes for tuned (1, lambda, gamma) whose best region reaches an edge of the box.
 

@@ -19,20 +19,29 @@ from absl import logging
 import mtask_tf  # noqa: F401  (quietens TensorFlow's start-up logging)
 from mtask_tf import cli
 
-_MODEL_DIR = flags.DEFINE_string("model_dir", None, "Trained forward model directory, or "
-                                 "an MTASK-S directory of per-target models.")
-_REVERSE_MODEL_DIR = flags.DEFINE_string("reverse_model_dir", None, "Reverse model for MMI "
-                                         "reranking (also enables reverse_score).")
+_MODEL_DIR = flags.DEFINE_string(
+    "model_dir",
+    None,
+    "Trained forward model directory, or an MTASK-S directory of per-target models.",
+)
+_REVERSE_MODEL_DIR = flags.DEFINE_string(
+    "reverse_model_dir", None, "Reverse model for MMI reranking (also enables reverse_score)."
+)
 _MMI = flags.DEFINE_string("mmi", None, "MMI weights file from mtask_tf.tune_mmi.")
-_EXPORT_BASE = flags.DEFINE_string("export_base", None, "Model base path, e.g. "
-                                   "export/mtask_m; versions go below it.")
+_EXPORT_BASE = flags.DEFINE_string(
+    "export_base", None, "Model base path, e.g. export/mtask_m; versions go below it."
+)
 _DECODING = cli.DecodingFlags()
 flags.adopt_module_key_flags(cli)
-_MODELS_CONFIG = flags.DEFINE_string("models_config", "serving/models.config",
-                                     "TensorFlow Serving model config file to (re)write.")
+_MODELS_CONFIG = flags.DEFINE_string(
+    "models_config", "serving/models.config", "TensorFlow Serving model config file to (re)write."
+)
 _CONFIG_BASE_PATH_PREFIX = flags.DEFINE_string(
-    "config_base_path_prefix", None, "Write base paths as PREFIX/NAME in the model "
-    "config (e.g. /models for the tensorflow/serving Docker image); default: absolute paths.")
+    "config_base_path_prefix",
+    None,
+    "Write base paths as PREFIX/NAME in the model "
+    "config (e.g. /models for the tensorflow/serving Docker image); default: absolute paths.",
+)
 
 
 def _validate():
@@ -57,8 +66,9 @@ def main(argv):
         per_target = dirs != [pathlib.Path(_MODEL_DIR.value)]
         for model_dir in dirs:
             suffix = "_" + model_dir.name if per_target else ""
-            responder = responder_lib.load(model_dir, _REVERSE_MODEL_DIR.value,
-                                           _DECODING.decode_config(weights))
+            responder = responder_lib.load(
+                model_dir, _REVERSE_MODEL_DIR.value, _DECODING.decode_config(weights)
+            )
             module = serving_module.ServingModule(responder)
             path = serving_module.save(module, _EXPORT_BASE.value + suffix)
             print(f"exported {model_dir} to {path}", file=sys.stderr)

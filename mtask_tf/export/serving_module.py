@@ -32,8 +32,11 @@ class ServingModule(tf.Module):
         self.generate = tf.function(self._generate, input_signature=[_S, _S, _S])
         self.score = tf.function(responder.score, input_signature=[_S, _S, _S, _S])
         # Without a reverse model there is nothing to serve reverse_score with.
-        self.reverse_score = (tf.function(responder.reverse_score, input_signature=[_S, _S])
-                              if responder.reverse is not None else None)
+        self.reverse_score = (
+            tf.function(responder.reverse_score, input_signature=[_S, _S])
+            if responder.reverse is not None
+            else None
+        )
 
     def _generate(self, context, message, speaker):
         outputs = self.responder.generate(context, message, speaker)
@@ -41,8 +44,11 @@ class ServingModule(tf.Module):
 
     def signatures(self):
         generate = self.generate.get_concrete_function()
-        signatures = {"serving_default": generate, "generate": generate,
-                      "score": self.score.get_concrete_function()}
+        signatures = {
+            "serving_default": generate,
+            "generate": generate,
+            "score": self.score.get_concrete_function(),
+        }
         if self.reverse_score is not None:
             signatures["reverse_score"] = self.reverse_score.get_concrete_function()
         return signatures
@@ -51,8 +57,11 @@ class ServingModule(tf.Module):
 def next_version(export_base):
     """1 + the highest integer version directory under export_base (1 if none)."""
     base = pathlib.Path(export_base)
-    versions = [int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit()] \
-        if base.is_dir() else []
+    versions = (
+        [int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit()]
+        if base.is_dir()
+        else []
+    )
     return max(versions, default=0) + 1
 
 
@@ -66,8 +75,20 @@ def save(module, export_base):
     path = pathlib.Path(export_base) / str(version)
     staging = pathlib.Path(export_base) / f".staging-{version}"
     tf.saved_model.save(module, str(staging), signatures=module.signatures())
+    _write_speakers(module.responder.speaker_names, staging)
     staging.rename(path)
     return path
+
+
+def _write_speakers(speakers, version_dir):
+    """assets.extra/speakers.txt: the speakers the model answers as, one per line.
+
+    TensorFlow Serving ignores assets.extra; it is for tools that offer the
+    speakers to people (the chat page of `mtask_tf.human_eval serve`).
+    """
+    extra = pathlib.Path(version_dir) / "assets.extra"
+    extra.mkdir(exist_ok=True)
+    (extra / "speakers.txt").write_text("".join(f"{s}\n" for s in speakers), encoding="utf-8")
 
 
 def served_models(export_root):
@@ -88,8 +109,16 @@ def model_config(models, base_path_prefix=None):
     """
     lines = ["model_config_list {"]
     for name, base in models.items():
-        path = (f"{base_path_prefix.rstrip('/')}/{base.name}" if base_path_prefix
-                else str(pathlib.Path(base).resolve()))
-        lines += ["  config {", f'    name: "{name}"', f'    base_path: "{path}"',
-                  '    model_platform: "tensorflow"', "  }"]
+        path = (
+            f"{base_path_prefix.rstrip('/')}/{base.name}"
+            if base_path_prefix
+            else str(pathlib.Path(base).resolve())
+        )
+        lines += [
+            "  config {",
+            f'    name: "{name}"',
+            f'    base_path: "{path}"',
+            '    model_platform: "tensorflow"',
+            "  }",
+        ]
     return "\n".join(lines + ["}"]) + "\n"

@@ -380,3 +380,14 @@ def test_box_edge_notes_say_when_the_best_region_reaches_an_edge():
     inside = box_edge_notes(lists, references, [1.0, 0.0, 1.5], result.bleu, 5.0, 1.0)
     assert not any("gamma" in n for n in inside)
     assert any("lambda reaches the top" in n for n in inside)
+
+
+def test_one_best_summary_shows_a_length_weight_collapsing_the_responses():
+    lists = [
+        NBestList(np.array([[-1.0, 0, 2], [-9.0, 0, 5]]), [f"short {i}", "no , no , no"])
+        for i in range(4)
+    ]
+    before = mert_lib.one_best_summary(lists, [1.0, 0.0, 0.0], max_words=5)
+    assert (before.mean_words, before.distinct, before.at_limit) == (2.0, 1.0, 0.0)
+    after = mert_lib.one_best_summary(lists, [1.0, 0.0, 3.0], max_words=5)  # +3 a word wins
+    assert (after.mean_words, after.distinct, after.at_limit) == (5.0, 0.25, 1.0)
