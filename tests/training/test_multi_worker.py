@@ -5,7 +5,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -13,16 +12,18 @@ import pytest
 from mtask_tf.model import model_dir as model_dir_lib
 from tests.conftest import REPO
 from tests.conftest import make_data_dir
+from tests.conftest import python_for_modules
 from tests.serving.conftest import free_port
 
-# `long`: left out of `make test` (kept under 10 minutes), run by `make test-all`.
-pytestmark = [pytest.mark.slow, pytest.mark.long]
+pytestmark = pytest.mark.slow
 
 
 def _start(index, ports, data, model_dir, log, variant, *flags):
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    python, zygote_env = python_for_modules()
     env = dict(
         os.environ,
+        **zygote_env,
         TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
         TF_NUM_INTRAOP_THREADS="1",
         TF_NUM_INTEROP_THREADS="1",
@@ -30,7 +31,7 @@ def _start(index, ports, data, model_dir, log, variant, *flags):
     with open(log, "a") as out:
         return subprocess.Popen(
             [
-                sys.executable,
+                python,
                 "-m",
                 "mtask_tf.train",
                 f"--flagfile=configs/{variant}.flags",

@@ -1,6 +1,7 @@
 """`python -m mtask_tf.train` end to end on a tiny data directory, in subprocesses."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from tensorboard.backend.event_processing import event_accumulator
 
 from tests.conftest import REPO
 from tests.conftest import TARGETS
+from tests.conftest import python_for_modules
 from tests.conftest import run_module
 
 pytestmark = pytest.mark.slow
@@ -92,8 +94,9 @@ def test_mtask_s_trains_one_model_per_target(data_dir, tmp_path):
 
 
 def _start(data_dir, model_dir, *extra):
+    python, zygote_env = python_for_modules()
     command = [
-        sys.executable,
+        python,
         "-m",
         "mtask_tf.train",
         "--flagfile=configs/baseline.flags",
@@ -107,7 +110,12 @@ def _start(data_dir, model_dir, *extra):
         *extra,
     ]
     return subprocess.Popen(
-        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command,
+        cwd=REPO,
+        env=dict(os.environ, **zygote_env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
