@@ -1,6 +1,7 @@
 """mtask_tf.cli: the start-up checks and error reporting every command-line module uses."""
 
 import inspect
+import os
 import subprocess
 import sys
 
@@ -329,3 +330,19 @@ def test_mmi_file_with_malformed_settings_names_the_field(tmp_path):
     path.write_text('{"lambda": 1, "gamma": 0, "decoding": {"beam_size": 4}}')
     with pytest.raises(mmi.MmiFileError, match=r"mmi.json: field 'decoding' must hold"):
         mmi.MmiWeights.load(path)
+
+
+def test_tensorflow_start_up_noise_is_silenced_unless_asked_for():
+    code = "import mtask_tf, tensorflow as tf; print(int(tf.constant(1) + 1))"
+    run = lambda env: subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=dict(os.environ, **env),
+        timeout=120,
+    )
+    quiet = run({})
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "2\n", "")
+    verbose = run({"MTASK_TF_VERBOSE": "1"})
+    assert verbose.returncode == 0 and verbose.stderr.strip()
