@@ -55,7 +55,6 @@ def main(argv):
     cli.no_positional_arguments(argv)
     _validate()
     logging.set_verbosity(logging.WARNING)
-    from mtask_tf.decoding import mmi
     from mtask_tf.decoding import responder as responder_lib
     from mtask_tf.export import serving_module
     from mtask_tf.model import model_dir as model_dir_lib

@@ -6,12 +6,15 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO, run_module
+from tests.conftest import run_module
 
 pytestmark = pytest.mark.slow
 
-INPUTS = {"context": ["the night", ""], "message": ["good sir", "my lord is it"],
-          "speaker": ["HAMLET", "IAGO"]}
+INPUTS = {
+    "context": ["the night", ""],
+    "message": ["good sir", "my lord is it"],
+    "speaker": ["HAMLET", "IAGO"],
+}
 
 # Runs in a fresh interpreter that imports only tensorflow and tensorflow_text.
 _STANDALONE = r"""
@@ -43,58 +46,121 @@ def exported(trained, tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     config = root / "models.config"
     # Weights as tune_mmi writes them, tuned with the settings used here.
-    (root / "mmi.json").write_text(json.dumps({"lambda": 0.8, "gamma": 0.6, "decoding": {
-        "beam_size": 6, "max_length": 6, "candidates": "all"}}))
-    run_module("mtask_tf.export", f"--model_dir={trained / 'mtask_m'}",
-               f"--reverse_model_dir={trained / 'reverse'}", f"--mmi={root / 'mmi.json'}",
-               f"--export_base={root / 'mtask_m'}", *DECODING, f"--models_config={config}",
-               "--strict_mmi", check=True)
+    (root / "mmi.json").write_text(
+        json.dumps(
+            {
+                "lambda": 0.8,
+                "gamma": 0.6,
+                "decoding": {"beam_size": 6, "max_length": 6, "candidates": "all"},
+            }
+        )
+    )
+    run_module(
+        "mtask_tf.export",
+        f"--model_dir={trained / 'mtask_m'}",
+        f"--reverse_model_dir={trained / 'reverse'}",
+        f"--mmi={root / 'mmi.json'}",
+        f"--export_base={root / 'mtask_m'}",
+        *DECODING,
+        f"--models_config={config}",
+        "--strict_mmi",
+        check=True,
+    )
     return root
 
 
 def test_saved_model_cli_shows_three_predict_signatures_and_runs_generate(exported):
     path = exported / "mtask_m" / "1"
-    show = subprocess.run([sys.executable, "-m", "tensorflow.python.tools.saved_model_cli",
-                           "show", "--all", "--dir", str(path)],
-                          capture_output=True, text=True, timeout=120)
+    show = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tensorflow.python.tools.saved_model_cli",
+            "show",
+            "--all",
+            "--dir",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert show.returncode == 0, show.stderr
     for name in ("generate", "serving_default", "score", "reverse_score"):
         assert f"signature_def['{name}']" in show.stdout
     assert show.stdout.count("Method name is: tensorflow/serving/predict") == 4
-    run = subprocess.run([sys.executable, "-m", "tensorflow.python.tools.saved_model_cli",
-                          "run", "--dir", str(path), "--tag_set", "serve", "--signature_def",
-                          "generate", "--input_exprs",
-                          'context=["the night"];message=["good sir"];speaker=["HAMLET"]'],
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tensorflow.python.tools.saved_model_cli",
+            "run",
+            "--dir",
+            str(path),
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            "generate",
+            "--input_exprs",
+            'context=["the night"];message=["good sir"];speaker=["HAMLET"]',
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     assert "Result for output key responses" in run.stdout
 
 
 def test_fresh_process_matches_decode_and_reports_bad_input(exported, trained, tmp_path):
     path = exported / "mtask_m" / "1"
-    inputs = {"generate": INPUTS, "score": {**INPUTS, "response": ["good night", "my lord"]},
-              "reverse_score": {"message": INPUTS["message"], "response": ["a", "b c"]}}
-    result = subprocess.run([sys.executable, "-c", _STANDALONE, str(path), json.dumps(inputs)],
-                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    inputs = {
+        "generate": INPUTS,
+        "score": {**INPUTS, "response": ["good night", "my lord"]},
+        "reverse_score": {"message": INPUTS["message"], "response": ["a", "b c"]},
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", _STANDALONE, str(path), json.dumps(inputs)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
     generate = out["generate"]
-    assert set(generate) == {"responses", "scores", "forward_log_prob", "reverse_log_prob",
-                             "lengths"}
+    assert set(generate) == {
+        "responses",
+        "scores",
+        "forward_log_prob",
+        "reverse_log_prob",
+        "lengths",
+    }
     assert len(generate["responses"]) == 2 and len(generate["responses"][0]) == 3
     assert "unknown speaker(s):] [NOBODY]" in out["unknown"]
     assert out["score"]["num_tokens"] == [3, 3]
     assert all(v < 0 for v in out["reverse_score"]["log_prob"])
 
     queries = tmp_path / "queries.tsv"
-    queries.write_text("speaker\tcontext\tmessage\n" + "".join(
-        f"{s}\t{c}\t{m}\n" for s, c, m in zip(INPUTS["speaker"], INPUTS["context"],
-                                               INPUTS["message"])))
+    queries.write_text(
+        "speaker\tcontext\tmessage\n"
+        + "".join(
+            f"{s}\t{c}\t{m}\n"
+            for s, c, m in zip(INPUTS["speaker"], INPUTS["context"], INPUTS["message"])
+        )
+    )
     decoded = tmp_path / "decoded.jsonl"
-    run_module("mtask_tf.decode", f"--model_dir={trained / 'mtask_m'}",
-               f"--reverse_model_dir={trained / 'reverse'}", f"--mmi={exported / 'mmi.json'}",
-               f"--input={queries}", f"--output={decoded}", *DECODING, "--strict_mmi",
-               check=True)
+    run_module(
+        "mtask_tf.decode",
+        f"--model_dir={trained / 'mtask_m'}",
+        f"--reverse_model_dir={trained / 'reverse'}",
+        f"--mmi={exported / 'mmi.json'}",
+        f"--input={queries}",
+        f"--output={decoded}",
+        *DECODING,
+        "--strict_mmi",
+        check=True,
+    )
     # The same reranked list: responses, every score part and the lengths.
     for row, line in enumerate(decoded.read_text().splitlines()):
         nbest = json.loads(line)["nbest"]
@@ -105,32 +171,51 @@ def test_fresh_process_matches_decode_and_reports_bad_input(exported, trained, t
         assert [h["length"] for h in nbest] == generate["lengths"][row]
     # The export reranks with the file's weights (eq. 4).
     for row in range(2):
-        expected = [f + 0.8 * r + 0.6 * (n - 1) for f, r, n in zip(
-            generate["forward_log_prob"][row], generate["reverse_log_prob"][row],
-            generate["lengths"][row])]
+        expected = [
+            f + 0.8 * r + 0.6 * (n - 1)
+            for f, r, n in zip(
+                generate["forward_log_prob"][row],
+                generate["reverse_log_prob"][row],
+                generate["lengths"][row],
+            )
+        ]
         assert generate["scores"][row] == pytest.approx(expected, abs=1e-4)
 
 
 def test_versions_increase_and_mtask_s_exports_one_model_per_target(trained, tmp_path):
     config = tmp_path / "models.config"
     for _ in range(2):
-        run_module("mtask_tf.export", f"--model_dir={trained / 'baseline'}",
-                   f"--export_base={tmp_path / 'baseline'}", "--beam_size=2", "--max_length=4",
-                   "--responses=1", f"--models_config={config}", check=True)
+        run_module(
+            "mtask_tf.export",
+            f"--model_dir={trained / 'baseline'}",
+            f"--export_base={tmp_path / 'baseline'}",
+            "--beam_size=2",
+            "--max_length=4",
+            "--responses=1",
+            f"--models_config={config}",
+            check=True,
+        )
     assert sorted(p.name for p in (tmp_path / "baseline").iterdir()) == ["1", "2"]
-    run_module("mtask_tf.export", f"--model_dir={trained / 'mtask_s'}",
-               f"--export_base={tmp_path / 'mtask_s'}", "--beam_size=2", "--max_length=4",
-               "--responses=1", f"--models_config={config}", "--config_base_path_prefix=/models",
-               check=True)
+    run_module(
+        "mtask_tf.export",
+        f"--model_dir={trained / 'mtask_s'}",
+        f"--export_base={tmp_path / 'mtask_s'}",
+        "--beam_size=2",
+        "--max_length=4",
+        "--responses=1",
+        f"--models_config={config}",
+        "--config_base_path_prefix=/models",
+        check=True,
+    )
     text = config.read_text()
     for name in ("baseline", "mtask_s_HAMLET", "mtask_s_IAGO"):
         assert f'name: "{name}"' in text and f'base_path: "/models/{name}"' in text
     assert (tmp_path / "mtask_s_HAMLET" / "1" / "saved_model.pb").exists()
     from google.protobuf import text_format
     from tensorflow_serving.config import model_server_config_pb2
+
     parsed = text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
     assert len(parsed.model_config_list.config) == 3
-
 
 
 def _graph_def(path):
@@ -148,10 +233,15 @@ def test_export_needs_no_xla_so_the_stock_model_server_runs_every_signature(expo
 
     graph = _graph_def(exported / "mtask_m" / "1")
     functions = {function.signature.name for function in graph.library.function}
-    nodes = list(graph.node) + [node for function in graph.library.function
-                                for node in function.node_def]
+    nodes = list(graph.node) + [
+        node for function in graph.library.function for node in function.node_def
+    ]
     assert len(nodes) > 100
-    assert [node.name for node in nodes
-            if node.attr["_XlaMustCompile"].b or node.op.startswith("Xla")] == []
-    assert {node.op for node in nodes
-            if node.op not in functions and op_def_registry.get(node.op) is None} == set()
+    assert [
+        node.name for node in nodes if node.attr["_XlaMustCompile"].b or node.op.startswith("Xla")
+    ] == []
+    assert {
+        node.op
+        for node in nodes
+        if node.op not in functions and op_def_registry.get(node.op) is None
+    } == set()
