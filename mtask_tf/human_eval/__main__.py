@@ -155,7 +155,7 @@ def _serve():
     server = web.make_server(_HOST.value, _PORT.value, judging, chat)
     url = f"http://{_HOST.value}:{server.server_address[1]}"
     if judging:
-        answered = len(answers_lib.latest(answers_lib.read_answers(store.path)))
+        answered = len(store)
         print(
             f"judging page on {url}/  ({len(task.items)} items, {task.judges_per_item} judges "
             f"each; answers in {store.path}: {answered} so far)"

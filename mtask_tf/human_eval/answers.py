@@ -13,6 +13,7 @@ of a (judge, item) is their answer. A line whose `answer_id` is already in the
 file (a retried request, a re-imported CSV) is not written again.
 """
 
+import collections
 import dataclasses
 import datetime
 import json
@@ -34,7 +35,16 @@ RATINGS = tuple(value for value, _ in SCALE)
 
 
 class AnswerError(UserError):
-    """A bad answer or answers file; the message names the field or file and line."""
+    """A bad answer or answers file; the message names the field or file and line.
+
+    Args:
+        problem: what is wrong.
+        field: the answer's field it is about, if any (the message starts with it).
+    """
+
+    def __init__(self, problem, field=None):
+        super().__init__(f"{field}: {problem}" if field else problem)
+        self.field, self.problem = field, problem
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +61,7 @@ def check_judge(judge):
     judge = str(judge).strip()
     if not judge or len(judge) > 100 or any(c in judge for c in "\t\n\r"):
         raise AnswerError(
-            f"judge: {judge!r} is not a judge id (1 to 100 characters, no tabs or newlines)"
+            f"{judge!r} is not a judge id (1 to 100 characters, no tabs or newlines)", "judge"
         )
     return judge
 
@@ -60,15 +70,13 @@ def make_answer(record, task, source):
     """An `Answer` from a request or CSV row (a dict); the error names the bad field."""
     for field in ("answer_id", "judge", "item", "rating"):
         if field not in record or record[field] in (None, ""):
-            raise AnswerError(f"{field}: missing")
+            raise AnswerError("missing", field)
     if task.item(str(record["item"])) is None:
-        raise AnswerError(f"item: no item {record['item']!r} in the task")
-    try:
-        rating = int(record["rating"])
-    except (TypeError, ValueError):
-        rating = None
-    if rating not in RATINGS or str(record["rating"]).strip() not in {str(r) for r in RATINGS}:
-        raise AnswerError(f"rating: {record['rating']!r} is not one of {list(RATINGS)}")
+        raise AnswerError(f"no item {record['item']!r} in the task", "item")
+    # Whole numbers only, as given (2, "2", " 2 "); not 2.0, "2.5" or True.
+    if str(record["rating"]).strip() not in {str(r) for r in RATINGS}:
+        raise AnswerError(f"{record['rating']!r} is not one of {list(RATINGS)}", "rating")
+    rating = int(record["rating"])
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     return Answer(
         str(record["answer_id"]),
@@ -170,6 +178,14 @@ class AnswerStore:
             answer = self._latest.get((judge, item))
             return None if answer is None else answer.rating
 
+    def _open_items(self, judge):
+        """(items `judge` answered, the items still open to them: not answered by
+        them and short of judges), under the lock."""
+        counts = collections.Counter(item for _, item in self._latest)
+        done = {item for (j, item) in self._latest if j == judge}
+        limit = self.task.judges_per_item
+        return done, [i for i in self.task.items if i.id not in done and counts[i.id] < limit]
+
     def next_item(self, judge):
         """The next item for `judge`: not answered by them, still short of judges; None when done.
 
@@ -177,27 +193,21 @@ class AnswerStore:
         judges starting at once do not all judge the same items first.
         """
         with self._lock:
-            counts = {}
-            for _, item in self._latest:
-                counts[item] = counts.get(item, 0) + 1
-            done = {item for (j, item) in self._latest if j == judge}
-            order = list(self.task.items)
-            random.Random(f"{self.task.settings.get('seed', 0)}:{judge}").shuffle(order)
-            for item in order:
-                if item.id not in done and counts.get(item.id, 0) < self.task.judges_per_item:
-                    return item
+            _, open_items = self._open_items(judge)
+        if not open_items:
             return None
+        order = list(self.task.items)
+        random.Random(f"{self.task.settings.get('seed', 0)}:{judge}").shuffle(order)
+        still_open = {item.id for item in open_items}
+        return next(item for item in order if item.id in still_open)
 
     def progress(self, judge):
         """(items answered by `judge`, items still open to them)."""
         with self._lock:
-            counts = {}
-            for _, item in self._latest:
-                counts[item] = counts.get(item, 0) + 1
-            done = {item for (j, item) in self._latest if j == judge}
-        open_items = sum(
-            1
-            for item in self.task.items
-            if item.id not in done and counts.get(item.id, 0) < self.task.judges_per_item
-        )
-        return len(done), open_items
+            done, open_items = self._open_items(judge)
+        return len(done), len(open_items)
+
+    def __len__(self):
+        """The answers that count: the last of each judge and item."""
+        with self._lock:
+            return len(self._latest)

@@ -103,9 +103,7 @@ def read_results(
         try:
             results.append(answers_lib.make_answer(record, task, source=f"csv:{path.name}"))
         except AnswerError as e:
-            field = {"judge": judge_column, "item": item_column, "rating": rating_column}
-            name, _, problem = str(e).partition(": ")
-            raise AnswerError(
-                f"{path}:{number}: column {field.get(name, name)}: {problem}"
-            ) from None
+            columns = {"judge": judge_column, "item": item_column, "rating": rating_column}
+            column = columns.get(e.field, e.field)
+            raise AnswerError(f"{path}:{number}: column {column}: {e.problem}") from None
     return results

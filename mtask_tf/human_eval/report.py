@@ -4,22 +4,22 @@ import math
 import pathlib
 
 from mtask_tf.human_eval import analysis
+from mtask_tf.human_eval import answers as answers_lib
 
 
-def _figure(result, path):
+def _figure(result, bins, n, path):
+    """The agreement chart of the items with `n` judges; `bins` as `agreement_bins(result)[n]`."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    bins = analysis.agreement_bins(result)
-    n = max(bins, key=lambda k: sum(sum(v) for v in bins[k].values()))  # the usual count
-    ks = list(bins[n])
+    ks = list(bins)
     figure, axes = plt.subplots(figsize=(5, 3.2))
     width = 0.38
     x = range(len(ks))
-    axes.bar([i - width / 2 for i in x], [bins[n][k][0] for k in ks], width, label=result.system)
-    axes.bar([i + width / 2 for i in x], [bins[n][k][1] for k in ks], width, label=result.reference)
+    axes.bar([i - width / 2 for i in x], [bins[k][0] for k in ks], width, label=result.system)
+    axes.bar([i + width / 2 for i in x], [bins[k][1] for k in ks], width, label=result.reference)
     axes.set_xticks(list(x), [str(k) for k in ks])
     axes.set_xlabel(f"judges (of {n}) who chose the system")
     axes.set_ylabel("items")
@@ -28,7 +28,6 @@ def _figure(result, path):
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
-    return n
 
 
 def _number(value, digits=3):
@@ -78,8 +77,6 @@ def _judges(judge_filter, answers_count):
 
 def write_report(task, answers, output_dir, sigmas=2.0):
     """Writes OUTPUT_DIR/report.md and one agreement PNG per pair; returns the report path."""
-    from mtask_tf.human_eval import answers as answers_lib
-
     output_dir = pathlib.Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     judge_filter, results = analysis.analyze(task, answers, sigmas)
@@ -114,14 +111,16 @@ def write_report(task, answers, output_dir, sigmas=2.0):
     lines += ["## Judge agreement (paper Figs. 5-6)", ""]
     for result in results:
         name = f"agreement_{result.system}_vs_{result.reference}.png"
-        n = _figure(result, output_dir / name)
+        by_count = analysis.agreement_bins(result)
+        n = max(by_count, key=lambda k: sum(map(sum, by_count[k].values())))  # the usual count
+        _figure(result, by_count[n], n, output_dir / name)
         lines += [
             f"![{result.system} vs {result.reference}]({name})",
             "",
             f"| judges of {n} who chose | {result.system} | {result.reference} |",
             "|---|---|---|",
         ]
-        for k, (a, b) in analysis.agreement_bins(result)[n].items():
+        for k, (a, b) in by_count[n].items():
             lines.append(f"| {k} | {a} | {b} |")
         lines.append("")
     path = output_dir / "report.md"

@@ -16,6 +16,7 @@ preference against the second.
 """
 
 import dataclasses
+import functools
 import json
 import pathlib
 import random
@@ -81,9 +82,12 @@ class Task:
     left_out: dict
 
     def item(self, item_id):
-        return self._by_id().get(item_id)
+        """The item with this id, or None."""
+        return self._by_id.get(item_id)
 
+    @functools.cached_property
     def _by_id(self):
+        # Looked up for every answer stored or analysed: built once.
         return {item.id: item for item in self.items}
 
     @property
