@@ -8,6 +8,7 @@ becomes one line `error: <message>` on stderr and exit status 1, no traceback.
 """
 
 import contextlib
+import sys
 
 from absl import app
 from absl import flags
@@ -69,6 +70,10 @@ _DECODING_HELP = {
     "decode writes them, evaluate writes them to NAME.SPLIT.nbest.jsonl, an "
     "export returns them per request; tune_mmi reranks every candidate and "
     "does not use it.",
+    "decode_dtype": "float32, or bf16: the beam search runs its matmuls in bfloat16 "
+    "(faster on CPUs with AVX-512 BF16 or AMX; slower elsewhere) and the N-best list "
+    "is rescored in float32, so every score is still the float32 log-probability; "
+    "only which candidates the search finds can differ.",
     "batch_size": "Inputs decoded together by decode, tune_mmi and evaluate (an export "
     "takes the batch each request brings); memory grows with batch_size x "
     "candidates.",
@@ -101,6 +106,13 @@ class DecodingFlags:
         self._batch_size = flags.DEFINE_integer(
             "batch_size", 16, h["batch_size"], flag_values=flag_values
         )
+        self._decode_dtype = flags.DEFINE_enum(
+            "decode_dtype",
+            "float32",
+            ["float32", "bf16"],
+            h["decode_dtype"],
+            flag_values=flag_values,
+        )
         self._strict_mmi = (
             flags.DEFINE_boolean(
                 "strict_mmi",
@@ -121,6 +133,16 @@ class DecodingFlags:
             if holder.value < 0:
                 raise app.UsageError(
                     f"--{holder.name} must be 0 (all) or positive, got {holder.value}"
+                )
+        if self._decode_dtype.value == "bf16":
+            from mtask_tf.decoding import low_precision
+
+            if not low_precision.cpu_has_bfloat16():
+                print(
+                    "warning: --decode_dtype=bf16 on a CPU without bfloat16 instructions "
+                    "(avx512_bf16, amx_bf16): decoding will be slower than float32",
+                    file=sys.stderr,
+                    flush=True,
                 )
 
     @property
@@ -152,6 +174,7 @@ class DecodingFlags:
             responses=responses,
             mmi_lambda=weights.mmi_lambda if weights else 0.0,
             mmi_gamma=weights.mmi_gamma if weights else 0.0,
+            decode_dtype=self._decode_dtype.value,
         )
 
     def load_mmi(self, path, stream=None):
@@ -160,7 +183,6 @@ class DecodingFlags:
         A mismatch is a warning on `stream` (stderr), or with --strict_mmi an
         `mmi.MmiFileError`. None for no file.
         """
-        import sys
 
         from mtask_tf.decoding import mmi
 

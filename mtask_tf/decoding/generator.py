@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from mtask_tf.data import vocabulary
 from mtask_tf.decoding import beam_search as beam_search_lib
+from mtask_tf.decoding import low_precision
 from mtask_tf.model import losses
 
 # Never propose padding, BOS, <unk>, or an empty response (EOS first). Their
@@ -32,21 +33,34 @@ class Generator(tf.Module):
     Args:
         encoder: an `Encoder` (source ids -> LSTM states).
         decoder: the `Decoder` trained with it.
+        search_dtype: "float32", or "bf16": the beam search runs the decoder's
+            matmuls in bfloat16 (`low_precision`) and the N-best list is
+            rescored in float32, so returned scores are float32
+            log-probabilities all the same. Scoring is always float32.
 
     Example:
     >>> generator = Generator(models.encoder, models.decoder)
     >>> nbest = generator.generate(source, speaker, beam_size=10, max_length=20, nbest=5)
     """
 
-    def __init__(self, encoder, decoder, name=None):
+    def __init__(self, encoder, decoder, search_dtype="float32", name=None):
         super().__init__(name=name)
+        if search_dtype not in low_precision.DTYPES:
+            raise ValueError(
+                f"search_dtype must be one of {', '.join(low_precision.DTYPES)}, "
+                f"got {search_dtype!r}"
+            )
         self.encoder = encoder
         self.decoder = decoder
+        self.search_dtype = search_dtype
+        self.search_decoder = (
+            low_precision.Bfloat16Decoder(decoder) if search_dtype == "bf16" else decoder
+        )
 
     def _step(self, ids, step, state):
         lstm_states, speaker = state
         speaker = speaker if self.decoder.num_speakers else None
-        logits, lstm_states = self.decoder.step(ids, lstm_states, speaker)
+        logits, lstm_states = self.search_decoder.step(ids, lstm_states, speaker)
         return logits, (lstm_states, state[1])
 
     def initial_state(self, source, speaker):
@@ -57,15 +71,44 @@ class Generator(tf.Module):
         """N-best responses: a `BeamSearchResult` ([batch, nbest, max_length] ids, ...).
 
         nbest=None keeps every finished hypothesis (beam_size * max_length slots).
+        Scores are float32 log-probabilities whatever `search_dtype` is.
         """
-        return beam_search_lib.beam_search(
+        state = self.initial_state(source, speaker)
+        result = beam_search_lib.beam_search(
             self._step,
-            self.initial_state(source, speaker),
+            state,
             tf.shape(source)[0],
             beam_size=beam_size,
             max_length=max_length,
             nbest=nbest,
             **_SEARCH_IDS,
+        )
+        return result if self.search_dtype == "float32" else self.rescore(state, result)
+
+    def rescore(self, state, result):
+        """The `BeamSearchResult` with float32 teacher-forced scores, re-sorted by them.
+
+        state: `initial_state(source, speaker)` of the search's inputs. Every
+        filled slot is scored in one pass (in bounded-memory chunks), starting
+        from its input's encoder state; empty slots stay empty (-inf, last).
+        """
+        encoded, speaker = state
+        batch, slots, length = (tf.shape(result.ids)[i] for i in range(3))
+        filled = tf.where(tf.reshape(result.lengths, [-1]) > 0)  # [rows, 1]
+        rows = tf.cast(filled[:, 0], tf.int32) // slots
+        target_out = tf.gather_nd(tf.reshape(result.ids, [batch * slots, length]), filled)
+        bos = tf.fill([tf.shape(target_out)[0], 1], vocabulary.BOS_ID)
+        target_in = tf.concat([bos, target_out[:, :-1]], axis=1)
+        row_states = tf.nest.map_structure(lambda x: tf.gather(x, rows), encoded)
+        log_prob, _ = self._in_chunks(
+            self._score_states, (row_states, tf.gather(speaker, rows), target_in, target_out)
+        )
+        scores = tf.reshape(tf.scatter_nd(filled, log_prob, [batch * slots]), [batch, slots])
+        scores = tf.where(result.lengths > 0, scores, -float("inf"))
+        order = tf.argsort(scores, axis=1, direction="DESCENDING", stable=True)
+        take = lambda x: tf.gather(x, order, batch_dims=1)
+        return beam_search_lib.BeamSearchResult(
+            take(result.ids), take(result.lengths), take(scores)
         )
 
     def greedy(self, source, speaker, *, max_length):
@@ -84,8 +127,12 @@ class Generator(tf.Module):
 
         int32 [batch, time] x 4 -> float32 [batch], int32 [batch].
         """
+        return self._score_states(self.encoder(source), speaker, target_in, target_out)
+
+    def _score_states(self, encoded, speaker, target_in, target_out):
+        """`score` from the encoder's states instead of the source."""
         speaker = tf.cast(speaker, tf.int32) if self.decoder.num_speakers else None
-        logits = self.decoder(target_in, self.encoder(source), speaker)
+        logits = self.decoder(target_in, encoded, speaker)
         nll, weights = losses.token_nll(logits, target_out)
         return -tf.reduce_sum(nll, axis=1), tf.cast(tf.reduce_sum(weights, axis=1), tf.int32)
 
@@ -95,8 +142,12 @@ class Generator(tf.Module):
         For the many candidates of full N-best lists: memory stays bounded
         however many rows there are, and each group is still one large matmul.
         """
-        rows = tf.shape(source)[0]
-        per_row = tf.shape(target_in)[1] * self.decoder.vocabulary_size
+        return self._in_chunks(self.score, (source, speaker, target_in, target_out), budget)
+
+    def _in_chunks(self, score_fn, inputs, budget=_LOGITS_BUDGET):
+        """score_fn(*inputs) over groups of rows; inputs end with target_in and target_out."""
+        rows = tf.shape(inputs[-1])[0]
+        per_row = tf.shape(inputs[-2])[1] * self.decoder.vocabulary_size
         chunk = tf.maximum(1, budget // tf.maximum(per_row, 1))
         num_chunks = (rows + chunk - 1) // chunk
         arrays = (
@@ -106,9 +157,7 @@ class Generator(tf.Module):
 
         def body(i, log_probs, counts):
             part = slice(i * chunk, tf.minimum((i + 1) * chunk, rows))
-            log_prob, count = self.score(
-                source[part], speaker[part], target_in[part], target_out[part]
-            )
+            log_prob, count = score_fn(*tf.nest.map_structure(lambda x: x[part], inputs))
             return i + 1, log_probs.write(i, log_prob), counts.write(i, count)
 
         _, log_probs, counts = tf.while_loop(lambda i, *_: i < num_chunks, body, (0, *arrays))

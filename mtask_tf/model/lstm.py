@@ -93,7 +93,7 @@ class LSTMStack(keras.layers.Layer):
         new_states = []
         for layer, (h, c) in enumerate(states):
             gates = tf.matmul(x, cast(self.kernels[layer])) + cast(self.biases[layer])
-            h, c = _cell(gates + tf.matmul(h, cast(self.recurrent_kernels[layer])), c)
+            h, c = cell(gates + tf.matmul(h, cast(self.recurrent_kernels[layer])), c)
             new_states.append((h, c))
             x = h
         return x, new_states
@@ -204,7 +204,8 @@ def _loop(projected, h0, c0, recurrent_kernel, *keep):
     return (outputs, outputs[-1], cells[-1]), grad
 
 
-def _cell(gates, c):
+def cell(gates, c):
+    """One LSTM update from the gate pre-activations [n, 4 units] and the cell [n, units]."""
     return _update(_activations(gates), c)
 
 

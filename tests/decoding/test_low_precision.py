@@ -1,0 +1,96 @@
+"""bf16 decoding: a bfloat16 search whose returned scores are exact float32 log-probabilities."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mtask_tf.decoding import generator as generator_lib
+from mtask_tf.decoding import low_precision
+from mtask_tf.decoding import responder as responder_lib
+from tests.decoding.test_responder import INPUTS
+from tests.decoding.test_responder import _config
+from tests.decoding.test_responder import _favour_eos
+from tests.decoding.test_responder import models  # noqa: F401 - the fixture
+
+FULL_LIST = dict(beam_size=4, max_length=5, candidates=None, responses=None)
+
+
+def _generate(responder):
+    return {k: v.numpy() for k, v in responder.generate(*INPUTS).items()}
+
+
+def test_bf16_step_is_close_to_the_float32_step_and_runs_in_bfloat16(models):  # noqa: F811
+    decoder = models[0].models.decoder
+    low = low_precision.Bfloat16Decoder(decoder)
+    states = decoder.lstm.zero_state(3)
+    ids, speakers = tf.constant([2, 5, 9]), tf.constant([0, 1, 2])
+    exact, exact_states = decoder.step(ids, states, speakers)
+    logits, low_states = low.step(ids, states, speakers)
+    assert logits.dtype == tf.bfloat16
+    assert low_states[0][1].dtype == tf.float32  # the cell state stays float32
+    difference = np.abs(tf.cast(logits, tf.float32).numpy() - exact.numpy())
+    assert 0 < difference.max() < 0.1  # rounded, but the same function
+    np.testing.assert_allclose(low_states[-1][0], exact_states[-1][0], atol=0.05)
+
+
+def test_bf16_returned_scores_equal_the_float32_score_signature(models):  # noqa: F811
+    forward, reverse = _favour_eos(models[0]), models[1]
+    responder = responder_lib.Responder(
+        forward, reverse, _config(**FULL_LIST, mmi_lambda=0.5, mmi_gamma=0.2, decode_dtype="bf16")
+    )
+    out = _generate(responder)
+    counts = (out["lengths"] > 0).sum(axis=1)
+    assert (counts > 4).all(), counts  # more than a beam: the full list is rescored
+    for row in range(2):
+        filled = out["lengths"][row] > 0
+        responses = tf.constant(out["responses"][row][filled])
+        inputs = [tf.repeat(column[row : row + 1], int(filled.sum())) for column in INPUTS]
+        scored = responder.score(*inputs, responses)
+        np.testing.assert_allclose(
+            scored["log_prob"], out["forward_log_prob"][row][filled], rtol=1e-5, atol=1e-5
+        )
+        assert np.all(np.diff(out["scores"][row][filled]) <= 1e-6)  # still reranked, sorted
+        assert np.all(np.isneginf(out["scores"][row][~filled]))
+
+
+def test_rescoring_replaces_the_bfloat16_search_scores(models):  # noqa: F811
+    forward = _favour_eos(models[0])
+    generator = generator_lib.Generator(
+        forward.models.encoder, forward.models.decoder, search_dtype="bf16"
+    )
+    source = tf.constant([[5, 6, 7, 3], [8, 9, 0, 0]])
+    speaker = tf.constant([1, 2])
+    state = generator.initial_state(source, speaker)
+    raw = generator_lib.beam_search_lib.beam_search(
+        generator._step, state, 2, beam_size=4, max_length=5, **generator_lib._SEARCH_IDS
+    )
+    rescored = generator.generate(source, speaker, beam_size=4, max_length=5)
+    filled = raw.lengths.numpy() > 0
+    # The same candidates, float32 scores instead of the search's bfloat16 ones.
+    assert (rescored.lengths.numpy() > 0).sum() == filled.sum()
+    raw_scores = np.sort(raw.scores.numpy()[filled])
+    exact = np.sort(rescored.scores.numpy()[rescored.lengths.numpy() > 0])
+    assert np.abs(raw_scores - exact).max() > 1e-4
+    np.testing.assert_allclose(raw_scores, exact, atol=0.5)
+    for row, count in enumerate(filled.sum(axis=1)):  # sorted by the new scores
+        assert np.all(np.diff(rescored.scores.numpy()[row, :count]) <= 0)
+
+
+def test_rescoring_an_empty_list_keeps_it_empty(models):  # noqa: F811
+    forward = models[0]
+    generator = generator_lib.Generator(
+        forward.models.encoder, forward.models.decoder, search_dtype="bf16"
+    )
+    empty = generator_lib.beam_search_lib.BeamSearchResult(
+        tf.zeros([2, 3, 5], tf.int32), tf.zeros([2, 3], tf.int32), tf.fill([2, 3], -np.inf)
+    )
+    state = generator.initial_state(tf.constant([[5, 3], [6, 3]]), tf.constant([0, 1]))
+    result = tf.function(generator.rescore)(state, empty)
+    assert np.all(np.isneginf(result.scores.numpy()))
+    assert not result.lengths.numpy().any()
+
+
+def test_unknown_search_dtype_is_refused(models):  # noqa: F811
+    forward = models[0]
+    with pytest.raises(ValueError, match="search_dtype must be one of float32, bf16"):
+        generator_lib.Generator(forward.models.encoder, forward.models.decoder, "float16")
