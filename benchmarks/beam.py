@@ -114,7 +114,7 @@ def _decoder_steps(generator, beam_size, steps):
     def run(state):
         def body(step, total, state):
             logits, state = generator._step(ids, step, state)
-            return step + 1, total + logits[0, 0], state
+            return step + 1, total + tf.cast(logits[0, 0], tf.float32), state
 
         return tf.while_loop(lambda step, *_: step < steps, body, (0, 0.0, state))[1]
 

@@ -89,8 +89,9 @@ class Generator(tf.Module):
         """The `BeamSearchResult` with float32 teacher-forced scores, re-sorted by them.
 
         state: `initial_state(source, speaker)` of the search's inputs. Every
-        filled slot is scored in one pass (in bounded-memory chunks), starting
-        from its input's encoder state; empty slots stay empty (-inf, last).
+        filled slot is scored teacher-forced from its input's encoder state,
+        the softmax normaliser once per distinct prefix
+        (`low_precision.exact_log_probs`); empty slots stay empty (-inf, last).
         """
         encoded, speaker = state
         batch, slots, length = (tf.shape(result.ids)[i] for i in range(3))
@@ -100,8 +101,14 @@ class Generator(tf.Module):
         bos = tf.fill([tf.shape(target_out)[0], 1], vocabulary.BOS_ID)
         target_in = tf.concat([bos, target_out[:, :-1]], axis=1)
         row_states = tf.nest.map_structure(lambda x: tf.gather(x, rows), encoded)
-        log_prob, _ = self._in_chunks(
-            self._score_states, (row_states, tf.gather(speaker, rows), target_in, target_out)
+        log_prob = low_precision.exact_log_probs(
+            self.decoder,
+            row_states,
+            rows,
+            tf.gather(speaker, rows),
+            target_in,
+            target_out,
+            _LOGITS_BUDGET,
         )
         scores = tf.reshape(tf.scatter_nd(filled, log_prob, [batch * slots]), [batch, slots])
         scores = tf.where(result.lengths > 0, scores, -float("inf"))

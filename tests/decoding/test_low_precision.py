@@ -94,3 +94,49 @@ def test_unknown_search_dtype_is_refused(models):  # noqa: F811
     forward = models[0]
     with pytest.raises(ValueError, match="search_dtype must be one of float32, bf16"):
         generator_lib.Generator(forward.models.encoder, forward.models.decoder, "float16")
+
+
+def test_prefix_ids_are_shared_exactly_by_equal_prefixes_of_the_same_input():
+    target_in = tf.constant(
+        [
+            [2, 5, 6, 7],
+            [2, 5, 6, 8],  # shares [2, 5, 6] with row 0
+            [2, 5, 9, 7],  # shares [2, 5]
+            [2, 5, 6, 7],  # row 0 again, but another input: shares nothing
+        ]
+    )
+    ids = low_precision.prefix_ids(tf.constant([0, 0, 0, 1]), target_in).numpy()
+    assert len(np.unique(ids)) == 2 + 2 + 3 + 4  # distinct (input, prefix) of lengths 1-4
+    assert (ids[0, :3] == ids[1, :3]).all() and ids[0, 3] != ids[1, 3]
+    assert (ids[0, :2] == ids[2, :2]).all() and ids[0, 2] != ids[2, 2]
+    assert not set(ids[3]) & set(ids[:3].ravel())
+
+
+@pytest.mark.parametrize("budget", [11, 1 << 20])  # one normaliser per chunk, or all at once
+def test_exact_log_probs_equal_teacher_forced_scoring(models, budget):  # noqa: F811
+    generator = responder_lib.Responder(models[0], None, _config()).forward
+    rng = np.random.default_rng(3)
+    source = tf.constant(rng.integers(4, 11, [2, 5]), tf.int32)
+    speaker = tf.constant([1, 2])
+    # Eight candidates per input, many sharing prefixes, of lengths 1-5 (padded with 0).
+    tokens = rng.integers(4, 6, [16, 5])
+    lengths = rng.integers(1, 6, [16])
+    target_out = np.where(np.arange(5) < lengths[:, None] - 1, tokens, 0)
+    target_out[np.arange(16), lengths - 1] = 3  # EOS
+    target_in = np.concatenate([np.full([16, 1], 2), target_out[:, :-1]], 1)
+    rows = np.repeat([0, 1], 8)
+    expected, _ = generator.score(
+        tf.gather(source, rows), tf.gather(speaker, rows), target_in, target_out
+    )
+    encoded = generator.encoder(source)
+    states = tf.nest.map_structure(lambda x: tf.gather(x, rows), encoded)
+    log_prob = low_precision.exact_log_probs(
+        generator.decoder,
+        states,
+        tf.constant(rows, tf.int32),
+        tf.gather(speaker, rows),
+        tf.constant(target_in, tf.int32),
+        tf.constant(target_out, tf.int32),
+        budget,
+    )
+    np.testing.assert_allclose(log_prob, expected, rtol=1e-5, atol=1e-5)

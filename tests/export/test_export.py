@@ -245,3 +245,54 @@ def test_export_needs_no_xla_so_the_stock_model_server_runs_every_signature(expo
         for node in nodes
         if node.op not in functions and op_def_registry.get(node.op) is None
     } == set()
+
+
+# Generates the full list, then scores every returned response with `score`.
+_RESCORED = r"""
+import json, sys
+import tensorflow as tf
+model = tf.saved_model.load(sys.argv[1])
+inputs = {k: tf.constant(v) for k, v in json.loads(sys.argv[2]).items()}
+out = model.signatures["generate"](**inputs)
+rows = []
+for row in range(len(json.loads(sys.argv[2])["message"])):
+    filled = out["lengths"][row].numpy() > 0
+    responses = tf.boolean_mask(out["responses"][row], filled)
+    same = {k: tf.repeat(v[row : row + 1], tf.size(responses)) for k, v in inputs.items()}
+    scored = model.signatures["score"](response=responses, **same)["log_prob"]
+    rows.append([tf.boolean_mask(out["forward_log_prob"][row], filled).numpy().tolist(),
+                 scored.numpy().tolist()])
+dtypes = sorted({v.dtype.name for v in model.signatures["generate"].variables})
+print(json.dumps({"rows": rows, "dtypes": dtypes}))
+"""
+
+
+def test_bf16_export_returns_the_float32_scores_of_the_score_signature(trained, tmp_path):
+    run_module(
+        "mtask_tf.export",
+        f"--model_dir={trained / 'mtask_m'}",
+        f"--export_base={tmp_path / 'bf16'}",
+        "--beam_size=6",
+        "--max_length=6",
+        "--responses=0",
+        "--decode_dtype=bf16",
+        check=True,
+    )
+    path = tmp_path / "bf16" / "1"
+    run = subprocess.run(
+        [sys.executable, "-c", _RESCORED, str(path), json.dumps(INPUTS)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout.splitlines()[-1])
+    assert result["dtypes"] == ["bfloat16", "float32"]  # the search's copy and the weights
+    for returned, scored in result["rows"]:
+        assert len(returned) > 6  # more than a beam: the full list
+        assert returned == pytest.approx(scored, rel=1e-5, abs=1e-4)
+    graph = _graph_def(path)
+    nodes = list(graph.node) + [n for f in graph.library.function for n in f.node_def]
+    assert not [n.name for n in nodes if n.attr["_XlaMustCompile"].b or n.op.startswith("Xla")]
+    bfloat16 = 14  # DataType DT_BFLOAT16 in tensorflow/core/framework/types.proto
+    assert any(n.attr["T"].type == bfloat16 for n in nodes if n.op == "MatMul")
