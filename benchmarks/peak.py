@@ -6,6 +6,7 @@ import platform
 import tensorflow as tf
 
 from benchmarks import stats
+from mtask_tf.decoding import low_precision
 
 _CHAIN = 8  # matmuls per timed call, so call overhead is small against the work
 
@@ -15,7 +16,8 @@ def device():
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         details = tf.config.experimental.get_device_details(gpus[0])
-        return {"type": "GPU", "name": details.get("device_name", gpus[0].name), "count": len(gpus)}
+        name = details.get("device_name", gpus[0].name)
+        return {"type": "GPU", "name": name, "count": len(gpus), "bfloat16": True}
     name = platform.processor() or "cpu"
     try:
         with open("/proc/cpuinfo") as f:
@@ -24,7 +26,13 @@ def device():
             )
     except (OSError, StopIteration):
         pass
-    return {"type": "CPU", "name": name, "count": len(os.sched_getaffinity(0))}
+    return {
+        "type": "CPU",
+        "name": name,
+        "count": len(os.sched_getaffinity(0)),
+        # bfloat16 matmul instructions (AVX-512 BF16 or AMX): without them bf16 is emulated.
+        "bfloat16": low_precision.cpu_has_bfloat16(),
+    }
 
 
 def matmul_gflops(dtype, n, repetitions, warmup=2):

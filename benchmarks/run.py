@@ -22,6 +22,8 @@ import sys
 from absl import app
 from absl import flags
 
+from benchmarks import stats
+
 FIGURES = ("peak", "train", "bf16", "torch", "beam", "memory", "serving")
 
 _QUICK = flags.DEFINE_bool(
@@ -39,6 +41,47 @@ TARGETS = {  # name -> (what, JSON path of the measured value, test)
         ("train", "ratio_vs_torch"),
         lambda r: r >= 1.5,
     ),
+    "train_fp32_75pct_of_peak": (
+        "training float32 >= 0.75 of the float32 matmul peak",
+        ("train", "paper_fp32", "fraction_of_bound"),
+        lambda f: f >= 0.75,
+    ),
+    "train_bf16_1.5x_torch_autocast": (
+        "training bfloat16 >= 1.5x PyTorch bfloat16 autocast",
+        ("train", "bf16_ratio_vs_torch_autocast"),
+        lambda r: r >= 1.5,
+    ),
+    "train_bf16_50pct_of_bf16_peak": (
+        "training bfloat16 >= 0.5 of the bfloat16 matmul peak",
+        ("train", "paper_bf16", "fraction_of_bf16_peak"),
+        lambda f: f >= 0.5,
+    ),
+    "beam_bf16_p50_1.0x_bound": (
+        "beam bf16 p50 <= 1.0x the float32 bound, scores exact",
+        ("beam", "bf16", "ratio_to_bound"),
+        lambda r: r <= 1.0,
+    ),
+    "beam_3x_torch": (
+        "beam (float32) >= 3x faster than the PyTorch beam reference",
+        ("beam", "ratio_vs_torch"),
+        lambda r: r >= 3.0,
+    ),
+    "serving_c32_90pct_of_ceiling": (
+        "serving c32 >= 0.9 of the in-process batch-32 requests/s, no error",
+        ("serving", "c32_fraction_of_ceiling"),
+        lambda f: f >= 0.9,
+    ),
+    "serving_c32_p99_1.5x_p50": (
+        "serving c32 p99 <= 1.5x p50",
+        ("serving", "c32_p99_over_p50"),
+        lambda r: r <= 1.5,
+    ),
+    "serving_bf16_1.5x_fp32": (
+        "serving the bf16 export >= 1.5x the requests/s of the float32 one (c32)",
+        ("serving", "bf16_over_fp32"),
+        lambda r: r >= 1.5,
+    ),
+    # The targets of issue #5, kept so that runs compare across versions.
     "train_fp32_80pct_of_bound": (
         "training float32 >= 80 % of the float32 bound",
         ("train", "paper_fp32", "fraction_of_bound"),
@@ -77,8 +120,13 @@ def targets(results):
         value = _get(results, path)
         met[name] = None if value is None else bool(test(value))
     errors = [_get(results, ("serving", f"c{c}", "errors")) for c in (1, 8, 32)]
-    if met["serving_c32_3x_c1"] is not None and any(errors):
-        met["serving_c32_3x_c1"] = False
+    errors.append(_get(results, ("serving", "bf16", "c32", "errors")))
+    for name in ("serving_c32_3x_c1", "serving_c32_90pct_of_ceiling"):
+        if met[name] is not None and any(errors):
+            met[name] = False
+    error = _get(results, ("beam", "bf16", "max_score_error"))
+    if met["beam_bf16_p50_1.0x_bound"] is not None and (error is None or error > 1e-3):
+        met["beam_bf16_p50_1.0x_bound"] = False  # not exact float32 scores
     return met
 
 
@@ -118,24 +166,36 @@ def measure(quick, skip, log):
         runs["paper_fp32"] = train_("seq2seq")
     if "torch" not in skip:  # right after the Seq2Seq it is compared with
         runs["torch_reference"] = _torch(shapes, warmup, reps, peak_fp32, log)
+        runs["torch_compile"] = _torch(shapes, warmup, reps, peak_fp32, log, "compile")
     if "train" not in skip:
         runs["persona_fp32"] = train_("persona")
         runs["multitask_fp32"] = train_("multitask")
     if "bf16" not in skip:
         runs["paper_bf16"] = train_("seq2seq", "mixed_bfloat16")
-    if "paper_fp32" in runs and runs.get("torch_reference", {}).get("tokens_per_s"):
-        runs["ratio_vs_torch"] = (
-            runs["paper_fp32"]["tokens_per_s"] / runs["torch_reference"]["tokens_per_s"]
-        )
+        if results.get("peak_gflops") and runs["paper_bf16"].get("gflops"):
+            bf16_peak = results["peak_gflops"]["bfloat16"]
+            runs["paper_bf16"]["fraction_of_bf16_peak"] = runs["paper_bf16"]["gflops"] / bf16_peak
+        if "torch" not in skip:
+            runs["torch_autocast_bf16"] = _torch(
+                shapes, warmup, reps, peak_fp32, log, "autocast_bf16"
+            )
+    runs["ratio_vs_torch"] = _ratio(runs, "paper_fp32", "torch_reference")
+    runs["bf16_ratio_vs_torch_autocast"] = _ratio(runs, "paper_bf16", "torch_autocast_bf16")
     if "beam" not in skip:
-        log("beam: Responder, beam 50, 20 tokens")
+        log("beam: Responder, beam 50, 20 tokens, float32 and bf16")
         results["beam"] = beam.run(shapes, peak_fp32, quick)
+        if "torch" not in skip:
+            results["beam"]["torch_reference"] = _torch_beam(shapes, quick, log)
+            torch_p50 = results["beam"]["torch_reference"].get("p50_s")
+            results["beam"]["ratio_vs_torch"] = (
+                torch_p50 / results["beam"]["p50_s"] if torch_p50 else None
+            )
     if "memory" not in skip:
         log("memory: multi-task training in a subprocess")
         results["memory"] = {"train_peak_rss_mb": memory.train_peak_rss_mb(quick)}
     if "serving" not in skip:
         log("serving: train one step, export, python -m serving.server, gRPC load")
-        results["serving"] = serving.run(quick)
+        results["serving"] = serving.run(quick, bf16=results["device"]["bfloat16"])
         c1, c32 = (results["serving"][c]["requests_per_s"] for c in ("c1", "c32"))
         results["serving"]["c32_over_c1"] = c32 / c1 if c1 else None
         results.setdefault("memory", {})["serve_peak_rss_mb"] = results["serving"]["peak_rss_mb"]
@@ -159,16 +219,38 @@ def _train(shapes, task, policy, warmup, reps, peak_fp32, log):
     return entry
 
 
-def _torch(shapes, warmup, reps, peak_fp32, log):
+def _ratio(runs, ours, theirs):
+    """ours tokens/s / theirs tokens/s, None when either is missing."""
+    a, b = (runs.get(name, {}).get("tokens_per_s") for name in (ours, theirs))
+    return a / b if a and b else None
+
+
+def _torch(shapes, warmup, reps, peak_fp32, log, mode="eager"):
     from benchmarks import reference_torch
     from benchmarks import train
 
     if not reference_torch.available():
         return {"skipped": "torch is not installed (make bench installs it)"}
-    log("train: PyTorch reference")
-    samples, info = reference_torch.measure(shapes, warmup, reps)
+    log(f"train: PyTorch reference, {mode}")
+    try:
+        samples, info = reference_torch.measure(shapes, warmup, reps, mode)
+    except Exception as error:  # noqa: BLE001 - torch.compile may not work on a machine
+        if mode != "compile":
+            raise
+        return {"mode": mode, "works": False, "error": f"{type(error).__name__}: {error}"[:2000]}
     flops = train.flops_per_target_token(shapes, False)
     return {**train.result(samples, flops, peak_fp32), **info}
+
+
+def _torch_beam(shapes, quick, log):
+    from benchmarks import reference_torch
+    from benchmarks import reference_torch_beam
+
+    if not reference_torch.available():
+        return {"skipped": "torch is not installed (make bench installs it)"}
+    log("beam: PyTorch reference search, beam 50, 20 tokens")
+    seconds, info = reference_torch_beam.measure(shapes, 3 if quick else 8)
+    return {"p50_s": stats.percentile(seconds, 50), "latency_s": stats.summary(seconds), **info}
 
 
 def _row(results, label, path, unit="", digits=1, span=None):
@@ -212,7 +294,15 @@ def markdown(results):
             ("peak_gflops", "detail", "bfloat16"),
         ),
     ]
-    for name in ("paper_fp32", "persona_fp32", "multitask_fp32", "paper_bf16", "torch_reference"):
+    for name in (
+        "paper_fp32",
+        "persona_fp32",
+        "multitask_fp32",
+        "paper_bf16",
+        "torch_reference",
+        "torch_compile",
+        "torch_autocast_bf16",
+    ):
         rows.append(
             _row(
                 results,
@@ -230,7 +320,21 @@ def markdown(results):
     works = {True: "yes", False: "**no**"}.get(_get(results, t + ("paper_bf16", "works")), "–")
     rows += [
         f"| train paper_bf16 works (loss falls, finite) | {works} | |",
+        _row(
+            results,
+            "train paper_bf16 / bfloat16 peak",
+            t + ("paper_bf16", "fraction_of_bf16_peak"),
+            "",
+            2,
+        ),
         _row(results, "train mtask_tf / PyTorch", t + ("ratio_vs_torch",), "x", 2),
+        _row(
+            results,
+            "train bf16: mtask_tf / PyTorch autocast",
+            t + ("bf16_ratio_vs_torch_autocast",),
+            "x",
+            2,
+        ),
         _row(results, "beam p50 (batch 1)", b + ("p50_s",), "s", 3, b + ("latency_s",)),
         _row(results, "beam p95 (batch 1)", b + ("p95_s",), "s", 3),
         _row(results, "beam compute bound", b + ("bound_s",), "s", 3),
@@ -238,6 +342,36 @@ def markdown(results):
         _row(results, "beam steps run", b + ("steps_run",), "", 1),
         _row(results, "  the decoder steps alone (no search)", b + ("decoder_steps_s",), "s", 3),
         _row(results, "beam batch 16", b + ("batch16_requests_per_s",), "requests/s", 2),
+        _row(
+            results,
+            "beam bf16 p50 (batch 1, float32 rescored)",
+            b + ("bf16", "p50_s"),
+            "s",
+            3,
+            b + ("bf16", "latency_s"),
+        ),
+        _row(results, "  bf16 p50 / float32 bound", b + ("bf16", "ratio_to_bound"), "x", 2),
+        _row(results, "  the bf16 search alone", b + ("bf16", "search_s"), "s", 3),
+        _row(results, "  its decoder steps alone", b + ("bf16", "decoder_steps_s"), "s", 3),
+        _row(results, "  the float32 rescoring alone", b + ("bf16", "rescore_s"), "s", 3),
+        _row(results, "  token positions in the list", b + ("bf16", "positions"), "", 0),
+        _row(results, "  distinct prefixes", b + ("bf16", "distinct_prefixes"), "", 0),
+        _row(
+            results,
+            "  largest score error vs float32 scoring",
+            b + ("bf16", "max_score_error"),
+            "",
+            6,
+        ),
+        _row(
+            results,
+            "beam PyTorch reference p50",
+            b + ("torch_reference", "p50_s"),
+            "s",
+            3,
+            b + ("torch_reference", "latency_s"),
+        ),
+        _row(results, "beam PyTorch / mtask_tf (float32)", b + ("ratio_vs_torch",), "x", 2),
         _row(results, "beam candidates reranked (full list)", b + ("candidates",), "", 0),
         _row(results, "MMI reranking extra", b + ("mmi_extra_s",), "s", 3),
         _row(
@@ -256,6 +390,19 @@ def markdown(results):
             _row(results, "  errors", s + (f"c{c}", "errors"), "", 0),
         ]
     rows += [
+        _row(
+            results,
+            "serving c32 / in-process batch-32 requests/s",
+            s + ("c32_fraction_of_ceiling",),
+            "",
+            2,
+        ),
+        _row(results, "serving c32 p99 / p50", s + ("c32_p99_over_p50",), "x", 2),
+        _row(
+            results, "serving bf16 export c32", s + ("bf16", "c32", "requests_per_s"), "requests/s"
+        ),
+        _row(results, "  errors", s + ("bf16", "c32", "errors"), "", 0),
+        _row(results, "serving bf16 / float32 export (c32)", s + ("bf16_over_fp32",), "x", 2),
         _row(results, "serving c32 / c1", s + ("c32_over_c1",), "x", 2),
         _row(
             results,

@@ -56,10 +56,14 @@ def _run(*command):
         raise RuntimeError(f"{' '.join(command[:1])} failed:\n{result.stderr[-3000:]}")
 
 
-def export_model(work, quick):
-    """Trains one step into a model directory and exports it; returns the export base."""
+def export_model(work, quick, decode_dtype="float32"):
+    """Trains one step into a model directory (once) and exports it; returns the export base."""
     size = "smoke" if quick else "demo"
     data = work / "data"
+    base = work / "export" / (MODEL if decode_dtype == "float32" else f"{MODEL}_{decode_dtype}")
+    if data.exists():
+        _export(work, base, decode_dtype)
+        return base
     make_data_dir(data, words=400 if quick else 10_000, rows=400 if quick else 4000)
     _run(
         "mtask_tf.train",
@@ -72,14 +76,18 @@ def export_model(work, quick):
         "--checkpoint_every=1",
         "--log_every=1",
     )
-    base = work / "export" / MODEL
+    _export(work, base, decode_dtype)
+    return base
+
+
+def _export(work, base, decode_dtype):
     _run(
         "mtask_tf.export",
         f"--model_dir={work / 'model'}",
         f"--export_base={base}",
         f"--models_config={work / 'models.config'}",
+        f"--decode_dtype={decode_dtype}",
     )
-    return base
 
 
 class Server:
@@ -167,28 +175,43 @@ def _requests(count, seed):
     return requests
 
 
-def run(quick):
+def run(quick, bf16=False):
+    """Serving figures of the float32 export; with `bf16`, the bf16 export's at c32 too."""
+    with tempfile.TemporaryDirectory() as work:
+        work = pathlib.Path(work)
+        result = _serve(export_model(work, quick), work, quick, CONCURRENCY)
+        if bf16:
+            result["bf16"] = _serve(export_model(work, quick, "bf16"), work, quick, (32,))
+    result["batching_limit"] = result["c1"]["p50_s"] / result["in_process"]["batch32_per_request_s"]
+    c32 = result["c32"]
+    # The ceiling: the requests/s of the model answering 32 requests as one batch.
+    result["c32_fraction_of_ceiling"] = (
+        c32["requests_per_s"] * result["in_process"]["batch32_per_request_s"]
+    )
+    result["c32_p99_over_p50"] = c32["p99_s"] / c32["p50_s"] if c32["p50_s"] else None
+    if bf16:
+        result["bf16_over_fp32"] = result["bf16"]["c32"]["requests_per_s"] / c32["requests_per_s"]
+    return result
+
+
+def _serve(base, work, quick, concurrencies):
+    """The server on `base` under load at each concurrency, then the in-process figures."""
     import grpc
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 
     per_thread = 2 if quick else 4
-    with tempfile.TemporaryDirectory() as work:
-        work = pathlib.Path(work)
-        base = export_model(work, quick)
-        server = Server(base, work / "server.log")
-        try:
-            with grpc.insecure_channel(f"{HOST}:{server.port}") as channel:
-                stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-                _load(stub, _requests(4, 0), 2)  # warm-up
-                result = {
-                    f"c{c}": _load(stub, _requests(max(4, c) * per_thread, c), c)
-                    for c in CONCURRENCY
-                }
-            result["peak_rss_mb"] = memory.peak_rss_mb(server.process.pid)
-        finally:
-            server.stop()
-        result["in_process"] = _in_process(base, quick)
-    result["batching_limit"] = result["c1"]["p50_s"] / result["in_process"]["batch32_per_request_s"]
+    server = Server(base, work / f"{base.name}.log")
+    try:
+        with grpc.insecure_channel(f"{HOST}:{server.port}") as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            _load(stub, _requests(4, 0), 2)  # warm-up
+            result = {
+                f"c{c}": _load(stub, _requests(max(4, c) * per_thread, c), c) for c in concurrencies
+            }
+        result["peak_rss_mb"] = memory.peak_rss_mb(server.process.pid)
+    finally:
+        server.stop()
+    result["in_process"] = _in_process(base, quick)
     return result
 
 

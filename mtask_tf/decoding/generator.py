@@ -74,16 +74,25 @@ class Generator(tf.Module):
         Scores are float32 log-probabilities whatever `search_dtype` is.
         """
         state = self.initial_state(source, speaker)
-        result = beam_search_lib.beam_search(
+        result = self.search(state, beam_size=beam_size, max_length=max_length, nbest=nbest)
+        return result if self.search_dtype == "float32" else self.rescore(state, result)
+
+    def search(self, state, *, beam_size, max_length, nbest=None):
+        """The beam search alone from `initial_state(...)`, in `search_dtype`.
+
+        Its scores are the search's own: with bf16, bfloat16 approximations
+        (`generate` replaces them by `rescore`'s).
+        """
+        batch_size = tf.shape(tf.nest.flatten(state)[0])[0]
+        return beam_search_lib.beam_search(
             self._step,
             state,
-            tf.shape(source)[0],
+            batch_size,
             beam_size=beam_size,
             max_length=max_length,
             nbest=nbest,
             **_SEARCH_IDS,
         )
-        return result if self.search_dtype == "float32" else self.rescore(state, result)
 
     def rescore(self, state, result):
         """The `BeamSearchResult` with float32 teacher-forced scores, re-sorted by them.

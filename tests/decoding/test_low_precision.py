@@ -61,9 +61,7 @@ def test_rescoring_replaces_the_bfloat16_search_scores(models):  # noqa: F811
     source = tf.constant([[5, 6, 7, 3], [8, 9, 0, 0]])
     speaker = tf.constant([1, 2])
     state = generator.initial_state(source, speaker)
-    raw = generator_lib.beam_search_lib.beam_search(
-        generator._step, state, 2, beam_size=4, max_length=5, **generator_lib._SEARCH_IDS
-    )
+    raw = generator.search(state, beam_size=4, max_length=5)
     rescored = generator.generate(source, speaker, beam_size=4, max_length=5)
     filled = raw.lengths.numpy() > 0
     # The same candidates, float32 scores instead of the search's bfloat16 ones.
