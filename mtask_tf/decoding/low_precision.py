@@ -78,54 +78,76 @@ def cpu_has_bfloat16():
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def prefix_ids(rows, target_in):
-    """Ids of distinct prefixes: positions (r, t) share one iff input and target_in[r, :t+1] match.
-
-    rows: int32 [n], the input each candidate answers; target_in: int32 [n, L].
-    Returns int32 [n, L] ids, unique across all positions: a beam's candidates
-    share most of their prefixes, so there are far fewer ids than positions.
-    """
-    n = tf.shape(target_in)[0]
-    vocabulary_size = tf.cast(tf.reduce_max(target_in) + 1, tf.int64)
-
-    def extend(previous, tokens):
-        _, index = tf.unique(previous * vocabulary_size + tf.cast(tokens, tf.int64))
-        return tf.cast(index, tf.int64)
-
-    start = tf.cast(tf.unique(rows)[1], tf.int64)
-    index = tf.scan(extend, tf.transpose(target_in), initializer=start)  # [L, n], each < n
-    offsets = tf.range(tf.shape(target_in)[1], dtype=tf.int64)[:, None] * tf.cast(n, tf.int64)
-    return tf.transpose(index + offsets)
-
-
 def exact_log_probs(decoder, states, rows, speaker, target_in, target_out, budget):
-    """float32 log p(target_out | ...) per row, the softmax normaliser computed once per prefix.
+    """float32 log p(target_out | ...) per row, each distinct prefix computed once.
 
-    Equal to teacher-forced scoring (`Generator.score`): the decoder's LSTM runs
-    over every row, but the output projection over the whole vocabulary, the
-    dominant cost, runs only for distinct prefixes (`prefix_ids`), in chunks of
-    at most `budget` logits. The target word's own logit is one dot product.
+    Equal to teacher-forced scoring (`Generator.score`), but walked as a prefix
+    tree: at each position the rows whose input and tokens so far are the same
+    share one LSTM step and one softmax normaliser over the whole vocabulary
+    (the dominant cost, in chunks of at most `budget` logits). A beam's
+    candidates share most of their prefixes, so this does a fraction of the
+    work of scoring every row. The target word's own logit is one dot product.
 
     states: the decoder's initial (h, c) per layer, per row; rows: int32 [n],
-    the input of each row (rows of one input with the same prefix share it).
+    the input of each row; target_in, target_out: int32 [n, L], L static.
     """
-    hidden = decoder.hidden(target_in, states, speaker if decoder.num_speakers else None)
-    real = tf.where(tf.not_equal(target_out, vocabulary.PAD_ID))  # [m, 2]: (row, position)
-    h = tf.gather_nd(hidden, real)  # [m, units]
-    distinct, position_prefix = tf.unique(tf.gather_nd(prefix_ids(rows, target_in), real))
-    first = tf.math.unsorted_segment_min(
-        tf.range(tf.shape(real)[0]), position_prefix, tf.size(distinct)
-    )
-    normalisers = _log_normalisers(decoder.output_projection, tf.gather(h, first), budget)
+    real = tf.not_equal(target_out, vocabulary.PAD_ID)
+    hidden, prefix = _walk_prefixes(decoder, states, rows, speaker, target_in, real)
     projection = decoder.output_projection
-    words = tf.gather_nd(target_out, real)
+    positions = tf.where(real)  # [m, 2]: (row, t)
+    h = tf.gather(hidden, tf.gather_nd(prefix, positions))  # [m, units]
+    words = tf.gather_nd(target_out, positions)
     word_logits = tf.reduce_sum(h * tf.transpose(tf.gather(projection.kernel, words, axis=1)), 1)
+    normalisers = _log_normalisers(projection, hidden, budget)  # one large matmul, chunked
     log_p = (
-        word_logits + tf.gather(projection.bias, words) - tf.gather(normalisers, position_prefix)
+        word_logits
+        + tf.gather(projection.bias, words)
+        - tf.gather(normalisers, tf.gather_nd(prefix, positions))
     )
-    return tf.math.unsorted_segment_sum(
-        log_p, tf.cast(real[:, 0], tf.int32), tf.shape(target_out)[0]
-    )
+    rows_of = tf.cast(positions[:, 0], tf.int32)
+    return tf.math.unsorted_segment_sum(log_p, rows_of, tf.shape(target_in)[0])
+
+
+def _walk_prefixes(decoder, states, rows, speaker, target_in, real):
+    """The LSTM output of every distinct prefix, and each position's prefix.
+
+    Returns h [prefixes, units] and int32 [n, L] indices into it (positions
+    past a row's EOS point at a throw-away prefix). One LSTM step per
+    position runs for all distinct prefixes at that position at once.
+    """
+    _, index = tf.unique(rows)  # the empty prefix: one per input
+    prefix_states = _take(states, _representatives(index))
+    outputs, indices, offset = [], [], 0
+    for t in range(target_in.shape[1]):
+        # Rows past their EOS share one throw-away prefix (key -1).
+        key = tf.where(
+            real[:, t],
+            tf.cast(index, tf.int64) * decoder.vocabulary_size + tf.cast(target_in[:, t], tf.int64),
+            -1,
+        )
+        distinct, new_index = tf.unique(key)
+        first = _representatives(new_index, tf.size(distinct))
+        h, prefix_states = decoder.step_hidden(
+            tf.gather(target_in[:, t], first),
+            _take(prefix_states, tf.gather(index, first)),
+            tf.gather(speaker, first) if decoder.num_speakers else None,
+        )
+        outputs.append(h)
+        indices.append(new_index + offset)
+        offset += tf.size(distinct)
+        index = new_index
+    return tf.concat(outputs, axis=0), tf.stack(indices, axis=1)
+
+
+def _representatives(index, count=None):
+    """The first row of each group of `index` (int [n] group ids in [0, count))."""
+    if count is None:
+        count = tf.reduce_max(tf.concat([index, [-1]], axis=0)) + 1
+    return tf.math.unsorted_segment_min(tf.range(tf.size(index)), index, count)
+
+
+def _take(nested, rows):
+    return tf.nest.map_structure(lambda x: tf.gather(x, rows), nested)
 
 
 def _log_normalisers(projection, h, budget):

@@ -93,9 +93,12 @@ class Decoder(keras.layers.Layer):
 
     def step(self, ids, states, speaker=None):
         """One decoding step: int [n], (h, c) per layer, int [n] -> logits [n, vocab], states."""
-        inputs = self._inputs(self.embedding(ids), speaker)
-        outputs, states = self.lstm.step(inputs, states)
+        outputs, states = self.step_hidden(ids, states, speaker)
         return self.output_projection(outputs), states
+
+    def step_hidden(self, ids, states, speaker=None):
+        """`step` before the output projection: the last layer's h [n, units], states."""
+        return self.lstm.step(self._inputs(self.embedding(ids), speaker), states)
 
     def _inputs(self, embedded, speaker):
         """Appends the speaker embedding to every step's word embedding."""

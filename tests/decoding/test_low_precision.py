@@ -94,22 +94,6 @@ def test_unknown_search_dtype_is_refused(models):  # noqa: F811
         generator_lib.Generator(forward.models.encoder, forward.models.decoder, "float16")
 
 
-def test_prefix_ids_are_shared_exactly_by_equal_prefixes_of_the_same_input():
-    target_in = tf.constant(
-        [
-            [2, 5, 6, 7],
-            [2, 5, 6, 8],  # shares [2, 5, 6] with row 0
-            [2, 5, 9, 7],  # shares [2, 5]
-            [2, 5, 6, 7],  # row 0 again, but another input: shares nothing
-        ]
-    )
-    ids = low_precision.prefix_ids(tf.constant([0, 0, 0, 1]), target_in).numpy()
-    assert len(np.unique(ids)) == 2 + 2 + 3 + 4  # distinct (input, prefix) of lengths 1-4
-    assert (ids[0, :3] == ids[1, :3]).all() and ids[0, 3] != ids[1, 3]
-    assert (ids[0, :2] == ids[2, :2]).all() and ids[0, 2] != ids[2, 2]
-    assert not set(ids[3]) & set(ids[:3].ravel())
-
-
 @pytest.mark.parametrize("budget", [11, 1 << 20])  # one normaliser per chunk, or all at once
 def test_exact_log_probs_equal_teacher_forced_scoring(models, budget):  # noqa: F811
     generator = responder_lib.Responder(models[0], None, _config()).forward
