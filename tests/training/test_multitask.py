@@ -148,3 +148,32 @@ def test_fused_adam_matches_keras_adam():
         np.testing.assert_allclose(f.numpy(), p.numpy(), atol=2e-6)
         assert np.abs(f.numpy() - start).min() > 1e-3  # Every weight moved.
     assert int(a.iterations.numpy()) == 5
+
+
+def _losses_under(policy, steps=40):
+    """Seq2Seq losses of `steps` updates on one repeated batch, same initial weights."""
+    import keras
+
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        keras.utils.set_random_seed(7)
+        model = multitask.MultiTaskModel(CONFIG, with_autoencoder=True, learning_rate=0.01)
+        model.compile()
+        master_dtypes = {v.dtype for v in model.seq2seq.trainable_variables}
+        data = tf.data.Dataset.from_tensors({"seq2seq": _batch(1), "autoencoder": _batch(2)})
+        # One step per epoch: the history holds every step's loss.
+        history = model.fit(
+            data.repeat(), steps_per_epoch=1, epochs=steps, verbose=0, shuffle=False
+        ).history
+        return np.array(history["seq2seq/loss"]), master_dtypes
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_bf16_and_float32_losses_track_each_other():
+    fp32, fp32_dtypes = _losses_under("float32")
+    bf16, bf16_dtypes = _losses_under("mixed_bfloat16")
+    assert fp32_dtypes == bf16_dtypes == {"float32"}  # float32 master weights
+    assert bf16[-1] < 0.7 * bf16[0] and fp32[-1] < 0.7 * fp32[0]  # both learn
+    np.testing.assert_allclose(bf16, fp32, rtol=0.02)  # and follow the same curve (0.2 % here)
+    assert np.abs(bf16 - fp32).max() > 0  # but bf16 really computed in bfloat16
