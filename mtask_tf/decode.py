@@ -61,6 +61,8 @@ def _validate():
 
 
 def _write(path, rows, results):
+    from mtask_tf.data import records
+
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as out:
@@ -76,9 +78,7 @@ def _write(path, rows, results):
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
             return
         parts = ["score", "forward_log_prob", "reverse_log_prob", "length"]
-        out.write(
-            "\t".join(["input", "rank", "speaker", "context", "message", "response", *parts]) + "\n"
-        )
+        out.write("\t".join([*records.NBEST_COLUMNS, *parts]) + "\n")
         for index, (row, hypotheses) in enumerate(zip(rows, results), start=1):
             for rank, h in enumerate(hypotheses, start=1):
                 values = [f"{getattr(h, p):.4f}" if p != "length" else str(h.length) for p in parts]

@@ -205,11 +205,21 @@ def _generation(result, system, split, path, rows, reverse, config, log, classif
 
 def _write_responses(output_dir, stem, rows, nbest):
     """STEM.responses.tsv (the 1-best of each row) and STEM.nbest.jsonl (--responses best)."""
-    with open(output_dir / f"{stem}.responses.tsv", "w", encoding="utf-8") as f:
-        f.write("speaker\tcontext\tmessage\treference\tresponse\n")
-        for row, hypotheses in zip(rows, nbest):
-            best = hypotheses[0].response if hypotheses else ""
-            f.write(f"{row.speaker}\t{row.context}\t{row.message}\t{row.response}\t{best}\n")
+    from mtask_tf.data import records
+
+    records.write_responses(
+        output_dir / f"{stem}.responses.tsv",
+        (
+            records.Response(
+                row.speaker,
+                row.context,
+                row.message,
+                row.response,
+                hypotheses[0].response if hypotheses else "",
+            )
+            for row, hypotheses in zip(rows, nbest)
+        ),
+    )
     with open(output_dir / f"{stem}.nbest.jsonl", "w", encoding="utf-8") as f:
         for row, hypotheses in zip(rows, nbest):
             record = {

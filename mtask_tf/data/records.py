@@ -31,6 +31,10 @@ from mtask_tf import errors
 
 TRIPLE_COLUMNS = ("speaker", "context", "message", "response")
 MONOLOGUE_COLUMNS = ("speaker", "text")
+# Generated responses: `evaluate`'s NAME.SPLIT.responses.tsv (one 1-best per
+# input), and the first columns of `decode`'s N-best TSV (then its scores).
+RESPONSE_COLUMNS = ("speaker", "context", "message", "reference", "response")
+NBEST_COLUMNS = ("input", "rank", "speaker", "context", "message", "response")
 TURN_REQUIRED_COLUMNS = ("speaker", "text")
 # Columns of a turn file that never identify a conversation.
 TURN_NON_CONVERSATION_COLUMNS = ("speaker", "text", "turn")
@@ -68,6 +72,16 @@ class Monologue:
     """One non-conversational sentence (or turn) of a speaker."""
     speaker: str
     text: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Response:
+    """A system's response to one input (`reference`: the real one, if known)."""
+    speaker: str
+    context: str
+    message: str
+    reference: str
+    response: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -377,3 +391,45 @@ def write_monologue(path, rows: Iterable[Monologue]) -> int:
     """
     return _write_table(path, MONOLOGUE_COLUMNS, MONOLOGUE_COLUMNS,
                         ((r.speaker, r.text) for r in rows))
+
+
+def write_responses(path, responses: Iterable[Response]) -> int:
+    """Writes `evaluate`'s responses file (RESPONSE_COLUMNS); returns the row count.
+
+    A response may be empty (an input the system found no hypothesis for).
+    """
+    rows = ((r.speaker, r.context, r.message, r.reference, r.response) for r in responses)
+    return _write_table(path, RESPONSE_COLUMNS, ("speaker", "message"), rows)
+
+
+def _response_layout(header: list[str]):
+    """Row parser of a responses file or of decode's N-best TSV (its rank-1 rows)."""
+    for name in ("speaker", "context", "message", "response"):
+        if name not in header:
+            raise _BadLine(
+                f"no {name!r} column in the header {header}; expected a file written "
+                "by mtask_tf.evaluate (NAME.SPLIT.responses.tsv) or mtask_tf.decode"
+            )
+    at = {name: header.index(name) for name in header}
+    nbest = tuple(header[: len(NBEST_COLUMNS)]) == NBEST_COLUMNS
+
+    def parse_row(fields):
+        _check_fields(fields, header, ("speaker", "message", "response"))
+        if nbest and fields[at["rank"]] != "1":
+            return None
+        value = lambda name: fields[at[name]] if name in at else ""
+        return Response(*(value(name) for name in RESPONSE_COLUMNS))
+
+    return parse_row
+
+
+def read_responses(path, max_line_chars: int = DEFAULT_MAX_LINE_CHARS
+                   ) -> tuple[list[Response], ReadReport]:
+    """Reads generated responses: `evaluate`'s responses file or `decode`'s N-best TSV.
+
+    Of an N-best file only the rank-1 response of each input is kept. Every
+    row needs a speaker, a message and a response; a bad row is a `DataError`
+    naming its line.
+    """
+    rows, report = _read_table(path, _response_layout, False, max_line_chars)
+    return [row for row in rows if row is not None], report

@@ -113,33 +113,8 @@ def read_responses(path):
     path = pathlib.Path(path)
     if path.suffix == ".jsonl":
         return Responses(str(path), _read_jsonl(path))
-    lines = records.read_text_lines(path)
-    if not lines:
-        raise TaskError(f"{path}: file is empty, expected a header line")
-    header = lines[0][1].split("\t")
-    if header[:2] == ["input", "rank"]:
-        keep = lambda fields: fields[header.index("rank")] == "1"
-    else:
-        keep = lambda fields: True
-    columns = [_column(path, header, name) for name in ("speaker", "context", "message")]
-    columns.append(_column(path, header, "response"))
-    rows = []
-    for number, text in lines[1:]:
-        fields = text.split("\t")
-        if len(fields) != len(header):
-            raise TaskError(f"{path}:{number}: expected {len(header)} fields, found {len(fields)}")
-        if keep(fields):
-            rows.append(_row(path, number, [fields[i] for i in columns]))
-    return Responses(str(path), rows)
-
-
-def _column(path, header, name):
-    if name not in header:
-        raise TaskError(
-            f"{path}:1: no {name!r} column in the header {header}; expected a file "
-            "written by mtask_tf.evaluate (NAME.SPLIT.responses.tsv) or mtask_tf.decode"
-        )
-    return header.index(name)
+    rows, _ = records.read_responses(path)
+    return Responses(str(path), [(r.speaker, r.context, r.message, r.response) for r in rows])
 
 
 def _row(path, number, row):

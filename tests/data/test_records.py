@@ -183,3 +183,30 @@ def test_bad_gzip_is_an_error(tmp_path):
     path = _write(tmp_path / "t.tsv.gz", "not gzip at all")
     with pytest.raises(DataError, match="t.tsv.gz: not a valid gzip file"):
         records.read_turns(path)
+
+
+def test_responses_round_trip_and_decode_nbest_files_give_their_rank_1_rows(tmp_path):
+    written = [
+        records.Response("HAMLET", "", "good  sir", "my lord", "i do"),
+        records.Response("IAGO", "the night", "who", "me", ""),  # no hypothesis
+    ]
+    path = tmp_path / "baseline.test.responses.tsv"
+    assert records.write_responses(path, written) == 2
+    assert path.read_text().splitlines()[0] == "\t".join(records.RESPONSE_COLUMNS)
+    with pytest.raises(DataError, match=r"responses.tsv:3: empty response field"):
+        records.read_responses(path)
+    records.write_responses(path, written[:1])
+    rows, report = records.read_responses(path)
+    assert rows == [records.Response("HAMLET", "", "good sir", "my lord", "i do")]
+    assert report.rows == 1
+    nbest = tmp_path / "out.tsv"
+    header = "\t".join([*records.NBEST_COLUMNS, "score"])
+    nbest.write_text(
+        f"{header}\n1\t1\tHAMLET\t\thi\tbest\t-1.0\n1\t2\tHAMLET\t\thi\tsecond\t-2.0\n"
+        "2\t1\tIAGO\tc\tyo\tother\t-1.5\n"
+    )
+    rows, _ = records.read_responses(nbest)
+    assert [(r.speaker, r.response, r.reference) for r in rows] == [
+        ("HAMLET", "best", ""),
+        ("IAGO", "other", ""),
+    ]

@@ -108,7 +108,7 @@ def test_decode_outputs_are_read_as_well(tmp_path):
 def test_bad_response_files_name_the_line(tmp_path, content, message):
     path = tmp_path / "bad.tsv"
     path.write_text(content)
-    with pytest.raises(TaskError, match=message):
+    with pytest.raises(records.DataError, match=message):
         task_lib.read_responses(path)
 
 
