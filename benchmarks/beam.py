@@ -54,14 +54,9 @@ def _trained(directory, shapes, persona, direction, seed):
     keras.utils.set_random_seed(seed)
     prefix = responder_lib.REVERSE_PREFIX if direction == "reverse" else ""
     models = builders.build_models(config, False, name_prefix=prefix)
-    experiment = {
-        "direction": direction,
-        "targets": SPEAKERS[:2],
-        "lengths": {
-            "max_source_length": shapes.source_length,
-            "max_target_length": shapes.target_length,
-        },
-    }
+    experiment = model_dir_lib.Experiment(
+        direction, tuple(SPEAKERS[:2]), shapes.source_length, shapes.target_length
+    )
     return model_dir_lib.TrainedModel(
         pathlib.Path(directory),
         config,

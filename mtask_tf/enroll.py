@@ -123,7 +123,7 @@ def main(argv):
         )
         text = enrollment.read_speaker_text(_TEXT.value, _SPEAKER.value)
         dev = enrollment.read_dev(_DEV.value, _SPEAKER.value) if _DEV.value else None
-        lengths = pipeline.Lengths(**source.experiment["lengths"])
+        lengths = pipeline.Lengths(**source.experiment.lengths)
         learning_rate = _LEARNING_RATE.value or (
             0.01 if _ADAPT.value == "speaker" else source.training_flag("learning_rate", 1e-3)
         )

@@ -66,10 +66,8 @@ class Responder(tf.Module):
         super().__init__(name=name)
         _check_vocabularies(forward, reverse)
         self.config = config
-        self.max_source_length = forward.experiment["lengths"]["max_source_length"]
-        self.reverse_max_source_length = (
-            reverse.experiment["lengths"]["max_source_length"] if reverse else 0
-        )
+        self.max_source_length = forward.experiment.max_source_length
+        self.reverse_max_source_length = reverse.experiment.max_source_length if reverse else 0
         self.persona = forward.persona
         self.speaker_names = list(forward.speakers)
         self.tokenizer = forward.tokenizer

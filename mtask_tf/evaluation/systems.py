@@ -55,7 +55,7 @@ def load_system(name, model_dir, mmi_path=None):
     models = {}
     for sub in dirs:
         model = model_dir_lib.load_trained(sub)
-        for target in model.experiment["targets"]:
+        for target in model.experiment.targets:
             models[target] = model
     return System(name, models, mmi_path)
 
@@ -81,7 +81,7 @@ def perplexity(system, rows, source_name, batch_size=64):
         else:  # Ids only label the per-speaker sums here.
             speakers = sorted({r.speaker for r in subset})
             ids = [speakers.index(r.speaker) for r in subset]
-        lengths = pipeline.Lengths(**model.experiment["lengths"])
+        lengths = pipeline.Lengths(**model.experiment.lengths)
         examples = pipeline.encode_triples(model.tokenizer, subset, ids, lengths)
         result = perplexity_lib.perplexity(
             model.models.seq2seq, pipeline.evaluation_dataset(examples, batch_size), len(speakers)

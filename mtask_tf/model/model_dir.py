@@ -84,11 +84,67 @@ def load_model_config(model_dir):
     return builders.ModelConfig.load(path)
 
 
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """experiment.json: how a model was trained, as decoding, evaluation and enrolment read it.
+
+    Attributes:
+        direction: "forward" (p(response | ...)) or "reverse" (p(message | response)).
+        targets: the target speakers of the run.
+        max_source_length, max_target_length: the token limits it was trained with.
+        multitask: whether it was trained in the multi-task stage.
+        record: the whole file as written (for tools that copy or extend it).
+    """
+
+    direction: str
+    targets: tuple
+    max_source_length: int
+    max_target_length: int
+    multitask: bool = False
+    record: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def reverse(self):
+        return self.direction == "reverse"
+
+    @property
+    def lengths(self):
+        """{"max_source_length": ..., "max_target_length": ...} (`pipeline.Lengths(**...)`)."""
+        return {
+            "max_source_length": self.max_source_length,
+            "max_target_length": self.max_target_length,
+        }
+
+    @classmethod
+    def from_record(cls, record, path=EXPERIMENT):
+        """From the parsed file; a missing or malformed field is a `ModelDirError` naming it."""
+        try:
+            lengths = record["lengths"]
+            return cls(
+                direction=str(record["direction"]),
+                targets=tuple(record.get("targets", ())),
+                max_source_length=int(lengths["max_source_length"]),
+                max_target_length=int(lengths["max_target_length"]),
+                multitask=bool(record.get("multitask", False)),
+                record=dict(record),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise ModelDirError(
+                f"{path}: not an experiment record written by mtask_tf.train "
+                f"({type(error).__name__}: {error})"
+            ) from None
+
+
 def load_experiment(model_dir):
+    """The model directory's `Experiment`."""
     path = pathlib.Path(model_dir, EXPERIMENT)
     if not path.is_file():
         raise ModelDirError(f"{path}: missing; train a model into {model_dir} first")
-    return json.loads(path.read_text())
+    try:
+        record = json.loads(path.read_text())
+    except ValueError as error:
+        raise ModelDirError(f"{path}: not JSON ({error})") from None
+    return Experiment.from_record(record, path)
 
 
 @dataclasses.dataclass
@@ -97,7 +153,7 @@ class TrainedModel:
 
     model_dir: pathlib.Path
     config: builders.ModelConfig
-    experiment: dict
+    experiment: Experiment
     tokenizer: object  # mtask_tf.data.tokenizer.Tokenizer
     speakers: list
     models: builders.ConversationModels
@@ -108,7 +164,7 @@ class TrainedModel:
 
     @property
     def reverse(self):
-        return self.experiment.get("direction") == "reverse"
+        return self.experiment.reverse
 
 
 def load_trained(model_dir, weights="best", name_prefix=""):

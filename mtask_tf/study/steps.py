@@ -243,8 +243,7 @@ def build(protocol, work_dir, python=sys.executable):
 def record_steps_run(model_dir):
     """Writes steps_run.json beside best.json in each model directory (MTASK-S: per target)."""
     for directory in model_dir_lib.model_dirs(model_dir):
-        experiment = json.loads((directory / model_dir_lib.EXPERIMENT).read_text())
         total = steps_run(directory)
-        second = experiment.get("multitask", False)
+        second = model_dir_lib.load_experiment(directory).multitask
         record = {"stage1": 0 if second else total, "stage2": total if second else 0}
         (directory / "steps_run.json").write_text(json.dumps(record) + "\n")

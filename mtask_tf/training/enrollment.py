@@ -147,7 +147,7 @@ class Source:
     speakers: list
     checkpoint: str
     has_autoencoder: bool
-    experiment: dict
+    experiment: model_dir_lib.Experiment
 
     def training_flag(self, name, default):
         """A flag value of the model's training command (flags.txt), else `default`."""
@@ -202,7 +202,7 @@ def check_request(source, speaker, output_dir, replace, adapt):
         raise EnrollError(
             f"--output_dir={output_dir} exists and is not empty; choose a new directory"
         )
-    if source.experiment.get("direction") == "reverse":
+    if source.experiment.reverse:
         raise EnrollError(
             f"{source.model_dir}: a reverse model, p(message | response), has "
             "no speaker to answer as; enrol the forward model"
@@ -467,11 +467,11 @@ def _write_metadata(source, directory, model_config, speakers, speaker):
     )
     model_dir_lib.write_lines(directory / model_dir_lib.SPEAKERS, speakers)
     experiment = model_dir_lib.load_experiment(source.model_dir)
-    targets = list(experiment.get("targets", []))
+    targets = list(experiment.targets)
     if speaker not in targets:
         targets.append(speaker)
-    experiment.update(targets=targets, enrolled_from=str(source.model_dir))
-    (directory / model_dir_lib.EXPERIMENT).write_text(model_dir_lib.to_json(experiment))
+    record = {**experiment.record, "targets": targets, "enrolled_from": str(source.model_dir)}
+    (directory / model_dir_lib.EXPERIMENT).write_text(model_dir_lib.to_json(record))
 
 
 def _finish(partial, output_dir, record):

@@ -26,11 +26,7 @@ def _trained(tmp_path, name, persona, direction="forward", seed=0):
     config = builders.ModelConfig(len(WORDS) + 4, 6, 8, 2, 3 if persona else 0, 4, 0.8)
     keras.utils.set_random_seed(seed)
     models = builders.build_models(config, False)
-    experiment = {
-        "direction": direction,
-        "lengths": {"max_source_length": 12, "max_target_length": 6},
-        "targets": ["HAMLET", "IAGO"],
-    }
+    experiment = model_dir_lib.Experiment(direction, ("HAMLET", "IAGO"), 12, 6)
     return model_dir_lib.TrainedModel(
         directory,
         config,
@@ -249,3 +245,28 @@ def test_scoring_in_chunks_equals_scoring_at_once(models, rows):
     np.testing.assert_allclose(chunked[0], whole[0], rtol=1e-6, atol=1e-5)
     np.testing.assert_array_equal(chunked[1], whole[1])
     assert chunked[0].shape == (rows,)
+
+
+def test_experiment_record_reads_into_a_frozen_dataclass_and_bad_records_name_the_file(tmp_path):
+    import dataclasses
+    import json
+
+    record = {
+        "direction": "reverse",
+        "lengths": {"max_source_length": 30, "max_target_length": 20},
+        "model": "seq2seq",
+        "multitask": False,
+        "targets": ["HAMLET"],
+    }
+    (tmp_path / "experiment.json").write_text(json.dumps(record))
+    experiment = model_dir_lib.load_experiment(tmp_path)
+    assert experiment.reverse and experiment.targets == ("HAMLET",)
+    assert experiment.lengths == record["lengths"] and experiment.record == record
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        experiment.direction = "forward"
+    (tmp_path / "experiment.json").write_text(json.dumps({"direction": "forward"}))
+    with pytest.raises(model_dir_lib.ModelDirError, match=r"experiment.json: not an experiment"):
+        model_dir_lib.load_experiment(tmp_path)
+    (tmp_path / "experiment.json").write_text("{")
+    with pytest.raises(model_dir_lib.ModelDirError, match=r"experiment.json: not JSON"):
+        model_dir_lib.load_experiment(tmp_path)

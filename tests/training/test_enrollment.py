@@ -110,7 +110,7 @@ def test_existing_speakers_answer_exactly_as_before(trained, enrolled):
 
 def _source_and_lengths(model_dir):
     source = enrollment.load_source(model_dir)
-    return source, pipeline.Lengths(**source.experiment["lengths"])
+    return source, pipeline.Lengths(**source.experiment.lengths)
 
 
 def test_dev_triples_and_a_curve(trained, tmp_path, capsys):
