@@ -158,7 +158,7 @@ def main(argv):
             _MODEL_DIR.value, _REVERSE_MODEL_DIR.value, _DECODING.decode_config(weights)
         )
         if _INTERACTIVE.value:
-            targets = model_dir_lib.load_experiment(_MODEL_DIR.value)["targets"]
+            targets = list(model_dir_lib.load_experiment(_MODEL_DIR.value).targets)
             _interactive(responder, targets)
             return
         rows, report = records.read_queries(_INPUT.value, _SKIP_BAD_LINES.value)

@@ -7,10 +7,9 @@ import tensorflow as tf
 from mtask_tf.decoding import generator as generator_lib
 from mtask_tf.decoding import low_precision
 from mtask_tf.decoding import responder as responder_lib
-from tests.decoding.test_responder import INPUTS
-from tests.decoding.test_responder import _config
-from tests.decoding.test_responder import _favour_eos
-from tests.decoding.test_responder import models  # noqa: F401 - the fixture
+from tests.helpers import INPUTS
+from tests.helpers import decode_config
+from tests.helpers import favour_eos
 
 FULL_LIST = dict(beam_size=4, max_length=5, candidates=None, responses=None)
 
@@ -19,7 +18,7 @@ def _generate(responder):
     return {k: v.numpy() for k, v in responder.generate(*INPUTS).items()}
 
 
-def test_bf16_step_is_close_to_the_float32_step_and_runs_in_bfloat16(models):  # noqa: F811
+def test_bf16_step_is_close_to_the_float32_step_and_runs_in_bfloat16(models):
     decoder = models[0].models.decoder
     low = low_precision.Bfloat16Decoder(decoder)
     states = decoder.lstm.zero_state(3)
@@ -33,10 +32,12 @@ def test_bf16_step_is_close_to_the_float32_step_and_runs_in_bfloat16(models):  #
     np.testing.assert_allclose(low_states[-1][0], exact_states[-1][0], atol=0.05)
 
 
-def test_bf16_returned_scores_equal_the_float32_score_signature(models):  # noqa: F811
-    forward, reverse = _favour_eos(models[0]), models[1]
+def test_bf16_returned_scores_equal_the_float32_score_signature(models):
+    forward, reverse = favour_eos(models[0]), models[1]
     responder = responder_lib.Responder(
-        forward, reverse, _config(**FULL_LIST, mmi_lambda=0.5, mmi_gamma=0.2, decode_dtype="bf16")
+        forward,
+        reverse,
+        decode_config(**FULL_LIST, mmi_lambda=0.5, mmi_gamma=0.2, decode_dtype="bf16"),
     )
     out = _generate(responder)
     counts = (out["lengths"] > 0).sum(axis=1)
@@ -53,8 +54,8 @@ def test_bf16_returned_scores_equal_the_float32_score_signature(models):  # noqa
         assert np.all(np.isneginf(out["scores"][row][~filled]))
 
 
-def test_rescoring_replaces_the_bfloat16_search_scores(models):  # noqa: F811
-    forward = _favour_eos(models[0])
+def test_rescoring_replaces_the_bfloat16_search_scores(models):
+    forward = favour_eos(models[0])
     generator = generator_lib.Generator(
         forward.models.encoder, forward.models.decoder, search_dtype="bf16"
     )
@@ -74,7 +75,7 @@ def test_rescoring_replaces_the_bfloat16_search_scores(models):  # noqa: F811
         assert np.all(np.diff(rescored.scores.numpy()[row, :count]) <= 0)
 
 
-def test_rescoring_an_empty_list_keeps_it_empty(models):  # noqa: F811
+def test_rescoring_an_empty_list_keeps_it_empty(models):
     forward = models[0]
     generator = generator_lib.Generator(
         forward.models.encoder, forward.models.decoder, search_dtype="bf16"
@@ -88,15 +89,15 @@ def test_rescoring_an_empty_list_keeps_it_empty(models):  # noqa: F811
     assert not result.lengths.numpy().any()
 
 
-def test_unknown_search_dtype_is_refused(models):  # noqa: F811
+def test_unknown_search_dtype_is_refused(models):
     forward = models[0]
     with pytest.raises(ValueError, match="search_dtype must be one of float32, bf16"):
         generator_lib.Generator(forward.models.encoder, forward.models.decoder, "float16")
 
 
 @pytest.mark.parametrize("budget", [11, 1 << 20])  # one normaliser per chunk, or all at once
-def test_exact_log_probs_equal_teacher_forced_scoring(models, budget):  # noqa: F811
-    generator = responder_lib.Responder(models[0], None, _config()).forward
+def test_exact_log_probs_equal_teacher_forced_scoring(models, budget):
+    generator = responder_lib.Responder(models[0], None, decode_config()).forward
     rng = np.random.default_rng(3)
     source = tf.constant(rng.integers(4, 11, [2, 5]), tf.int32)
     speaker = tf.constant([1, 2])

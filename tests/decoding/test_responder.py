@@ -1,66 +1,24 @@
 """The Responder: text in, N-best out, MMI reranking, input checks; the decode CLI."""
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from mtask_tf.data import records
-from mtask_tf.data import tokenizer
-from mtask_tf.data import vocabulary
 from mtask_tf.decoding import responder as responder_lib
 from mtask_tf.decoding import runner
-from mtask_tf.model import builders
 from mtask_tf.model import model_dir as model_dir_lib
-
-SPEAKERS = ["ALICE", "HAMLET", "IAGO"]
-WORDS = ["good", "night", "sweet", "prince", "my", "lord", "sir"]
-
-
-def _trained(tmp_path, name, persona, direction="forward", seed=0):
-    """A randomly initialised model directory, as load_trained returns it."""
-    directory = tmp_path / name
-    directory.mkdir()
-    vocabulary.save_vocabulary(directory / "vocab.txt", list(vocabulary.SPECIAL_TOKENS) + WORDS)
-    model_dir_lib.write_lines(directory / "speakers.txt", SPEAKERS)
-    config = builders.ModelConfig(len(WORDS) + 4, 6, 8, 2, 3 if persona else 0, 4, 0.8)
-    keras.utils.set_random_seed(seed)
-    models = builders.build_models(config, False)
-    experiment = model_dir_lib.Experiment(direction, ("HAMLET", "IAGO"), 12, 6)
-    return model_dir_lib.TrainedModel(
-        directory,
-        config,
-        experiment,
-        tokenizer.Tokenizer(directory / "vocab.txt"),
-        SPEAKERS,
-        models,
-    )
-
-
-@pytest.fixture()
-def models(tmp_path):
-    return (
-        _trained(tmp_path, "forward", persona=True),
-        _trained(tmp_path, "reverse", persona=False, direction="reverse", seed=1),
-    )
-
-
-INPUTS = (
-    tf.constant(["good night", ""]),
-    tf.constant(["sweet prince", "my lord sir"]),
-    tf.constant(["HAMLET", "IAGO"]),
-)
-
-
-def _config(**kwargs):
-    return responder_lib.DecodeConfig(
-        **{**dict(beam_size=12, max_length=5, candidates=8, responses=8), **kwargs}
-    )
+from tests.helpers import INPUTS
+from tests.helpers import decode_config
+from tests.helpers import favour_eos
+from tests.helpers import random_model
 
 
 def test_scores_equal_teacher_forced_log_probs_and_reranking_sorts(models):
     forward, reverse = models
-    responder = responder_lib.Responder(forward, reverse, _config(mmi_lambda=0.7, mmi_gamma=0.3))
+    responder = responder_lib.Responder(
+        forward, reverse, decode_config(mmi_lambda=0.7, mmi_gamma=0.3)
+    )
     out = {k: v.numpy() for k, v in responder.generate(*INPUTS).items()}
     assert out["responses"].shape == (2, 8)
     for row in range(2):
@@ -78,8 +36,8 @@ def test_scores_equal_teacher_forced_log_probs_and_reranking_sorts(models):
 
 def test_reranking_changes_the_order_when_lambda_grows(models):
     forward, reverse = models
-    plain_responder = responder_lib.Responder(forward, reverse, _config())
-    heavy_responder = responder_lib.Responder(forward, reverse, _config(mmi_lambda=50.0))
+    plain_responder = responder_lib.Responder(forward, reverse, decode_config())
+    heavy_responder = responder_lib.Responder(forward, reverse, decode_config(mmi_lambda=50.0))
     plain = plain_responder.generate(*INPUTS)
     heavy = heavy_responder.generate(*INPUTS)
     # Same candidates, different order: the top one maximises the reverse score.
@@ -94,7 +52,7 @@ def test_reranking_changes_the_order_when_lambda_grows(models):
 
 def test_persona_speaker_changes_responses_and_unknown_speaker_is_an_error(models):
     forward, _ = models
-    responder = responder_lib.Responder(forward, None, _config())
+    responder = responder_lib.Responder(forward, None, decode_config())
     a = responder.generate(INPUTS[0], INPUTS[1], tf.constant(["HAMLET", "HAMLET"]))
     b = responder.generate(INPUTS[0], INPUTS[1], tf.constant(["IAGO", "IAGO"]))
     assert not np.allclose(a["scores"].numpy(), b["scores"].numpy())
@@ -109,8 +67,8 @@ def test_persona_speaker_changes_responses_and_unknown_speaker_is_an_error(model
 
 
 def test_plain_model_ignores_the_speaker(tmp_path):
-    plain = _trained(tmp_path, "plain", persona=False)
-    responder = responder_lib.Responder(plain, None, _config())
+    plain = random_model(tmp_path, "plain", persona=False)
+    responder = responder_lib.Responder(plain, None, decode_config())
     a = responder.generate(*INPUTS)
     b = responder.generate(INPUTS[0], INPUTS[1], tf.constant(["whoever", "else"]))
     np.testing.assert_array_equal(a["scores"].numpy(), b["scores"].numpy())
@@ -118,7 +76,7 @@ def test_plain_model_ignores_the_speaker(tmp_path):
 
 def test_no_retracing_across_batch_sizes(models):
     forward, reverse = models
-    responder = responder_lib.Responder(forward, reverse, _config())
+    responder = responder_lib.Responder(forward, reverse, decode_config())
     responder.generate(*INPUTS)
     responder.generate(*(x[:1] for x in INPUTS))
     assert responder.generate.experimental_get_tracing_count() == 1
@@ -127,15 +85,15 @@ def test_no_retracing_across_batch_sizes(models):
 def test_mismatched_models_are_refused(models, tmp_path):
     forward, reverse = models
     with pytest.raises(ValueError, match="not a reverse model"):
-        responder_lib.Responder(forward, forward, _config())
+        responder_lib.Responder(forward, forward, decode_config())
     with pytest.raises(ValueError, match="holds a reverse model"):
-        responder_lib.Responder(reverse, None, _config())
+        responder_lib.Responder(reverse, None, decode_config())
 
 
 def test_runner_keeps_input_order_and_drops_empty_slots(models):
     forward, reverse = models
     responder = responder_lib.Responder(
-        forward, reverse, _config(candidates=None, responses=None, beam_size=3)
+        forward, reverse, decode_config(candidates=None, responses=None, beam_size=3)
     )
     rows = [
         records.Triple(s, c, m, "")
@@ -156,19 +114,12 @@ def _forward_ranks(out, row):
     return [int(np.sum(forward > f)) for f in forward]
 
 
-def _favour_eos(trained, boost=1.5):
-    """A model on which many hypotheses finish early: EOS's output bias raised."""
-    bias = trained.models.decoder.output_projection.bias
-    bias.assign(bias + boost * tf.one_hot(vocabulary.EOS_ID, bias.shape[0]))
-    return trained
-
-
 def test_full_list_holds_more_than_a_beam_and_a_low_forward_candidate_can_win(models):
     """The paper's list: every finished hypothesis is reranked, not the forward top B."""
-    forward, reverse = _favour_eos(models[0]), models[1]
+    forward, reverse = favour_eos(models[0]), models[1]
     beam = 3
     settings = dict(beam_size=beam, max_length=5, candidates=None, responses=None)
-    plain = responder_lib.Responder(forward, reverse, _config(**settings))
+    plain = responder_lib.Responder(forward, reverse, decode_config(**settings))
     out = {k: v.numpy() for k, v in plain.generate(*INPUTS).items()}
     counts = (out["lengths"] > 0).sum(axis=1)
     assert (counts > beam).all(), counts  # random tiny models finish early and often
@@ -176,7 +127,7 @@ def test_full_list_holds_more_than_a_beam_and_a_low_forward_candidate_can_win(mo
     # MMI with a strong length reward (gamma) prefers long candidates, which the
     # forward score ranks low: the winner comes from below the forward top B.
     weights = dict(mmi_lambda=0.5, mmi_gamma=20.0)
-    heavy = responder_lib.Responder(forward, reverse, _config(**weights, **settings))
+    heavy = responder_lib.Responder(forward, reverse, decode_config(**weights, **settings))
     top = {k: v.numpy() for k, v in heavy.generate(*INPUTS).items()}
     winners = []
     for row in range(2):
@@ -192,7 +143,7 @@ def test_full_list_holds_more_than_a_beam_and_a_low_forward_candidate_can_win(mo
     assert max(winners) >= beam, winners
     # Cut to the forward top B first (the old list), that candidate could not win.
     cut = responder_lib.Responder(
-        forward, reverse, _config(**weights, **{**settings, "candidates": beam})
+        forward, reverse, decode_config(**weights, **{**settings, "candidates": beam})
     )
     cut_top = cut.generate(*INPUTS)["responses"].numpy()[:, 0]
     row = int(np.argmax(winners))
@@ -200,16 +151,16 @@ def test_full_list_holds_more_than_a_beam_and_a_low_forward_candidate_can_win(mo
 
 
 def test_responses_cuts_the_reranked_list_and_candidates_the_searched_one(models):
-    forward, reverse = _favour_eos(models[0]), models[1]
+    forward, reverse = favour_eos(models[0]), models[1]
     full = responder_lib.Responder(
         forward,
         reverse,
-        _config(beam_size=3, candidates=None, responses=None, mmi_lambda=0.5, mmi_gamma=0.2),
+        decode_config(beam_size=3, candidates=None, responses=None, mmi_lambda=0.5, mmi_gamma=0.2),
     )
     two = responder_lib.Responder(
         forward,
         reverse,
-        _config(beam_size=3, candidates=None, responses=2, mmi_lambda=0.5, mmi_gamma=0.2),
+        decode_config(beam_size=3, candidates=None, responses=2, mmi_lambda=0.5, mmi_gamma=0.2),
     )
     a = {k: v.numpy() for k, v in full.generate(*INPUTS).items()}
     b = {k: v.numpy() for k, v in two.generate(*INPUTS).items()}
@@ -217,7 +168,7 @@ def test_responses_cuts_the_reranked_list_and_candidates_the_searched_one(models
     for key in ("responses", "scores", "forward_log_prob", "reverse_log_prob", "lengths"):
         np.testing.assert_array_equal(a[key][:, :2], b[key])
     four_kept = responder_lib.Responder(
-        forward, reverse, _config(beam_size=3, candidates=4, responses=None)
+        forward, reverse, decode_config(beam_size=3, candidates=4, responses=None)
     )
     four = four_kept.generate(*INPUTS)
     assert four["lengths"].shape[1] == 4
@@ -230,7 +181,7 @@ def test_responses_cuts_the_reranked_list_and_candidates_the_searched_one(models
 @pytest.mark.parametrize("rows", [0, 1, 7])
 def test_scoring_in_chunks_equals_scoring_at_once(models, rows):
     forward, _ = models
-    generator = responder_lib.Responder(forward, None, _config()).forward
+    generator = responder_lib.Responder(forward, None, decode_config()).forward
     rng = np.random.default_rng(rows)
     source = tf.constant(rng.integers(4, 11, [rows, 5]), tf.int32)
     target = rng.integers(4, 11, [rows, 4])

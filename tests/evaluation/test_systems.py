@@ -1,0 +1,32 @@
+"""The helpers evaluate runs around each system: sampling, references, 1-best measures."""
+
+import pytest
+
+from mtask_tf.data import records
+from mtask_tf.evaluation import systems
+
+
+def _rows(n):
+    return [records.Triple("HAMLET", "", f"message {i}", f"Reply {i}, my LORD!") for i in range(n)]
+
+
+def test_sample_rows_is_seeded_in_order_and_all_when_count_covers_the_file():
+    rows = _rows(50)
+    sample = systems.sample_rows(rows, 10, seed=3)
+    assert sample == systems.sample_rows(rows, 10, seed=3)
+    assert sample != systems.sample_rows(rows, 10, seed=4)
+    assert len(sample) == 10 and sample == sorted(sample, key=rows.index)
+    assert systems.sample_rows(rows, 0, 1) == rows == systems.sample_rows(rows, 80, 1)
+
+
+def test_references_are_tokenised_like_hypotheses_without_unknown_words():
+    assert systems.references(_rows(1)) == ["reply 0 , my lord !"]
+    assert systems.tokenize([]) == []
+
+
+def test_generation_metrics_of_a_collapsed_system():
+    collapsed = ["my lord ."] * 4
+    metrics = systems.generation_metrics(collapsed, ["my lord .", "no", "yes sir", "go"])
+    assert metrics["distinct_responses"] == pytest.approx(0.25)
+    assert metrics["distinct_1"] == pytest.approx(3 / 12)
+    assert set(metrics) == {"bleu", "distinct_1", "distinct_2", "ent_4", "distinct_responses"}

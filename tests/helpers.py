@@ -1,0 +1,67 @@
+"""Shared test helpers: tiny randomly initialised models, their inputs and decoding settings.
+
+For the tests of decoding, export and benchmarks that need a model as
+`model_dir.load_trained` returns it, without training one (`conftest.trained`
+trains real ones).
+"""
+
+import keras
+import tensorflow as tf
+
+from mtask_tf.data import tokenizer
+from mtask_tf.data import vocabulary
+from mtask_tf.decoding import responder as responder_lib
+from mtask_tf.model import builders
+from mtask_tf.model import model_dir as model_dir_lib
+
+SPEAKERS = ["ALICE", "HAMLET", "IAGO"]
+WORDS = ["good", "night", "sweet", "prince", "my", "lord", "sir"]
+
+
+def random_pair(tmp_path):
+    """A persona forward model and a plain reverse model, randomly initialised."""
+    return (
+        random_model(tmp_path, "forward", persona=True),
+        random_model(tmp_path, "reverse", persona=False, direction="reverse", seed=1),
+    )
+
+
+def random_model(tmp_path, name, persona, direction="forward", seed=0):
+    """A randomly initialised model directory, as load_trained returns it."""
+    directory = tmp_path / name
+    directory.mkdir()
+    vocabulary.save_vocabulary(directory / "vocab.txt", list(vocabulary.SPECIAL_TOKENS) + WORDS)
+    model_dir_lib.write_lines(directory / "speakers.txt", SPEAKERS)
+    config = builders.ModelConfig(len(WORDS) + 4, 6, 8, 2, 3 if persona else 0, 4, 0.8)
+    keras.utils.set_random_seed(seed)
+    models = builders.build_models(config, False)
+    experiment = model_dir_lib.Experiment(direction, ("HAMLET", "IAGO"), 12, 6)
+    return model_dir_lib.TrainedModel(
+        directory,
+        config,
+        experiment,
+        tokenizer.Tokenizer(directory / "vocab.txt"),
+        SPEAKERS,
+        models,
+    )
+
+
+INPUTS = (
+    tf.constant(["good night", ""]),
+    tf.constant(["sweet prince", "my lord sir"]),
+    tf.constant(["HAMLET", "IAGO"]),
+)
+
+
+def decode_config(**kwargs):
+    """A small `DecodeConfig` (beam 12, 5 tokens, 8 candidates); kwargs override it."""
+    return responder_lib.DecodeConfig(
+        **{**dict(beam_size=12, max_length=5, candidates=8, responses=8), **kwargs}
+    )
+
+
+def favour_eos(trained, boost=1.5):
+    """A model on which many hypotheses finish early: EOS's output bias raised."""
+    bias = trained.models.decoder.output_projection.bias
+    bias.assign(bias + boost * tf.one_hot(vocabulary.EOS_ID, bias.shape[0]))
+    return trained
