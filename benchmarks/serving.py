@@ -223,7 +223,6 @@ def _in_process(base, quick, batch=32):
     server-side batching can gain: `batching_limit`, the ceiling of c32 / c1.
     """
     import tensorflow as tf
-    import tensorflow_text  # noqa: F401  (what a SavedModel user imports)
 
     version = max((p for p in base.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
     generate = tf.saved_model.load(str(version)).signatures["generate"]

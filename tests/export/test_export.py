@@ -16,11 +16,10 @@ INPUTS = {
     "speaker": ["HAMLET", "IAGO"],
 }
 
-# Runs in a fresh interpreter that imports only tensorflow and tensorflow_text.
+# Runs in a fresh interpreter that imports only tensorflow.
 _STANDALONE = r"""
 import json, sys
 import tensorflow as tf
-import tensorflow_text  # noqa: F401
 model = tf.saved_model.load(sys.argv[1])
 inputs = json.loads(sys.argv[2])
 out = {}
