@@ -256,7 +256,8 @@ def main(argv):
         if outcome is None:
             raise SystemExit(143)  # Stopped by a signal after saving.
         results[str(run_dir)] = outcome
-    print(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2), flush=True)
+    distribution.finish(strategy)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,10 @@ the model directory must be on storage every machine can read.
 
 import contextlib
 import dataclasses
+import os
 import pathlib
 import shutil
+import sys
 import tempfile
 
 import tensorflow as tf
@@ -72,6 +74,46 @@ def place(model_dir, strategy):
         return Place(model_dir, model_dir)
     task_type, task_id = worker_of(strategy)
     return Place(model_dir, pathlib.Path(tempfile.mkdtemp(prefix=f"mtask_{task_type}{task_id}_")))
+
+
+_FINISHED_BARRIER = "mtask_tf/finished"
+_NEVER_SET = "mtask_tf/never_set"
+
+
+def finish(strategy, timeout_seconds=600):
+    """Ends a multi-worker job without a worker reporting another as crashed.
+
+    TensorFlow's coordination service, in the chief, takes a worker that
+    disconnects for a crashed one, and logs "The tasks have crashed" after a
+    job that went well. So every worker waits here until all have finished;
+    the chief then exits, and each other worker waits (at most
+    `timeout_seconds`) until the chief's service is gone before it exits,
+    with stderr closed from then on: what TensorFlow logs about losing the
+    chief then is expected, not news. Call it last: the process must exit.
+    """
+    if worker_of(strategy) is None:
+        return
+    from tensorflow.python.eager import context  # the coordination service's client
+
+    coordination = context.context()
+    try:
+        coordination.wait_at_barrier(_FINISHED_BARRIER, timeout_seconds * 1000)
+    except tf.errors.OpError as error:
+        cause = str(error.message).strip().splitlines()[0]
+        raise SystemExit(
+            f"error: another worker of the job did not finish ({cause}); this worker's "
+            "training is done and saved"
+        ) from None
+    if is_chief(strategy):
+        return
+    # For the rest of this process: its heartbeat thread may log after the wait.
+    sys.stderr.flush()
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 2)
+    try:  # a key nobody sets: returns with an error once the chief is gone
+        coordination.get_config_key_value(_NEVER_SET, timeout_seconds * 1000)
+    except tf.errors.OpError:
+        pass
 
 
 @contextlib.contextmanager
