@@ -15,6 +15,7 @@ import sys
 import time
 
 from mtask_tf import errors
+from mtask_tf import progress
 from mtask_tf.study import steps as steps_lib
 
 # A gap between two looks at a running step longer than this is a pause (the
@@ -164,7 +165,7 @@ class Runner:
                 job.ask_to_stop()
             for job in running:
                 job.wait()
-        self.log(f"study steps finished ({_duration(time.time() - start)} this run)")
+        self.log(f"study steps finished ({progress.short_duration(time.time() - start)} this run)")
 
     def _number(self, step):
         return f"[study {self.steps.index(step) + 1}/{len(self.steps)}]"
@@ -173,7 +174,7 @@ class Runner:
         eta = self._estimate([step, *pending])
         self.log(
             f"{self._number(step)} {step.what}: starting (log {self.work_dir / 'logs'}"
-            f"/{step.name}.log); the rest of the study ETA ~{_duration(eta)}"
+            f"/{step.name}.log); the rest of the study ETA ~{progress.short_duration(eta)}"
         )
         job = _Job(step, self.work_dir, self._env(sharing))
         job.exclusive = self.jobs > 1 and sharing == 1
@@ -195,22 +196,15 @@ class Runner:
         self.marker(step).write_text(json.dumps(record, indent=2) + "\n")
         job.partial.unlink(missing_ok=True)
         self._learn_rate(record)
-        self.log(f"{self._number(step)} {step.what}: done in {_duration(job.seconds)}")
+        self.log(
+            f"{self._number(step)} {step.what}: done in {progress.short_duration(job.seconds)}"
+        )
 
     def _show_progress(self, job):
         lines = job.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
         progress = [line for line in lines if "ETA" in line or "dev perplexity" in line]
         if progress:
             self.log(f"  {job.step.name}: {progress[-1].strip()}")
-
-
-def _duration(seconds):
-    minutes = int(seconds // 60)
-    return (
-        f"{minutes // 60}h{minutes % 60:02d}m"
-        if minutes >= 60
-        else f"{minutes}m{int(seconds % 60):02d}s"
-    )
 
 
 def run_info(protocol, work_dir, command, records):

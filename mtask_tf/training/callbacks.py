@@ -8,6 +8,7 @@ import keras
 import tensorflow as tf
 
 from mtask_tf import errors
+from mtask_tf import progress
 
 
 class TrainingDiverged(errors.UserError):
@@ -130,7 +131,7 @@ class StepCallback(keras.callbacks.Callback):
         self.log(
             f"[{self.state.stage_name}] step {step} ({int(self.state.stage_step.numpy())}/"
             f"{self.max_stage_steps})  {losses}  {tokens_per_s:,.0f} tokens/s  "
-            f"ETA {_duration(remaining)} at most"
+            f"ETA {progress.short_duration(remaining)} at most"
         )
         with self.writer.as_default(step=step):
             for t in tasks:
@@ -164,10 +165,3 @@ class StepCallback(keras.callbacks.Callback):
             self.converged = True
         # Evaluation time should not count against tokens/s.
         self._last_time = time.time()
-
-
-def _duration(seconds):
-    seconds = int(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 60}m{seconds % 60:02d}s"
