@@ -143,12 +143,8 @@ class Generator(tf.Module):
 
         int32 [batch, time] x 4 -> float32 [batch], int32 [batch].
         """
-        return self._score_states(self.encoder(source), speaker, target_in, target_out)
-
-    def _score_states(self, encoded, speaker, target_in, target_out):
-        """`score` from the encoder's states instead of the source."""
         speaker = tf.cast(speaker, tf.int32) if self.decoder.num_speakers else None
-        logits = self.decoder(target_in, encoded, speaker)
+        logits = self.decoder(target_in, self.encoder(source), speaker)
         nll, weights = losses.token_nll(logits, target_out)
         return -tf.reduce_sum(nll, axis=1), tf.cast(tf.reduce_sum(weights, axis=1), tf.int32)
 
@@ -158,12 +154,8 @@ class Generator(tf.Module):
         For the many candidates of full N-best lists: memory stays bounded
         however many rows there are, and each group is still one large matmul.
         """
-        return self._in_chunks(self.score, (source, speaker, target_in, target_out), budget)
-
-    def _in_chunks(self, score_fn, inputs, budget=_LOGITS_BUDGET):
-        """score_fn(*inputs) over groups of rows; inputs end with target_in and target_out."""
-        rows = tf.shape(inputs[-1])[0]
-        per_row = tf.shape(inputs[-2])[1] * self.decoder.vocabulary_size
+        rows = tf.shape(source)[0]
+        per_row = tf.shape(target_in)[1] * self.decoder.vocabulary_size
         chunk = tf.maximum(1, budget // tf.maximum(per_row, 1))
         num_chunks = (rows + chunk - 1) // chunk
         arrays = (
@@ -173,7 +165,9 @@ class Generator(tf.Module):
 
         def body(i, log_probs, counts):
             part = slice(i * chunk, tf.minimum((i + 1) * chunk, rows))
-            log_prob, count = score_fn(*tf.nest.map_structure(lambda x: x[part], inputs))
+            log_prob, count = self.score(
+                source[part], speaker[part], target_in[part], target_out[part]
+            )
             return i + 1, log_probs.write(i, log_prob), counts.write(i, count)
 
         _, log_probs, counts = tf.while_loop(lambda i, *_: i < num_chunks, body, (0, *arrays))

@@ -95,14 +95,13 @@ def exact_log_probs(decoder, states, rows, speaker, target_in, target_out, budge
     hidden, prefix = _walk_prefixes(decoder, states, rows, speaker, target_in, real)
     projection = decoder.output_projection
     positions = tf.where(real)  # [m, 2]: (row, t)
-    h = tf.gather(hidden, tf.gather_nd(prefix, positions))  # [m, units]
+    position_prefix = tf.gather_nd(prefix, positions)
+    h = tf.gather(hidden, position_prefix)  # [m, units]
     words = tf.gather_nd(target_out, positions)
     word_logits = tf.reduce_sum(h * tf.transpose(tf.gather(projection.kernel, words, axis=1)), 1)
     normalisers = _log_normalisers(projection, hidden, budget)  # one large matmul, chunked
     log_p = (
-        word_logits
-        + tf.gather(projection.bias, words)
-        - tf.gather(normalisers, tf.gather_nd(prefix, positions))
+        word_logits + tf.gather(projection.bias, words) - tf.gather(normalisers, position_prefix)
     )
     rows_of = tf.cast(positions[:, 0], tf.int32)
     return tf.math.unsorted_segment_sum(log_p, rows_of, tf.shape(target_in)[0])

@@ -83,13 +83,9 @@ class Decoder(keras.layers.Layer):
 
     def call(self, target_in, initial_state, speaker=None):
         """int [batch, time], (h, c) per layer, int [batch] -> logits [batch, time, vocab]."""
-        return self.output_projection(self.hidden(target_in, initial_state, speaker))
-
-    def hidden(self, target_in, initial_state, speaker=None):
-        """The last LSTM layer's outputs [batch, time, units]: `call` before the projection."""
         inputs = self._inputs(self.embedding(target_in), speaker)
         outputs, _ = self.lstm(inputs, initial_state=initial_state)
-        return outputs
+        return self.output_projection(outputs)
 
     def step(self, ids, states, speaker=None):
         """One decoding step: int [n], (h, c) per layer, int [n] -> logits [n, vocab], states."""
