@@ -151,24 +151,49 @@ class Generator(tf.Module):
     def score_in_chunks(self, source, speaker, target_in, target_out, budget=_LOGITS_BUDGET):
         """`score` over groups of rows whose logits hold at most `budget` numbers (or one row).
 
-        For the many candidates of full N-best lists: memory stays bounded
-        however many rows there are, and each group is still one large matmul.
+        For the many candidates of full N-best lists (MMI's reverse scores:
+        hundreds of rows an input, all with that input's message as target).
+        Rows are taken longest target first, and each group is cut to its own
+        longest target and source, so no row pays for another input's longer
+        message; memory stays bounded however many rows there are, and each
+        group is still one large matmul. Results are in the input order.
         """
         rows = tf.shape(source)[0]
-        per_row = tf.shape(target_in)[1] * self.decoder.vocabulary_size
-        chunk = tf.maximum(1, budget // tf.maximum(per_row, 1))
-        num_chunks = (rows + chunk - 1) // chunk
-        arrays = (
-            tf.TensorArray(tf.float32, num_chunks, infer_shape=False, element_shape=[None]),
-            tf.TensorArray(tf.int32, num_chunks, infer_shape=False, element_shape=[None]),
+        target_lengths = _row_lengths(target_out)
+        order = tf.argsort(target_lengths, direction="DESCENDING", stable=True)
+        source, speaker, target_in, target_out, target_lengths = (
+            tf.gather(x, order) for x in (source, speaker, target_in, target_out, target_lengths)
         )
+        source_lengths = _row_lengths(source)
+        growing = dict(size=0, dynamic_size=True, infer_shape=False, element_shape=[None])
+        arrays = (tf.TensorArray(tf.float32, **growing), tf.TensorArray(tf.int32, **growing))
 
-        def body(i, log_probs, counts):
-            part = slice(i * chunk, tf.minimum((i + 1) * chunk, rows))
+        def body(i, begin, log_probs, counts):
+            # Sorted: the group's first row has its longest target.
+            length = tf.maximum(target_lengths[begin], 1)
+            chunk = tf.maximum(1, budget // (length * self.decoder.vocabulary_size))
+            part = slice(begin, tf.minimum(begin + chunk, rows))
+            width = tf.maximum(tf.reduce_max(source_lengths[part]), 1)
             log_prob, count = self.score(
-                source[part], speaker[part], target_in[part], target_out[part]
+                source[part, :width],
+                speaker[part],
+                target_in[part, :length],
+                target_out[part, :length],
             )
-            return i + 1, log_probs.write(i, log_prob), counts.write(i, count)
+            return i + 1, part.stop, log_probs.write(i, log_prob), counts.write(i, count)
 
-        _, log_probs, counts = tf.while_loop(lambda i, *_: i < num_chunks, body, (0, *arrays))
-        return log_probs.concat(), counts.concat()
+        _, _, log_probs, counts = tf.while_loop(
+            lambda i, begin, *_: begin < rows, body, (0, 0, *arrays)
+        )
+        inverse = tf.argsort(order)
+        return tf.gather(log_probs.concat(), inverse), tf.gather(counts.concat(), inverse)
+
+
+def _row_lengths(ids):
+    """int32 [rows, time] -> int32 [rows]: one past each row's last non-PAD id (0: all PAD).
+
+    Columns from there on are padding only, so cutting them changes no score
+    (the encoder masks padding, and padded targets weigh nothing).
+    """
+    positions = tf.range(1, tf.shape(ids)[1] + 1)[None, :]
+    return tf.reduce_max(tf.where(tf.not_equal(ids, vocabulary.PAD_ID), positions, 0), axis=1)

@@ -198,6 +198,41 @@ def test_scoring_in_chunks_equals_scoring_at_once(models, rows):
     assert chunked[0].shape == (rows,)
 
 
+def test_scoring_in_chunks_cuts_each_group_to_its_own_lengths_and_keeps_the_order(models):
+    # Rows of very different target and source lengths, right-padded, in no
+    # particular order: each chunk is cut to its longest row, results come
+    # back in the input order and equal scoring every row on its own.
+    forward, _ = models
+    generator = responder_lib.Responder(forward, None, decode_config()).forward
+    rng = np.random.default_rng(3)
+    target_lengths, source_lengths = [2, 9, 1, 5, 9, 3, 7], [6, 1, 3, 6, 2, 4, 5]
+    rows, width = len(target_lengths), max(target_lengths) + 1
+    source = np.zeros([rows, 8], np.int32)
+    target_in = np.zeros([rows, width], np.int32)
+    target_out = np.zeros([rows, width], np.int32)
+    for row, (t, s) in enumerate(zip(target_lengths, source_lengths)):
+        source[row, :s] = rng.integers(4, 11, s)
+        words = rng.integers(4, 11, t)
+        target_in[row, : t + 1] = [2, *words]
+        target_out[row, : t + 1] = [*words, 3]
+    speaker = rng.integers(0, 3, [rows]).astype(np.int32)
+    alone = [
+        generator.score(
+            source[r : r + 1, : source_lengths[r]],
+            speaker[r : r + 1],
+            target_in[r : r + 1, : target_lengths[r] + 1],
+            target_out[r : r + 1, : target_lengths[r] + 1],
+        )
+        for r in range(rows)
+    ]
+    # Room for the logits of three rows of the longest target only.
+    chunked = tf.function(generator.score_in_chunks)(
+        source, speaker, target_in, target_out, budget=3 * width * 11
+    )
+    np.testing.assert_allclose(chunked[0], [a[0][0] for a in alone], rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(chunked[1], [t + 1 for t in target_lengths])
+
+
 def test_experiment_record_reads_into_a_frozen_dataclass_and_bad_records_name_the_file(tmp_path):
     import dataclasses
     import json
