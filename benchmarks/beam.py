@@ -166,7 +166,7 @@ def _bf16(shapes, forward, config, one, reps, beam_size, steps):
         forward, None, dataclasses.replace(config, decode_dtype="bf16")
     )
     generator = responder.forward
-    source = responder._source(*one[:2])
+    source = responder.source_ids(*one[:2])
     speaker = responder.speaker_ids(one[2])
 
     @tf.function

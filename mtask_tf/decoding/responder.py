@@ -131,7 +131,8 @@ class Responder(tf.Module):
         )
         return checks
 
-    def _source(self, context, message):
+    def source_ids(self, context, message):
+        """string [batch] x 2 -> int32 [batch, time]: the encoder's input, padded."""
         source = self.tokenizer.encode_source(context, message, self.max_source_length)
         return source.to_tensor()
 
@@ -145,7 +146,7 @@ class Responder(tf.Module):
         """
         with tf.control_dependencies(self._check_inputs(message, context, speaker)):
             speaker_ids = self.speaker_ids(speaker)
-            source = self._source(context, message)
+            source = self.source_ids(context, message)
         c = self.config
         result = self.forward.generate(
             source, speaker_ids, beam_size=c.beam_size, max_length=c.max_length, nbest=c.candidates
@@ -202,7 +203,7 @@ class Responder(tf.Module):
         """log p(response | context, message, speaker) summed over tokens (EOS included)."""
         with tf.control_dependencies(self._check_inputs(message, context, speaker, response)):
             speaker_ids = self.speaker_ids(speaker)
-            source = self._source(context, message)
+            source = self.source_ids(context, message)
         target_in, target_out = self.tokenizer.encode_target(response, _WHOLE)
         log_prob, num_tokens = self.forward.score(
             source, speaker_ids, target_in.to_tensor(), target_out.to_tensor()
