@@ -199,3 +199,30 @@ class DecodingFlags:
                 flush=True,
             )
         return weights
+
+
+class SampleFlags:
+    """--max_examples and --sample_seed: a seeded sample of the rows a CLI decodes.
+
+    The same names, default and seed for every CLI that decodes a subset
+    (tune_mmi, evaluate), so the same two flags pick the same rows in both.
+    `what` is the help text of --max_examples.
+    """
+
+    def __init__(self, what, flag_values=flags.FLAGS):
+        self._max_examples = flags.DEFINE_integer("max_examples", 0, what, flag_values=flag_values)
+        self._seed = flags.DEFINE_integer(
+            "sample_seed", 0, "Seed of the --max_examples sample.", flag_values=flag_values
+        )
+
+    def validate(self):
+        if self._max_examples.value < 0:
+            raise app.UsageError(
+                f"--max_examples must be 0 (every row) or positive, got {self._max_examples.value}"
+            )
+
+    def sample(self, rows):
+        """`evaluation.systems.sample_rows` of `rows` with these flags' size and seed."""
+        from mtask_tf.evaluation import systems
+
+        return systems.sample_rows(rows, self._max_examples.value, self._seed.value)

@@ -39,14 +39,11 @@ _DATA = flags.DEFINE_list(
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where results go.")
 _DECODING = cli.DecodingFlags()
 flags.adopt_module_key_flags(cli)
-_MAX_EXAMPLES = flags.DEFINE_integer(
-    "max_examples",
-    0,
+_SAMPLE = cli.SampleFlags(
     "Decode only N rows of each file, a seeded random sample kept in "
     "file order (--sample_seed), for the decoding-based measures (0: every row); "
-    "perplexity always uses every row.",
+    "perplexity always uses every row."
 )
-_SAMPLE_SEED = flags.DEFINE_integer("sample_seed", 0, "Seed of the --max_examples sample.")
 _DECODE = flags.DEFINE_boolean(
     "decode",
     True,
@@ -77,6 +74,7 @@ def _parse_systems(specs):
 def _validate():
     cli.require(_SYSTEMS, _DATA, _OUTPUT_DIR)
     _DECODING.validate()
+    _SAMPLE.validate()
     systems = _parse_systems(_SYSTEMS.value)
     if any(mmi for _, _, mmi in systems) and not _REVERSE_MODEL_DIR.value:
         raise app.UsageError("an MMI file needs --reverse_model_dir")
@@ -163,7 +161,7 @@ def _evaluate_system(system, splits, reverse, log, classifier=None):
         result["perplexity_by_speaker"][split] = by_speaker
         log(f"{system.name} {split}: perplexity {ppl:.2f}")
         if _DECODE.value:
-            decoded_rows = systems_lib.sample_rows(rows, _MAX_EXAMPLES.value, _SAMPLE_SEED.value)
+            decoded_rows = _SAMPLE.sample(rows)
             _generation(result, system, split, path, decoded_rows, reverse, config, log, classifier)
     return result
 

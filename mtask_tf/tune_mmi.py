@@ -40,18 +40,16 @@ _RESTARTS = flags.DEFINE_integer("restarts", 20, "MERT random restarts.")
 _MAX_LAMBDA = flags.DEFINE_float("max_lambda", 5.0, "Search lambda in [0, max_lambda].")
 _MAX_GAMMA = flags.DEFINE_float("max_gamma", 5.0, "Search gamma in [-max_gamma, max_gamma].")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of MERT's random restarts.")
-_MAX_EXAMPLES = flags.DEFINE_integer(
-    "max_examples",
-    0,
+_SAMPLE = cli.SampleFlags(
     "Tune on N rows of --data, a seeded random sample (--sample_seed) "
-    "kept in file order; 0: every row.",
+    "kept in file order; 0: every row."
 )
-_SAMPLE_SEED = flags.DEFINE_integer("sample_seed", 0, "Seed of the --max_examples sample.")
 
 
 def _validate():
     cli.require(_MODEL_DIR, _REVERSE_MODEL_DIR, _DATA, _OUTPUT)
     _DECODING.validate()
+    _SAMPLE.validate()
     if _MAX_LAMBDA.value <= 0 or _MAX_GAMMA.value <= 0:
         raise app.UsageError("--max_lambda and --max_gamma must be positive")
 
@@ -87,7 +85,7 @@ def main(argv):
         rows, _ = records.read_triples(_DATA.value)
         if not rows:
             raise records.DataError("no triples to tune on", _DATA.value)
-        rows = systems.sample_rows(rows, _MAX_EXAMPLES.value, _SAMPLE_SEED.value)
+        rows = _SAMPLE.sample(rows)
         system = systems.load_system("tuned", _MODEL_DIR.value)
         reverse = model_dir_lib.load_trained(
             _REVERSE_MODEL_DIR.value, name_prefix=responder.REVERSE_PREFIX

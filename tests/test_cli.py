@@ -277,6 +277,27 @@ def test_decoding_flags_reject_bad_values(args, message):
     assert str(raised.value) == message
 
 
+def _sampling(*args):
+    flag_values = flags.FlagValues()
+    holder = cli.SampleFlags("Rows to decode.", flag_values=flag_values)
+    flag_values(["prog", *args])
+    return holder
+
+
+def test_sample_flags_pick_the_same_seeded_rows_in_file_order_and_refuse_negative_sizes():
+    rows = list(range(50))
+    holder = _sampling("--max_examples=7", "--sample_seed=3")
+    holder.validate()
+    picked = holder.sample(rows)
+    assert len(picked) == 7 and picked == sorted(picked) and picked != rows[:7]
+    assert _sampling("--max_examples=7", "--sample_seed=3").sample(rows) == picked
+    assert _sampling("--max_examples=7", "--sample_seed=4").sample(rows) != picked
+    assert _sampling().sample(rows) == rows  # 0: every row
+    with pytest.raises(app.UsageError) as raised:
+        _sampling("--max_examples=-1").validate()
+    assert str(raised.value) == "--max_examples must be 0 (every row) or positive, got -1"
+
+
 def _weights_file(tmp_path, **decoding):
     from mtask_tf.decoding import mmi
 
