@@ -591,15 +591,20 @@ class _JudgedTrainer(loop.Trainer):
         return self.last_evaluation.perplexity
 
 
+def _decoder_model_config(source, speakers):
+    """The model `--adapt=decoder` trains and writes: the source's, with a row for each speaker."""
+    return dataclasses.replace(
+        source.config, num_speakers=len(speakers) if source.config.num_speakers else 0
+    )
+
+
 def _train_decoder(
     source, directory, speakers, row_id, lines, general, prepared, lengths, config, dev, log
 ):
     """Stage 2 for one speaker into `directory`; returns before/after/best_step/steps."""
     from mtask_tf.training import multitask  # Keras model with train_step: heavy.
 
-    model_config = dataclasses.replace(
-        source.config, num_speakers=len(speakers) if source.config.num_speakers else 0
-    )
+    model_config = _decoder_model_config(source, speakers)
     model = multitask.MultiTaskModel(model_config, True, config.learning_rate, 5.0)
     model.compile()
     table = restore_weights(model.models, source)
@@ -693,10 +698,9 @@ def enroll_decoder(source, text, output_dir, lengths, config, log, general, dev=
     judge, result = train(prepared.lines, partial)
     if curve:
         points.append({"lines": len(prepared.lines), **result})
-    model_config = dataclasses.replace(
-        source.config, num_speakers=len(speakers) if source.config.num_speakers else 0
+    _write_metadata(
+        source, partial, _decoder_model_config(source, speakers), speakers, text.speaker
     )
-    _write_metadata(source, partial, model_config, speakers, text.speaker)
     record = _record(prepared, source, "decoder", dev, judge, row_id, result, config, points, began)
     if points:
         plot_curve(points, partial / CURVE_PLOT, text.speaker, judge.what)
