@@ -151,6 +151,7 @@ def _evaluate_system(system, splits, reverse, log, classifier=None):
     result = {
         "perplexity": {},
         "perplexity_by_speaker": {},
+        "perplexity_shuffled_inputs": {},
         "bleu": {},
         "mmi": {"lambda": weights.mmi_lambda, "gamma": weights.mmi_gamma},
         "decoding": _DECODING.search_settings().to_json(),
@@ -159,7 +160,13 @@ def _evaluate_system(system, splits, reverse, log, classifier=None):
         ppl, by_speaker = systems_lib.perplexity(system, rows, path)
         result["perplexity"][split] = ppl
         result["perplexity_by_speaker"][split] = by_speaker
-        log(f"{system.name} {split}: perplexity {ppl:.2f}")
+        shuffled, _ = systems_lib.perplexity(system, systems_lib.shuffled_inputs(rows), path)
+        result["perplexity_shuffled_inputs"][split] = shuffled
+        log(
+            f"{system.name} {split}: perplexity {ppl:.2f}; {shuffled:.2f} "
+            f"({100 * (shuffled / ppl - 1):+.1f} %) with the inputs shuffled among the rows "
+            "(how much the responses depend on their input)"
+        )
         if _DECODE.value:
             decoded_rows = _SAMPLE.sample(rows)
             _generation(result, system, split, path, decoded_rows, reverse, config, log, classifier)

@@ -42,6 +42,16 @@ MISSING = "–"
 _ROWS = (
     ("Perplexity dev", ("perplexity", "dev"), False, True, True),
     ("Perplexity test", ("perplexity", "test"), False, True, True),
+    # The same responses after other rows' inputs: near the line above, and the
+    # model's responses hardly depend on their input.
+    ("Perplexity dev, inputs shuffled", ("perplexity_shuffled_inputs", "dev"), False, False, False),
+    (
+        "Perplexity test, inputs shuffled",
+        ("perplexity_shuffled_inputs", "test"),
+        False,
+        False,
+        False,
+    ),
     ("BLEU dev", ("bleu", "dev"), False, "bleu", True),
     ("BLEU test", ("bleu", "test"), False, "bleu", True),
     ("distinct-1", ("distinct_1",), True, False, True),

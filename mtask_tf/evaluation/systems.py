@@ -131,6 +131,24 @@ def sample_rows(rows, count, seed):
     return [rows[i] for i in chosen]
 
 
+def shuffled_inputs(rows, seed=0):
+    """The rows with each one's context and message taken from another row (seeded).
+
+    Speakers and responses stay where they are, so the perplexity of these
+    rows against that of the real ones says how much a model's responses
+    depend on their input: equal, and the model ignores what it answers. The
+    inputs move along one seeded cycle through all rows, so no row keeps its
+    own (given two rows or more).
+    """
+    order = list(range(len(rows)))
+    random.Random(seed).shuffle(order)
+    donor = {row: order[(k + 1) % len(order)] for k, row in enumerate(order)}
+    return [
+        dataclasses.replace(row, context=rows[donor[i]].context, message=rows[donor[i]].message)
+        for i, row in enumerate(rows)
+    ]
+
+
 def references(rows):
     """Reference responses tokenised like the hypotheses (no vocabulary mapping)."""
     return tokenize([r.response for r in rows])

@@ -277,6 +277,33 @@ def _table1(artifacts):
     )
 
 
+def _input_dependence(artifacts):
+    """Each system's perplexity with the real inputs and with inputs shuffled among the rows."""
+    main = artifacts.main or {}
+    lines = []
+    for system, label in SYSTEMS:
+        cells = []
+        for split in ("dev", "test"):
+            real = artifacts_lib.get(main.get(system), "perplexity", split)
+            shuffled = artifacts_lib.get(main.get(system), "perplexity_shuffled_inputs", split)
+            cells += [_cell(real), _cell(shuffled, real)]
+        lines.append([label, *cells])
+    header = ["System", "Dev", "Dev, inputs shuffled", "Test", "Test, inputs shuffled"]
+    return "\n".join(
+        [
+            "## Do the responses depend on their input?",
+            "",
+            *_main_missing(artifacts),
+            "The same reference responses scored after another row's context and message "
+            "(one seeded shuffle of the inputs among the rows; speakers stay). A model whose "
+            "responses follow from their input loses much by it; one whose perplexity barely "
+            "moves answers with what is likely in general, whatever it is told.",
+            "",
+            _table(header, lines),
+        ]
+    )
+
+
 def _table2(protocol, artifacts):
     d = protocol.decode
     rows = (
@@ -680,6 +707,7 @@ def write_report(protocol, work_dir, output_path, run_info):
         _title(protocol, run_info),
         _data(protocol, artifacts, run_info),
         _table1(artifacts),
+        _input_dependence(artifacts),
         _table2(protocol, artifacts),
         _fig4(protocol, artifacts, figures_dir),
         _control(artifacts),

@@ -183,12 +183,14 @@ def test_evaluate_writes_metrics_table_and_plot(trained, tmp_path):
         assert set(metrics[system]["perplexity"]) == {"dev", "test"}
         assert set(metrics[system]["perplexity_by_speaker"]["test"]) == {"HAMLET", "IAGO"}
         assert {"bleu", "distinct_1", "distinct_2"} <= set(metrics[system])
+    _check_shuffled_inputs(metrics, trained, data)
     best = json.loads((trained / "mtask_m" / "best.json").read_text())
     assert metrics["mtask_m"]["perplexity"]["dev"] == pytest.approx(
         best["dev"]["perplexity"], rel=1e-4
     )
     table = (tmp_path / "metrics.md").read_text()
     assert "| Perplexity dev |" in table and "%)" in table
+    assert "| Perplexity test, inputs shuffled |" in table
     assert table.strip() in result.stdout
     assert (tmp_path / "perplexity_by_speaker.png").stat().st_size > 1000
     assert (tmp_path / "mtask_m.test.responses.tsv").exists()
@@ -240,6 +242,21 @@ def test_evaluate_writes_metrics_table_and_plot(trained, tmp_path):
     only = json.loads((hamlet / "ppl" / "metrics.json").read_text())["baseline"]
     assert only["perplexity"]["dev"] > 1 and not only["bleu"]
     assert not list((hamlet / "ppl").glob("*.responses.tsv"))
+
+
+def _check_shuffled_inputs(metrics, trained, data):
+    """The input-dependence perplexity is the model's perplexity of the shuffled rows."""
+    from mtask_tf.data import records
+    from mtask_tf.evaluation import systems
+
+    rows, _ = records.read_triples(data / "dev.tsv")
+    system = systems.load_system("mtask_m", trained / "mtask_m")
+    shuffled, _ = systems.perplexity(system, systems.shuffled_inputs(rows), "dev.tsv")
+    result = metrics["mtask_m"]
+    assert set(result["perplexity_shuffled_inputs"]) == {"dev", "test"}
+    # (The tiny test models hardly use their input, so this is close to the
+    # real perplexity; tests/evaluation/test_systems.py checks the shuffling.)
+    assert result["perplexity_shuffled_inputs"]["dev"] == pytest.approx(shuffled, rel=1e-4)
 
 
 def _check_diversity_and_speaker_accuracy(metrics, table, stderr, output_dir, data):

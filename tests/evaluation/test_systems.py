@@ -19,6 +19,22 @@ def test_sample_rows_is_seeded_in_order_and_all_when_count_covers_the_file():
     assert systems.sample_rows(rows, 0, 1) == rows == systems.sample_rows(rows, 80, 1)
 
 
+def test_shuffled_inputs_give_every_row_another_rows_input_and_keep_speakers_and_responses():
+    rows = [
+        records.Triple(f"S{i % 3}", f"context {i}", f"message {i}", f"reply {i}") for i in range(30)
+    ]
+    shuffled = systems.shuffled_inputs(rows, seed=2)
+    assert [(r.speaker, r.response) for r in shuffled] == [(r.speaker, r.response) for r in rows]
+    inputs = [(r.context, r.message) for r in rows]
+    moved = [(r.context, r.message) for r in shuffled]
+    assert sorted(moved) == sorted(inputs)  # every input used once
+    assert all(m != i for m, i in zip(moved, inputs))  # none kept its own
+    assert all(m.split()[1] == c.split()[1] for c, m in moved)  # context and message together
+    assert systems.shuffled_inputs(rows, seed=2) == shuffled
+    assert systems.shuffled_inputs(rows, seed=3) != shuffled
+    assert systems.shuffled_inputs(rows[:1]) == rows[:1] and systems.shuffled_inputs([]) == []
+
+
 def test_references_are_tokenised_like_hypotheses_without_unknown_words():
     assert systems.references(_rows(1)) == ["reply 0 , my lord !"]
     assert systems.tokenize([]) == []

@@ -16,6 +16,7 @@ SECTIONS = (
     "# Study `tiny`",
     "## Data and training",
     "## Table 1: perplexity",
+    "## Do the responses depend on their input?",
     "## Table 2: BLEU, diversity and speaker accuracy",
     "## Fig. 4: perplexity per target",
     "## The control",
@@ -108,6 +109,7 @@ def _metrics(dev, test, bleu=None, distinct=None, accuracy=None):
             "dev": {t: dev for t in TARGETS},
             "test": {"Ross Geller": test - 1, "Joey Tribbiani": test + 1},
         },
+        "perplexity_shuffled_inputs": {"dev": dev * 1.25, "test": test * 1.1},
     }
     if bleu is not None:
         record.update(
@@ -274,6 +276,18 @@ def test_table1_has_relative_changes_and_the_papers_numbers(protocol, tmp_path):
     assert _row(text, "## Table 1", "Perplexity test") == (
         "| Perplexity test | 60.00 | 45.00 (-25.0 %) | 48.00 (-20.0 %) "
         "| 61.17 | 39.83 (-34.9 %) | 43.21 (-29.4 %) |"
+    )
+
+
+def test_input_dependence_compares_each_system_with_itself(protocol, tmp_path):
+    text = _write(protocol, tmp_path)
+    heading = "## Do the responses depend on their input?"
+    # Each shuffled perplexity against the same system's real one, not the baseline's.
+    assert _row(text, heading, "Baseline") == (
+        "| Baseline | 50.00 | 62.50 (+25.0 %) | 60.00 | 66.00 (+10.0 %) |"
+    )
+    assert _row(text, heading, "MTASK-M") == (
+        "| MTASK-M | 45.00 | 56.25 (+25.0 %) | 48.00 | 52.80 (+10.0 %) |"
     )
 
 
