@@ -76,7 +76,7 @@ def test_the_steps_follow_the_protocol():
         assert "--learning_rate=0.0005" in stage2  # [train] stage2_flags
     assert "--learning_rate=0.0005" not in by_name["train_baseline"].command()
     evaluate = by_name["evaluate_main_test"].command()
-    assert "--beam_size=50" in evaluate and "--candidates=50" in evaluate
+    assert "--beam_size=50" in evaluate and "--candidates=0" in evaluate  # the full N-best list
     assert "--max_examples=1000" in evaluate and "--strict_mmi" in evaluate
 
 
