@@ -117,6 +117,18 @@ def _quote(text):
 # Sections -----------------------------------------------------------------------
 
 
+def _run_commits(run_info):
+    """Which commits the steps ran at (Versions lists them per step), and the report's."""
+    report = run_info.get("commit") or "unknown"
+    ran = list(
+        dict.fromkeys(c for s in run_info.get("steps") or [] for c in s.get("commits") or [])
+    )
+    if not ran or ran == [report]:
+        return f"run at commit `{report}`"
+    commits = ", ".join(f"`{c}`" for c in ran)
+    return f"run at commit{'s' if len(ran) > 1 else ''} {commits} (report written at `{report}`)"
+
+
 def _title(protocol, run_info):
     info = lambda key: run_info.get(key) or "unknown"
     total = run_info.get("total_seconds")
@@ -125,7 +137,7 @@ def _title(protocol, run_info):
             f"# Study `{protocol.name}`: Luan et al. (2017) on our data",
             "",
             (f"{protocol.description} " if protocol.description else "")
-            + f"Protocol `{protocol.path}`, run at commit `{info('commit')}` "
+            + f"Protocol `{protocol.path}`, {_run_commits(run_info)} "
             f"on {info('date')}, on {info('machine')}; its steps took "
             f"{_duration(total) if total is not None else 'unknown'} together "
             f"({_concurrency(run_info)}). Regenerate this report "
@@ -667,8 +679,15 @@ def _versions(run_info):
         return "\n".join(parts + [_not_run("The study's steps")])
     parts += [
         _table(
-            ["Step", "Wall time"],
-            [[f"`{s.get('name')}`", _duration(s.get("seconds"))] for s in steps],
+            ["Step", "Wall time", "Commit"],
+            [
+                [
+                    f"`{s.get('name')}`",
+                    _duration(s.get("seconds")),
+                    " → ".join(f"`{c}`" for c in s.get("commits") or []) or MISSING,
+                ]
+                for s in steps
+            ],
         ),
         "",
         "```",

@@ -42,6 +42,12 @@ class _Job:
         self.began = self.last = self.shown = time.time()
         self.exclusive = False
         self.command = step.command()
+        # The commits the step ran at: more than one when it was stopped and
+        # continued after a change (each run of it adds the one it runs at).
+        self.commits_path = work_dir / "steps" / f"{step.name}.commits"
+        known = self.commits_path.read_text().splitlines() if self.commits_path.is_file() else []
+        self.commits = known if known[-1:] == [current_commit()] else [*known, current_commit()]
+        self.commits_path.write_text("".join(f"{c}\n" for c in self.commits))
         self.out = open(self.log_path, "a", encoding="utf-8")
         self.out.write(f"$ {' '.join(self.command)}\n")
         self.out.flush()
@@ -189,12 +195,14 @@ class Runner:
             "kind": step.kind,
             "command": job.command,
             "seconds": job.seconds,
+            "commits": job.commits,
             "units": step.units,
             "jobs": self.jobs,
             "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         }
         self.marker(step).write_text(json.dumps(record, indent=2) + "\n")
         job.partial.unlink(missing_ok=True)
+        job.commits_path.unlink(missing_ok=True)
         self._learn_rate(record)
         self.log(
             f"{self._number(step)} {step.what}: done in {progress.short_duration(job.seconds)}"
@@ -207,11 +215,8 @@ class Runner:
             self.log(f"  {job.step.name}: {progress[-1].strip()}")
 
 
-def run_info(protocol, work_dir, command, records):
-    """What the report states about the run: commit, machine, versions, commands, times."""
-    import keras
-    import tensorflow as tf
-
+def current_commit():
+    """The checkout's short commit, "(with uncommitted changes)" added if tracked files differ."""
     commit = (
         subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
@@ -221,8 +226,16 @@ def run_info(protocol, work_dir, command, records):
     dirty = subprocess.run(
         ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
     ).stdout.strip()
+    return commit + (" (with uncommitted changes)" if dirty else "")
+
+
+def run_info(protocol, work_dir, command, records):
+    """What the report states about the run: commit, machine, versions, commands, times."""
+    import keras
+    import tensorflow as tf
+
     return {
-        "commit": commit + (" (with uncommitted changes)" if dirty else ""),
+        "commit": current_commit(),
         "date": time.strftime("%Y-%m-%d"),
         "machine": _machine(),
         "versions": {

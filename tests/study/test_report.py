@@ -38,11 +38,13 @@ RUN_INFO = {
             "name": "prepare",
             "command": ["python", "-m", "mtask_tf.prepare", "--x=a b"],
             "seconds": 12.5,
+            "commits": ["abc1234"],
         },
         {
             "name": "train_baseline",
             "command": ["python", "-m", "mtask_tf.train"],
             "seconds": 100.0,
+            "commits": ["abc1233", "abc1234"],  # stopped and continued after a change
             "jobs": 2,
         },
     ],
@@ -240,7 +242,7 @@ def test_full_report_has_every_section_in_order_and_the_run(protocol, tmp_path):
     title = _section(text, "# Study `tiny`")
     for fact in (
         "Two targets, for tests.",
-        "abc1234",
+        "run at commits `abc1234`, `abc1233` (report written at `abc1234`)",
         "2031-01-02",
         "Test CPU, 2 cores",
         "1 min 52 s",
@@ -404,7 +406,8 @@ def test_mmi_weights(protocol, tmp_path):
 def test_versions_and_commands(protocol, tmp_path):
     versions = _section(_write(protocol, tmp_path), "## Versions and commands")
     assert "python 3.12.1, tensorflow 2.21.0, keras 3.12.0" in versions
-    assert "| `prepare` | 12.5 s |" in versions
+    assert "| `prepare` | 12.5 s | `abc1234` |" in versions
+    assert "| `train_baseline` | 1 min 40 s | `abc1233` → `abc1234` |" in versions
     assert "python -m mtask_tf.prepare '--x=a b'" in versions
 
 

@@ -87,6 +87,47 @@ def test_a_failed_step_stops_the_others_and_the_rerun_skips_finished_ones(tmp_pa
     assert names.count("a") == 1 and names[-1] == "last"
 
 
+def _commit(repo, text):
+    import subprocess
+
+    (repo / "file.txt").write_text(text)
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "add", "file.txt"], check=True, capture_output=True)
+    subprocess.run([*git, "commit", "-q", "-m", text], check=True, capture_output=True)
+    head = ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"]
+    return subprocess.run(head, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_each_step_records_the_commits_it_ran_at(tmp_path, monkeypatch):
+    # A step stopped at one commit and continued at the next records both.
+    import subprocess
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    first = _commit(repo, "one")
+    monkeypatch.chdir(repo)
+    events, work = tmp_path / "events", tmp_path / "work"
+    steps = [
+        _step(events, "a"),
+        _step(events, "slow", ["a"], seconds=30),
+        _step(events, "bad", ["a"], seconds=0.2, code=3),
+    ]
+    with pytest.raises(runner_lib.StudyError):
+        runner_lib.Runner(steps, work, lambda m: None, jobs=2).run()
+    second = _commit(repo, "two")
+    steps[1:] = [
+        _step(events, "slow", ["a"], seconds=0.2),
+        _step(events, "bad", ["a"], seconds=0.2),
+    ]
+    runner_lib.Runner(steps, work, lambda m: None, jobs=2).run()
+    markers = {p.stem: json.loads(p.read_text()) for p in (work / "steps").glob("*.json")}
+    assert markers["a"]["commits"] == [first]
+    assert markers["slow"]["commits"] == [first, second]
+    assert markers["bad"]["commits"] == [first, second]
+    assert not list((work / "steps").glob("*.commits"))  # folded into the records
+
+
 def test_a_step_needing_an_unknown_step_is_refused(tmp_path):
     with pytest.raises(ValueError, match="step b needs unknown step"):
         runner_lib.Runner([_step(tmp_path / "e", "b", ["nope"])], tmp_path / "w", print)
