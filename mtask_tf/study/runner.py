@@ -46,7 +46,8 @@ class _Job:
         # continued after a change (each run of it adds the one it runs at).
         self.commits_path = work_dir / "steps" / f"{step.name}.commits"
         known = self.commits_path.read_text().splitlines() if self.commits_path.is_file() else []
-        self.commits = known if known[-1:] == [current_commit()] else [*known, current_commit()]
+        commit = current_commit()
+        self.commits = known if known[-1:] == [commit] else [*known, commit]
         self.commits_path.write_text("".join(f"{c}\n" for c in self.commits))
         self.out = open(self.log_path, "a", encoding="utf-8")
         self.out.write(f"$ {' '.join(self.command)}\n")
