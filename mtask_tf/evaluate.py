@@ -38,12 +38,12 @@ _DATA = flags.DEFINE_list(
 )
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where results go.")
 _DECODING = cli.DecodingFlags()
-flags.adopt_module_key_flags(cli)
 _SAMPLE = cli.SampleFlags(
     "Decode only N rows of each file, a seeded random sample kept in "
     "file order (--sample_seed), for the decoding-based measures (0: every row); "
     "perplexity always uses every row."
 )
+flags.adopt_module_key_flags(cli)
 _DECODE = flags.DEFINE_boolean(
     "decode",
     True,

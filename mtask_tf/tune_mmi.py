@@ -35,15 +35,15 @@ _OUTPUT = flags.DEFINE_string(
     "output", None, "Where the weights go (JSON), read by decode, evaluate and export via --mmi."
 )
 _DECODING = cli.DecodingFlags(reads_mmi=False)
+_SAMPLE = cli.SampleFlags(
+    "Tune on N rows of --data, a seeded random sample (--sample_seed) "
+    "kept in file order; 0: every row."
+)
 flags.adopt_module_key_flags(cli)
 _RESTARTS = flags.DEFINE_integer("restarts", 20, "MERT random restarts.")
 _MAX_LAMBDA = flags.DEFINE_float("max_lambda", 5.0, "Search lambda in [0, max_lambda].")
 _MAX_GAMMA = flags.DEFINE_float("max_gamma", 5.0, "Search gamma in [-max_gamma, max_gamma].")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of MERT's random restarts.")
-_SAMPLE = cli.SampleFlags(
-    "Tune on N rows of --data, a seeded random sample (--sample_seed) "
-    "kept in file order; 0: every row."
-)
 
 
 def _validate():

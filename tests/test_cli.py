@@ -298,6 +298,18 @@ def test_sample_flags_pick_the_same_seeded_rows_in_file_order_and_refuse_negativ
     assert str(raised.value) == "--max_examples must be 0 (every row) or positive, got -1"
 
 
+@pytest.mark.parametrize("module", ["mtask_tf.evaluate", "mtask_tf.tune_mmi"])
+def test_the_sample_flags_are_in_the_clis_own_help(module):
+    result = subprocess.run(
+        [sys.executable, "-m", module, "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "--max_examples:" in result.stdout and "--sample_seed:" in result.stdout, module
+
+
 def _weights_file(tmp_path, **decoding):
     from mtask_tf.decoding import mmi
 

@@ -196,4 +196,5 @@ def _row_lengths(ids):
     (the encoder masks padding, and padded targets weigh nothing).
     """
     positions = tf.range(1, tf.shape(ids)[1] + 1)[None, :]
-    return tf.reduce_max(tf.where(tf.not_equal(ids, vocabulary.PAD_ID), positions, 0), axis=1)
+    last = tf.reduce_max(tf.where(tf.not_equal(ids, vocabulary.PAD_ID), positions, 0), axis=1)
+    return tf.maximum(last, 0)  # reduce_max of no columns is the smallest int32

@@ -218,15 +218,18 @@ class Runner:
 
 def current_commit():
     """The checkout's short commit, "(with uncommitted changes)" added if tracked files differ."""
-    commit = (
-        subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    try:
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+            ).stdout.strip()
+            or "unknown"
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
         ).stdout.strip()
-        or "unknown"
-    )
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
-    ).stdout.strip()
+    except OSError:  # no git on this machine
+        return "unknown"
     return commit + (" (with uncommitted changes)" if dirty else "")
 
 
