@@ -144,6 +144,7 @@ def _speaker_accuracy(result, split, classifier, hypotheses, refs, rows):
 
 def _evaluate_system(system, splits, reverse, log, classifier=None):
     from mtask_tf.decoding import mmi
+    from mtask_tf.evaluation import metrics as metrics_lib
     from mtask_tf.evaluation import systems as systems_lib
 
     weights = _DECODING.load_mmi(system.mmi_path) or mmi.MmiWeights(0.0, 0.0)
@@ -162,10 +163,10 @@ def _evaluate_system(system, splits, reverse, log, classifier=None):
         result["perplexity_by_speaker"][split] = by_speaker
         shuffled, _ = systems_lib.perplexity(system, systems_lib.shuffled_inputs(rows), path)
         result["perplexity_shuffled_inputs"][split] = shuffled
+        change = 100 * metrics_lib.relative_change(shuffled, ppl)
         log(
-            f"{system.name} {split}: perplexity {ppl:.2f}; {shuffled:.2f} "
-            f"({100 * (shuffled / ppl - 1):+.1f} %) with the inputs shuffled among the rows "
-            "(how much the responses depend on their input)"
+            f"{system.name} {split}: perplexity {ppl:.2f}; {shuffled:.2f} ({change:+.1f} %) "
+            "with the inputs shuffled among the rows (how much the responses depend on their input)"
         )
         if _DECODE.value:
             decoded_rows = _SAMPLE.sample(rows)

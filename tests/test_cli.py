@@ -213,6 +213,13 @@ def _decoding(*args, reads_mmi=True):
     return holder
 
 
+def _help_text(module, which):
+    """What `python -m MODULE --help` (or --helpfull) prints."""
+    return subprocess.run(
+        [sys.executable, "-m", module, which], cwd=REPO, capture_output=True, text=True, timeout=120
+    ).stdout
+
+
 def _flag_help(text, name):
     """The help block of --NAME (its line and the indented lines below) in --helpfull."""
     lines = text.splitlines()
@@ -226,22 +233,10 @@ def _flag_help(text, name):
 def test_the_decoding_clis_show_the_same_decoding_flags():
     helps = {}
     for module in DECODING_CLIS:
-        result = subprocess.run(
-            [sys.executable, "-m", module, "--helpfull"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        helps[module] = {name: _flag_help(result.stdout, name) for name in DECODING_FLAGS}
+        full = _help_text(module, "--helpfull")
+        helps[module] = {name: _flag_help(full, name) for name in DECODING_FLAGS}
         # --help (the module's own flags) lists them too.
-        short = subprocess.run(
-            [sys.executable, "-m", module, "--help"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        ).stdout
+        short = _help_text(module, "--help")
         assert all(f"--{name}:" in short for name in DECODING_FLAGS), module
     first = helps[DECODING_CLIS[0]]
     assert "(default: '0')" in first["candidates"] and "paper's" in first["candidates"]
@@ -300,14 +295,8 @@ def test_sample_flags_pick_the_same_seeded_rows_in_file_order_and_refuse_negativ
 
 @pytest.mark.parametrize("module", ["mtask_tf.evaluate", "mtask_tf.tune_mmi"])
 def test_the_sample_flags_are_in_the_clis_own_help(module):
-    result = subprocess.run(
-        [sys.executable, "-m", module, "--help"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert "--max_examples:" in result.stdout and "--sample_seed:" in result.stdout, module
+    short = _help_text(module, "--help")
+    assert "--max_examples:" in short and "--sample_seed:" in short, module
 
 
 def _weights_file(tmp_path, **decoding):

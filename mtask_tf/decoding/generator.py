@@ -185,7 +185,7 @@ class Generator(tf.Module):
         _, _, log_probs, counts = tf.while_loop(
             lambda i, begin, *_: begin < rows, body, (0, 0, *arrays)
         )
-        inverse = tf.argsort(order)
+        inverse = tf.math.invert_permutation(order)
         return tf.gather(log_probs.concat(), inverse), tf.gather(counts.concat(), inverse)
 
 

@@ -42,8 +42,8 @@ MISSING = "–"
 _ROWS = (
     ("Perplexity dev", ("perplexity", "dev"), False, True, True),
     ("Perplexity test", ("perplexity", "test"), False, True, True),
-    # The same responses after other rows' inputs: near the line above, and the
-    # model's responses hardly depend on their input.
+    # The same reference responses scored after other rows' inputs; a value
+    # close to the real perplexity means the model hardly uses its input.
     ("Perplexity dev, inputs shuffled", ("perplexity_shuffled_inputs", "dev"), False, False, False),
     (
         "Perplexity test, inputs shuffled",
