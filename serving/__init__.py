@@ -5,8 +5,8 @@ SavedModels in production; this package is for development, tests and small
 deployments.
 """
 
-import os
-
-# TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notices) buries the
-# server's own start-up lines; users can still ask for it by setting the variable.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's C++ start-up chatter (CUDA probing on a CPU-only machine, oneDNN
+# notices) buries the server's own start-up lines. Importing mtask_tf first
+# imports TensorFlow with it silenced, as for the toolkit's own commands;
+# MTASK_TF_VERBOSE=1 shows it.
+import mtask_tf  # noqa: F401

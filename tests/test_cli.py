@@ -354,8 +354,9 @@ def test_mmi_file_with_malformed_settings_names_the_field(tmp_path):
         mmi.MmiWeights.load(path)
 
 
-def test_tensorflow_start_up_noise_is_silenced_unless_asked_for():
-    code = "import mtask_tf, tensorflow as tf; print(int(tf.constant(1) + 1))"
+@pytest.mark.parametrize("package", ["mtask_tf", "serving"])  # the toolkit's and the server's
+def test_tensorflow_start_up_noise_is_silenced_unless_asked_for(package):
+    code = f"import {package}, tensorflow as tf; print(int(tf.constant(1) + 1))"
     run = lambda env: subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
