@@ -18,6 +18,7 @@ from absl import logging
 
 import mtask_tf  # noqa: F401  (quietens TensorFlow's start-up logging)
 from mtask_tf import cli
+from mtask_tf.export import layout
 
 _MODEL_DIR = flags.DEFINE_string(
     "model_dir",
@@ -72,10 +73,10 @@ def main(argv):
             path = serving_module.save(module, _EXPORT_BASE.value + suffix)
             print(f"exported {model_dir} to {path}", file=sys.stderr)
     root = pathlib.Path(_EXPORT_BASE.value).parent
-    models = serving_module.served_models(root)
+    models = layout.served_models(root)
     config = pathlib.Path(_MODELS_CONFIG.value)
     config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text(serving_module.model_config(models, _CONFIG_BASE_PATH_PREFIX.value))
+    config.write_text(layout.model_config(models, _CONFIG_BASE_PATH_PREFIX.value))
     print(f"wrote {config} listing {', '.join(models)}", file=sys.stderr)
 
 

@@ -14,6 +14,7 @@ import pathlib
 import tensorflow as tf
 
 from mtask_tf.decoding import responder as responder_lib
+from mtask_tf.export import layout
 
 _GENERATE_OUTPUTS = ("responses", "scores", "forward_log_prob", "reverse_log_prob", "lengths")
 _S = responder_lib.STRING_BATCH
@@ -54,71 +55,16 @@ class ServingModule(tf.Module):
         return signatures
 
 
-def next_version(export_base):
-    """1 + the highest integer version directory under export_base (1 if none)."""
-    base = pathlib.Path(export_base)
-    versions = (
-        [int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit()]
-        if base.is_dir()
-        else []
-    )
-    return max(versions, default=0) + 1
-
-
 def save(module, export_base):
     """Writes export_base/<next version>/ and returns its path.
 
     The SavedModel is written beside it first and renamed into place, so a server
     watching export_base never sees a half-written version.
     """
-    version = next_version(export_base)
+    version = layout.next_version(export_base)
     path = pathlib.Path(export_base) / str(version)
     staging = pathlib.Path(export_base) / f".staging-{version}"
     tf.saved_model.save(module, str(staging), signatures=module.signatures())
-    _write_speakers(module.responder.speaker_names, staging)
+    layout.write_speakers(module.responder.speaker_names, staging)
     staging.rename(path)
     return path
-
-
-def _write_speakers(speakers, version_dir):
-    """assets.extra/speakers.txt: the speakers the model answers as, one per line.
-
-    TensorFlow Serving ignores assets.extra; it is for tools that offer the
-    speakers to people (the chat page of `mtask_tf.human_eval serve`).
-    """
-    extra = pathlib.Path(version_dir) / "assets.extra"
-    extra.mkdir(exist_ok=True)
-    (extra / "speakers.txt").write_text("".join(f"{s}\n" for s in speakers), encoding="utf-8")
-
-
-def served_models(export_root):
-    """{name: base path} of every directory under export_root holding a version."""
-    root = pathlib.Path(export_root)
-    models = {}
-    for base in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
-        if any((v / "saved_model.pb").is_file() for v in base.iterdir() if v.name.isdigit()):
-            models[base.name] = base
-    return models
-
-
-def model_config(models, base_path_prefix=None):
-    """TensorFlow Serving's ModelServerConfig text for {name: base path}.
-
-    `base_path_prefix` replaces each base path's parent, e.g. "/models" for the
-    `tensorflow/serving` Docker image with export/ mounted there.
-    """
-    lines = ["model_config_list {"]
-    for name, base in models.items():
-        path = (
-            f"{base_path_prefix.rstrip('/')}/{base.name}"
-            if base_path_prefix
-            else str(pathlib.Path(base).resolve())
-        )
-        lines += [
-            "  config {",
-            f'    name: "{name}"',
-            f'    base_path: "{path}"',
-            '    model_platform: "tensorflow"',
-            "  }",
-        ]
-    return "\n".join(lines + ["}"]) + "\n"

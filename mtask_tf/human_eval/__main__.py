@@ -126,11 +126,10 @@ def _prepare():
 
 
 def _chat_models():
-    from mtask_tf.human_eval import web
+    from mtask_tf.export import layout
 
-    root = pathlib.Path(_EXPORT_ROOT.value)
-    bases = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-    models = {b.name: web.speakers_of_export(b) for b in bases if any(b.glob("*/saved_model.pb"))}
+    root = _EXPORT_ROOT.value
+    models = {name: layout.speakers(base) for name, base in layout.served_models(root).items()}
     if not models:
         raise app.UsageError(f"--export_root={root}: no exported model (run mtask_tf.export)")
     return models

@@ -103,22 +103,6 @@ class ChatApi:
             return 502, json.dumps({"error": message}).encode("utf-8")
 
 
-def speakers_of_export(base_path):
-    """The speakers of the newest version under an export base (its assets.extra/speakers.txt)."""
-    base = pathlib.Path(base_path)
-    versions = (
-        sorted((int(p.name), p) for p in base.glob("*") if p.name.isdigit())
-        if base.is_dir()
-        else []
-    )
-    if not versions:
-        raise UserError(f"{base}: no exported version (run mtask_tf.export first)")
-    path = versions[-1][1] / "assets.extra" / "speakers.txt"
-    if not path.is_file():
-        return []
-    return [line for line in path.read_text(encoding="utf-8").splitlines() if line]
-
-
 class _Handler(http.server.BaseHTTPRequestHandler):
     server_version = "mtask-human-eval"
 
