@@ -5,6 +5,8 @@ For the tests of decoding, export and benchmarks that need a model as
 trains real ones).
 """
 
+import dataclasses
+
 import keras
 import tensorflow as tf
 
@@ -18,21 +20,28 @@ SPEAKERS = ["ALICE", "HAMLET", "IAGO"]
 WORDS = ["good", "night", "sweet", "prince", "my", "lord", "sir"]
 
 
-def random_pair(tmp_path):
+def random_pair(tmp_path, attention="none"):
     """A persona forward model and a plain reverse model, randomly initialised."""
     return (
-        random_model(tmp_path, "forward", persona=True),
-        random_model(tmp_path, "reverse", persona=False, direction="reverse", seed=1),
+        random_model(tmp_path, "forward", persona=True, attention=attention),
+        random_model(
+            tmp_path, "reverse", persona=False, direction="reverse", seed=1, attention=attention
+        ),
     )
 
 
-def random_model(tmp_path, name, persona, direction="forward", seed=0):
-    """A randomly initialised model directory, as load_trained returns it."""
+def random_model(tmp_path, name, persona, direction="forward", seed=0, attention="none"):
+    """A randomly initialised model directory, as load_trained returns it.
+
+    attention="luong": the model has attention (and dropout 0.2, inactive in decoding).
+    """
     directory = tmp_path / name
     directory.mkdir()
     vocabulary.save_vocabulary(directory / "vocab.txt", list(vocabulary.SPECIAL_TOKENS) + WORDS)
     model_dir_lib.write_lines(directory / "speakers.txt", SPEAKERS)
     config = builders.ModelConfig(len(WORDS) + 4, 6, 8, 2, 3 if persona else 0, 4, 0.8)
+    if attention != "none":
+        config = dataclasses.replace(config, attention=attention, dropout=0.2)
     keras.utils.set_random_seed(seed)
     models = builders.build_models(config, False)
     experiment = model_dir_lib.Experiment(direction, ("HAMLET", "IAGO"), 12, 6)

@@ -1,8 +1,13 @@
 """Response generation and scoring with a trained encoder and decoder, on id tensors.
 
 The bridge between the models and the model-agnostic beam search: it turns
-the decoder into a step function whose state carries the LSTM states and the
-speaker id (so beam reordering moves the speaker along with the hypothesis).
+the decoder into a step function whose state carries the decoder's state and
+the speaker id (so beam reordering moves the speaker along with the
+hypothesis). A decoder with attention also reads its input's encoder outputs
+(`attention.Memory`): they stay outside the search's state, one copy per
+input that every hypothesis of the input reads (hypotheses are grouped by
+input in the search's batch-major layout), so reordering beams never copies
+them.
 """
 
 import tensorflow as tf
@@ -57,15 +62,31 @@ class Generator(tf.Module):
             low_precision.Bfloat16Decoder(decoder) if search_dtype == "bf16" else decoder
         )
 
-    def _step(self, ids, step, state):
-        lstm_states, speaker = state
-        speaker = speaker if self.decoder.num_speakers else None
-        logits, lstm_states = self.search_decoder.step(ids, lstm_states, speaker)
-        return logits, (lstm_states, state[1])
+    def step_fn(self, memory=()):
+        """The search's step function over `search_dtype`'s decoder, reading `memory`."""
+
+        def step(ids, step, state):
+            decoder_state, speaker = state
+            speaker = speaker if self.decoder.num_speakers else None
+            logits, decoder_state = self.search_decoder.step(ids, decoder_state, speaker, memory)
+            return logits, (decoder_state, state[1])
+
+        return step
+
+    def encode(self, source):
+        """int32 [batch, time] -> the decoder's initial state, and its `attention.Memory` or ()."""
+        outputs, states = self.encoder(source)
+        memory = self.decoder.attention_memory(outputs, tf.not_equal(source, vocabulary.PAD_ID))
+        return self.decoder.initial_state(states), memory
 
     def initial_state(self, source, speaker):
-        """int32 [batch, time], [batch] -> the step function's state for `beam_search`."""
-        return (self.encoder(source), tf.cast(speaker, tf.int32))
+        """int32 [batch, time], [batch] -> (search state, memory) for `search` and `rescore`.
+
+        The search state is what `beam_search` tiles and reorders: the
+        decoder's state and the speaker ids; the memory is per input.
+        """
+        decoder_state, memory = self.encode(source)
+        return (decoder_state, tf.cast(speaker, tf.int32)), memory
 
     def generate(self, source, speaker, *, beam_size, max_length, nbest=None):
         """N-best responses: a `BeamSearchResult` ([batch, nbest, max_length] ids, ...).
@@ -83,9 +104,10 @@ class Generator(tf.Module):
         Its scores are the search's own: with bf16, bfloat16 approximations
         (`generate` replaces them by `rescore`'s).
         """
-        batch_size = tf.shape(tf.nest.flatten(state)[0])[0]
+        state, memory = state
+        batch_size = tf.shape(state[1])[0]
         return beam_search_lib.beam_search(
-            self._step,
+            self.step_fn(memory),
             state,
             batch_size,
             beam_size=beam_size,
@@ -102,7 +124,7 @@ class Generator(tf.Module):
         the softmax normaliser once per distinct prefix
         (`low_precision.exact_log_probs`); empty slots stay empty (-inf, last).
         """
-        encoded, speaker = state
+        (encoded, speaker), memory = state
         batch, slots, length = (tf.shape(result.ids)[i] for i in range(3))
         filled = tf.where(tf.reshape(result.lengths, [-1]) > 0)  # [rows, 1]
         rows = tf.cast(filled[:, 0], tf.int32) // slots
@@ -118,6 +140,7 @@ class Generator(tf.Module):
             target_in,
             target_out,
             _LOGITS_BUDGET,
+            memory,
         )
         scores = tf.reshape(tf.scatter_nd(filled, log_prob, [batch * slots]), [batch, slots])
         scores = tf.where(result.lengths > 0, scores, -float("inf"))
@@ -129,9 +152,10 @@ class Generator(tf.Module):
 
     def greedy(self, source, speaker, *, max_length):
         """The single most probable word at each step: ids [batch, max_length], lengths."""
+        state, memory = self.initial_state(source, speaker)
         result = beam_search_lib.greedy_search(
-            self._step,
-            self.initial_state(source, speaker),
+            self.step_fn(memory),
+            state,
             tf.shape(source)[0],
             max_length=max_length,
             **_SEARCH_IDS,
@@ -144,9 +168,23 @@ class Generator(tf.Module):
         int32 [batch, time] x 4 -> float32 [batch], int32 [batch].
         """
         speaker = tf.cast(speaker, tf.int32) if self.decoder.num_speakers else None
-        logits = self.decoder(target_in, self.encoder(source), speaker)
+        outputs, states = self.encoder(source)
+        mask = tf.not_equal(source, vocabulary.PAD_ID)
+        logits = self.decoder(target_in, states, speaker, memory=outputs, memory_mask=mask)
         nll, weights = losses.token_nll(logits, target_out)
         return -tf.reduce_sum(nll, axis=1), tf.cast(tf.reduce_sum(weights, axis=1), tf.int32)
+
+    def attention_weights(self, source, speaker, target_in):
+        """Teacher-forced attention weights [batch, target_time, source_time] (float32).
+
+        Needs a decoder with attention.
+        """
+        if self.decoder.attention is None:
+            raise ValueError("attention_weights: this model has no attention (--attention=none)")
+        (decoder_state, speaker), memory = self.initial_state(source, speaker)
+        speaker = speaker if self.decoder.num_speakers else None
+        encoder_states = decoder_state[0]
+        return self.decoder.attention_weights(target_in, encoder_states, speaker, memory)
 
     def score_in_chunks(self, source, speaker, target_in, target_out, budget=_LOGITS_BUDGET):
         """`score` over groups of rows whose logits hold at most `budget` numbers (or one row).

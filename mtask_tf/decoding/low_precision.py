@@ -16,6 +16,7 @@ TensorFlow Serving binary.
 import tensorflow as tf
 
 from mtask_tf.data import vocabulary
+from mtask_tf.model import attention as attention_lib
 from mtask_tf.model import lstm
 
 DTYPES = {"float32": tf.float32, "bf16": tf.bfloat16}
@@ -52,12 +53,34 @@ class Bfloat16Decoder(tf.Module):
         self.gate_biases = [_copy(b, tf.float32) for b in stack.biases]
         self.output_kernel = _copy(decoder.output_projection.kernel, bf16)
         self.output_bias = _copy(decoder.output_projection.bias, bf16)
+        self.attention = decoder.attention
+        self.attention_kernel = (
+            _copy(decoder.attention.output_kernel, bf16) if decoder.attention is not None else None
+        )
 
-    def step(self, ids, states, speaker=None):
-        """int [n], float32 (h, c) per layer, int [n] -> bfloat16 logits [n, vocab], states."""
+    def step(self, ids, state, speaker=None, memory=()):
+        """int [n], float32 state, int [n] -> bfloat16 logits [n, vocab], new state.
+
+        The state is the decoder's (`Decoder.initial_state`); with attention,
+        the scores and weights over `memory` are float32 and W_c bfloat16.
+        """
         x = tf.gather(self.embedding, ids)
         if self.speaker_embedding is not None:
             x = tf.concat([x, tf.gather(self.speaker_embedding, speaker)], axis=-1)
+        if self.attention is None:
+            h, state = self._lstm_step(x, state)
+        else:
+            lstm_states, feed = state
+            h, lstm_states = self._lstm_step(
+                tf.concat([x, tf.cast(feed, x.dtype)], -1), lstm_states
+            )
+            h, _ = attention_lib.attend(h, memory, self.attention_kernel)
+            state = (lstm_states, h)
+        x = tf.cast(h, tf.bfloat16)
+        return tf.nn.bias_add(tf.matmul(x, self.output_kernel), self.output_bias), state
+
+    def _lstm_step(self, x, states):
+        """bfloat16 inputs [n, dim], float32 (h, c) per layer -> float32 h [n, units], states."""
         new_states = []
         for kernel, bias, (h, c) in zip(self.gate_kernels, self.gate_biases, states):
             inputs = tf.concat([x, tf.cast(h, tf.bfloat16)], axis=-1)
@@ -65,7 +88,7 @@ class Bfloat16Decoder(tf.Module):
             h, c = lstm.cell(gates, c)
             new_states.append((h, c))
             x = tf.cast(h, tf.bfloat16)
-        return tf.nn.bias_add(tf.matmul(x, self.output_kernel), self.output_bias), new_states
+        return h, new_states
 
 
 def cpu_has_bfloat16():
@@ -78,7 +101,7 @@ def cpu_has_bfloat16():
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def exact_log_probs(decoder, states, rows, speaker, target_in, target_out, budget):
+def exact_log_probs(decoder, states, rows, speaker, target_in, target_out, budget, memory=()):
     """float32 log p(target_out | ...) per row, each distinct prefix computed once.
 
     Equal to teacher-forced scoring (`Generator.score`), but walked as a prefix
@@ -88,11 +111,12 @@ def exact_log_probs(decoder, states, rows, speaker, target_in, target_out, budge
     candidates share most of their prefixes, so this does a fraction of the
     work of scoring every row. The target word's own logit is one dot product.
 
-    states: the decoder's initial (h, c) per layer, per row; rows: int32 [n],
-    the input of each row; target_in, target_out: int32 [n, L], L static.
+    states: the decoder's initial state, per row; rows: int32 [n], the input
+    of each row; target_in, target_out: int32 [n, L], L static; memory: the
+    inputs' `attention.Memory` (one per input, not per row), or ().
     """
     real = tf.not_equal(target_out, vocabulary.PAD_ID)
-    hidden, prefix = _walk_prefixes(decoder, states, rows, speaker, target_in, real)
+    hidden, prefix = _walk_prefixes(decoder, states, rows, speaker, target_in, real, memory)
     projection = decoder.output_projection
     positions = tf.where(real)  # [m, 2]: (row, t)
     position_prefix = tf.gather_nd(prefix, positions)
@@ -107,7 +131,7 @@ def exact_log_probs(decoder, states, rows, speaker, target_in, target_out, budge
     return tf.math.unsorted_segment_sum(log_p, rows_of, tf.shape(target_in)[0])
 
 
-def _walk_prefixes(decoder, states, rows, speaker, target_in, real):
+def _walk_prefixes(decoder, states, rows, speaker, target_in, real, memory):
     """The LSTM output of every distinct prefix, and each position's prefix.
 
     Returns h [prefixes, units] and int32 [n, L] indices into it (positions
@@ -130,6 +154,7 @@ def _walk_prefixes(decoder, states, rows, speaker, target_in, real):
             tf.gather(target_in[:, t], first),
             _take(prefix_states, tf.gather(index, first)),
             tf.gather(speaker, first) if decoder.num_speakers else None,
+            _take(memory, tf.gather(rows, first)),  # one memory row per prefix
         )
         outputs.append(h)
         indices.append(new_index + offset)

@@ -6,6 +6,7 @@ import pathlib
 
 import keras
 
+from mtask_tf.data import vocabulary
 from mtask_tf.model import decoder as decoder_lib
 from mtask_tf.model import encoder as encoder_lib
 
@@ -16,7 +17,9 @@ class ModelConfig:
 
     `num_speakers == 0` builds models without speaker embeddings (SEQ2SEQ,
     MTASK-S and the reverse model); a positive number builds the persona model
-    of MTASK-M.
+    of MTASK-M. `dropout` and `attention` are options beyond the paper's text
+    (Li et al.'s persona code had both); at their defaults the model is the
+    paper's, and model.json leaves them out, as files written before them do.
     """
 
     vocabulary_size: int
@@ -26,13 +29,27 @@ class ModelConfig:
     num_speakers: int = 0
     speaker_dim: int = 500
     init_scale: float = 0.1
+    dropout: float = 0.0
+    attention: str = "none"
 
     def save(self, path):
-        pathlib.Path(path).write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n")
+        pathlib.Path(path).write_text(json.dumps(self.to_record(), indent=2) + "\n")
+
+    def to_record(self):
+        """The fields as model.json holds them: the options beyond the paper only when set."""
+        record = dataclasses.asdict(self)
+        for name in _OPTIONAL_FIELDS:
+            if record[name] == _DEFAULTS[name]:
+                del record[name]
+        return record
 
     @classmethod
     def load(cls, path):
         return cls(**json.loads(pathlib.Path(path).read_text()))
+
+
+_OPTIONAL_FIELDS = ("dropout", "attention")
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(ModelConfig)}
 
 
 @dataclasses.dataclass
@@ -74,15 +91,17 @@ def _encoder(config, name):
         config.units,
         config.num_layers,
         config.init_scale,
+        config.dropout,
         name=name,
     )
 
 
 def _functional(encoder, decoder, name):
     inputs = model_inputs()
-    states = encoder(inputs["source"])
+    outputs, states = encoder(inputs["source"])
     speaker = inputs["speaker"] if decoder.num_speakers else None
-    logits = decoder(inputs["target_in"], states, speaker)
+    mask = keras.ops.not_equal(inputs["source"], vocabulary.PAD_ID)
+    logits = decoder(inputs["target_in"], states, speaker, memory=outputs, memory_mask=mask)
     return keras.Model(inputs, logits, name=name)
 
 
@@ -101,6 +120,8 @@ def build_models(config, with_autoencoder, name_prefix=""):
         config.num_speakers,
         config.speaker_dim,
         config.init_scale,
+        config.dropout,
+        config.attention,
         name=f"{name_prefix}decoder",
     )
     encoder = _encoder(config, f"{name_prefix}encoder")

@@ -17,17 +17,21 @@ class LSTMStack(keras.layers.Layer):
         units: cells per layer.
         num_layers: number of stacked layers.
         init_scale: weights start uniform in [-init_scale, init_scale] (paper: 0.1).
+        dropout: in training, the share of each layer's outputs zeroed before
+            the next layer reads them (the last layer's outputs are the
+            caller's to drop).
 
     Example:
     >>> lstm = LSTMStack(units=8, num_layers=2)
     >>> outputs, states = lstm(tf.zeros([3, 5, 4]))  # [3, 5, 8], 2 x (h, c)
     """
 
-    def __init__(self, units, num_layers, init_scale=0.1, **kwargs):
+    def __init__(self, units, num_layers, init_scale=0.1, dropout=0.0, **kwargs):
         super().__init__(**kwargs)
         self.units = units
         self.num_layers = num_layers
         self.init_scale = init_scale
+        self.dropout = dropout
 
     def build(self, input_shape):
         initializer = keras.initializers.RandomUniform(-self.init_scale, self.init_scale)
@@ -59,7 +63,7 @@ class LSTMStack(keras.layers.Layer):
         zeros = tf.zeros([batch_size, self.units], dtype)
         return [(zeros, zeros) for _ in range(self.num_layers)]
 
-    def call(self, inputs, initial_state=None, step_mask=None):
+    def call(self, inputs, initial_state=None, step_mask=None, training=None):
         """[batch, time, dim] -> outputs [batch, time, units], final (h, c) per layer.
 
         Where `step_mask` ([batch, time]) is False the state is carried through
@@ -71,6 +75,8 @@ class LSTMStack(keras.layers.Layer):
         mask = None if step_mask is None else tf.transpose(step_mask)
         final_states = []
         for layer in range(self.num_layers):
+            if layer:
+                time_major = drop(time_major, self.dropout, training)
             projected = (
                 tf.einsum("tbd,dk->tbk", time_major, self.kernels[layer]) + self.biases[layer]
             )
@@ -86,13 +92,25 @@ class LSTMStack(keras.layers.Layer):
 
     def step(self, inputs, states):
         """One time step: [batch, dim], (h, c) per layer -> [batch, units], new states."""
-        x = inputs
         # `step` runs outside Keras' __call__, so no autocasting: under a mixed
         # precision policy the weights are cast to the inputs' compute dtype here.
-        cast = lambda w: tf.cast(w, x.dtype)
-        new_states = []
+        gates = tf.matmul(inputs, tf.cast(self.kernels[0], inputs.dtype)) + tf.cast(
+            self.biases[0], inputs.dtype
+        )
+        return self.step_from_gates(gates, states)
+
+    def step_from_gates(self, gates, states, keep=()):
+        """`step` from the first layer's input part of the gates, W·x + b [batch, 4 units].
+
+        keep: a dropout mask ([batch, units], 0 or 1 / (1 - rate)) per layer
+        after the first, applied to the input it reads; () for none.
+        """
+        cast = lambda w: tf.cast(w, gates.dtype)
+        new_states, x = [], None
         for layer, (h, c) in enumerate(states):
-            gates = tf.matmul(x, cast(self.kernels[layer])) + cast(self.biases[layer])
+            if layer:
+                x = x * keep[layer - 1] if keep else x
+                gates = tf.matmul(x, cast(self.kernels[layer])) + cast(self.biases[layer])
             h, c = cell(gates + tf.matmul(h, cast(self.recurrent_kernels[layer])), c)
             new_states.append((h, c))
             x = h
@@ -100,8 +118,32 @@ class LSTMStack(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(units=self.units, num_layers=self.num_layers, init_scale=self.init_scale)
+        config.update(
+            units=self.units,
+            num_layers=self.num_layers,
+            init_scale=self.init_scale,
+            dropout=self.dropout,
+        )
         return config
+
+
+def drop(x, rate, training):
+    """Dropout in training (`training` True and rate > 0); x unchanged otherwise.
+
+    A stateful TensorFlow op rather than a Keras seed generator: no variable,
+    so checkpoints are the same with and without dropout, and replicas of a
+    distributed run draw their own masks.
+    """
+    if not training or not rate:
+        return x
+    return tf.nn.dropout(x, rate=rate)
+
+
+def keep_mask(shape, rate, training, dtype):
+    """A dropout mask of `shape`: 0 or 1 / (1 - rate) in training, None otherwise."""
+    if not training or not rate:
+        return None
+    return tf.nn.dropout(tf.ones(shape, dtype), rate=rate)
 
 
 # The recurrent loop with a hand-written backward pass. Differentiating tf.scan

@@ -1,5 +1,7 @@
 """Encoder, shared decoder, persona embedding and the model builders, on tiny sizes."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -32,22 +34,83 @@ def test_one_decoder_object_serves_both_graphs():
     assert not seq2seq_encoder & {id(v) for v in models.autoencoder_encoder.trainable_variables}
 
 
-def test_step_by_step_decoding_matches_teacher_forcing():
-    models = builders.build_models(TINY, with_autoencoder=False)
-    states = models.encoder(BATCH["source"])
-    logits = models.decoder(BATCH["target_in"], states, BATCH["speaker"])
+ATTENTION = dataclasses.replace(TINY, attention="luong")
+
+
+@pytest.mark.parametrize("config", [TINY, ATTENTION], ids=["plain", "attention"])
+def test_step_by_step_decoding_matches_teacher_forcing(config):
+    models = builders.build_models(config, with_autoencoder=False)
+    logits = models.seq2seq(BATCH)
+    outputs, states = models.encoder(BATCH["source"])
+    memory = models.decoder.attention_memory(outputs, BATCH["source"] != 0)
+    state = models.decoder.initial_state(states)
     for t in range(3):
-        step_logits, states = models.decoder.step(
-            BATCH["target_in"][:, t], states, BATCH["speaker"]
+        step_logits, state = models.decoder.step(
+            BATCH["target_in"][:, t], state, BATCH["speaker"], memory
         )
         np.testing.assert_allclose(step_logits, logits[:, t], atol=1e-5)
 
 
+def test_steps_of_several_hypotheses_per_input_read_their_own_input():
+    # Beam search runs rows grouped by input: rows 0-2 attend over input 0's memory.
+    models = builders.build_models(ATTENTION, with_autoencoder=False)
+    outputs, states = models.encoder(BATCH["source"])
+    memory = models.decoder.attention_memory(outputs, BATCH["source"] != 0)
+    tiled = lambda x: tf.repeat(x, 3, axis=0)
+    state = tf.nest.map_structure(tiled, models.decoder.initial_state(states))
+    grouped, _ = models.decoder.step(tf.fill([6], 2), state, tiled(BATCH["speaker"]), memory)
+    one_each, _ = models.decoder.step(
+        tf.fill([6], 2), state, tiled(BATCH["speaker"]), tf.nest.map_structure(tiled, memory)
+    )
+    np.testing.assert_allclose(grouped, one_each, atol=1e-6)
+    assert not np.allclose(grouped[0], grouped[3])
+
+
+def test_padding_a_source_longer_leaves_the_attention_model_unchanged():
+    model = builders.build_models(ATTENTION, with_autoencoder=False).seq2seq
+    short = dict(BATCH, source=tf.constant([[5, 6, 3], [5, 3, 0]]))
+    padded = dict(BATCH, source=tf.constant([[5, 6, 3, 0, 0, 0], [5, 3, 0, 0, 0, 0]]))
+    different = dict(BATCH, source=tf.constant([[5, 6, 3, 7, 0, 0], [5, 3, 0, 0, 0, 0]]))
+    np.testing.assert_allclose(model(short), model(padded), atol=1e-6)
+    assert not np.allclose(model(short)[0], model(different)[0], atol=1e-6)
+
+
+def test_attention_weights_sum_to_one_over_real_source_positions():
+    models = builders.build_models(ATTENTION, with_autoencoder=False)
+    outputs, states = models.encoder(BATCH["source"])
+    mask = BATCH["source"] != 0
+    memory = models.decoder.attention_memory(outputs, mask)
+    weights = models.decoder.attention_weights(
+        BATCH["target_in"], states, BATCH["speaker"], memory
+    ).numpy()  # [batch, target_time, source_time]
+    assert weights.shape == (2, 3, 4)
+    np.testing.assert_allclose(weights.sum(axis=-1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(weights[1, :, 2:], 0.0)  # padded positions
+    assert (weights[:, :, :2] > 0).all()
+
+
+@pytest.mark.parametrize("config", [TINY, ATTENTION], ids=["plain", "attention"])
+def test_dropout_acts_in_training_only(config):
+    models = builders.build_models(dataclasses.replace(config, dropout=0.3), True)
+    for model in (models.seq2seq, models.autoencoder):
+        np.testing.assert_array_equal(model(BATCH), model(BATCH, training=False))
+        first, second = model(BATCH, training=True), model(BATCH, training=True)
+        assert not np.allclose(first, second)
+    without = builders.build_models(config, False).seq2seq
+    np.testing.assert_array_equal(without(BATCH, training=True), without(BATCH))
+
+
+def test_a_dropout_model_has_the_same_variables_as_one_without():
+    # Checkpoints stay interchangeable: dropout adds no variable (no seed state).
+    paths = lambda config: [v.path for v in builders.build_models(config, True).seq2seq.weights]
+    assert paths(dataclasses.replace(ATTENTION, dropout=0.2)) == paths(ATTENTION)
+
+
 def test_padding_does_not_change_the_encoder_state():
     encoder = encoder_lib.Encoder(12, 4, 8, 2)
-    short = encoder(tf.constant([[5, 6, 3]]))
-    padded = encoder(tf.constant([[5, 6, 3, 0, 0]]))
-    different = encoder(tf.constant([[5, 6, 3, 7, 7]]))
+    short = encoder(tf.constant([[5, 6, 3]]))[1]
+    padded = encoder(tf.constant([[5, 6, 3, 0, 0]]))[1]
+    different = encoder(tf.constant([[5, 6, 3, 7, 7]]))[1]
     for (h, c), (hp, cp) in zip(short, padded):
         np.testing.assert_allclose(h, hp, atol=1e-6)
         np.testing.assert_allclose(c, cp, atol=1e-6)
@@ -78,6 +141,8 @@ def test_weights_start_uniform_in_init_scale():
         lstm.LSTMStack(8, 2, 0.05),
         encoder_lib.Encoder(12, 4, 8, 2, 0.05),
         decoder_lib.Decoder(12, 4, 8, 2, num_speakers=3, speaker_dim=4, init_scale=0.05),
+        decoder_lib.Decoder(12, 4, 8, 2, dropout=0.2, attention="luong"),
+        encoder_lib.Encoder(12, 4, 8, 2, dropout=0.2),
     ],
 )
 def test_get_config_round_trip(layer):
@@ -147,6 +212,23 @@ def test_hand_written_lstm_gradient_equals_automatic_differentiation(masked, fin
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
 
 
-def test_model_config_file_round_trip(tmp_path):
+@pytest.mark.parametrize(
+    "config", [TINY, dataclasses.replace(ATTENTION, dropout=0.2)], ids=["paper", "options"]
+)
+def test_model_config_file_round_trip(tmp_path, config):
+    config.save(tmp_path / "model.json")
+    assert builders.ModelConfig.load(tmp_path / "model.json") == config
+
+
+def test_model_config_file_of_the_papers_model_leaves_the_options_out(tmp_path):
+    # model.json of models trained before the options existed stays byte-identical.
     TINY.save(tmp_path / "model.json")
-    assert builders.ModelConfig.load(tmp_path / "model.json") == TINY
+    assert "attention" not in (tmp_path / "model.json").read_text()
+    assert "dropout" not in (tmp_path / "model.json").read_text()
+
+
+def test_bad_options_are_refused_with_their_values():
+    with pytest.raises(ValueError, match="attention must be one of none, luong, got 'bahdanau'"):
+        builders.build_models(dataclasses.replace(TINY, attention="bahdanau"), False)
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\), got 1.0"):
+        builders.build_models(dataclasses.replace(TINY, dropout=1.0), False)
