@@ -49,6 +49,16 @@ _INTERACTIVE = flags.DEFINE_boolean(
 _SKIP_BAD_LINES = flags.DEFINE_boolean(
     "skip_bad_lines", False, "Skip and count malformed input lines."
 )
+_ATTENTION_PLOTS = flags.DEFINE_string(
+    "attention_plots",
+    None,
+    "Directory for PNG heatmaps of what the model attended to while writing each "
+    "input's best response (input words x response words); needs a model trained "
+    "with --attention=luong.",
+)
+_ATTENTION_PLOTS_MAX = flags.DEFINE_integer(
+    "attention_plots_max", 50, "Heatmaps written at most: the first N inputs (0: all)."
+)
 
 
 def _validate():
@@ -58,6 +68,12 @@ def _validate():
     _DECODING.validate()
     if _MMI.value and not _REVERSE_MODEL_DIR.value:
         raise app.UsageError("--mmi needs --reverse_model_dir (the model behind lambda)")
+    if _ATTENTION_PLOTS.value and _INTERACTIVE.value:
+        raise app.UsageError("--attention_plots works with --input, not --interactive")
+    if _ATTENTION_PLOTS_MAX.value < 0:
+        raise app.UsageError(
+            f"--attention_plots_max must be 0 (all) or positive, got {_ATTENTION_PLOTS_MAX.value}"
+        )
 
 
 def _write(path, rows, results):
@@ -96,6 +112,30 @@ def _write(path, rows, results):
                     )
                     + "\n"
                 )
+
+
+def _plot_attention(responder, rows, results, directory, limit):
+    """One heatmap per input of its best response: DIRECTORY/NNNN.png; returns the count."""
+    from mtask_tf.evaluation import attention_plot
+
+    chosen = [(i, row, hyps[0]) for i, (row, hyps) in enumerate(zip(rows, results)) if hyps]
+    chosen = chosen[:limit] if limit else chosen
+    for start in range(0, len(chosen), 16):
+        part = chosen[start : start + 16]
+        columns = [[row.context for _, row, _ in part], [row.message for _, row, _ in part]]
+        speakers = [row.speaker for _, row, _ in part]
+        out = responder.attention(*columns, speakers, [h.response for _, _, h in part])
+        for k, (index, row, best) in enumerate(part):
+            source = [t.decode() for t in out["source"][k].numpy() if t]
+            response = [t.decode() for t in out["response"][k].numpy() if t]
+            attention_plot.plot_attention(
+                out["weights"][k].numpy(),
+                source,
+                response,
+                pathlib.Path(directory) / f"{index + 1:04d}.png",
+                title=f"{row.speaker}: {best.response}",
+            )
+    return len(chosen)
 
 
 def _pick_speaker(speakers, default):
@@ -161,6 +201,11 @@ def main(argv):
             targets = list(model_dir_lib.load_experiment(_MODEL_DIR.value).targets)
             _interactive(responder, targets)
             return
+        if _ATTENTION_PLOTS.value and responder.forward.decoder.attention is None:
+            raise model_dir_lib.ModelDirError(
+                f"--attention_plots: {_MODEL_DIR.value} has no attention (its model.json); "
+                "train with --attention=luong (configs/attention.flags)"
+            )
         rows, report = records.read_queries(_INPUT.value, _SKIP_BAD_LINES.value)
         if responder.persona:
             pipeline.speaker_ids([r.speaker for r in rows], responder.speaker_names, _INPUT.value)
@@ -175,6 +220,16 @@ def main(argv):
         raise SystemExit(f"error: {_INPUT.value}: {message}") from None
     _write(_OUTPUT.value, rows, results)
     print(f"wrote {len(results)} inputs to {_OUTPUT.value}", file=sys.stderr)
+    if _ATTENTION_PLOTS.value:
+        count = _plot_attention(
+            responder, rows, results, _ATTENTION_PLOTS.value, _ATTENTION_PLOTS_MAX.value
+        )
+        more = (
+            f" (the first {count} of {len(rows)}: --attention_plots_max)"
+            if count < len(rows)
+            else ""
+        )
+        print(f"wrote {count} heatmaps to {_ATTENTION_PLOTS.value}{more}", file=sys.stderr)
 
 
 if __name__ == "__main__":

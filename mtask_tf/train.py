@@ -61,6 +61,22 @@ _UNITS = flags.DEFINE_integer("units", 500, "LSTM cells per layer (paper: 500)."
 _NUM_LAYERS = flags.DEFINE_integer("num_layers", 2, "LSTM layers (paper: 2).")
 _SPEAKER_DIM = flags.DEFINE_integer("speaker_dim", 500, "Speaker embedding size K.")
 _INIT_SCALE = flags.DEFINE_float("init_scale", 0.1, "Uniform initialisation range.")
+_DROPOUT = flags.DEFINE_float(
+    "dropout",
+    0.0,
+    "Dropout rate in training: word embeddings, speaker vector, between LSTM layers and "
+    "before the output projection (0: none, the paper's text; Li et al.'s persona code "
+    "used 0.2). Recorded in model.json; decoding never drops.",
+)
+_ATTENTION = flags.DEFINE_enum(
+    "attention",
+    "none",
+    ["none", "luong"],
+    "none: the paper's decoder, started from the encoder's last state only; luong: the "
+    "decoder also attends over every encoder output at each step (Luong attention with "
+    "input feeding, as in Li et al.'s persona code), so responses can draw on the words "
+    "of their input. Recorded in model.json and read from there by every tool.",
+)
 _MAX_SOURCE = flags.DEFINE_integer(
     "max_source_length", 40, "Encoder tokens kept (the last ones of `context EOS message`)."
 )
@@ -147,6 +163,8 @@ def _validate():
             "autoencoder: use --model=seq2seq --nomultitask "
             "(configs/reverse.flags)"
         )
+    if not 0 <= _DROPOUT.value < 1:
+        raise app.UsageError(f"--dropout must be in [0, 1), got {_DROPOUT.value}")
     if not 0 < _MONOLOGUE_FRACTION.value <= 1:
         raise app.UsageError(
             f"--monologue_fraction must be in (0, 1], got {_MONOLOGUE_FRACTION.value}"
@@ -231,6 +249,8 @@ def main(argv):
         mixed_precision=_MIXED_PRECISION.value,
         init_from=_INIT_FROM.value,
         monologue_fraction=_MONOLOGUE_FRACTION.value,
+        dropout=_DROPOUT.value,
+        attention=_ATTENTION.value,
     )
     model_dir = pathlib.Path(_MODEL_DIR.value)
     runs = (

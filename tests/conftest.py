@@ -100,15 +100,28 @@ def run_module(module, *args, env=None, timeout=300, check=False, fresh=False):
     return result
 
 
+# name: (variant flag file, extra flags). The attention models train with the
+# options of configs/attention.flags, the forward one in bfloat16.
+_SMOKE_MODELS = {
+    "baseline": ("baseline", ()),
+    "mtask_m": ("mtask_m", ()),
+    "mtask_s": ("mtask_s", ()),
+    "reverse": ("reverse", ()),
+    "attention": ("mtask_m", ("--flagfile=configs/attention.flags", "--mixed_precision=bf16")),
+    "reverse_attention": ("reverse", ("--flagfile=configs/attention.flags",)),
+}
+
+
 def _train_smoke_models(root):
     data = make_data_dir(root / "data")
-    for variant in ("baseline", "mtask_m", "mtask_s", "reverse"):
+    for name, (variant, extra) in _SMOKE_MODELS.items():
         run_module(
             "mtask_tf.train",
             f"--flagfile=configs/{variant}.flags",
             "--flagfile=configs/smoke.flags",
+            *extra,
             f"--data_dir={data}",
-            f"--model_dir={root / variant}",
+            f"--model_dir={root / name}",
             "--pretrain_max_steps=10",
             "--max_steps=10",
             check=True,
@@ -119,7 +132,8 @@ def _train_smoke_models(root):
 def trained(tmp_path_factory):
     """A data directory with smoke-sized baseline, MTASK-M, MTASK-S and reverse models.
 
-    Layout: ROOT/data, ROOT/baseline, ROOT/mtask_m, ROOT/mtask_s/<target>, ROOT/reverse.
+    Layout: ROOT/data, ROOT/baseline, ROOT/mtask_m, ROOT/mtask_s/<target>, ROOT/reverse,
+    and ROOT/attention (MTASK-M) and ROOT/reverse_attention with configs/attention.flags.
     Built once per test run and shared by the xdist workers (the first to need it
     trains, the others wait on a file lock); tests only read it.
     """

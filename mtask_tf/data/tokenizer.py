@@ -100,6 +100,10 @@ class Tokenizer(tf.Module):
         eos = tf.fill([batch, 1], vocabulary.EOS_ID)
         return tf.concat([bos, ids], axis=1), tf.concat([ids, eos], axis=1)
 
+    def tokens(self, ids):
+        """Each id's vocabulary entry: int [...] -> string [...] (special tokens included)."""
+        return self._id_to_word.lookup(tf.cast(ids, tf.int64))
+
     def decode(self, ids, lengths=None):
         """Ids to space-joined words, stopping at EOS and skipping PAD/BOS.
 

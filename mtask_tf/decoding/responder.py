@@ -210,6 +210,23 @@ class Responder(tf.Module):
         )
         return {"log_prob": log_prob, "num_tokens": num_tokens}
 
+    def attention(self, context, message, speaker, response):
+        """What the forward model attends to while it reads `response` (teacher-forced).
+
+        string [batch] x 4 -> {"weights": float32 [batch, response_tokens,
+        source_tokens], "source": string [batch, source_tokens] (the encoder's
+        input, `context </s> message` cut as in `generate`, padded with ""),
+        "response": string [batch, response_tokens] (words then </s>, padded
+        with "")}. Needs a model trained with --attention=luong.
+        """
+        speaker_ids = self.speaker_ids(tf.constant(speaker))
+        source = self.source_ids(tf.constant(context), tf.constant(message))
+        target_in, target_out = self.tokenizer.encode_target(tf.constant(response), _WHOLE)
+        target_in, target_out = target_in.to_tensor(), target_out.to_tensor()
+        weights = self.forward.attention_weights(source, speaker_ids, target_in)
+        word = lambda ids: tf.where(ids != vocabulary.PAD_ID, self.tokenizer.tokens(ids), "")
+        return {"weights": weights, "source": word(source), "response": word(target_out)}
+
     @tf.function(input_signature=[STRING_BATCH] * 2)
     def reverse_score(self, message, response):
         """log p(message | response) summed over tokens (EOS included), with the reverse model."""

@@ -463,7 +463,7 @@ def _write_metadata(source, directory, model_config, speakers, speaker):
         if (source.model_dir / name).is_file():
             shutil.copy2(source.model_dir / name, directory / name)
     (directory / model_dir_lib.MODEL_CONFIG).write_text(
-        model_dir_lib.to_json(dataclasses.asdict(model_config))
+        model_dir_lib.to_json(model_config.to_record())
     )
     model_dir_lib.write_lines(directory / model_dir_lib.SPEAKERS, speakers)
     experiment = model_dir_lib.load_experiment(source.model_dir)

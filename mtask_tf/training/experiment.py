@@ -45,6 +45,9 @@ class Settings:
     init_from: str | None = None
     # The share of each target's monologue lines the AUTOENCODER task sees.
     monologue_fraction: float = 1.0
+    # Options beyond the paper's text (builders.ModelConfig).
+    dropout: float = 0.0
+    attention: str = "none"
 
     def describe(self):
         """The settings a restarted run must keep (sizes may not change mid-run)."""
@@ -91,9 +94,11 @@ def _write_metadata(data, model_dir, settings, flags_text, log):
         num_speakers=len(speakers) if settings.model == "persona" else 0,
         speaker_dim=settings.speaker_dim,
         init_scale=settings.init_scale,
+        dropout=settings.dropout,
+        attention=settings.attention,
     )
     model_dir_lib.write_or_check(
-        model_dir, model_dir_lib.MODEL_CONFIG, model_dir_lib.to_json(dataclasses.asdict(config))
+        model_dir, model_dir_lib.MODEL_CONFIG, model_dir_lib.to_json(config.to_record())
     )
     model_dir_lib.write_or_check(
         model_dir,

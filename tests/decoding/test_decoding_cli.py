@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 
+import numpy as np
 import pytest
 
 from tests.conftest import REPO
@@ -307,3 +308,82 @@ def _check_diversity_and_speaker_accuracy(metrics, table, stderr, output_dir, da
     ):
         assert f"| {label} |" in table
     assert "| Speaker accuracy, chance | 50.00 % | 50.00 % |" in table
+
+
+def test_attention_models_tune_evaluate_and_draw_their_attention(trained, tmp_path):
+    forward, reverse = trained / "attention", trained / "reverse_attention"
+    data = trained / "data"
+    weights = tmp_path / "mmi.json"
+    run_module(
+        "mtask_tf.tune_mmi",
+        f"--model_dir={forward}",
+        f"--reverse_model_dir={reverse}",
+        f"--data={data / 'dev.tsv'}",
+        f"--output={weights}",
+        "--beam_size=3",
+        "--max_length=5",
+        "--restarts=2",
+        "--max_examples=8",
+        check=True,
+    )
+    record = json.loads(weights.read_text())
+    assert {"lambda", "gamma"} <= set(record) and record["candidates_per_input"] >= 3
+    run_module(
+        "mtask_tf.evaluate",
+        f"--systems=mtask_m={trained / 'mtask_m'},attention={forward}",
+        f"--reverse_model_dir={trained / 'reverse'}",
+        f"--data={data / 'test.tsv'}",
+        f"--output_dir={tmp_path / 'eval'}",
+        "--beam_size=2",
+        "--max_length=4",
+        "--max_examples=4",
+        check=True,
+    )
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["attention"]["perplexity"]["test"] > 1
+    assert metrics["attention"]["perplexity"] != metrics["mtask_m"]["perplexity"]
+    plots = tmp_path / "plots"
+    result = run_module(
+        "mtask_tf.decode",
+        f"--model_dir={forward}",
+        f"--reverse_model_dir={reverse}",
+        f"--mmi={weights}",
+        f"--input={data / 'test.tsv'}",
+        f"--output={tmp_path / 'o.tsv'}",
+        "--beam_size=3",
+        "--max_length=5",
+        f"--attention_plots={plots}",
+        "--attention_plots_max=2",
+        check=True,
+    )
+    assert sorted(p.name for p in plots.iterdir()) == ["0001.png", "0002.png"]
+    assert (plots / "0001.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "wrote 2 heatmaps" in result.stderr and "--attention_plots_max" in result.stderr
+    plain = run_module(
+        "mtask_tf.decode",
+        f"--model_dir={trained / 'mtask_m'}",
+        f"--input={data / 'test.tsv'}",
+        f"--output={tmp_path / 'p.tsv'}",
+        f"--attention_plots={tmp_path / 'none'}",
+    )
+    assert plain.returncode == 1 and "has no attention" in plain.stderr, plain.stderr
+    assert "Traceback" not in plain.stderr
+
+
+def test_attention_weights_of_a_response_sum_to_one_over_its_input(tmp_path):
+    from mtask_tf.decoding import responder as responder_lib
+    from tests.helpers import decode_config
+    from tests.helpers import random_pair
+
+    forward, _ = random_pair(tmp_path, attention="luong")
+    responder = responder_lib.Responder(forward, None, decode_config())
+    out = responder.attention(
+        ["", "good"], ["sweet", "my lord sir"], ["HAMLET", "IAGO"], ["prince", "good sir lord"]
+    )
+    assert [t.decode() for t in out["source"][0].numpy()] == ["</s>", "sweet", "", "", ""]
+    assert [t.decode() for t in out["source"][1].numpy()] == ["good", "</s>", "my", "lord", "sir"]
+    assert [t.decode() for t in out["response"][1].numpy()] == ["good", "sir", "lord", "</s>"]
+    weights = out["weights"].numpy()  # [2, 4, 5]
+    np.testing.assert_allclose(weights[0, :2].sum(-1), 1.0, rtol=1e-5)  # prince </s>
+    np.testing.assert_allclose(weights[1].sum(-1), 1.0, rtol=1e-5)
+    assert (weights[0, :, 2:] == 0).all() and (weights[0, :, :2] > 0).all()

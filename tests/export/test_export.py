@@ -1,8 +1,10 @@
 """`python -m mtask_tf.export`: SavedModels that load without mtask_tf and match decode."""
 
 import json
+import pathlib
 import subprocess
 import sys
+import typing
 
 import pytest
 
@@ -40,8 +42,23 @@ print(json.dumps(out, default=lambda b: b.decode()))
 DECODING = ("--beam_size=6", "--max_length=6", "--responses=3")
 
 
-@pytest.fixture(scope="module")
-def exported(trained, tmp_path_factory):
+# (forward, reverse) model pairs of the `trained` fixture: the paper's, and with attention.
+PAIRS = {"paper": ("mtask_m", "reverse"), "attention": ("attention", "reverse_attention")}
+
+
+class Exported(typing.NamedTuple):
+    root: pathlib.Path  # mmi.json, models.config and the export base ROOT/model
+    forward: str
+    reverse: str
+
+    @property
+    def version(self):
+        return self.root / "model" / "1"
+
+
+@pytest.fixture(scope="module", params=list(PAIRS))
+def exported(trained, tmp_path_factory, request):
+    forward, reverse = PAIRS[request.param]
     root = tmp_path_factory.mktemp("export")
     config = root / "models.config"
     # Weights as tune_mmi writes them, tuned with the settings used here.
@@ -56,20 +73,20 @@ def exported(trained, tmp_path_factory):
     )
     run_module(
         "mtask_tf.export",
-        f"--model_dir={trained / 'mtask_m'}",
-        f"--reverse_model_dir={trained / 'reverse'}",
+        f"--model_dir={trained / forward}",
+        f"--reverse_model_dir={trained / reverse}",
         f"--mmi={root / 'mmi.json'}",
-        f"--export_base={root / 'mtask_m'}",
+        f"--export_base={root / 'model'}",
         *DECODING,
         f"--models_config={config}",
         "--strict_mmi",
         check=True,
     )
-    return root
+    return Exported(root, forward, reverse)
 
 
 def test_saved_model_cli_shows_three_predict_signatures_and_runs_generate(exported):
-    path = exported / "mtask_m" / "1"
+    path = exported.version
     show = subprocess.run(
         [
             sys.executable,
@@ -112,7 +129,7 @@ def test_saved_model_cli_shows_three_predict_signatures_and_runs_generate(export
 
 
 def test_fresh_process_matches_decode_and_reports_bad_input(exported, trained, tmp_path):
-    path = exported / "mtask_m" / "1"
+    path = exported.version
     inputs = {
         "generate": INPUTS,
         "score": {**INPUTS, "response": ["good night", "my lord"]},
@@ -151,9 +168,9 @@ def test_fresh_process_matches_decode_and_reports_bad_input(exported, trained, t
     decoded = tmp_path / "decoded.jsonl"
     run_module(
         "mtask_tf.decode",
-        f"--model_dir={trained / 'mtask_m'}",
-        f"--reverse_model_dir={trained / 'reverse'}",
-        f"--mmi={exported / 'mmi.json'}",
+        f"--model_dir={trained / exported.forward}",
+        f"--reverse_model_dir={trained / exported.reverse}",
+        f"--mmi={exported.root / 'mmi.json'}",
         f"--input={queries}",
         f"--output={decoded}",
         *DECODING,
@@ -230,7 +247,7 @@ def test_export_needs_no_xla_so_the_stock_model_server_runs_every_signature(expo
     # --xla_cpu_compilation_enabled: a function marked _XlaMustCompile fails there.
     from tensorflow.python.framework import op_def_registry
 
-    graph = _graph_def(exported / "mtask_m" / "1")
+    graph = _graph_def(exported.version)
     functions = {function.signature.name for function in graph.library.function}
     nodes = list(graph.node) + [
         node for function in graph.library.function for node in function.node_def
@@ -266,10 +283,11 @@ print(json.dumps({"rows": rows, "dtypes": dtypes}))
 """
 
 
-def test_bf16_export_returns_the_float32_scores_of_the_score_signature(trained, tmp_path):
+@pytest.mark.parametrize("forward", ["mtask_m", "attention"])
+def test_bf16_export_returns_the_float32_scores_of_the_score_signature(trained, tmp_path, forward):
     run_module(
         "mtask_tf.export",
-        f"--model_dir={trained / 'mtask_m'}",
+        f"--model_dir={trained / forward}",
         f"--export_base={tmp_path / 'bf16'}",
         "--beam_size=6",
         "--max_length=6",

@@ -21,17 +21,18 @@ QUERY = {
 @pytest.fixture(scope="module")
 def server(trained, tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
-    run_module(
-        "mtask_tf.export",
-        f"--model_dir={trained / 'mtask_m'}",
-        f"--reverse_model_dir={trained / 'reverse'}",
-        f"--export_base={root / 'mtask_m'}",
-        "--beam_size=6",
-        "--max_length=6",
-        "--responses=3",
-        f"--models_config={root / 'models.config'}",
-        check=True,
-    )
+    for forward, reverse in (("mtask_m", "reverse"), ("attention", "reverse_attention")):
+        run_module(
+            "mtask_tf.export",
+            f"--model_dir={trained / forward}",
+            f"--reverse_model_dir={trained / reverse}",
+            f"--export_base={root / forward}",
+            "--beam_size=6",
+            "--max_length=6",
+            "--responses=3",
+            f"--models_config={root / 'models.config'}",
+            check=True,
+        )
     running = Server(
         root / "server.log",
         f"--model_config_file={root / 'models.config'}",
@@ -41,8 +42,11 @@ def server(trained, tmp_path_factory):
     running.stop()
 
 
-def test_grpc_generate_matches_decode(server, trained, tmp_path):
-    result = outputs(server.predict("mtask_m", QUERY, signature="generate"))
+@pytest.mark.parametrize(
+    "forward, reverse", [("mtask_m", "reverse"), ("attention", "reverse_attention")]
+)
+def test_grpc_generate_matches_decode(server, trained, tmp_path, forward, reverse):
+    result = outputs(server.predict(forward, QUERY, signature="generate"))
     assert result["responses"].shape == (2, 3)
     assert (result["scores"][:, :-1] >= result["scores"][:, 1:]).all()
     queries = tmp_path / "q.tsv"
@@ -55,8 +59,8 @@ def test_grpc_generate_matches_decode(server, trained, tmp_path):
     )
     run_module(
         "mtask_tf.decode",
-        f"--model_dir={trained / 'mtask_m'}",
-        f"--reverse_model_dir={trained / 'reverse'}",
+        f"--model_dir={trained / forward}",
+        f"--reverse_model_dir={trained / reverse}",
         f"--input={queries}",
         f"--output={tmp_path / 'd.jsonl'}",
         "--beam_size=6",
