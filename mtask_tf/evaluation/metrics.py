@@ -264,18 +264,18 @@ def group_mean(values, groups):
         values: a number per item (1/0 for a hit or miss).
         groups: the group of each item (e.g. its target speaker), same length.
     """
-    values, groups = _values_and_groups(values, groups)
+    values, groups = _values_and_groups("group_mean", values, groups)
     return float(np.mean([values[groups == g].mean() for g in np.unique(groups)]))
 
 
-def _values_and_groups(values, groups):
+def _values_and_groups(name, values, groups):
     values = np.asarray(values, dtype=float)
     if values.ndim != 1 or not values.size:
-        raise ValueError("needs a non-empty list of values, one per input")
+        raise ValueError(f"{name} needs a non-empty list of values, one per input")
     groups = np.zeros(len(values), int) if groups is None else np.asarray(groups)
     if groups.shape != values.shape:
         raise ValueError(
-            f"needs one group per value, got {len(values)} values and {len(groups)} groups"
+            f"{name} needs one group per value, got {len(values)} values and {len(groups)} groups"
         )
     return values, groups
 
@@ -306,7 +306,7 @@ def bootstrap_interval(
         raise ValueError(f"bootstrap_interval needs a level in (0, 1), got {level}")
     if resamples < 1:
         raise ValueError(f"bootstrap_interval needs at least one resample, got {resamples}")
-    values, groups = _values_and_groups(values, groups)
+    values, groups = _values_and_groups("bootstrap_interval", values, groups)
     rng = np.random.default_rng(seed)
     means = []
     for group in np.unique(groups):
@@ -327,6 +327,6 @@ def mean_with_interval(values, groups=None, **bootstrap):
         groups: optional group of each input (see `bootstrap_interval`).
         **bootstrap: resamples, level and seed of `bootstrap_interval`.
     """
-    values, groups_or_one = _values_and_groups(values, groups)
+    values, groups_or_one = _values_and_groups("mean_with_interval", values, groups)
     estimate = group_mean(values, groups_or_one)
     return estimate, bootstrap_interval(values, groups, **bootstrap)
