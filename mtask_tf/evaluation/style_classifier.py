@@ -8,6 +8,10 @@ training split's responses of speakers who are no target) reads each of the
 target's responses as "target" or "general", and the score is the share read as
 the target, averaged over the targets. The real responses of the same rows give
 its ceiling; a system that ignores the speaker (the baseline) shows its floor.
+The classifier learns whatever tells the target's lines from the general ones,
+topics and the show they come from included, and a short generic line ("i
+don't know .") has too few features to be read reliably: the score means
+something next to its ceiling and the baseline, not on its own.
 
 Neither side of the training data is what the evaluated rows are drawn from
 (the targets' dev and test triples). Texts are space-joined tokens, read with
