@@ -18,6 +18,19 @@ system is optional:
             # for every system) and 1 / number of targets.
             "speaker_accuracy_ceiling": {"dev": 0.71, "test": 0.69},
             "speaker_accuracy_chance": 0.5,
+            # Degeneration of the 1-best (last split): mean words, the share at
+            # max_length - 1 words and the share saying a word three times in a row.
+            "mean_length": 7.9,
+            "length_cap_share": 0.12,
+            "repetition_share": 0.03,
+            # The share of responses each target's style classifier reads as the
+            # target's, averaged over targets; the real responses' as its ceiling.
+            "style_score": {"dev": 0.31, "test": 0.29},
+            "style_score_ceiling": {"dev": 0.52, "test": 0.55},
+            # 95 % bootstrap intervals [low, high] beside a measure: KEY_interval.
+            "speaker_accuracy_interval": {"dev": [0.52, 0.58], "test": [0.54, 0.60]},
+            "style_score_interval": {"dev": [0.28, 0.34], "test": [0.26, 0.32]},
+            "distinct_responses_interval": [0.39, 0.45],
         },
         "MTASK-S": {...},
     }
@@ -58,6 +71,9 @@ _ROWS = (
     ("distinct-2", ("distinct_2",), True, False, True),
     ("Ent-4", ("ent_4",), False, False, False),
     ("distinct responses", ("distinct_responses",), True, False, False),
+    ("Mean length (words)", ("mean_length",), False, False, False),
+    ("At the length cap", ("length_cap_share",), True, False, False),
+    ("A word three times in a row", ("repetition_share",), True, False, False),
     ("Speaker accuracy dev", ("speaker_accuracy", "dev"), True, False, False),
     ("Speaker accuracy test", ("speaker_accuracy", "test"), True, False, False),
     ("Speaker accuracy dev, balanced", ("speaker_accuracy_balanced", "dev"), True, False, False),
@@ -77,6 +93,10 @@ _ROWS = (
         False,
     ),
     ("Speaker accuracy, chance", ("speaker_accuracy_chance",), True, False, False),
+    ("Style score dev", ("style_score", "dev"), True, False, False),
+    ("Style score test", ("style_score", "test"), True, False, False),
+    ("Style score dev, real responses", ("style_score_ceiling", "dev"), True, False, False),
+    ("Style score test, real responses", ("style_score_ceiling", "test"), True, False, False),
 )
 
 
@@ -89,15 +109,38 @@ def _lookup(system_metrics, keys):
     return float(value)
 
 
+def interval(system_metrics, keys):
+    """The (low, high) interval stored beside the measure at `keys`, or None.
+
+    A measure's interval is at the same place under its key + "_interval":
+    ("style_score", "test") -> system_metrics["style_score_interval"]["test"].
+    """
+    value = system_metrics.get(f"{keys[0]}_interval")
+    for key in keys[1:]:
+        value = value.get(key) if isinstance(value, dict) else None
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        return None
+    return float(value[0]), float(value[1])
+
+
+def interval_text(bounds, percent):
+    """The interval as ' [low, high]' in the measure's unit (percent or not); '' for None."""
+    if bounds is None:
+        return ""
+    scale = 100 if percent else 1
+    return f" [{scale * bounds[0]:.2f}, {scale * bounds[1]:.2f}]"
+
+
 # A corpus BLEU below 1 moves by tens of percent between runs of the same
 # system: a relative change against such a baseline is noise, not a finding.
 MIN_BLEU_FOR_CHANGE = 1.0
 
 
-def _cell(value, baseline, percent, compare):
+def _cell(value, baseline, percent, compare, bounds=None):
     if value is None:
         return MISSING
     text = f"{100 * value:.2f} %" if percent else f"{value:.2f}"
+    text += interval_text(bounds, percent)
     if compare == "bleu" and (baseline or 0) < MIN_BLEU_FOR_CHANGE:
         return text
     if compare and baseline:  # no baseline value (None or 0): nothing to compare to
@@ -118,12 +161,16 @@ def metrics_table(metrics, baseline):
     """A Markdown table with the systems side by side, baseline first, like Tables 1-2.
 
     Rows: Perplexity dev/test, BLEU dev/test, distinct-1/2, then, when some
-    system has them, Ent-4, distinct responses, speaker accuracy dev/test, its
-    ceiling on the real responses and its chance level. Values have two
-    decimals, fractions are shown in percent (0.0169 -> "1.69 %"), and the other
-    systems' perplexity and BLEU cells carry the relative change against the
-    baseline, e.g. "32.27 (-42.7 %)" (BLEU only when the baseline's is at least
-    1: below that it is run-to-run noise). Missing values are shown as "–".
+    system has them, Ent-4, distinct responses, mean length, the share at the
+    length cap, the share repeating a word three times, speaker accuracy
+    dev/test, its ceiling on the real responses and its chance level, and the
+    style score dev/test with its ceiling. Values have two decimals, fractions
+    are shown in percent (0.0169 -> "1.69 %"), and the other systems'
+    perplexity and BLEU cells carry the relative change against the baseline,
+    e.g. "32.27 (-42.7 %)" (BLEU only when the baseline's is at least 1: below
+    that it is run-to-run noise). A measure with an interval shows it after the
+    value, in the same unit: "43.11 % [40.02, 46.20]". Missing values are
+    shown as "–".
 
     Args:
         metrics: system name -> metrics, laid out as in the module docstring.
@@ -135,8 +182,11 @@ def metrics_table(metrics, baseline):
         values = [_lookup(metrics[name], keys) for name in systems]
         if not always and all(value is None for value in values):
             continue
-        cells = [_cell(values[0], None, percent, False)]
-        cells += [_cell(value, values[0], percent, compare) for value in values[1:]]
+        bounds = [interval(metrics[name], keys) for name in systems]
+        cells = [_cell(values[0], None, percent, False, bounds[0])]
+        cells += [
+            _cell(value, values[0], percent, compare, b) for value, b in zip(values[1:], bounds[1:])
+        ]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -13,12 +13,14 @@ monologue, references and hypotheses alike, punctuation and one-letter words
 included; the hypotheses' `<unk>` is one word it has never seen.
 """
 
+import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion
 from sklearn.pipeline import Pipeline
 
 from mtask_tf import errors
+from mtask_tf.evaluation import metrics
 
 
 def _check_texts(name, texts):
@@ -30,7 +32,12 @@ def _check_texts(name, texts):
     return texts
 
 
-def _pipeline(seed):
+def text_features():
+    """TF-IDF word 1-2-grams and character 2-5-grams of space-joined tokens, unfitted.
+
+    The speaker classifier's features, and the style classifier's
+    (`style_classifier.py`), so that both read a response the same way.
+    """
     # Word uni- and bigrams catch what a speaker talks about and their phrases;
     # character n-grams within words catch spelling and morphology ("thou",
     # "-eth") that a small monologue sees too rarely as whole words. Sublinear tf
@@ -45,11 +52,22 @@ def _pipeline(seed):
     characters = TfidfVectorizer(
         analyzer="char_wb", lowercase=False, ngram_range=(2, 5), sublinear_tf=True
     )
-    # Balanced classes: a target with more monologue must not win by default,
-    # or the accuracy would reward systems that sound like the most talkative one.
-    classifier = LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed)
-    features = FeatureUnion([("words", words), ("characters", characters)])
-    return Pipeline([("features", features), ("classifier", classifier)])
+    return FeatureUnion([("words", words), ("characters", characters)])
+
+
+def balanced_logistic_regression(seed):
+    """Logistic regression with class weights inverse to the classes' sizes."""
+    # Balanced classes: a class with more lines must not win by default, or the
+    # speaker accuracy would reward systems that sound like the most talkative
+    # target, and the style classifier would read everything as the (far larger)
+    # general population.
+    return LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed)
+
+
+def _pipeline(seed):
+    return Pipeline(
+        [("features", text_features()), ("classifier", balanced_logistic_regression(seed))]
+    )
 
 
 class SpeakerClassifier:
@@ -136,6 +154,17 @@ def attribution_accuracy(classifier, texts, intended_speakers, balanced=False):
 
 def attribution_accuracies(classifier, texts, intended_speakers):
     """(plain, balanced) `attribution_accuracy` from one pass of the classifier."""
+    intended_speakers = list(intended_speakers)
+    hits = attribution_hits(classifier, texts, intended_speakers)
+    return float(hits.mean()), metrics.group_mean(hits, intended_speakers)
+
+
+def attribution_hits(classifier, texts, intended_speakers):
+    """Per text, whether the classifier attributes it to its intended speaker.
+
+    The arguments are those of `attribution_accuracy`; returns a bool numpy
+    array, one entry per text (what a bootstrap over inputs resamples).
+    """
     texts = _check_texts("texts", texts)
     intended_speakers = list(intended_speakers)
     if len(intended_speakers) != len(texts):
@@ -149,9 +178,4 @@ def attribution_accuracies(classifier, texts, intended_speakers):
             f"the speaker classifier has no monologue of {', '.join(unknown)} "
             f"(it knows {', '.join(classifier.speakers)})"
         )
-    hits = [p == s for p, s in zip(classifier.predict(texts), intended_speakers)]
-    shares = []
-    for speaker in sorted(set(intended_speakers)):
-        mine = [hit for hit, s in zip(hits, intended_speakers) if s == speaker]
-        shares.append(sum(mine) / len(mine))
-    return sum(hits) / len(hits), sum(shares) / len(shares)
+    return np.array([p == s for p, s in zip(classifier.predict(texts), intended_speakers)])

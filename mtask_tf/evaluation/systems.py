@@ -154,12 +154,29 @@ def references(rows):
     return tokenize([r.response for r in rows])
 
 
-def generation_metrics(hypotheses, refs):
-    """BLEU, distinct-1/2 (paper 6.2), Ent-4 and distinct responses of the 1-best."""
+def generation_metrics(hypotheses, refs, lengths, max_length):
+    """BLEU, diversity and degeneration measures of the 1-best responses.
+
+    BLEU and distinct-1/2 (paper 6.2), Ent-4, the share of distinct responses
+    with its bootstrap interval, the mean length, the share at the length cap
+    and the share repeating a word three times in a row.
+
+    Args:
+        hypotheses: the 1-best response of each input, space-joined tokens.
+        refs: the reference responses, tokenised the same way.
+        lengths: words of each 1-best, EOS not counted.
+        max_length: the decoder's maximum length, EOS included.
+    """
+    _, interval = metrics_lib.mean_with_interval(
+        metrics_lib.distinct_response_weights(hypotheses), **metrics_lib.BOOTSTRAP
+    )
     return {
         "bleu": metrics_lib.corpus_bleu(hypotheses, refs),
         "distinct_1": metrics_lib.distinct_n(hypotheses, 1),
         "distinct_2": metrics_lib.distinct_n(hypotheses, 2),
         "ent_4": metrics_lib.ngram_entropy(hypotheses, 4),
         "distinct_responses": metrics_lib.distinct_responses(hypotheses),
+        "distinct_responses_interval": list(interval),
+        **metrics_lib.length_measures(lengths, max_length),
+        "repetition_share": metrics_lib.repetition_share(hypotheses),
     }

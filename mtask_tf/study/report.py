@@ -3,10 +3,11 @@
 `write_report` reads what the study's steps left in the work directory (the
 layout is in mtask_tf/study/steps.py) and writes, in this order: what was run;
 the data and training; Table 1 (perplexity) and Table 2 (BLEU, diversity,
-speaker accuracy) beside the paper's numbers; Fig. 4 (per-target perplexity);
-the control (the baseline trained as long as MTASK-M); scarcity (MTASK-M on a
-share of the monologue); a few Fig. 7-style examples; the MMI weights; findings
-at a glance and a Discussion for people to write; versions and commands.
+degeneration, speaker accuracy, style score) beside the paper's numbers;
+Fig. 4 (per-target perplexity); the control (the baseline trained as long as
+MTASK-M); scarcity (MTASK-M on a share of the monologue); a few Fig. 7-style
+examples; the MMI weights; findings at a glance and a Discussion for people to
+write; versions and commands.
 
 Each section renders from whatever is there, so a partly finished study has a
 report too: a missing artifact reads "not run yet".
@@ -65,6 +66,17 @@ _TABLE2 = (
     ("speaker accuracy test, real responses", ("speaker_accuracy_ceiling", "test"), "percent"),
     ("speaker accuracy, chance", ("speaker_accuracy_chance",), "percent"),
 )
+# Measures that evaluate added later: a row only when some system has a value,
+# so that reports of older evaluations look as they did.
+_TABLE2_WHEN_PRESENT = (
+    ("mean length (words)", ("mean_length",), "plain"),
+    ("at the length cap", ("length_cap_share",), "percent"),
+    ("a word three times in a row", ("repetition_share",), "percent"),
+    ("style score dev", ("style_score", "dev"), "percent"),
+    ("style score test", ("style_score", "test"), "percent"),
+    ("style score dev, real responses", ("style_score_ceiling", "dev"), "percent"),
+    ("style score test, real responses", ("style_score_ceiling", "test"), "percent"),
+)
 BLEU_CAVEAT = (
     "BLEU below 1 moves by tens of percent between runs of the same system, so "
     "relative changes of such numbers are not findings; they are shown only when "
@@ -75,13 +87,16 @@ BLEU_CAVEAT = (
 # Formatting ---------------------------------------------------------------------
 
 
-def _cell(value, baseline=None, kind="perplexity"):
-    """A table cell; perplexity (and BLEU, see BLEU_CAVEAT) with its change vs `baseline`."""
+def _cell(value, baseline=None, kind="perplexity", bounds=None):
+    """A table cell; perplexity (and BLEU, see BLEU_CAVEAT) with its change vs `baseline`.
+
+    `bounds`: the measure's (low, high) interval, shown after the value.
+    """
     if value is None:
         return MISSING
     if kind == "percent":
-        return f"{100 * value:.2f} %"
-    text = f"{value:.2f}"
+        return f"{100 * value:.2f} %" + eval_report.interval_text(bounds, True)
+    text = f"{value:.2f}" + eval_report.interval_text(bounds, False)
     if baseline and (
         kind == "perplexity" or (kind == "bleu" and baseline >= eval_report.MIN_BLEU_FOR_CHANGE)
     ):
@@ -253,14 +268,21 @@ def _data(protocol, artifacts, run_info):
     )
 
 
-def _system_table(artifacts, rows):
-    """Rows of metrics over the three systems (changes vs the baseline), paper beside."""
+def _system_table(artifacts, rows, when_present=()):
+    """Rows of metrics over the three systems (changes vs the baseline), paper beside.
+
+    Rows of `when_present` are left out when no system has a value.
+    """
     main = artifacts.main or {}
     header = [""] + [label for _, label in SYSTEMS] + [f"Paper: {label}" for _, label in SYSTEMS]
     lines = []
     for label, keys, kind in rows:
         values = [artifacts_lib.get(main.get(system), *keys) for system, _ in SYSTEMS]
-        cells = [_cell(values[0], None, kind)] + [_cell(v, values[0], kind) for v in values[1:]]
+        if keys in when_present and all(v is None for v in values):
+            continue
+        bounds = [eval_report.interval(main.get(system) or {}, keys) for system, _ in SYSTEMS]
+        cells = [_cell(values[0], None, kind, bounds[0])]
+        cells += [_cell(v, values[0], kind, b) for v, b in zip(values[1:], bounds[1:])]
         lines.append([label, *cells, *PAPER.get(keys, (MISSING,) * 3)])
     return _table(header, lines)
 
@@ -328,14 +350,25 @@ def _table2(protocol, artifacts):
             *_main_missing(artifacts),
             f"Every system decodes the same way (beam {d.beam_size}, at most {d.max_length} "
             f"tokens, MMI reranking with its own tuned weights) on {rows}; the 1-best is "
-            "scored. Distinct-n, Ent-4 and "
-            "distinct responses are on test. Speaker accuracy is the share of responses a "
+            "scored. Distinct-n, Ent-4, "
+            "distinct responses, the mean length, the share at the length cap "
+            f"({d.max_length - 1} words, EOS being the last of the {d.max_length} tokens) and "
+            "the share saying a word three times in a row (only punctuation between) are on "
+            "test. Speaker accuracy is the share of responses a "
             "classifier trained on the targets' monologue attributes to the target they were "
-            "made for; 'real responses' is the same classifier on the reference responses.",
+            "made for; 'real responses' is the same classifier on the reference responses. The "
+            "style score is the share of responses that a classifier of their target's "
+            "monologue against the training split's general responses reads as the target's, "
+            "averaged over the targets; the baseline, which knows no speaker, is its floor. "
+            "In brackets: 95 % bootstrap intervals over the inputs.",
             "",
             BLEU_CAVEAT,
             "",
-            _system_table(artifacts, _TABLE2),
+            _system_table(
+                artifacts,
+                _TABLE2 + _TABLE2_WHEN_PRESENT,
+                {keys for _, keys, _ in _TABLE2_WHEN_PRESENT},
+            ),
         ]
     )
 
@@ -648,6 +681,12 @@ def _findings(artifacts, discussion=DISCUSSION_PLACEHOLDER):
         (
             ("speaker_accuracy_balanced", "test"),
             "higher test speaker accuracy (balanced over targets)",
+            True,
+            " — not a claim of the paper, which does not measure it",
+        ),
+        (
+            ("style_score", "test"),
+            "a higher test style score",
             True,
             " — not a claim of the paper, which does not measure it",
         ),

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 
 import numpy as np
@@ -215,6 +216,7 @@ def test_evaluate_writes_metrics_table_and_plot(trained, tmp_path):
         f"--data={hamlet / 'dev.tsv'}",
         f"--monologue={data / 'monologue.tsv'}",
         f"--output_dir={hamlet}",
+        f"--general_responses={data / 'train.tsv'}",
         "--beam_size=2",
         "--max_length=3",
         "--max_examples=2",
@@ -223,8 +225,22 @@ def test_evaluate_writes_metrics_table_and_plot(trained, tmp_path):
     assert "note: no speaker accuracy: the data has one target (HAMLET)" in result.stderr, (
         result.stderr
     )
-    assert "speaker_accuracy" not in json.loads((hamlet / "metrics.json").read_text())["baseline"]
+    one_target = json.loads((hamlet / "metrics.json").read_text())["baseline"]
+    assert "speaker_accuracy" not in one_target
     assert "Speaker accuracy" not in (hamlet / "metrics.md").read_text()
+    # The style score needs one target only; its general responses are named.
+    assert set(one_target["style_score"]) == {"dev"}
+    assert "against 200 responses of speakers who are no target from" in result.stderr
+    assert one_target["length_cap_share"] >= 0 and one_target["decoding"]["max_length"] == 3
+    # The style classifier must not learn from the rows it scores.
+    result = run_module(
+        "mtask_tf.evaluate",
+        f"--systems=baseline={trained / 'baseline'}",
+        f"--data={hamlet / 'dev.tsv'}",
+        f"--general_responses={hamlet / 'dev.tsv'}",
+        f"--output_dir={hamlet / 'refused'}",
+    )
+    assert result.returncode != 0 and "is also one of the --data files" in result.stderr
     # --max_examples decodes a seeded sample of the rows, in file order.
     decoded = (hamlet / "baseline.dev.responses.tsv").read_text().splitlines()[1:]
     assert len(decoded) == 2
@@ -308,6 +324,63 @@ def _check_diversity_and_speaker_accuracy(metrics, table, stderr, output_dir, da
     ):
         assert f"| {label} |" in table
     assert "| Speaker accuracy, chance | 50.00 % | 50.00 % |" in table
+    _check_degeneration_style_and_intervals(metrics, table, stderr, output_dir, data)
+
+
+def _check_degeneration_style_and_intervals(metrics, table, stderr, output_dir, data):
+    """Length, repetition, style score and intervals: in metrics.json and metrics.md, recomputed."""
+    from mtask_tf.data import records
+    from mtask_tf.evaluation import metrics as metrics_lib
+    from mtask_tf.evaluation import style_classifier
+    from mtask_tf.evaluation import systems
+
+    monologue, _ = records.read_monologue(data / "monologue.tsv")
+    general, _ = records.read_triples(data / "train.tsv")
+    classifier = style_classifier.StyleClassifier.fit(
+        systems.tokenize([m.text for m in monologue]),
+        [m.speaker for m in monologue],
+        systems.tokenize([r.response for r in general]),
+    )
+    references, _ = records.read_triples(data / "test.tsv")
+    ceiling = style_classifier.style_score(
+        classifier, systems.references(references), [r.speaker for r in references]
+    )
+    for system in ("baseline", "mtask_m"):
+        result = metrics[system]
+        rows = [
+            line.split("\t")
+            for line in (output_dir / f"{system}.test.responses.tsv").read_text().splitlines()[1:]
+        ]
+        responses, speakers = [r[4] for r in rows], [r[0] for r in rows]
+        # max_length 5: at most 4 words; the tiny models' responses are tokens as decoded.
+        lengths = [len(r.split()) for r in responses]
+        assert result["mean_length"] == pytest.approx(sum(lengths) / len(lengths))
+        assert result["length_cap_share"] == pytest.approx(lengths.count(4) / len(lengths))
+        assert result["repetition_share"] == pytest.approx(metrics_lib.repetition_share(responses))
+        assert result["style_score"]["test"] == pytest.approx(
+            style_classifier.style_score(classifier, responses, speakers)
+        )
+        assert result["style_score_ceiling"]["test"] == pytest.approx(ceiling)
+        for key in ("speaker_accuracy", "speaker_accuracy_balanced", "style_score"):
+            low, high = result[f"{key}_interval"]["test"]
+            assert low <= result[key]["test"] <= high, (key, result)
+        # (The interval averages weights 1 / count: equal to the share up to rounding.)
+        low, high = result["distinct_responses_interval"]
+        assert low - 1e-12 <= result["distinct_responses"] <= high + 1e-12
+        assert result["bootstrap"] == {"resamples": 1000, "level": 0.95, "seed": 0}
+    assert f"against 200 responses of speakers who are no target from {data / 'train.tsv'}" in (
+        stderr
+    )
+    for label in (
+        "Mean length (words)",
+        "At the length cap",
+        "A word three times in a row",
+        "Style score dev",
+        "Style score test",
+        "Style score test, real responses",
+    ):
+        assert f"| {label} |" in table
+    assert re.search(r"\| Speaker accuracy test \| [0-9.]+ % \[[0-9.]+, [0-9.]+\] \|", table)
 
 
 def test_attention_models_tune_evaluate_and_draw_their_attention(trained, tmp_path):

@@ -165,3 +165,49 @@ def test_bleu_changes_are_shown_only_against_a_baseline_bleu_of_one_or_more():
     assert "| BLEU dev | 0.50 | 0.80 |" in metrics_table(low, "base")
     high = {"base": {"bleu": {"dev": 2.0}}, "other": {"bleu": {"dev": 3.0}}}
     assert "| BLEU dev | 2.00 | 3.00 (+50.0 %) |" in metrics_table(high, "base")
+
+
+def test_metrics_table_shows_degeneration_style_and_intervals_when_present():
+    metrics = {
+        "Baseline": dict(
+            PAPER["Baseline"],
+            distinct_responses=0.1,
+            distinct_responses_interval=[0.08, 0.125],
+            mean_length=7.25,
+            length_cap_share=0.5,
+            repetition_share=0.0,
+            style_score={"dev": 0.2, "test": 0.25},
+            style_score_interval={"dev": [0.15, 0.26], "test": [0.2, 0.3]},
+            style_score_ceiling={"test": 0.6},
+            style_score_ceiling_interval={"test": [0.55, 0.65]},
+        ),
+        "MTASK-M": dict(
+            PAPER["MTASK-M"],
+            distinct_responses=0.45,
+            mean_length=9.0,
+            length_cap_share=0.0625,
+            repetition_share=0.015,
+            style_score={"test": 0.4},
+            style_score_interval={"test": [0.35, 0.45]},
+        ),
+    }
+    rows = report.metrics_table(metrics, "Baseline").splitlines()[8:]
+    assert rows == [
+        "| distinct responses | 10.00 % [8.00, 12.50] | 45.00 % |",
+        "| Mean length (words) | 7.25 | 9.00 |",
+        "| At the length cap | 50.00 % | 6.25 % |",
+        "| A word three times in a row | 0.00 % | 1.50 % |",
+        "| Style score dev | 20.00 % [15.00, 26.00] | – |",
+        "| Style score test | 25.00 % [20.00, 30.00] | 40.00 % [35.00, 45.00] |",
+        "| Style score test, real responses | 60.00 % [55.00, 65.00] | – |",
+    ]
+    # An older metrics.json, without any of these, still renders, without these rows.
+    assert len(report.metrics_table(PAPER, "Baseline").splitlines()) == 8
+
+
+def test_interval_is_found_beside_its_measure():
+    system = {"style_score_interval": {"test": [0.2, 0.3]}, "distinct_responses_interval": [0, 1]}
+    assert report.interval(system, ("style_score", "test")) == (0.2, 0.3)
+    assert report.interval(system, ("style_score", "dev")) is None
+    assert report.interval(system, ("distinct_responses",)) == (0.0, 1.0)
+    assert report.interval(system, ("speaker_accuracy", "test")) is None

@@ -41,8 +41,26 @@ def test_references_are_tokenised_like_hypotheses_without_unknown_words():
 
 
 def test_generation_metrics_of_a_collapsed_system():
-    collapsed = ["my lord ."] * 4
-    metrics = systems.generation_metrics(collapsed, ["my lord .", "no", "yes sir", "go"])
-    assert metrics["distinct_responses"] == pytest.approx(0.25)
-    assert metrics["distinct_1"] == pytest.approx(3 / 12)
-    assert set(metrics) == {"bleu", "distinct_1", "distinct_2", "ent_4", "distinct_responses"}
+    collapsed = ["my lord ."] * 3 + ["no no , no"]
+    # Words as the decoder counts them (EOS not included); the cap of max_length 4 is 3.
+    metrics = systems.generation_metrics(
+        collapsed, ["my lord .", "no", "yes sir", "go"], [3, 3, 3, 2], max_length=4
+    )
+    assert metrics["distinct_responses"] == pytest.approx(0.5)
+    assert metrics["distinct_1"] == pytest.approx(5 / 13)
+    assert metrics["mean_length"] == pytest.approx(11 / 4)
+    assert metrics["length_cap_share"] == pytest.approx(0.75)
+    assert metrics["repetition_share"] == pytest.approx(0.25)
+    low, high = metrics["distinct_responses_interval"]
+    assert low <= 0.5 <= high
+    assert set(metrics) == {
+        "bleu",
+        "distinct_1",
+        "distinct_2",
+        "ent_4",
+        "distinct_responses",
+        "distinct_responses_interval",
+        "mean_length",
+        "length_cap_share",
+        "repetition_share",
+    }

@@ -308,6 +308,48 @@ def test_table2_compares_bleu_only_from_a_baseline_of_one(protocol, tmp_path):
     assert "not a finding" in _section(text, "## Findings at a glance")
 
 
+def test_table2_shows_degeneration_style_and_intervals_only_when_evaluated(protocol, tmp_path):
+    text = _write(protocol, tmp_path)
+    # These metrics.json files predate the measures: no rows of dashes for them.
+    for label in ("mean length (words)", "style score test", "a word three times in a row"):
+        assert f"| {label} |" not in text
+    assert "| speaker accuracy test | 55.00 % | 60.00 % | 50.00 % |" in text
+    path = tmp_path / "work" / "eval" / "main" / "metrics.json"
+    main = json.loads(path.read_text())
+    for system, score in (("baseline", 0.25), ("mtask_s", 0.5), ("mtask_m", 0.375)):
+        main[system].update(
+            mean_length=6.5,
+            length_cap_share=0.125,
+            repetition_share=0.0,
+            style_score={"test": score},
+            style_score_interval={"test": [score - 0.125, score + 0.0625]},
+            style_score_ceiling={"test": 0.75},
+            speaker_accuracy_interval={"test": [0.5, 0.625]},
+        )
+    path.write_text(json.dumps(main))
+    text = report.write_report(protocol, tmp_path / "work", tmp_path / "r.md", RUN_INFO)
+    table = "## Table 2"
+    assert _row(text, table, "mean length (words)") == (
+        "| mean length (words) | 6.50 | 6.50 | 6.50 | – | – | – |"
+    )
+    assert _row(text, table, "at the length cap").startswith("| at the length cap | 12.50 % |")
+    assert _row(text, table, "style score test") == (
+        "| style score test | 25.00 % [12.50, 31.25] | 50.00 % [37.50, 56.25] "
+        "| 37.50 % [25.00, 43.75] | – | – | – |"
+    )
+    assert _row(text, table, "style score test, real responses").startswith(
+        "| style score test, real responses | 75.00 % | 75.00 % |"
+    )
+    assert "| style score dev |" not in text  # no system has it
+    assert _row(text, table, "speaker accuracy test").startswith(
+        "| speaker accuracy test | 55.00 % [50.00, 62.50] |"
+    )
+    assert (
+        "- MTASK-S has a higher test style score than the baseline: **holds** "
+        "(MTASK-S 50.00 % vs baseline 25.00 %)"
+    ) in _section(text, "## Findings at a glance")
+
+
 @pytest.mark.parametrize("mtask_m_test, verdict", [(48.0, "holds"), (65.0, "does not hold")])
 def test_findings_follow_the_numbers(protocol, tmp_path, mtask_m_test, verdict):
     findings = _section(
@@ -434,7 +476,7 @@ def test_partial_work_dir_says_not_run_yet(protocol, tmp_path):
     )
     assert _row(text, "## MMI weights", "Baseline").startswith(f"| Baseline | {report.NOT_RUN} |")
     findings = _section(text, "## Findings at a glance")
-    assert findings.count("**not measured**") == len(re.findall(r"^- ", findings, re.M)) == 11
+    assert findings.count("**not measured**") == len(re.findall(r"^- ", findings, re.M)) == 13
     assert not (tmp_path / "results_figures" / "scarcity.png").exists()
 
 
