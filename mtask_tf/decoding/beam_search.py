@@ -350,7 +350,8 @@ def repeated_ngram_words(ids, step, n):
     """
     max_length = ids.shape[1]
     width = max_length - n + 1
-    blocked = tf.range(width)[None, :] <= step - n  # windows wholly before the suffix
+    # Windows wholly before the suffix.
+    blocked = tf.broadcast_to(tf.range(width)[None, :] <= step - n, [tf.shape(ids)[0], width])
     for k in range(n - 1):
         suffix_word = tf.gather(ids, tf.maximum(step - n + 1 + k, 0), axis=1)
         blocked &= tf.equal(ids[:, k : k + width], suffix_word[:, None])
