@@ -311,7 +311,11 @@ def _input_seeds(seed, source, speaker_ids):
         [
             tf.strings.as_string(seed),
             tf.strings.as_string(speaker_ids),
-            tf.strings.reduce_join(tf.strings.as_string(source), axis=1, separator=" "),
+            # The tokens without padding: the batch's longest input does not matter.
+            tf.strings.reduce_join(
+                tf.where(source != vocabulary.PAD_ID, tf.strings.as_string(source) + " ", ""),
+                axis=1,
+            ),
         ],
         separator=":",
     )
