@@ -59,7 +59,7 @@ class SearchSettings:
     def compared(self):
         """The fields that shape the reranked list: the sampling ones, or beam_size."""
         record = dataclasses.asdict(self)
-        unused = ("beam_size",) if self.num_samples else _SAMPLING_FIELDS
+        unused = ("beam_size",) if self.num_samples else _SAMPLING_FIELDS[1:]
         return {k: v for k, v in record.items() if k not in unused}
 
     def to_json(self):
@@ -181,7 +181,8 @@ def settings_mismatch(weights, settings, path):
         )
     tuned, used = weights.tuned_with.compared(), settings.compared()
     if tuned != used:
-        differ = sorted(k for k in set(tuned) | set(used) if tuned.get(k) != used.get(k))
+        # num_samples is in both: sampling against beam search names it alone.
+        differ = sorted(k for k in tuned.keys() & used.keys() if tuned[k] != used[k])
         flags = ", ".join(f"--{k}" for k in differ)
         return (
             f"the MMI weights in {path} were tuned with {weights.tuned_with.describe()}, "
