@@ -8,6 +8,8 @@ becomes one line `error: <message>` on stderr and exit status 1, no traceback.
 """
 
 import contextlib
+import dataclasses
+import math
 import sys
 
 from absl import app
@@ -77,6 +79,26 @@ _DECODING_HELP = {
     "batch_size": "Inputs decoded together by decode, tune_mmi and evaluate (an export "
     "takes the batch each request brings); memory grows with batch_size x "
     "candidates.",
+    "no_repeat_ngram_size": "Loop guard: N > 0 keeps any candidate from repeating one of "
+    "its own N-grams (3: no 'i am not i am not'); 0: off. Beam search, greedy and "
+    "sampling. MMI weights must be tuned with the same value.",
+    "length_penalty": "A >= 0: rerank with the forward and reverse log-probabilities "
+    "divided by (tokens incl. EOS)^A, response and message tokens respectively; 0: "
+    "the paper's eq. 4, 1: per-token means. tune_mmi tunes lambda and gamma on these "
+    "scores, so weights must be tuned with the same value.",
+    "num_samples": "Sample-and-rerank: N > 0 draws N responses per input by seeded sampling "
+    "(distinct ones kept) and MMI-reranks them instead of the beam's list; --beam_size "
+    "is then unused. 0: beam search.",
+    "sampling_topk": "With --num_samples: draw each word from the K most probable only "
+    "(0: the whole vocabulary).",
+    "sampling_topp": "With --num_samples: draw each word from the fewest most probable "
+    "words holding probability P (nucleus sampling; 1.0: off). Sorts the vocabulary "
+    "every step unless --sampling_topk bounds it.",
+    "sampling_temperature": "With --num_samples: divide the logits by T before drawing "
+    "(below 1: safer, above 1: more varied). Scores stay the model's log-probabilities.",
+    "sampling_seed": "With --num_samples: the seed; an input's samples depend only on the "
+    "seed and the input. An export's generate signature draws with it; its "
+    "generate_seeded signature takes a seed per input.",
 }
 
 
@@ -113,17 +135,35 @@ class DecodingFlags:
             h["decode_dtype"],
             flag_values=flag_values,
         )
+        self._define_options(flag_values)
         self._strict_mmi = (
             flags.DEFINE_boolean(
                 "strict_mmi",
                 False,
-                "Refuse (instead of warning) to rerank with MMI weights "
-                "tuned with other --beam_size, --max_length or --candidates.",
+                "Refuse (instead of warning) to rerank with MMI weights tuned with "
+                "other decoding settings (--beam_size, --max_length, --candidates, "
+                "--no_repeat_ngram_size, --length_penalty or the sampling flags).",
                 flag_values=flag_values,
             )
             if reads_mmi
             else None
         )
+
+    def _define_options(self, flag_values):
+        h = _DECODING_HELP
+        integer, real = flags.DEFINE_integer, flags.DEFINE_float
+        self._options = {
+            name: define(name, default, h[name], flag_values=flag_values)
+            for name, define, default in (
+                ("no_repeat_ngram_size", integer, 0),
+                ("length_penalty", real, 0.0),
+                ("num_samples", integer, 0),
+                ("sampling_topk", integer, 0),
+                ("sampling_topp", real, 1.0),
+                ("sampling_temperature", real, 1.0),
+                ("sampling_seed", integer, 0),
+            )
+        }
 
     def validate(self):
         require_positive(
@@ -134,6 +174,7 @@ class DecodingFlags:
                 raise app.UsageError(
                     f"--{holder.name} must be 0 (all) or positive, got {holder.value}"
                 )
+        self._validate_options()
         if self._decode_dtype.value == "bf16":
             from mtask_tf.decoding import low_precision
 
@@ -145,6 +186,33 @@ class DecodingFlags:
                     flush=True,
                 )
 
+    def _validate_options(self):
+        o = {name: holder.value for name, holder in self._options.items()}
+        for name in ("no_repeat_ngram_size", "num_samples", "sampling_topk"):
+            if o[name] < 0:
+                raise app.UsageError(f"--{name} must be 0 (off) or positive, got {o[name]}")
+        if not 0.0 <= o["length_penalty"] < math.inf:
+            raise app.UsageError(
+                f"--length_penalty must be 0 (off) or positive, got {o['length_penalty']} "
+                "(1: per-token mean log-probabilities)"
+            )
+        if not 0.0 < o["sampling_topp"] <= 1.0:
+            raise app.UsageError(
+                f"--sampling_topp must be in (0, 1], got {o['sampling_topp']} (1.0: off)"
+            )
+        if not 0.0 < o["sampling_temperature"] < math.inf:
+            raise app.UsageError(
+                f"--sampling_temperature must be positive, got {o['sampling_temperature']} "
+                "(1.0: the model's distribution)"
+            )
+        if not o["num_samples"]:
+            for name in ("sampling_topk", "sampling_topp", "sampling_temperature", "sampling_seed"):
+                if self._options[name].value != self._options[name].default:
+                    raise app.UsageError(
+                        f"--{name} applies only to sample-and-rerank: give --num_samples=N "
+                        f"(e.g. 50) too, or drop --{name} to decode with beam search"
+                    )
+
     @property
     def batch_size(self):
         return self._batch_size.value
@@ -153,8 +221,17 @@ class DecodingFlags:
         """The `mmi.SearchSettings` these flags decode with."""
         from mtask_tf.decoding import mmi
 
+        o = {name: holder.value for name, holder in self._options.items()}
         return mmi.SearchSettings(
-            self._beam_size.value, self._max_length.value, self._candidates.value or None
+            self._beam_size.value,
+            self._max_length.value,
+            self._candidates.value or None,
+            no_repeat_ngram_size=o["no_repeat_ngram_size"],
+            length_penalty=o["length_penalty"],
+            num_samples=o["num_samples"],
+            sampling_topk=o["sampling_topk"],
+            sampling_topp=o["sampling_topp"],
+            sampling_temperature=o["sampling_temperature"],
         )
 
     def decode_config(self, weights=None, responses=...):
@@ -166,15 +243,14 @@ class DecodingFlags:
 
         if responses is ...:
             responses = self._responses.value or None
-        settings = self.search_settings()
+        settings = dataclasses.asdict(self.search_settings())
         return responder.DecodeConfig(
-            beam_size=settings.beam_size,
-            max_length=settings.max_length,
-            candidates=settings.candidates,
+            **settings,
             responses=responses,
             mmi_lambda=weights.mmi_lambda if weights else 0.0,
             mmi_gamma=weights.mmi_gamma if weights else 0.0,
             decode_dtype=self._decode_dtype.value,
+            sampling_seed=self._options["sampling_seed"].value,
         )
 
     def load_mmi(self, path, stream=None):

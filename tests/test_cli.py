@@ -1,6 +1,7 @@
 """mtask_tf.cli: the start-up checks and error reporting every command-line module uses."""
 
 import inspect
+import json
 import os
 import subprocess
 import sys
@@ -203,7 +204,20 @@ def test_an_absl_program_exits_1_with_the_message_on_stderr(args, returncode, st
 # --- The shared decoding flags ----------------------------------------------
 
 DECODING_CLIS = ("mtask_tf.decode", "mtask_tf.tune_mmi", "mtask_tf.evaluate", "mtask_tf.export")
-DECODING_FLAGS = ("beam_size", "max_length", "candidates", "responses", "batch_size")
+DECODING_FLAGS = (
+    "beam_size",
+    "max_length",
+    "candidates",
+    "responses",
+    "batch_size",
+    "no_repeat_ngram_size",
+    "length_penalty",
+    "num_samples",
+    "sampling_topk",
+    "sampling_topp",
+    "sampling_temperature",
+    "sampling_seed",
+)
 
 
 def _decoding(*args, reads_mmi=True):
@@ -264,12 +278,73 @@ def test_decoding_flags_make_the_settings_and_config():
         (["--batch_size=0"], "--batch_size must be positive, got 0"),
         (["--candidates=-2"], "--candidates must be 0 (all) or positive, got -2"),
         (["--responses=-1"], "--responses must be 0 (all) or positive, got -1"),
+        (
+            ["--no_repeat_ngram_size=-1"],
+            "--no_repeat_ngram_size must be 0 (off) or positive, got -1",
+        ),
+        (
+            ["--length_penalty=-0.5"],
+            "--length_penalty must be 0 (off) or positive, got -0.5 "
+            "(1: per-token mean log-probabilities)",
+        ),
+        (["--num_samples=-3"], "--num_samples must be 0 (off) or positive, got -3"),
+        (
+            ["--num_samples=5", "--sampling_topk=-1"],
+            "--sampling_topk must be 0 (off) or positive, got -1",
+        ),
+        (
+            ["--num_samples=5", "--sampling_topp=0"],
+            "--sampling_topp must be in (0, 1], got 0.0 (1.0: off)",
+        ),
+        (
+            ["--num_samples=5", "--sampling_topp=1.2"],
+            "--sampling_topp must be in (0, 1], got 1.2 (1.0: off)",
+        ),
+        (
+            ["--num_samples=5", "--sampling_temperature=0"],
+            "--sampling_temperature must be positive, got 0.0 (1.0: the model's distribution)",
+        ),
+        (
+            ["--sampling_topk=10"],
+            "--sampling_topk applies only to sample-and-rerank: give --num_samples=N "
+            "(e.g. 50) too, or drop --sampling_topk to decode with beam search",
+        ),
+        (
+            ["--sampling_seed=3"],
+            "--sampling_seed applies only to sample-and-rerank: give --num_samples=N "
+            "(e.g. 50) too, or drop --sampling_seed to decode with beam search",
+        ),
     ],
 )
 def test_decoding_flags_reject_bad_values(args, message):
     with pytest.raises(app.UsageError) as raised:
         _decoding(*args).validate()
     assert str(raised.value) == message
+
+
+def test_decoding_options_reach_the_settings_and_config():
+    holder = _decoding(
+        "--no_repeat_ngram_size=3",
+        "--length_penalty=0.5",
+        "--num_samples=40",
+        "--sampling_topk=20",
+        "--sampling_topp=0.9",
+        "--sampling_temperature=0.8",
+        "--sampling_seed=5",
+    )
+    holder.validate()
+    settings = holder.search_settings()
+    assert (settings.no_repeat_ngram_size, settings.length_penalty) == (3, 0.5)
+    assert (settings.num_samples, settings.sampling_topk) == (40, 20)
+    assert (settings.sampling_topp, settings.sampling_temperature) == (0.9, 0.8)
+    config = holder.decode_config()
+    assert (config.no_repeat_ngram_size, config.length_penalty, config.num_samples) == (3, 0.5, 40)
+    assert (config.sampling_topk, config.sampling_topp, config.sampling_temperature) == (
+        20,
+        0.9,
+        0.8,
+    )
+    assert config.sampling_seed == 5
 
 
 def _sampling(*args):
@@ -337,6 +412,63 @@ def test_mmi_settings_mismatch_warns_and_strict_refuses(tmp_path, capsys, args):
     )
     with pytest.raises(mmi.MmiFileError, match="tuned with beam 8.*--strict_mmi"):
         _decoding(*args, "--strict_mmi").load_mmi(path)
+
+
+@pytest.mark.parametrize(
+    "args, differ",
+    [
+        (["--no_repeat_ngram_size=3"], "--no_repeat_ngram_size"),
+        (["--length_penalty=1"], "--length_penalty"),
+        (["--num_samples=50"], "--num_samples"),
+    ],
+)
+def test_mmi_settings_of_the_options_mismatch_warns_and_strict_refuses(
+    tmp_path, capsys, args, differ
+):
+    from mtask_tf.decoding import mmi
+
+    path = _weights_file(tmp_path, beam_size=50, max_length=20, candidates=None)
+    _decoding(*args).load_mmi(path)
+    err = capsys.readouterr().err
+    assert err.startswith("warning: the MMI weights in") and f"Use the same {differ} as" in err
+    with pytest.raises(mmi.MmiFileError, match=f"Use the same {differ} as tune_mmi"):
+        _decoding(*args, "--strict_mmi").load_mmi(path)
+
+
+def test_mmi_settings_record_the_options_and_sampling_ignores_the_beam(tmp_path, capsys):
+    from mtask_tf.decoding import mmi
+
+    sampled = ["--num_samples=30", "--sampling_topp=0.9", "--no_repeat_ngram_size=2"]
+    path = tmp_path / "mmi.json"
+    mmi.MmiWeights(0.5, 0.1, _decoding(*sampled, "--length_penalty=1").search_settings()).save(path)
+    record = json.loads(path.read_text())["decoding"]
+    assert (record["num_samples"], record["sampling_topp"], record["length_penalty"]) == (
+        30,
+        0.9,
+        1.0,
+    )
+    assert (
+        mmi.MmiWeights.load(path).tuned_with
+        == _decoding(*sampled, "--length_penalty=1").search_settings()
+    )
+    # The beam plays no part in sampling; another seed draws the same kind of list.
+    _decoding(*sampled, "--length_penalty=1", "--beam_size=7", "--sampling_seed=9").load_mmi(path)
+    assert capsys.readouterr().err == ""
+    _decoding(*sampled, "--length_penalty=1", "--sampling_temperature=0.5").load_mmi(path)
+    err = capsys.readouterr().err
+    assert "top-p 0.9, temperature 1" in err and "Use the same --sampling_temperature as" in err
+
+
+def test_mmi_file_from_before_the_options_means_them_off(tmp_path, capsys):
+    path = tmp_path / "mmi.json"
+    path.write_text(
+        '{"lambda": 1, "gamma": 0, "decoding": '
+        '{"beam_size": 50, "max_length": 20, "candidates": "all"}}'
+    )
+    _decoding().load_mmi(path)
+    assert capsys.readouterr().err == ""
+    _decoding("--length_penalty=1").load_mmi(path)
+    assert "Use the same --length_penalty as" in capsys.readouterr().err
 
 
 def test_mmi_file_without_settings_warns(tmp_path, capsys):

@@ -94,6 +94,7 @@ def beam_search(
     eos_id: int,
     blocked_ids=(),
     min_length: int = 0,
+    no_repeat_ngram_size: int = 0,
 ) -> BeamSearchResult:
     """Beam search producing the paper's N-best list (section 6.4).
 
@@ -135,6 +136,15 @@ def beam_search(
     before `min_length` words; their probability is not spread over the other
     words, so a score stays the model's log-probability of the sequence.
 
+    Loop guard (`no_repeat_ngram_size=n`, 0: off): no hypothesis repeats one
+    of its own n-grams. The words that would complete an n-gram the
+    hypothesis already holds (its last n-1 words matched against every
+    earlier window, `repeated_ngram_words`) are not proposed, exactly like
+    blocked words: not renormalised. EOS is never blocked this way (no
+    earlier n-gram ends in EOS). The B best words of a beam are then found
+    among its B + 1 + W best, W = max_length - n + 1 being the most words
+    one hypothesis can block, so the search stays exact.
+
     Args:
         step_fn: `(ids, step, state) -> (log_probs, new_state)`, see the
             module docstring.
@@ -149,6 +159,7 @@ def beam_search(
         eos_id: the token that ends a hypothesis.
         blocked_ids: tokens never proposed (e.g. padding, BOS, unknown).
         min_length: the fewest tokens before EOS (1: no empty responses).
+        no_repeat_ngram_size: n > 0: no hypothesis repeats one of its n-grams.
 
     Returns:
         A `BeamSearchResult`.
@@ -169,6 +180,7 @@ def beam_search(
         nbest = beam_size * max_length  # room for every candidate: at most B a step
     _check_positive(beam_size=beam_size, max_length=max_length, nbest=nbest)
     blocked_ids = _check_blocked(blocked_ids, eos_id)
+    repeat_slots = _check_no_repeat(no_repeat_ngram_size, max_length)
     batch_size = tf.convert_to_tensor(batch_size, tf.int32)
     positions = tf.range(max_length)
 
@@ -201,7 +213,18 @@ def beam_search(
 
         # The paper's B x B candidates: the best words of each beam. One more
         # than B, so that B non-EOS words remain when EOS is among them.
-        top_logits, top_words, row_max = _top_k_rows(logits, beam_size + 1, blocked_ids)
+        top_logits, top_words, row_max = _top_k_rows(
+            logits, beam_size + 1 + repeat_slots, blocked_ids
+        )
+        if repeat_slots:
+            top_logits, top_words = _drop_repeated(
+                top_logits,
+                top_words,
+                repeated_ngram_words(
+                    tf.reshape(alive_ids, [-1, max_length]), step, no_repeat_ngram_size
+                ),
+                beam_size + 1,
+            )
         k = top_words.shape[-1] or tf.shape(top_words)[-1]
         log_normalizer = _log_normalizer(logits, row_max)  # [batch * beam]
         top_log_probs = top_logits - log_normalizer[:, None]
@@ -284,6 +307,7 @@ def greedy_search(
     eos_id,
     blocked_ids=(),
     min_length=0,
+    no_repeat_ngram_size=0,
 ) -> BeamSearchResult:
     """Greedy search: the most probable word at each step (EOS at the last).
 
@@ -301,7 +325,53 @@ def greedy_search(
         eos_id=eos_id,
         blocked_ids=blocked_ids,
         min_length=min_length,
+        no_repeat_ngram_size=no_repeat_ngram_size,
     )
+
+
+def repeated_ngram_words(ids, step, n):
+    """The words that would make each hypothesis repeat one of its own n-grams.
+
+    A hypothesis holds tokens 0 .. step-1 of its row of `ids`; the word at
+    `step` repeats an n-gram if the last n-1 tokens equal the window at
+    j .. j+n-2 for some j <= step - n: then token j+n-1 is blocked. Every
+    window is compared at once (n-1 shifted slices), so the cost is
+    `[rows, max_length, n]` comparisons, nothing of vocabulary size.
+
+    Args:
+        ids: int32 `[rows, max_length]`, the hypotheses (padded past `step`).
+        step: int32 scalar, the position being predicted.
+        n: the n-gram size, a positive Python int.
+
+    Returns:
+        (words int32 `[rows, W]`, blocked bool `[rows, W]`), W = max_length - n + 1:
+        `words[r, j]` is blocked for row r where `blocked[r, j]`; a word may
+        appear several times.
+    """
+    max_length = ids.shape[1]
+    width = max_length - n + 1
+    # Windows wholly before the suffix.
+    blocked = tf.broadcast_to(tf.range(width)[None, :] <= step - n, [tf.shape(ids)[0], width])
+    for k in range(n - 1):
+        suffix_word = tf.gather(ids, tf.maximum(step - n + 1 + k, 0), axis=1)
+        blocked &= tf.equal(ids[:, k : k + width], suffix_word[:, None])
+    return ids[:, n - 1 :], blocked
+
+
+def _drop_repeated(values, words, repeated, k):
+    """The k best of each row's candidates once the repeated words are removed.
+
+    values, words: `[rows, k + W]`, the best candidates; repeated: the pair
+    `repeated_ngram_words` returns. At most W of a row's candidates are
+    removed, so the k best that remain are that row's k best allowed words.
+    """
+    repeated_words, blocked = repeated
+    hit = tf.equal(words[:, :, None], repeated_words[:, None, :]) & blocked[:, None, :]
+    values = tf.where(tf.reduce_any(hit, axis=2), _NEG_INF, values)
+    width = values.shape[-1]
+    k = min(k, width) if width is not None else tf.minimum(k, tf.shape(values)[-1])
+    values, position = tf.math.top_k(values, k=k)
+    return values, tf.gather(words, position, batch_dims=1)
 
 
 def sequence_log_prob(step_fn: StepFn, initial_state, ids, lengths, bos_id):
@@ -443,6 +513,16 @@ def _check_blocked(blocked_ids, eos_id):
             "to keep it from ending a hypothesis too early."
         )
     return blocked_ids
+
+
+def _check_no_repeat(n, max_length):
+    """The most words one hypothesis can block for repeating an n-gram (0: guard off)."""
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
+        raise ValueError(
+            f"beam_search: no_repeat_ngram_size must be 0 (off) or a positive Python int, "
+            f"got {n!r}."
+        )
+    return max(max_length - n + 1, 0) if n else 0
 
 
 def _merge_finished(finished, candidates, nbest):

@@ -15,6 +15,7 @@ import tensorflow as tf
 from mtask_tf.data import vocabulary
 from mtask_tf.decoding import beam_search as beam_search_lib
 from mtask_tf.decoding import low_precision
+from mtask_tf.decoding import sampling
 from mtask_tf.model import losses
 
 # Never propose padding, BOS, <unk>, or an empty response (EOS first). Their
@@ -88,17 +89,41 @@ class Generator(tf.Module):
         decoder_state, memory = self.encode(source)
         return (decoder_state, tf.cast(speaker, tf.int32)), memory
 
-    def generate(self, source, speaker, *, beam_size, max_length, nbest=None):
+    def generate(self, source, speaker, *, beam_size, max_length, nbest=None, **guards):
         """N-best responses: a `BeamSearchResult` ([batch, nbest, max_length] ids, ...).
 
         nbest=None keeps every finished hypothesis (beam_size * max_length slots).
         Scores are float32 log-probabilities whatever `search_dtype` is.
+        guards: `no_repeat_ngram_size=n`, passed to `beam_search`.
         """
         state = self.initial_state(source, speaker)
-        result = self.search(state, beam_size=beam_size, max_length=max_length, nbest=nbest)
+        result = self.search(
+            state, beam_size=beam_size, max_length=max_length, nbest=nbest, **guards
+        )
         return result if self.search_dtype == "float32" else self.rescore(state, result)
 
-    def search(self, state, *, beam_size, max_length, nbest=None):
+    def sample(self, source, speaker, *, num_samples, max_length, seed, options=None, **guards):
+        """Distinct sampled responses, best first: a `BeamSearchResult` ([batch, num_samples, ...]).
+
+        seed: int64 scalar or [batch], each input's seed (`sampling.sample`);
+        options: a `sampling.SamplingOptions` (None: plain sampling).
+        Scores are float32 log-probabilities whatever `search_dtype` is.
+        """
+        state = self.initial_state(source, speaker)
+        result = sampling.sample(
+            self._step,
+            state,
+            tf.shape(source)[0],
+            num_samples=num_samples,
+            max_length=max_length,
+            seed=seed,
+            options=options,
+            **guards,
+            **_SEARCH_IDS,
+        )
+        return result if self.search_dtype == "float32" else self.rescore(state, result)
+
+    def search(self, state, *, beam_size, max_length, nbest=None, **guards):
         """The beam search alone from `initial_state(...)`, in `search_dtype`.
 
         Its scores are the search's own: with bf16, bfloat16 approximations
@@ -113,6 +138,7 @@ class Generator(tf.Module):
             beam_size=beam_size,
             max_length=max_length,
             nbest=nbest,
+            **guards,
             **_SEARCH_IDS,
         )
 
@@ -150,7 +176,7 @@ class Generator(tf.Module):
             take(result.ids), take(result.lengths), take(scores)
         )
 
-    def greedy(self, source, speaker, *, max_length):
+    def greedy(self, source, speaker, *, max_length, **guards):
         """The single most probable word at each step: ids [batch, max_length], lengths."""
         state, memory = self.initial_state(source, speaker)
         result = beam_search_lib.greedy_search(
@@ -158,6 +184,7 @@ class Generator(tf.Module):
             state,
             tf.shape(source)[0],
             max_length=max_length,
+            **guards,
             **_SEARCH_IDS,
         )
         return result.ids[:, 0], result.lengths[:, 0]

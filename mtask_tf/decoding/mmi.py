@@ -1,8 +1,9 @@
 """The MMI reranking weights file written by `mtask_tf.tune_mmi` and read by decode/export.
 
 Besides lambda and gamma the file records the search the weights were tuned
-on (beam size, maximum length, candidates kept): weights tuned on one N-best
-list are not meant for another, so the readers compare it with their own.
+on (beam size or sampling, maximum length, candidates kept, loop guard,
+length penalty): weights tuned on one kind of N-best list are not meant for
+another, so the readers compare it with their own.
 """
 
 import dataclasses
@@ -18,42 +19,108 @@ class MmiFileError(errors.UserError):
 
 @dataclasses.dataclass(frozen=True)
 class SearchSettings:
-    """What decides the N-best list that is reranked.
+    """What decides the N-best list that is reranked, and its reranking features.
 
     candidates: finished hypotheses kept per input; None: all of them (up to
-    beam_size * max_length, the paper's list).
+    beam_size * max_length, the paper's list). no_repeat_ngram_size: the loop
+    guard (0: off). length_penalty: A of `rerank_features` (0: eq. 4 as in
+    the paper). num_samples > 0: the list is drawn by sampling (with
+    sampling_topk, sampling_topp and sampling_temperature) instead of beam
+    search, and beam_size plays no part. The sampling seed is not recorded:
+    weights tuned on samples drawn with one seed are meant for any other.
     """
 
     beam_size: int
     max_length: int
     candidates: int | None = None
+    no_repeat_ngram_size: int = 0
+    length_penalty: float = 0.0
+    num_samples: int = 0
+    sampling_topk: int = 0
+    sampling_topp: float = 1.0
+    sampling_temperature: float = 1.0
 
     def describe(self):
         kept = "every candidate" if self.candidates is None else f"{self.candidates} candidates"
-        return f"beam {self.beam_size}, max_length {self.max_length}, {kept}"
+        if self.num_samples:
+            search = (
+                f"{self.num_samples} samples (top-k {self.sampling_topk or 'off'}, top-p "
+                f"{self.sampling_topp:g}, temperature {self.sampling_temperature:g})"
+            )
+        else:
+            search = f"beam {self.beam_size}"
+        parts = [search, f"max_length {self.max_length}", kept]
+        if self.no_repeat_ngram_size:
+            parts.append(f"no repeated {self.no_repeat_ngram_size}-grams")
+        if self.length_penalty:
+            parts.append(f"length_penalty {self.length_penalty:g}")
+        return ", ".join(parts)
+
+    def compared(self):
+        """The fields that shape the reranked list: the sampling ones, or beam_size."""
+        record = dataclasses.asdict(self)
+        unused = ("beam_size",) if self.num_samples else _SAMPLING_FIELDS[1:]
+        return {k: v for k, v in record.items() if k not in unused}
 
     def to_json(self):
         return {
-            "beam_size": self.beam_size,
-            "max_length": self.max_length,
+            **dataclasses.asdict(self),
             "candidates": "all" if self.candidates is None else self.candidates,
         }
 
     @classmethod
     def from_json(cls, record, path):
+        # Files written before a field existed were tuned with it at its default.
         try:
             candidates = record["candidates"]
             settings = cls(
                 int(record["beam_size"]),
                 int(record["max_length"]),
                 None if candidates == "all" else int(candidates),
+                **{
+                    field.name: field.type(record[field.name])
+                    for field in dataclasses.fields(cls)[3:]
+                    if field.name in record
+                },
             )
         except (KeyError, TypeError, ValueError):
             raise MmiFileError(
                 f"{path}: field 'decoding' must hold beam_size, max_length and candidates "
-                f'(a number or "all"), found {record!r}'
+                f'(a number or "all"), and numbers for {", ".join(_OPTIONAL_FIELDS)} '
+                f"where given, found {record!r}"
             ) from None
         return settings
+
+
+_SAMPLING_FIELDS = ("num_samples", "sampling_topk", "sampling_topp", "sampling_temperature")
+_OPTIONAL_FIELDS = ("no_repeat_ngram_size", "length_penalty", *_SAMPLING_FIELDS)
+
+
+def rerank_features(
+    forward_log_prob, reverse_log_prob, response_tokens, message_tokens, length_penalty
+):
+    """The three features of eq. 4 that lambda and gamma weigh, with the length penalty.
+
+    score(R) = f + mmi_lambda * r + mmi_gamma * |R|, where with A = length_penalty
+
+        f = log p(R | M, v) / (response_tokens ** A)
+        r = log p(M | R) / (message_tokens ** A)
+        |R| = response_tokens - 1 (words, EOS not counted)
+
+    response_tokens counts the response's tokens including EOS (what the
+    forward score sums over); message_tokens the message's tokens including
+    EOS (what the reverse score sums over). A = 0 is the paper's eq. 4; A = 1
+    the per-token mean log-probability of Li et al.'s decoder. Arithmetic
+    only, so it takes floats, numpy arrays or float tensors alike (decoding
+    and MERT compute the same features).
+
+    Returns:
+        (f, r, |R|).
+    """
+    if length_penalty:
+        forward_log_prob = forward_log_prob / response_tokens**length_penalty
+        reverse_log_prob = reverse_log_prob / message_tokens**length_penalty
+    return forward_log_prob, reverse_log_prob, response_tokens - 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,11 +179,14 @@ def settings_mismatch(weights, settings, path):
             f"with; decoding with {settings.describe()}. Re-tune with "
             "python -m mtask_tf.tune_mmi to record them."
         )
-    if weights.tuned_with != settings:
+    tuned, used = weights.tuned_with.compared(), settings.compared()
+    if tuned != used:
+        # num_samples is in both: sampling against beam search names it alone.
+        differ = sorted(k for k in tuned.keys() & used.keys() if tuned[k] != used[k])
+        flags = ", ".join(f"--{k}" for k in differ)
         return (
             f"the MMI weights in {path} were tuned with {weights.tuned_with.describe()}, "
             f"but this run decodes with {settings.describe()}: the reranked lists differ "
-            "from those MERT saw. Use the same --beam_size, --max_length and "
-            "--candidates, or re-tune."
+            f"from those MERT saw. Use the same {flags} as tune_mmi, or re-tune."
         )
     return None

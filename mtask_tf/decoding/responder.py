@@ -9,10 +9,14 @@ import dataclasses
 import tensorflow as tf
 
 from mtask_tf.data import vocabulary
+from mtask_tf.decoding import beam_search as beam_search_lib
 from mtask_tf.decoding import generator as generator_lib
+from mtask_tf.decoding import mmi
+from mtask_tf.decoding import sampling
 from mtask_tf.model import model_dir as model_dir_lib
 
 STRING_BATCH = tf.TensorSpec([None], tf.string)
+SEED_BATCH = tf.TensorSpec([None], tf.int64)
 # Layer-name prefix of the reverse model, so its variables' names differ from the
 # forward model's in one graph (TensorFlow Serving's loader needs unique names).
 REVERSE_PREFIX = "reverse_"
@@ -36,6 +40,15 @@ class DecodeConfig:
     decode_dtype "bf16" runs the search's matmuls in bfloat16 and rescores its
     N-best list in float32 (`low_precision`): faster where the CPU has
     bfloat16 instructions, the same exact scores, possibly other candidates.
+
+    no_repeat_ngram_size n > 0: no candidate repeats one of its n-grams.
+    length_penalty A > 0: the forward and reverse log-probabilities are
+    divided by their token counts to the power A before reranking
+    (`mmi.rerank_features`). num_samples N > 0: the candidates are N seeded
+    samples (`sampling.sample`; duplicates dropped) instead of the beam's
+    list, drawn with sampling_topk, sampling_topp and sampling_temperature;
+    `generate` draws with sampling_seed, `generate_seeded` with a seed per
+    input.
     """
 
     beam_size: int = 50
@@ -45,6 +58,13 @@ class DecodeConfig:
     mmi_lambda: float = 0.0
     mmi_gamma: float = 0.0
     decode_dtype: str = "float32"
+    no_repeat_ngram_size: int = 0
+    length_penalty: float = 0.0
+    num_samples: int = 0
+    sampling_topk: int = 0
+    sampling_topp: float = 1.0
+    sampling_temperature: float = 1.0
+    sampling_seed: int = 0
 
 
 class Responder(tf.Module):
@@ -142,23 +162,38 @@ class Responder(tf.Module):
 
         n is at most `config.responses` and at most the number of candidates
         the fullest list of the batch holds; shorter lists end in empty slots
-        (length 0, score -inf).
+        (length 0, score -inf). When sampling, every input is drawn with
+        `config.sampling_seed`.
         """
-        with tf.control_dependencies(self._check_inputs(message, context, speaker)):
+        seed = tf.fill(tf.shape(message), tf.constant(self.config.sampling_seed, tf.int64))
+        return self._generate(context, message, speaker, seed)
+
+    @tf.function(input_signature=[STRING_BATCH] * 3 + [SEED_BATCH])
+    def generate_seeded(self, context, message, speaker, seed):
+        """`generate` with each input's sampling seed given (int64 [batch]).
+
+        With the seed `config.sampling_seed` an input gets what `generate`
+        gives it; the same (input, seed) always gets the same samples,
+        whatever else is in the batch. Without sampling the seed is unused.
+        """
+        return self._generate(context, message, speaker, seed)
+
+    def _generate(self, context, message, speaker, seed):
+        with tf.control_dependencies(self._check_inputs(message, context, speaker, seed)):
             speaker_ids = self.speaker_ids(speaker)
             source = self.source_ids(context, message)
         c = self.config
-        result = self.forward.generate(
-            source, speaker_ids, beam_size=c.beam_size, max_length=c.max_length, nbest=c.candidates
-        )
+        result = self._candidates(source, speaker_ids, seed)
         ids, lengths, forward_log_prob = _drop_empty_columns(result)
-        reverse_log_prob = self._reverse_scores(message, ids, lengths)
-        words = tf.maximum(lengths - 1, 0)
-        scores = (
-            forward_log_prob
-            + c.mmi_lambda * reverse_log_prob
-            + c.mmi_gamma * tf.cast(words, tf.float32)
+        reverse_log_prob, message_tokens = self._reverse_scores(message, ids, lengths)
+        forward, reverse, words = mmi.rerank_features(
+            forward_log_prob,
+            reverse_log_prob,
+            tf.cast(lengths, tf.float32),
+            tf.cast(message_tokens, tf.float32)[:, None],
+            c.length_penalty,
         )
+        scores = forward + c.mmi_lambda * reverse + c.mmi_gamma * words
         scores = tf.where(lengths > 0, scores, -float("inf"))
         order = tf.argsort(scores, axis=1, direction="DESCENDING", stable=True)
         order = order[:, : c.responses]  # None: every candidate
@@ -171,16 +206,45 @@ class Responder(tf.Module):
             "reverse_log_prob": take(reverse_log_prob),
             "lengths": lengths,
             "ids": ids,
+            "message_lengths": message_tokens,
         }
+
+    def _candidates(self, source, speaker_ids, seed):
+        """The N-best list to rerank: the beam's, or the distinct samples, best first."""
+        c = self.config
+        guards = dict(no_repeat_ngram_size=c.no_repeat_ngram_size)
+        if not c.num_samples:
+            return self.forward.generate(
+                source,
+                speaker_ids,
+                beam_size=c.beam_size,
+                max_length=c.max_length,
+                nbest=c.candidates,
+                **guards,
+            )
+        result = self.forward.sample(
+            source,
+            speaker_ids,
+            num_samples=c.num_samples,
+            max_length=c.max_length,
+            seed=_input_seeds(seed, source, speaker_ids),
+            options=sampling.SamplingOptions(
+                c.sampling_topk, c.sampling_topp, c.sampling_temperature
+            ),
+            **guards,
+        )
+        return beam_search_lib.BeamSearchResult(*(x[:, : c.candidates] for x in result))
 
     def _reverse_scores(self, message, ids, lengths):
         """log p(message | response) for every filled slot, 0 for empty ones: [batch, n].
 
         Only filled slots are scored, in chunks of rows whose logits stay
-        within a fixed budget, so memory does not grow with the list.
+        within a fixed budget, so memory does not grow with the list. Also
+        returns the message's token count (EOS included) as the reverse model
+        scores it: int32 [batch] (1 without a reverse model).
         """
         if self.reverse is None:
-            return tf.zeros(tf.shape(lengths), tf.float32)
+            return tf.zeros(tf.shape(lengths), tf.float32), tf.ones(tf.shape(message), tf.int32)
         batch, slots = tf.shape(ids)[0], tf.shape(ids)[1]
         filled = tf.where(tf.reshape(lengths, [-1]) > 0)  # [rows, 1]
         flat_ids = tf.gather_nd(tf.reshape(ids, [batch * slots, -1]), filled)
@@ -196,7 +260,9 @@ class Responder(tf.Module):
             target_out.to_tensor(),
         )
         log_prob = tf.where(words > 0, log_prob, 0.0)
-        return tf.reshape(tf.scatter_nd(filled, log_prob, [batch * slots]), [batch, slots])
+        log_prob = tf.reshape(tf.scatter_nd(filled, log_prob, [batch * slots]), [batch, slots])
+        _, message_out = self.tokenizer.encode_target(message, _WHOLE)
+        return log_prob, tf.cast(message_out.row_lengths(), tf.int32)
 
     @tf.function(input_signature=[STRING_BATCH] * 4)
     def score(self, context, message, speaker, response):
@@ -250,6 +316,27 @@ class Responder(tf.Module):
             target_out.to_tensor(),
         )
         return {"log_prob": log_prob, "num_tokens": num_tokens}
+
+
+def _input_seeds(seed, source, speaker_ids):
+    """int64 [batch]: each input's sampling seed, a hash of its seed and what the model reads.
+
+    Two inputs of one batch do not share random numbers, and an input gets
+    the same samples whatever batch it comes in.
+    """
+    text = tf.strings.join(
+        [
+            tf.strings.as_string(seed),
+            tf.strings.as_string(speaker_ids),
+            # The tokens without padding: the batch's longest input does not matter.
+            tf.strings.reduce_join(
+                tf.where(source != vocabulary.PAD_ID, tf.strings.as_string(source) + " ", ""),
+                axis=1,
+            ),
+        ],
+        separator=":",
+    )
+    return tf.strings.to_hash_bucket_fast(text, 1 << 62)
 
 
 def _drop_empty_columns(result):

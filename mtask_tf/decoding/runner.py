@@ -13,6 +13,7 @@ class Hypothesis:
     forward_log_prob: float
     reverse_log_prob: float
     length: int  # Tokens, EOS included.
+    message_length: int  # The message's tokens, EOS included, as the reverse model scores it.
 
 
 def _hypotheses(outputs, row):
@@ -23,6 +24,7 @@ def _hypotheses(outputs, row):
             float(outputs["forward_log_prob"][row, k]),
             float(outputs["reverse_log_prob"][row, k]),
             int(outputs["lengths"][row, k]),
+            int(outputs["message_lengths"][row]),
         )
         for k in range(outputs["lengths"].shape[1])
         if outputs["lengths"][row, k] > 0

@@ -7,6 +7,16 @@ Signatures (method name tensorflow/serving/predict), all inputs string [batch]:
     score: context, message, speaker, response -> log_prob float32 [batch],
         num_tokens int32 [batch]
     reverse_score (with a reverse model): message, response -> log_prob, num_tokens
+    generate_seeded (exports that sample, --num_samples): context, message,
+        speaker, and seed int64 [batch] -> what generate returns
+
+Sampling seeds. TensorFlow Serving's Predict needs every input of a
+signature, so `generate` takes no seed: it draws with the seed fixed at
+export (--sampling_seed), the same responses `decode` gives with that flag.
+A client that wants other draws (e.g. "another answer") calls
+generate_seeded with a seed per input. An input's samples depend only on
+its seed and the input itself, not on what else is in the batch, so
+server-side batching does not change them.
 """
 
 import pathlib
@@ -18,6 +28,7 @@ from mtask_tf.export import layout
 
 _GENERATE_OUTPUTS = ("responses", "scores", "forward_log_prob", "reverse_log_prob", "lengths")
 _S = responder_lib.STRING_BATCH
+_SEED = responder_lib.SEED_BATCH
 
 
 class ServingModule(tf.Module):
@@ -38,9 +49,19 @@ class ServingModule(tf.Module):
             if responder.reverse is not None
             else None
         )
+        # Only an export that samples has draws for a seed to change.
+        self.generate_seeded = (
+            tf.function(self._generate_seeded, input_signature=[_S, _S, _S, _SEED])
+            if responder.config.num_samples
+            else None
+        )
 
     def _generate(self, context, message, speaker):
         outputs = self.responder.generate(context, message, speaker)
+        return {name: outputs[name] for name in _GENERATE_OUTPUTS}
+
+    def _generate_seeded(self, context, message, speaker, seed):
+        outputs = self.responder.generate_seeded(context, message, speaker, seed)
         return {name: outputs[name] for name in _GENERATE_OUTPUTS}
 
     def signatures(self):
@@ -52,6 +73,8 @@ class ServingModule(tf.Module):
         }
         if self.reverse_score is not None:
             signatures["reverse_score"] = self.reverse_score.get_concrete_function()
+        if self.generate_seeded is not None:
+            signatures["generate_seeded"] = self.generate_seeded.get_concrete_function()
         return signatures
 
 

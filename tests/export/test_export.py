@@ -313,3 +313,131 @@ def test_bf16_export_returns_the_float32_scores_of_the_score_signature(trained, 
     assert not [n.name for n in nodes if n.attr["_XlaMustCompile"].b or n.op.startswith("Xla")]
     bfloat16 = 14  # DataType DT_BFLOAT16 in tensorflow/core/framework/types.proto
     assert any(n.attr["T"].type == bfloat16 for n in nodes if n.op == "MatMul")
+
+
+# generate, then generate_seeded with the export's seed and with another one.
+_SEEDED = r"""
+import json, sys
+import tensorflow as tf
+model = tf.saved_model.load(sys.argv[1])
+inputs = {k: tf.constant(v) for k, v in json.loads(sys.argv[2]).items()}
+seed = lambda s: tf.fill(tf.shape(inputs["message"]), tf.constant(s, tf.int64))
+out = {"generate": model.signatures["generate"](**inputs)}
+for name, s in (("same", 4), ("other", 5)):
+    out[name] = model.signatures["generate_seeded"](seed=seed(s), **inputs)
+out = {k: {n: v.numpy().tolist() for n, v in o.items()} for k, o in out.items()}
+print(json.dumps(out, default=lambda b: b.decode()))
+"""
+
+OPTIONS = (
+    "--num_samples=12",
+    "--sampling_topk=8",
+    "--sampling_topp=0.95",
+    "--sampling_temperature=1.3",
+    "--sampling_seed=4",
+    "--no_repeat_ngram_size=2",
+    "--length_penalty=1",
+    "--max_length=6",
+    "--responses=4",
+)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [OPTIONS, ("--no_repeat_ngram_size=1", "--length_penalty=0.5", *DECODING)],
+    ids=["sampling", "beam"],
+)
+def test_export_with_the_decoding_options_matches_decode(trained, tmp_path, options):
+    # Weights tuned with these options, as tune_mmi records them.
+    from mtask_tf.decoding import mmi
+
+    flag = {a.split("=")[0][2:]: a.split("=")[1] for a in options}
+    settings = mmi.SearchSettings(
+        int(flag.get("beam_size", 50)),
+        int(flag["max_length"]),
+        None,
+        int(flag["no_repeat_ngram_size"]),
+        float(flag["length_penalty"]),
+        int(flag.get("num_samples", 0)),
+        int(flag.get("sampling_topk", 0)),
+        float(flag.get("sampling_topp", 1.0)),
+        float(flag.get("sampling_temperature", 1.0)),
+    )
+    mmi.MmiWeights(0.8, 0.6, settings).save(tmp_path / "mmi.json")
+    common = (
+        f"--model_dir={trained / 'mtask_m'}",
+        f"--reverse_model_dir={trained / 'reverse'}",
+        f"--mmi={tmp_path / 'mmi.json'}",
+        *options,
+        "--strict_mmi",
+    )
+    run_module(
+        "mtask_tf.export",
+        *common,
+        f"--export_base={tmp_path / 'options'}",
+        f"--models_config={tmp_path / 'models.config'}",
+        check=True,
+    )
+    path = tmp_path / "options" / "1"
+    sampled = "--num_samples=12" in options
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _SEEDED if sampled else _GENERATE_ONLY,
+            str(path),
+            json.dumps(INPUTS),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout.splitlines()[-1])
+    generate = out["generate"]
+    if sampled:
+        assert out["same"]["responses"] == generate["responses"]
+        assert out["other"]["responses"] != generate["responses"]
+    queries = tmp_path / "queries.tsv"
+    queries.write_text(
+        "speaker\tcontext\tmessage\n"
+        + "".join(
+            f"{s}\t{c}\t{m}\n"
+            for s, c, m in zip(*(INPUTS[k] for k in ("speaker", "context", "message")))
+        )
+    )
+    decoded = tmp_path / "decoded.jsonl"
+    run_module("mtask_tf.decode", *common, f"--input={queries}", f"--output={decoded}", check=True)
+    for row, line in enumerate(decoded.read_text().splitlines()):
+        nbest = json.loads(line)["nbest"]
+        assert [h["response"] for h in nbest] == generate["responses"][row]
+        assert [h["score"] for h in nbest] == pytest.approx(generate["scores"][row], abs=1e-4)
+        # The length penalty's eq. 4, from the served parts.
+        a = float(flag["length_penalty"])
+        expected = [
+            f / n**a + 0.8 * r / h["message_length"] ** a + 0.6 * (n - 1)
+            for f, r, n, h in zip(
+                generate["forward_log_prob"][row],
+                generate["reverse_log_prob"][row],
+                generate["lengths"][row],
+                nbest,
+            )
+        ]
+        assert generate["scores"][row] == pytest.approx(expected, abs=1e-4)
+        words = [h["response"].split() for h in nbest]
+        n = int(flag["no_repeat_ngram_size"])
+        for w in words:
+            grams = [tuple(w[i : i + n]) for i in range(len(w) - n + 1)]
+            assert len(grams) == len(set(grams)), w
+
+
+_GENERATE_ONLY = r"""
+import json, sys
+import tensorflow as tf
+model = tf.saved_model.load(sys.argv[1])
+inputs = {k: tf.constant(v) for k, v in json.loads(sys.argv[2]).items()}
+assert "generate_seeded" not in model.signatures  # beam search: nothing to seed
+out = {"generate": model.signatures["generate"](**inputs)}
+out = {k: {n: v.numpy().tolist() for n, v in o.items()} for k, o in out.items()}
+print(json.dumps(out, default=lambda b: b.decode()))
+"""
