@@ -103,15 +103,15 @@ def _decoder_steps(generator, beam_size, steps):
     shapes on this machine, to set beside `bound_s` and `p50_s`.
     """
     ids = tf.fill([beam_size], vocabulary.EOS_ID + 1)
-    state = beam_search_lib.tile_to_beam(
-        generator.initial_state(tf.ones([1, 4], tf.int32), tf.zeros([1], tf.int32)), beam_size
-    )
+    state, memory = generator.initial_state(tf.ones([1, 4], tf.int32), tf.zeros([1], tf.int32))
+    state = beam_search_lib.tile_to_beam(state, beam_size)
+    step_fn = generator.step_fn(memory)  # the beam's hypotheses all read input 0
     steps = int(round(steps))
 
     @tf.function
     def run(state):
         def body(step, total, state):
-            logits, state = generator._step(ids, step, state)
+            logits, state = step_fn(ids, step, state)
             return step + 1, total + tf.cast(logits[0, 0], tf.float32), state
 
         return tf.while_loop(lambda step, *_: step < steps, body, (0, 0.0, state))[1]

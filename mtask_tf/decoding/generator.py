@@ -110,9 +110,10 @@ class Generator(tf.Module):
         Scores are float32 log-probabilities whatever `search_dtype` is.
         """
         state = self.initial_state(source, speaker)
+        search_state, memory = state
         result = sampling.sample(
-            self._step,
-            state,
+            self.step_fn(memory),  # samples are grouped by input, as beams are
+            search_state,
             tf.shape(source)[0],
             num_samples=num_samples,
             max_length=max_length,
