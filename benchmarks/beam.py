@@ -32,7 +32,7 @@ def _words(shapes):
     return [f"w{i}" for i in range(shapes.vocabulary_size - len(vocabulary.SPECIAL_TOKENS))]
 
 
-def _trained(directory, shapes, persona, direction, seed):
+def _trained(directory, shapes, persona, direction, seed, attention="none"):
     """A randomly initialised model as `model_dir.load_trained` returns it.
 
     Random weights rarely pick EOS, so hypotheses tend to run to the maximum
@@ -50,6 +50,7 @@ def _trained(directory, shapes, persona, direction, seed):
         shapes.num_layers,
         len(SPEAKERS) if persona else 0,
         shapes.speaker_dim,
+        attention=attention,
     )
     keras.utils.set_random_seed(seed)
     prefix = responder_lib.REVERSE_PREFIX if direction == "reverse" else ""
@@ -198,6 +199,23 @@ def _bf16(shapes, forward, config, one, reps, beam_size, steps):
     }
 
 
+def _attention(shapes, directory, config, one, reps):
+    """The same request (no MMI) to the same-size persona model with Luong attention.
+
+    Random weights make both models run about the same steps; the steps are
+    counted, so the cost per step compares too.
+    """
+    forward = _trained(directory, shapes, True, "forward", 1, attention="luong")
+    responder = responder_lib.Responder(forward, None, config)
+    counter = _count_steps(responder.forward)
+    latency = stats.time_calls(lambda: responder.generate(*one)["scores"].numpy(), reps)
+    return {
+        "p50_s": stats.percentile(latency, 50),
+        "latency_s": stats.summary(latency),
+        "steps_run": int(counter.numpy()) / (reps + 1),
+    }
+
+
 def _prefix_counts(result):
     """Token positions of the list, and distinct prefixes among them (what rescoring computes)."""
     ids, lengths = result.ids.numpy()[0], result.lengths.numpy()[0]
@@ -239,8 +257,12 @@ def _measure(shapes, forward, reverse, peak_float32_gflops, quick, beam_size, ma
     batch16_rates = stats.summary(stats.rates(16, batch16))
     bf16 = _bf16(shapes, forward, config, one, reps, beam_size, steps)
     bf16["ratio_to_bound"] = bf16["p50_s"] / bound if bound else None
+    attention = _attention(shapes, forward.model_dir, config, one, reps)
+    attention["p50_over_paper"] = attention["p50_s"] / p50
+    attention["per_step_over_paper"] = (attention["p50_s"] / attention["steps_run"]) / (p50 / steps)
     return {
         "bf16": bf16,
+        "attention": attention,
         "beam_size": beam_size,
         "max_length": max_length,
         "steps_run": steps,

@@ -24,7 +24,7 @@ from absl import flags
 
 from benchmarks import stats
 
-FIGURES = ("peak", "train", "bf16", "torch", "beam", "memory", "serving")
+FIGURES = ("peak", "train", "bf16", "attention", "torch", "beam", "memory", "serving")
 
 _QUICK = flags.DEFINE_bool(
     "quick",
@@ -80,6 +80,21 @@ TARGETS = {  # name -> (what, JSON path of the measured value, test)
         "serving the bf16 export >= 1.5x the requests/s of the float32 one (c32)",
         ("serving", "bf16_over_fp32"),
         lambda r: r >= 1.5,
+    ),
+    "train_attention_fp32_1.35x": (
+        "training float32 with attention costs <= 1.35x the paper's model",
+        ("train", "attention_fp32_cost"),
+        lambda r: r <= 1.35,
+    ),
+    "train_attention_bf16_1.35x": (
+        "training bfloat16 with attention costs <= 1.35x the paper's model",
+        ("train", "attention_bf16_cost"),
+        lambda r: r <= 1.35,
+    ),
+    "beam_attention_1.35x": (
+        "beam (float32) p50 with attention <= 1.35x the paper's model",
+        ("beam", "attention", "p50_over_paper"),
+        lambda r: r <= 1.35,
     ),
     # The targets of issue #5, kept so that runs compare across versions.
     "train_fp32_80pct_of_bound": (
@@ -179,6 +194,17 @@ def measure(quick, skip, log):
             runs["torch_autocast_bf16"] = _torch(
                 shapes, warmup, reps, peak_fp32, log, "autocast_bf16"
             )
+    if "attention" not in skip:
+        attention = shapes.with_attention()
+        runs["attention_fp32"] = _train(
+            attention, "seq2seq", "float32", warmup, reps, peak_fp32, log
+        )
+        runs["attention_fp32_cost"] = _ratio(runs, "paper_fp32", "attention_fp32")
+        if "bf16" not in skip:
+            runs["attention_bf16"] = _train(
+                attention, "seq2seq", "mixed_bfloat16", warmup, reps, peak_fp32, log
+            )
+            runs["attention_bf16_cost"] = _ratio(runs, "paper_bf16", "attention_bf16")
     runs["ratio_vs_torch"] = _ratio(runs, "paper_fp32", "torch_reference")
     runs["bf16_ratio_vs_torch_autocast"] = _ratio(runs, "paper_bf16", "torch_autocast_bf16")
     if "beam" not in skip:
@@ -299,6 +325,8 @@ def markdown(results):
         "persona_fp32",
         "multitask_fp32",
         "paper_bf16",
+        "attention_fp32",
+        "attention_bf16",
         "torch_reference",
         "torch_compile",
         "torch_autocast_bf16",
@@ -327,6 +355,8 @@ def markdown(results):
             "",
             2,
         ),
+        _row(results, "train attention fp32 cost / paper", t + ("attention_fp32_cost",), "x", 2),
+        _row(results, "train attention bf16 cost / paper", t + ("attention_bf16_cost",), "x", 2),
         _row(results, "train mtask_tf / PyTorch", t + ("ratio_vs_torch",), "x", 2),
         _row(
             results,
@@ -372,6 +402,23 @@ def markdown(results):
             b + ("torch_reference", "latency_s"),
         ),
         _row(results, "beam PyTorch / mtask_tf (float32)", b + ("ratio_vs_torch",), "x", 2),
+        _row(
+            results,
+            "beam p50 with attention",
+            b + ("attention", "p50_s"),
+            "s",
+            3,
+            b + ("attention", "latency_s"),
+        ),
+        _row(results, "  its steps run", b + ("attention", "steps_run"), "", 1),
+        _row(results, "  p50 / the paper model's", b + ("attention", "p50_over_paper"), "x", 2),
+        _row(
+            results,
+            "  per step / the paper model's",
+            b + ("attention", "per_step_over_paper"),
+            "x",
+            2,
+        ),
         _row(results, "beam candidates reranked (full list)", b + ("candidates",), "", 0),
         _row(results, "MMI reranking extra", b + ("mmi_extra_s",), "s", 3),
         _row(

@@ -25,6 +25,8 @@ class Shapes:
     batch_size: int = 128
     source_length: int = 20
     target_length: int = 20
+    attention: str = "none"  # "luong": configs/attention.flags' model (with its dropout)
+    dropout: float = 0.0
 
     def config(self, persona):
         return builders.ModelConfig(
@@ -34,7 +36,13 @@ class Shapes:
             self.num_layers,
             NUM_SPEAKERS if persona else 0,
             self.speaker_dim,
+            dropout=self.dropout,
+            attention=self.attention,
         )
+
+    def with_attention(self):
+        """These sizes with configs/attention.flags' options: Luong attention, dropout 0.2."""
+        return dataclasses.replace(self, attention="luong", dropout=0.2)
 
 
 PAPER = Shapes()
@@ -56,15 +64,22 @@ def flops_per_target_token(shapes, persona):
     4 units; decoder the same per target token, its first layer's input being the word
     embedding plus the speaker embedding of a persona model; the output projection
     units x vocabulary per target token. Element-wise work (gates, softmax) and Adam
-    are left out.
+    are left out. With attention: the fed attentional vector is part of the
+    decoder's first input (units more), and per target token the scores and the
+    context (2 x source length x units) and W_c (2 units x units); per source
+    token the keys (units x units).
     """
     u, e = shapes.units, shapes.embedding_dim
     k = shapes.speaker_dim if persona else 0
+    feed = u if shapes.attention == "luong" else 0
     stack = lambda first_input: sum(
         (d + u) * 4 * u for d in [first_input] + [u] * (shapes.num_layers - 1)
     )
     encoder = stack(e) * shapes.source_length / shapes.target_length
-    decoder = stack(e + k) + u * shapes.vocabulary_size
+    decoder = stack(e + k + feed) + u * shapes.vocabulary_size
+    if feed:
+        decoder += 2 * shapes.source_length * u + 2 * u * u
+        encoder += u * u * shapes.source_length / shapes.target_length
     return 2 * 3 * (encoder + decoder)
 
 
