@@ -19,12 +19,14 @@ detokenizer undoes what it can. Between two tokens the space goes when:
 * `. , :` stands between two numbers ("3 . 5" -> "3.5").
 
 A word (a token with a letter or digit) is capitalised when it is "i" (or
-"i'm", "i'll", "i'd", "i've") or the first word of a sentence: of the text, or
-after `. ! ?`. A "." next to another "." is an ellipsis and does not end a
-sentence, nor does one between numbers. Capitalising upper-cases the first
-letter after any leading apostrophes ("'tis" -> "'Tis"); a word that starts
-otherwise ("<unk>", "2nd") is left alone. Since only spaces go and case
-changes, the tokenizer reads the readable text back as the same tokens.
+"i'm", "i'll", "i'd", "i've") or the first word of a sentence: of the text, of
+a quotation, or after `. ! ?`. A "." next to another "." is an ellipsis and
+does not end a sentence, nor does one between numbers, nor `. ! ?` before a
+closing quote ('"Stop!" he said'). Capitalising upper-cases the first letter
+after any leading apostrophes ("'tis" -> "'Tis"); a word that starts otherwise
+("<unk>", "2nd") is left alone. Since only spaces go and case changes, the
+tokenizer reads the readable text back as the same tokens, except where a
+straight apostrophe joins two ("it 's" -> "it's", one token).
 
 There are two implementations of these rules, which tests hold to the same
 outputs: `detokenize` in plain Python for command lines, pages and reports
@@ -116,8 +118,8 @@ def detokenize(text):
     """Readable text from space-separated tokens, by the rules in the module docstring.
 
     Example:
-    >>> detokenize("my lord , i pray you , - - 'tis true . he said : \" don ’ t ! \"")
-    'My lord, I pray you,-- \'Tis true. He said: "Don’t!"'
+    >>> detokenize("my lord , i pray you , - - 'tis true . i ’ m sure")
+    "My lord, I pray you,-- 'tis true. I’m sure"
     """
     tokens = re.split(f"[{_SPACE}]+", text.strip(_SPACE)) if text.strip(_SPACE) else []
     at = lambda k: tokens[k] if 0 <= k < len(tokens) else ""
@@ -228,8 +230,8 @@ def detokenize_tf(texts):
     """`detokenize` in core TensorFlow ops: string [...] -> string [...].
 
     Example:
-    >>> detokenize_tf(tf.constant([["i said : \\" no ! \\"", "it ' s 3 . 5 %"]]))
-    <tf.Tensor: shape=(1, 2), dtype=string, numpy=array([[b'I said: "No!"', b"It's 3.5%"]])>
+    >>> detokenize_tf(tf.constant([['he said : " no ! "', "it ' s 3 . 5 %"]])).numpy()
+    array([[b'He said: "No!"', b"It's 3.5%"]], dtype=object)
     """
     import tensorflow as tf
 
