@@ -121,7 +121,8 @@ def detokenize(text):
     >>> detokenize("my lord , i pray you , - - 'tis true . i ’ m sure")
     "My lord, I pray you,-- 'tis true. I’m sure"
     """
-    tokens = re.split(f"[{_SPACE}]+", text.strip(_SPACE)) if text.strip(_SPACE) else []
+    text = text.strip(_SPACE)
+    tokens = re.split(f"[{_SPACE}]+", text) if text else []
     at = lambda k: tokens[k] if 0 <= k < len(tokens) else ""
     opens, closes = _quote_sides(tokens)
     pieces, sentence_start = [], True
@@ -250,9 +251,8 @@ def detokenize_tf(texts):
     joins = _tf_joins(tokens, is_word, is_number, opens, closes)
     first = tf.equal(tf.range(tf.shape(tokens)[1]), 0)[None, :]
     space = ~joins & ~first & tf.not_equal(tokens, "")
-    capitalise = _tf_sentence_starts(
-        tokens, is_word, is_number, opens, closes
-    ) | tf.strings.regex_full_match(tokens, _any_of(I_WORDS))
+    starts = _tf_sentence_starts(tokens, is_word, is_number, opens, closes)
+    capitalise = starts | tf.strings.regex_full_match(tokens, _any_of(I_WORDS))
     shown = tf.where(capitalise, _tf_capitalised(tokens), tokens)
     joined = tf.strings.reduce_join(tf.where(space, " ", "") + shown, axis=1)
     return tf.reshape(joined, tf.shape(texts))
