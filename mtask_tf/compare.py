@@ -90,7 +90,7 @@ def samples(model_dirs, rows, config, batch_size):
     for model_dir in model_dirs:
         responder = responder_lib.load(model_dir, None, config)
         answers.append(
-            [h[0].response if h else "" for h in runner.decode(responder, rows, batch_size)]
+            [h[0].display if h else "" for h in runner.decode(responder, rows, batch_size)]
         )
     width = max(len(pathlib.Path(d).name) for d in model_dirs)
     lines = []

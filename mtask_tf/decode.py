@@ -107,6 +107,7 @@ def _write(path, rows, results):
                             row.context,
                             row.message,
                             h.response,
+                            h.display,
                             *values,
                         ]
                     )
@@ -173,7 +174,7 @@ def _interactive(responder, targets):
             [hypotheses] = runner.decode(responder, [records.Triple(speaker, context, line, "")], 1)
             for rank, h in enumerate(hypotheses, start=1):
                 print(
-                    f"  {rank}. {h.response}    (score {h.score:.2f} = forward "
+                    f"  {rank}. {h.display}    (score {h.score:.2f} = forward "
                     f"{h.forward_log_prob:.2f}, reverse {h.reverse_log_prob:.2f}, "
                     f"{h.length - 1} words)"
                 )

@@ -95,17 +95,19 @@ def format_outputs(outputs):
     """Lines showing a one-example Predict response; `outputs` maps names to arrays."""
     responses = outputs.get("responses")
     if responses is not None and responses.ndim == 2:
-        # generate: one row of N responses, with same-shaped score columns beside them.
+        # generate: one row of N responses, with same-shaped score columns beside them;
+        # readable text when the model has it (mtask_tf exports it as `display`).
+        shown = outputs.get("display", responses)
         columns = [name for name in _GENERATE_COLUMNS if name in outputs] + sorted(
             name for name in outputs if name not in _GENERATE_COLUMNS
         )
         columns = [
             name
             for name in columns
-            if name != "responses" and outputs[name].shape == responses.shape
+            if name not in ("responses", "display") and outputs[name].shape == responses.shape
         ]
         lines = []
-        for rank, response in enumerate(responses[0], start=1):
+        for rank, response in enumerate(shown[0], start=1):
             parts = "  ".join(
                 f"{name} {_text(outputs[name][0, rank - 1].item())}" for name in columns
             )

@@ -33,8 +33,10 @@ TRIPLE_COLUMNS = ("speaker", "context", "message", "response")
 MONOLOGUE_COLUMNS = ("speaker", "text")
 # Generated responses: `evaluate`'s NAME.SPLIT.responses.tsv (one 1-best per
 # input), and the first columns of `decode`'s N-best TSV (then its scores).
+# `response` holds the tokens metrics read; `display` the same response as
+# readable text (`detokenizer`); N-best files written before it lack `display`.
 RESPONSE_COLUMNS = ("speaker", "context", "message", "reference", "response")
-NBEST_COLUMNS = ("input", "rank", "speaker", "context", "message", "response")
+NBEST_COLUMNS = ("input", "rank", "speaker", "context", "message", "response", "display")
 TURN_REQUIRED_COLUMNS = ("speaker", "text")
 # Columns of a turn file that never identify a conversation.
 TURN_NON_CONVERSATION_COLUMNS = ("speaker", "text", "turn")
@@ -411,7 +413,7 @@ def _response_layout(header: list[str]):
                 "by mtask_tf.evaluate (NAME.SPLIT.responses.tsv) or mtask_tf.decode"
             )
     at = {name: header.index(name) for name in header}
-    nbest = tuple(header[: len(NBEST_COLUMNS)]) == NBEST_COLUMNS
+    nbest = tuple(header[:2]) == NBEST_COLUMNS[:2]
 
     def parse_row(fields):
         _check_fields(fields, header, ("speaker", "message", "response"))

@@ -8,7 +8,8 @@ import tensorflow as tf
 
 @dataclasses.dataclass
 class Hypothesis:
-    response: str
+    response: str  # Tokens, as metrics and reranking read them.
+    display: str  # The same response as readable text (`data.detokenizer`).
     score: float
     forward_log_prob: float
     reverse_log_prob: float
@@ -20,6 +21,7 @@ def _hypotheses(outputs, row):
     return [
         Hypothesis(
             outputs["responses"][row, k].decode("utf-8"),
+            outputs["display"][row, k].decode("utf-8"),
             float(outputs["scores"][row, k]),
             float(outputs["forward_log_prob"][row, k]),
             float(outputs["reverse_log_prob"][row, k]),

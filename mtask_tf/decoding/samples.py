@@ -6,6 +6,7 @@ Training takes this as a callable (`mtask_tf.train` hands it to
 
 import tensorflow as tf
 
+from mtask_tf.data import detokenizer
 from mtask_tf.decoding import generator
 
 
@@ -29,7 +30,7 @@ def dev_sampler(models, tokenizer, rows, examples, max_length, reverse=False, co
         texts = tokenizer.decode(*greedy()).numpy()
         return [
             f"**{row.speaker}**: {row.response if reverse else row.message}  \n"
-            f"→ {text.decode('utf-8')}"
+            f"→ {detokenizer.detokenize(text.decode('utf-8'))}"
             for row, text in zip(rows, texts)
         ]
 

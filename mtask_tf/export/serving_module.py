@@ -2,8 +2,10 @@
 
 Signatures (method name tensorflow/serving/predict), all inputs string [batch]:
     generate (= serving_default): context, message, speaker ->
-        responses string [batch, N], scores, forward_log_prob, reverse_log_prob
-        float32 [batch, N] (reranked, best first), lengths int32 [batch, N]
+        responses string [batch, N] (tokens), display string [batch, N] (the
+        same responses as readable text, `data.detokenizer`), scores,
+        forward_log_prob, reverse_log_prob float32 [batch, N] (reranked, best
+        first), lengths int32 [batch, N]
     score: context, message, speaker, response -> log_prob float32 [batch],
         num_tokens int32 [batch]
     reverse_score (with a reverse model): message, response -> log_prob, num_tokens
@@ -26,7 +28,14 @@ import tensorflow as tf
 from mtask_tf.decoding import responder as responder_lib
 from mtask_tf.export import layout
 
-_GENERATE_OUTPUTS = ("responses", "scores", "forward_log_prob", "reverse_log_prob", "lengths")
+_GENERATE_OUTPUTS = (
+    "responses",
+    "display",
+    "scores",
+    "forward_log_prob",
+    "reverse_log_prob",
+    "lengths",
+)
 _S = responder_lib.STRING_BATCH
 _SEED = responder_lib.SEED_BATCH
 

@@ -2,8 +2,9 @@
 
 The exported CSV has one row per item (the platform's template shows the
 columns and asks for the rating; the platform assigns each row to several
-workers): `item_id, example_1 .. example_N, context, message, left, right`. No
-column names the systems or the target.
+workers): `item_id, example_1 .. example_N, context, message, left, right`,
+the responses as readable text (`data.detokenizer`). No column names the
+systems or the target.
 
 The results CSV the platform returns has one row per answer; by default the
 columns are Amazon Mechanical Turk's (`WorkerId`, `Input.item_id`,
@@ -16,6 +17,7 @@ item).
 import csv
 import pathlib
 
+from mtask_tf.data import detokenizer
 from mtask_tf.human_eval import answers as answers_lib
 from mtask_tf.human_eval.answers import AnswerError
 
@@ -43,8 +45,8 @@ def export_csv(task, path):
                     *examples,
                     item.context,
                     item.message,
-                    item.left.response,
-                    item.right.response,
+                    detokenizer.detokenize(item.left.response),
+                    detokenizer.detokenize(item.right.response),
                 ]
             )
     return len(task.items)

@@ -21,6 +21,7 @@ import json
 import pathlib
 import random
 
+from mtask_tf.data import detokenizer
 from mtask_tf.data import records
 from mtask_tf.errors import UserError
 
@@ -53,14 +54,17 @@ class Item:
         return "left" if self.left.system == system else "right"
 
     def shown(self):
-        """What the judging page shows: no system names (nor the target's name)."""
+        """What the judging page shows: no system names (nor the target's name).
+
+        Responses are shown as readable text; the task file keeps their tokens.
+        """
         return {
             "id": self.id,
             "examples": list(self.examples),
             "context": self.context,
             "message": self.message,
-            "left": self.left.response,
-            "right": self.right.response,
+            "left": detokenizer.detokenize(self.left.response),
+            "right": detokenizer.detokenize(self.right.response),
         }
 
 

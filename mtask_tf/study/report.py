@@ -17,6 +17,7 @@ import pathlib
 import shlex
 import shutil
 
+from mtask_tf.data import detokenizer
 from mtask_tf.evaluation import metrics as metrics_lib
 from mtask_tf.evaluation import report as eval_report
 from mtask_tf.study import artifacts as artifacts_lib
@@ -558,14 +559,19 @@ def _examples(protocol, artifacts):
     parts += [
         f"The first {protocol.report.examples} test inputs of each target, in file "
         f"order, whose lines have at most {MAX_EXAMPLE_WORDS} words; the 1-best after "
-        "MMI reranking.",
+        "MMI reranking, written as readable text (the metrics read its tokens).",
         "",
     ]
     for target in protocol.report.example_targets:
         chosen = example_rows(artifacts.responses, target, protocol.report.examples)
         table = [
             [_quote(row["context"]), _quote(row["message"])]
-            + [_quote(answers[s]) if answers.get(s) is not None else NOT_RUN for s, _ in SYSTEMS]
+            + [
+                _quote(detokenizer.detokenize(answers[s]))
+                if answers.get(s) is not None
+                else NOT_RUN
+                for s, _ in SYSTEMS
+            ]
             for row, answers in chosen
         ]
         parts += [

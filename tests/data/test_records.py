@@ -202,11 +202,17 @@ def test_responses_round_trip_and_decode_nbest_files_give_their_rank_1_rows(tmp_
     nbest = tmp_path / "out.tsv"
     header = "\t".join([*records.NBEST_COLUMNS, "score"])
     nbest.write_text(
-        f"{header}\n1\t1\tHAMLET\t\thi\tbest\t-1.0\n1\t2\tHAMLET\t\thi\tsecond\t-2.0\n"
+        f"{header}\n1\t1\tHAMLET\t\thi\tbest\tBest\t-1.0\n"
+        "1\t2\tHAMLET\t\thi\tsecond\tSecond\t-2.0\n2\t1\tIAGO\tc\tyo\tother\tOther\t-1.5\n"
+    )
+    expected = [("HAMLET", "best", ""), ("IAGO", "other", "")]
+    rows, _ = records.read_responses(nbest)
+    assert [(r.speaker, r.response, r.reference) for r in rows] == expected
+    # Files written before the display column read the same.
+    nbest.write_text(
+        "input\trank\tspeaker\tcontext\tmessage\tresponse\tscore\n"
+        "1\t1\tHAMLET\t\thi\tbest\t-1.0\n1\t2\tHAMLET\t\thi\tsecond\t-2.0\n"
         "2\t1\tIAGO\tc\tyo\tother\t-1.5\n"
     )
     rows, _ = records.read_responses(nbest)
-    assert [(r.speaker, r.response, r.reference) for r in rows] == [
-        ("HAMLET", "best", ""),
-        ("IAGO", "other", ""),
-    ]
+    assert [(r.speaker, r.response, r.reference) for r in rows] == expected

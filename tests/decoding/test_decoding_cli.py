@@ -8,6 +8,7 @@ import subprocess
 import numpy as np
 import pytest
 
+from mtask_tf.data import detokenizer
 from tests.conftest import REPO
 from tests.conftest import python_for_modules
 from tests.conftest import run_module
@@ -37,6 +38,7 @@ def test_decode_writes_nbest_tsv_with_score_parts(trained, tmp_path):
         "context",
         "message",
         "response",
+        "display",
         "score",
         "forward_log_prob",
         "reverse_log_prob",
@@ -46,9 +48,12 @@ def test_decode_writes_nbest_tsv_with_score_parts(trained, tmp_path):
     assert len(rows) == 20 * 3
     first = [r for r in rows if r[0] == "1"]
     assert [r[1] for r in first] == ["1", "2", "3"]
-    scores = [float(r[6]) for r in first]
+    scores = [float(r[7]) for r in first]
     assert scores == sorted(scores, reverse=True)
-    assert all(float(r[8]) < 0 for r in rows)  # Reverse model scores are present.
+    assert all(float(r[9]) < 0 for r in rows)  # Reverse model scores are present.
+    # Beside the tokens, the readable text: "i" and sentence starts capitalised.
+    assert [r[6] for r in rows] == [detokenizer.detokenize(r[5]) for r in rows]
+    assert any(r[6] != r[5] for r in rows)
 
 
 def test_decode_jsonl_one_best_and_errors(trained, tmp_path):
@@ -66,6 +71,8 @@ def test_decode_jsonl_one_best_and_errors(trained, tmp_path):
     records = [json.loads(line) for line in output.read_text().splitlines()]
     assert len(records) == 20 and all(len(r["nbest"]) == 1 for r in records)
     assert records[0]["reference"] and records[0]["nbest"][0]["response"]
+    best = [r["nbest"][0] for r in records]
+    assert [b["display"] for b in best] == [detokenizer.detokenize(b["response"]) for b in best]
     bad = tmp_path / "bad.tsv"
     bad.write_text("speaker\tcontext\tmessage\nHAMLET\t\t\n")
     result = run_module(
@@ -123,6 +130,10 @@ def test_interactive_answers_as_the_chosen_speaker(trained):
     assert "unknown speaker 'NOBODY'" in result.stdout
     assert "you (to IAGO)>" in result.stdout
     assert "  1. " in result.stdout and "score" in result.stdout
+    # The readable form: no response starts with a lower-case letter, and some start.
+    shown = re.findall(r"^  \d+\. (.*?)    \(score", result.stdout, re.MULTILINE)
+    assert shown and not any(text[:1].islower() for text in shown)
+    assert any(text[:1].isupper() for text in shown)
 
 
 def test_tune_mmi_writes_weights_that_decode_reads(trained, tmp_path):

@@ -8,6 +8,7 @@ import typing
 
 import pytest
 
+from mtask_tf.data import detokenizer
 from tests.conftest import run_module
 
 pytestmark = pytest.mark.slow
@@ -147,12 +148,18 @@ def test_fresh_process_matches_decode_and_reports_bad_input(exported, trained, t
     generate = out["generate"]
     assert set(generate) == {
         "responses",
+        "display",
         "scores",
         "forward_log_prob",
         "reverse_log_prob",
         "lengths",
     }
     assert len(generate["responses"]) == 2 and len(generate["responses"][0]) == 3
+    # The readable text, computed in the graph, is the Python detokenizer's.
+    assert generate["display"] == [
+        [detokenizer.detokenize(r) for r in row] for row in generate["responses"]
+    ]
+    assert generate["display"] != generate["responses"]
     assert "unknown speaker(s):] [NOBODY]" in out["unknown"]
     assert out["score"]["num_tokens"] == [3, 3]
     assert all(v < 0 for v in out["reverse_score"]["log_prob"])
@@ -181,6 +188,7 @@ def test_fresh_process_matches_decode_and_reports_bad_input(exported, trained, t
     for row, line in enumerate(decoded.read_text().splitlines()):
         nbest = json.loads(line)["nbest"]
         assert [h["response"] for h in nbest] == generate["responses"][row]
+        assert [h["display"] for h in nbest] == generate["display"][row]
         for part in ("score", "forward_log_prob", "reverse_log_prob"):
             served = generate["scores" if part == "score" else part][row]
             assert [h[part] for h in nbest] == pytest.approx(served, abs=1e-4), part

@@ -36,11 +36,13 @@ def test_prepare_crowdsource_and_analyze_from_the_command_line(tmp_path):
         check=True,
     )
     rows = (tmp_path / "task.csv").read_text().splitlines()[1:]
-    # Three workers prefer whichever response says "mtask" (left or right).
+    # Three workers prefer whichever response says "Mtask" (left or right): the
+    # CSV shows responses as readable text, the tokens "mtask 3" as "Mtask 3".
     results = ["WorkerId,Input.item_id,Answer.rating"]
     for row in rows:
         item, *_, left, right = row.split(",")
-        results += [f"w{w},{item},{1 if left.startswith('mtask') else 5}" for w in range(3)]
+        assert {left.split()[0], right.split()[0]} == {"Mtask", "Base"}
+        results += [f"w{w},{item},{1 if left.startswith('Mtask') else 5}" for w in range(3)]
     (tmp_path / "results.csv").write_text("\n".join(results) + "\n")
     imported = run_module(
         "mtask_tf.human_eval",

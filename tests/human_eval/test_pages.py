@@ -7,6 +7,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
+from mtask_tf.data import detokenizer
 from mtask_tf.human_eval import answers as answers_lib
 from mtask_tf.human_eval import task as task_lib
 from tests.human_eval.browser import PageServer
@@ -29,13 +30,18 @@ def _wait(browser, condition, timeout=30):
 
 
 def _shown_item(browser, task):
-    """The item on the page, found by its two responses."""
+    """The item on the page, found by its two responses (shown as readable text)."""
     _wait(browser, expected_conditions.visibility_of_element_located((By.ID, "left")))
     left, right = (
         browser.find_element(By.ID, "left").text,
         browser.find_element(By.ID, "right").text,
     )
-    (item,) = [i for i in task.items if (i.left.response, i.right.response) == (left, right)]
+    (item,) = [
+        i
+        for i in task.items
+        if (left, right)
+        == (detokenizer.detokenize(i.left.response), detokenizer.detokenize(i.right.response))
+    ]
     return item
 
 
@@ -108,7 +114,7 @@ def toy_export(tmp_path_factory):
     from tests.serving import toy_models
 
     root = tmp_path_factory.mktemp("export")
-    version = toy_models.save_toy_model(root / "toy", 1, "v1")
+    version = toy_models.save_toy_model(root / "toy", 1, "v1", display=True)
     (root / "toy" / "1" / "assets.extra").mkdir(exist_ok=True)
     (root / "toy" / "1" / "assets.extra" / "speakers.txt").write_text("HAMLET\nIAGO\n")
     return root, version
@@ -141,24 +147,25 @@ def test_chat_page_answers_as_the_chosen_speaker_through_the_rest_api(
         box = browser.find_element(By.ID, "message")
         box.send_keys("who goes there\n")
         reply = _wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, ".turn.them"))[0]
-        assert reply.text.startswith("IAGO: v1 IAGO: who goes there")
+        # The page shows the model's `display` output (the toy's: the tokens in «»).
+        assert reply.text.startswith("IAGO: «v1 IAGO: who goes there»")
         rows = reply.find_elements(By.CSS_SELECTOR, "tr")[1:]
         cells = [[c.text for c in row.find_elements(By.TAG_NAME, "td")] for row in rows]
         # The toy model: score = -characters, forward = 2 x score, reverse = score / 2.
         first = "v1 IAGO: who goes there"
         assert cells[0] == [
             "1",
-            first,
+            f"«{first}»",
             f"{-len(first):.2f}",
             f"{-2 * len(first):.2f}",
             f"{-len(first) / 2:.2f}",
             str(len(first)),
         ]
-        # The reply is the next message's context (the toy's second response shows it).
+        # The reply's tokens are the next message's context (the toy's second response).
         box.send_keys("and then\n")
         _wait(browser, lambda b: len(b.find_elements(By.CSS_SELECTOR, ".turn.them")) == 2)
         second = browser.find_elements(By.CSS_SELECTOR, ".turn.them")[1]
-        assert f"v1 IAGO: {first}" in second.text
+        assert f"«v1 IAGO: {first}»" in second.text
         serving.stop()
         box.send_keys("anyone?\n")
         error = _wait(browser, lambda b: b.find_element(By.ID, "error").text)

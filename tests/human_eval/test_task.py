@@ -56,6 +56,9 @@ def test_items_hide_the_systems_and_leave_out_identical_responses(systems, tmp_p
             f"mtask {item.input}",
             f"base {item.input}",
         }
+        # Judges read the responses as text; the task keeps the tokens.
+        readable = {item.shown()["left"], item.shown()["right"]}
+        assert readable == {f"Mtask {item.input}", f"Base {item.input}"}
         assert len(item.examples) == 5 and len(set(item.examples)) == 5
         assert all(e.startswith("hamlet line") for e in item.examples)
         assert (item.context, item.message) == INPUTS[item.input][1:]

@@ -5,6 +5,7 @@ import json
 import grpc
 import pytest
 
+from mtask_tf.data import detokenizer
 from tests.conftest import run_module
 from tests.serving.conftest import Server
 from tests.serving.conftest import outputs
@@ -71,6 +72,9 @@ def test_grpc_generate_matches_decode(server, trained, tmp_path, forward, revers
     for row, line in enumerate((tmp_path / "d.jsonl").read_text().splitlines()):
         decoded = [h["response"] for h in json.loads(line)["nbest"]]
         assert decoded == [r.decode() for r in result["responses"][row]]
+        # The readable text comes through the server as computed in the graph.
+        shown = [detokenizer.detokenize(r) for r in decoded]
+        assert [d.decode() for d in result["display"][row]] == shown
 
 
 def test_rest_predict_status_and_errors(server):
@@ -108,3 +112,6 @@ def test_client_cli_against_the_server(server):
         check=True,
     )
     assert "score" in result.stdout
+    # The client prints the readable text: a sentence starts with a capital.
+    ranked = [line.split(". ", 1)[1] for line in result.stdout.splitlines() if ". " in line]
+    assert ranked and all(not text[:1].islower() for text in ranked)

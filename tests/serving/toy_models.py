@@ -2,7 +2,8 @@
 
 `generate` answers `"{tag} {speaker}: {message}"` (and a second, shorter
 response) and also returns `batch_size`, the leading dimension it ran with, so
-tests can see server-side batching. The graph rejects an empty message and a
+tests can see server-side batching; with `display`, also the responses in «»
+as their readable form, like mtask_tf's export. The graph rejects an empty message and a
 speaker other than HAMLET or IAGO with InvalidArgumentError, like the real model.
 """
 
@@ -30,11 +31,13 @@ def _score(text):
 
 
 class ToyModel(tf.Module):
-    """Args: tag: a string every response starts with, to tell versions apart."""
+    """Args: tag: a string every response starts with, to tell versions apart;
+    display: whether `generate` also returns `display`."""
 
-    def __init__(self, tag):
+    def __init__(self, tag, display=False):
         super().__init__()
         self.tag = tf.Variable(tag)
+        self.display = display
 
     @tf.function(input_signature=[_TEXT, _TEXT, _TEXT])
     def generate(self, context, message, speaker):
@@ -44,8 +47,10 @@ class ToyModel(tf.Module):
         second = tf.strings.join([self.tag, " ", speaker, ": ", context])
         responses = tf.stack([first, second], axis=1)  # [batch, 2]
         scores = tf.stack([_score(first)["log_prob"], _score(second)["log_prob"]], axis=1)
+        shown = {"display": tf.strings.join(["«", responses, "»"])} if self.display else {}
         return {
             "responses": responses,
+            **shown,
             "scores": scores,
             "forward_log_prob": scores * 2.0,
             "reverse_log_prob": scores / 2.0,
@@ -68,9 +73,9 @@ class ToyModel(tf.Module):
         return {"chars": tf.strings.length(message, unit="UTF8_CHAR")}
 
 
-def save_toy_model(base_path, version, tag):
+def save_toy_model(base_path, version, tag, display=False):
     """Writes BASE/VERSION/ atomically (a rename), as an exporter should; returns it."""
-    model = ToyModel(tag)
+    model = ToyModel(tag, display)
     signatures = {
         "generate": model.generate,
         "serving_default": model.generate,

@@ -131,7 +131,7 @@ def _metrics(dev, test, bleu=None, distinct=None, accuracy=None):
 # too long for an example; MTASK-S lists its rows in another order.
 LONG = " ".join(["word"] * 16)
 ROWS = [
-    ("Ross Geller", "we were on a break", "no we were not", ("base one", "s one", "m one")),
+    ("Ross Geller", "we were on a break", "no we were not", ("base one , i say", "s one", "m one")),
     ("Ross Geller", LONG, "hi", ("base long", "s long", "m long")),
     ("Joey Tribbiani", "how you doin", "fine", ("base joey", "s joey", "m joey")),
     ("Ross Geller", "pivot", "pivot the couch", ("base two", "s two", "m two")),
@@ -414,8 +414,8 @@ def test_examples_are_short_and_matched_by_speaker_context_and_message(protocol,
     # Ross's first two short inputs, in the baseline's order; MTASK-S's file is
     # reversed, so matching by position would pair the wrong responses.
     assert rows == [
-        "| we were on a break | no we were not | base one | s one | m one |",
-        "| pivot | pivot the couch | base two | s two | m two |",
+        "| we were on a break | no we were not | Base one, I say | S one | M one |",
+        "| pivot | pivot the couch | Base two | S two | M two |",
     ]
     assert "Joey" not in examples  # not an example target
 
