@@ -69,15 +69,20 @@ def _trained(directory, shapes, persona, direction, seed, attention="none"):
 
 
 def _count_steps(generator):
-    """Makes the generator's step function count its calls in a variable."""
+    """Makes the generator's step functions count their calls in a variable."""
     counter = tf.Variable(0, dtype=tf.int64, trainable=False)
-    step = generator._step
+    make_step = generator.step_fn
 
-    def counting_step(ids, position, state):
-        counter.assign_add(1)
-        return step(ids, position, state)
+    def counting_step_fn(memory=()):
+        step = make_step(memory)
 
-    generator._step = counting_step
+        def counting_step(ids, position, state):
+            counter.assign_add(1)
+            return step(ids, position, state)
+
+        return counting_step
+
+    generator.step_fn = counting_step_fn
     return counter
 
 

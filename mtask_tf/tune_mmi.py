@@ -54,28 +54,6 @@ def _validate():
         raise app.UsageError("--max_lambda and --max_gamma must be positive")
 
 
-def _nbest_lists(nbest, length_penalty=0.0):
-    """MERT's view of the decoded lists: features (forward, reverse, words) per candidate.
-
-    The features the decoder reranks with (`mmi.rerank_features`): with a
-    length penalty, MERT tunes lambda and gamma on the normalised scores.
-    """
-    import numpy as np
-
-    from mtask_tf.decoding import mert
-    from mtask_tf.decoding import mmi
-
-    lists = []
-    for hypotheses in nbest:
-        columns = [
-            np.array([getattr(h, name) for h in hypotheses], np.float64)
-            for name in ("forward_log_prob", "reverse_log_prob", "length", "message_length")
-        ]
-        features = np.stack(mmi.rerank_features(*columns, length_penalty), axis=1)
-        lists.append(mert.NBestList(features.reshape(-1, 3), [h.response for h in hypotheses]))
-    return lists
-
-
 def main(argv):
     cli.no_positional_arguments(argv)
     _validate()
@@ -108,7 +86,7 @@ def main(argv):
             runner.progress_printer("decoding dev", sys.stderr),
         )
     keep = [i for i, h in enumerate(nbest) if h]
-    lists = _nbest_lists([nbest[i] for i in keep], config.length_penalty)
+    lists = mert.nbest_lists([nbest[i] for i in keep], config.length_penalty)
     references = systems.references([rows[i] for i in keep])
     candidates = sum(len(n.hypotheses) for n in lists)
     print(

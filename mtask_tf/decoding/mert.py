@@ -21,6 +21,7 @@ import dataclasses
 import numpy as np
 import sacrebleu
 
+from mtask_tf.decoding import mmi
 from mtask_tf.evaluation import metrics
 
 MAX_ORDER = 4
@@ -50,6 +51,24 @@ class NBestList:
 
     features: np.ndarray
     hypotheses: list
+
+
+def nbest_lists(nbest, length_penalty=0.0):
+    """MERT's view of decoded lists: features (forward, reverse, words) per candidate.
+
+    nbest: per input, its `runner.Hypothesis` list. The features are the ones
+    the decoder reranks with (`mmi.rerank_features`): with a length penalty,
+    MERT tunes lambda and gamma on the normalised scores.
+    """
+    lists = []
+    for hypotheses in nbest:
+        columns = [
+            np.array([getattr(h, name) for h in hypotheses], np.float64)
+            for name in ("forward_log_prob", "reverse_log_prob", "length", "message_length")
+        ]
+        features = np.stack(mmi.rerank_features(*columns, length_penalty), axis=1)
+        lists.append(NBestList(features.reshape(-1, 3), [h.response for h in hypotheses]))
+    return lists
 
 
 @dataclasses.dataclass

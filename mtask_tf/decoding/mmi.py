@@ -63,10 +63,15 @@ class SearchSettings:
         return {k: v for k, v in record.items() if k not in unused}
 
     def to_json(self):
-        return {
-            **dataclasses.asdict(self),
-            "candidates": "all" if self.candidates is None else self.candidates,
+        """The record: the options beyond the paper's decoding only where they are on,
+        so the paper's settings write what files written before the options hold."""
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        record = {
+            k: v
+            for k, v in dataclasses.asdict(self).items()
+            if k not in _OPTIONAL_FIELDS or v != defaults[k]
         }
+        return {**record, "candidates": "all" if self.candidates is None else self.candidates}
 
     @classmethod
     def from_json(cls, record, path):

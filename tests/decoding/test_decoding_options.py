@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mtask_tf import tune_mmi
 from mtask_tf.data import vocabulary
 from mtask_tf.decoding import generator as generator_lib
 from mtask_tf.decoding import mert
@@ -25,14 +24,14 @@ def test_rerank_features_divide_by_token_counts_to_the_power_a():
     assert (f, r, words) == pytest.approx((-6.0 / math.sqrt(3.0), -4.0, 2.0))
 
 
-def test_tune_mmi_gives_mert_the_normalised_features():
+def test_mert_gets_the_normalised_features():
     hypotheses = [
         runner.Hypothesis("a b", 0.0, -4.5, -8.0, 3, 4),
         runner.Hypothesis("a", 0.0, -2.4, -12.0, 2, 4),
     ]
-    [plain] = tune_mmi._nbest_lists([hypotheses])
+    [plain] = mert.nbest_lists([hypotheses])
     np.testing.assert_allclose(plain.features, [[-4.5, -8.0, 2.0], [-2.4, -12.0, 1.0]])
-    [normalised] = tune_mmi._nbest_lists([hypotheses], length_penalty=1.0)
+    [normalised] = mert.nbest_lists([hypotheses], length_penalty=1.0)
     np.testing.assert_allclose(normalised.features, [[-1.5, -2.0, 2.0], [-1.2, -3.0, 1.0]])
     # Sums prefer the shorter response (-8.4 > -8.5); per-token means the longer (-2.5 > -2.7).
     assert mert.rerank([plain], [1.0, 0.5, 0.0]) == [1]
@@ -58,7 +57,7 @@ def test_responder_reranks_with_the_length_penalty_and_mert_agrees(models):
         assert np.all(np.diff(out["scores"][row][filled]) <= 1e-6)
     # MERT's features under the same weights give the same scores and the same 1-best.
     rows = runner.decode(responder, [_triple(i) for i in range(2)], batch_size=2)
-    lists = tune_mmi._nbest_lists(rows, length_penalty=1.0)
+    lists = mert.nbest_lists(rows, length_penalty=1.0)
     for nbest, hypotheses in zip(lists, rows):
         np.testing.assert_allclose(
             nbest.features @ [1.0, 0.5, 0.2], [h.score for h in hypotheses], atol=1e-4
