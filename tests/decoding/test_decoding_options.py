@@ -26,8 +26,8 @@ def test_rerank_features_divide_by_token_counts_to_the_power_a():
 
 def test_mert_gets_the_normalised_features():
     hypotheses = [
-        runner.Hypothesis("a b", 0.0, -4.5, -8.0, 3, 4),
-        runner.Hypothesis("a", 0.0, -2.4, -12.0, 2, 4),
+        runner.Hypothesis("a b", "A b", 0.0, -4.5, -8.0, 3, 4),
+        runner.Hypothesis("a", "A", 0.0, -2.4, -12.0, 2, 4),
     ]
     [plain] = mert.nbest_lists([hypotheses])
     np.testing.assert_allclose(plain.features, [[-4.5, -8.0, 2.0], [-2.4, -12.0, 1.0]])

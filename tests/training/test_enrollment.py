@@ -285,3 +285,30 @@ def test_a_running_server_answers_as_the_enrolled_speaker_after_export(trained, 
             assert generate(hamlet)[key].tolist() == hamlet_before[key].tolist()
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("adapt", ["speaker", "decoder"])
+def test_an_attention_model_enrols_in_both_modes(trained, tmp_path, adapt):
+    text = tmp_path / "yorick.txt"
+    text.write_text("\n".join(_yorick_lines(60)) + "\n")
+    source, lengths = _source_and_lengths(trained / "attention")
+    config = enrollment.EnrollConfig(max_steps=40, eval_every=20, learning_rate=0.03)
+    speaker_text = enrollment.read_speaker_text(text, SPEAKER)
+    output = tmp_path / adapt
+    if adapt == "speaker":
+        record = enrollment.enroll_speaker(source, speaker_text, output, lengths, config, print)
+    else:
+        general = trained / "data/train.tsv"
+        general_rows = (records.read_triples(general)[0], general)
+        record = enrollment.enroll_decoder(
+            source, speaker_text, output, lengths, config, print, general_rows
+        )
+    assert record["perplexity_after"] < record["perplexity_before"]
+    model = json.loads((output / "model.json").read_text())
+    assert (model["attention"], model["dropout"]) == ("luong", 0.2)
+    before, after = _checkpoint_values(trained / "attention"), _checkpoint_values(output)
+    attention = [n for n in before if ".attention." in n]
+    assert attention  # W_a and W_c, kept in speaker mode, trained with the decoder
+    changed = [n for n in attention if after[n].tobytes() != before[n].tobytes()]
+    assert changed == ([] if adapt == "speaker" else attention)
+    assert _generate(output, [SPEAKER], ["good night"])["responses"][0][0]

@@ -170,6 +170,8 @@ def test_sigterm_saves_then_stops(data_dir, tmp_path):
 
 def test_mirrored_strategy_on_two_logical_cpus(data_dir, tmp_path):
     # Logical devices must be set up before TensorFlow starts, hence a wrapper.
+    # With attention and dropout (each replica draws its own dropout masks); the
+    # paper's model trains distributed in tests/training/test_multi_worker.py.
     code = (
         "import sys, tensorflow as tf\n"
         "cpu = tf.config.list_physical_devices('CPU')[0]\n"
@@ -185,6 +187,7 @@ def test_mirrored_strategy_on_two_logical_cpus(data_dir, tmp_path):
             code,
             "--flagfile=configs/mtask_m.flags",
             "--flagfile=configs/smoke.flags",
+            "--flagfile=configs/attention.flags",
             f"--data_dir={data_dir}",
             f"--model_dir={tmp_path / 'mirrored'}",
             "--distribution=mirrored",
