@@ -134,7 +134,7 @@ def _plot_attention(responder, rows, results, directory, limit):
                 source,
                 response,
                 pathlib.Path(directory) / f"{index + 1:04d}.png",
-                title=f"{row.speaker}: {best.response}",
+                title=f"{row.speaker}: {best.display}",
             )
     return len(chosen)
 

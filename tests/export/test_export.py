@@ -353,11 +353,16 @@ OPTIONS = (
 
 
 @pytest.mark.parametrize(
-    "options",
-    [OPTIONS, ("--no_repeat_ngram_size=1", "--length_penalty=0.5", *DECODING)],
-    ids=["sampling", "beam"],
+    "options, forward, reverse",
+    [
+        (OPTIONS, "attention", "reverse_attention"),
+        (("--no_repeat_ngram_size=1", "--length_penalty=0.5", *DECODING), "mtask_m", "reverse"),
+    ],
+    ids=["sampling-attention", "beam"],
 )
-def test_export_with_the_decoding_options_matches_decode(trained, tmp_path, options):
+def test_export_with_the_decoding_options_matches_decode(
+    trained, tmp_path, options, forward, reverse
+):
     # Weights tuned with these options, as tune_mmi records them.
     from mtask_tf.decoding import mmi
 
@@ -375,8 +380,8 @@ def test_export_with_the_decoding_options_matches_decode(trained, tmp_path, opti
     )
     mmi.MmiWeights(0.8, 0.6, settings).save(tmp_path / "mmi.json")
     common = (
-        f"--model_dir={trained / 'mtask_m'}",
-        f"--reverse_model_dir={trained / 'reverse'}",
+        f"--model_dir={trained / forward}",
+        f"--reverse_model_dir={trained / reverse}",
         f"--mmi={tmp_path / 'mmi.json'}",
         *options,
         "--strict_mmi",
