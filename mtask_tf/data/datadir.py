@@ -34,10 +34,12 @@ class DataDir:
     def for_target(self, target):
         """The same data narrowed to one target speaker (MTASK-S trains one model each)."""
         return dataclasses.replace(
-            self, targets=[target],
+            self,
+            targets=[target],
             monologue=[m for m in self.monologue if m.speaker == target],
             dev=[t for t in self.dev if t.speaker == target],
-            test=[t for t in self.test if t.speaker == target])
+            test=[t for t in self.test if t.speaker == target],
+        )
 
 
 def _read(path, name, skip_bad_lines):
@@ -61,7 +63,8 @@ def load(path, targets=None, skip_bad_lines=False, splits=SPLITS):
     path = pathlib.Path(path)
     if not path.is_dir():
         raise records.DataError(
-            "data directory not found; create one with python -m mtask_tf.prepare", path)
+            "data directory not found; create one with python -m mtask_tf.prepare", path
+        )
     rows, reports = {}, []
     for name in SPLITS:
         rows[name] = []
@@ -70,13 +73,23 @@ def load(path, targets=None, skip_bad_lines=False, splits=SPLITS):
             reports.append(report)
     available = sorted({m.speaker for m in rows["monologue"]})
     targets = _check_targets(path, targets, available, "monologue" in splits)
-    data = DataDir(path, targets, rows["train"], rows["monologue"], rows["dev"],
-                   rows["test"], reports, rows["monologue"])
+    data = DataDir(
+        path,
+        targets,
+        rows["train"],
+        rows["monologue"],
+        rows["dev"],
+        rows["test"],
+        reports,
+        rows["monologue"],
+    )
     if targets != available:
         data = dataclasses.replace(
-            data, monologue=[m for m in data.monologue if m.speaker in targets],
+            data,
+            monologue=[m for m in data.monologue if m.speaker in targets],
             dev=[t for t in data.dev if t.speaker in targets],
-            test=[t for t in data.test if t.speaker in targets])
+            test=[t for t in data.test if t.speaker in targets],
+        )
     _check_dev(data, "dev" in splits)
     return data
 
@@ -85,8 +98,9 @@ def _check_targets(path, targets, available, have_monologue):
     if not have_monologue:
         return list(targets or [])
     if not available:
-        raise records.DataError("no target speakers: monologue.tsv has no rows",
-                                path / "monologue.tsv")
+        raise records.DataError(
+            "no target speakers: monologue.tsv has no rows", path / "monologue.tsv"
+        )
     if not targets:
         return available
     unknown = [t for t in targets if t not in available]
@@ -94,7 +108,8 @@ def _check_targets(path, targets, available, have_monologue):
         raise records.DataError(
             f"target speaker(s) {', '.join(map(repr, unknown))} have no monologue rows; "
             f"the targets of this data directory are: {', '.join(available)}",
-            path / "monologue.tsv")
+            path / "monologue.tsv",
+        )
     return list(targets)
 
 
@@ -106,4 +121,6 @@ def _check_dev(data, have_dev):
     if missing:
         raise records.DataError(
             f"target speaker(s) {', '.join(map(repr, missing))} have no dev triples, so "
-            "their dev perplexity cannot be measured", data.path / "dev.tsv")
+            "their dev perplexity cannot be measured",
+            data.path / "dev.tsv",
+        )

@@ -36,7 +36,8 @@ def speaker_ids(names, speakers, source_name):
         if name not in index:
             raise SpeakerError(
                 f"{source_name}: data row {row}: unknown speaker {name!r}; the model "
-                f"knows {len(speakers)} speakers (listed in its speakers.txt)")
+                f"knows {len(speakers)} speakers (listed in its speakers.txt)"
+            )
         ids.append(index[name])
     return ids
 
@@ -45,7 +46,7 @@ def _chunked(fn, *columns):
     """Applies a batched TF function to python string columns in chunks; concatenates."""
     parts = []
     for start in range(0, len(columns[0]), _ENCODE_CHUNK):
-        parts.append(fn(*(tf.constant(c[start:start + _ENCODE_CHUNK]) for c in columns)))
+        parts.append(fn(*(tf.constant(c[start : start + _ENCODE_CHUNK]) for c in columns)))
     return [tf.concat(list(p), axis=0) for p in zip(*parts)]
 
 
@@ -58,7 +59,7 @@ def encode_triples(tokenizer, triples, speakers_of_rows, lengths, reverse=False)
     messages = [t.message for t in triples]
     responses = [t.response for t in triples]
     if reverse:
-        source_fn = lambda r: (tokenizer.encode(r)[:, -lengths.max_source_length:],)
+        source_fn = lambda r: (tokenizer.encode(r)[:, -lengths.max_source_length :],)
         (source,) = _chunked(source_fn, responses)
         targets = messages
     else:
@@ -66,23 +67,28 @@ def encode_triples(tokenizer, triples, speakers_of_rows, lengths, reverse=False)
         (source,) = _chunked(source_fn, contexts, messages)
         targets = responses
     target_in, target_out = _chunked(
-        lambda t: tokenizer.encode_target(t, lengths.max_target_length), targets)
+        lambda t: tokenizer.encode_target(t, lengths.max_target_length), targets
+    )
     return _examples(source, target_in, target_out, speakers_of_rows)
 
 
 def encode_monologue(tokenizer, rows, speakers_of_rows, lengths):
     """Autoencoder examples: each sentence is both the source and the target."""
     texts = [r.text for r in rows]
-    (source,) = _chunked(
-        lambda t: (tokenizer.encode(t)[:, :lengths.max_source_length],), texts)
+    (source,) = _chunked(lambda t: (tokenizer.encode(t)[:, : lengths.max_source_length],), texts)
     target_in, target_out = _chunked(
-        lambda t: tokenizer.encode_target(t, lengths.max_target_length), texts)
+        lambda t: tokenizer.encode_target(t, lengths.max_target_length), texts
+    )
     return _examples(source, target_in, target_out, speakers_of_rows)
 
 
 def _examples(source, target_in, target_out, speakers_of_rows):
-    return {"source": source, "target_in": target_in, "target_out": target_out,
-            "speaker": tf.constant(speakers_of_rows, tf.int32, shape=[len(speakers_of_rows)])}
+    return {
+        "source": source,
+        "target_in": target_in,
+        "target_out": target_out,
+        "speaker": tf.constant(speakers_of_rows, tf.int32, shape=[len(speakers_of_rows)]),
+    }
 
 
 def num_examples(examples):
@@ -91,8 +97,7 @@ def num_examples(examples):
 
 def _dense(example):
     """Slices of ragged columns come out ragged; padded batching needs dense rows."""
-    return {k: v.to_tensor() if isinstance(v, tf.RaggedTensor) else v
-            for k, v in example.items()}
+    return {k: v.to_tensor() if isinstance(v, tf.RaggedTensor) else v for k, v in example.items()}
 
 
 def _slices(examples):
@@ -112,20 +117,28 @@ def training_dataset(examples, batch_size, seed, bucket_width=10):
     Bucketing by length keeps padding, and so wasted LSTM steps, small.
     """
     count = num_examples(examples)
-    dataset = (tf.data.Dataset.range(count)
-               .shuffle(count, seed=seed, reshuffle_each_iteration=True)
-               .repeat()
-               .map(lambda index: _dense(_example_at(examples, index)),
-                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True))
+    dataset = (
+        tf.data.Dataset.range(count)
+        .shuffle(count, seed=seed, reshuffle_each_iteration=True)
+        .repeat()
+        .map(
+            lambda index: _dense(_example_at(examples, index)),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+    )
     boundaries = list(range(bucket_width, 200, bucket_width))
     dataset = dataset.bucket_by_sequence_length(
-        _length, boundaries, [batch_size] * (len(boundaries) + 1))
+        _length, boundaries, [batch_size] * (len(boundaries) + 1)
+    )
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 def _example_at(examples, index):
-    return {k: v[index] if isinstance(v, tf.RaggedTensor) else tf.gather(v, index)
-            for k, v in examples.items()}
+    return {
+        k: v[index] if isinstance(v, tf.RaggedTensor) else tf.gather(v, index)
+        for k, v in examples.items()
+    }
 
 
 def evaluation_dataset(examples, batch_size):

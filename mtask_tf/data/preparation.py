@@ -30,11 +30,13 @@ import os
 
 from mtask_tf.data import records
 from mtask_tf.data.corpora import TurnCorpus
-from mtask_tf.data.records import DataError, Monologue, Triple, Turn
+from mtask_tf.data.records import DataError
+from mtask_tf.data.records import Monologue
+from mtask_tf.data.records import Triple
+from mtask_tf.data.records import Turn
 
 SPLIT_RULES = ("hash", "column")
-DATA_FILES = ("train.tsv", "monologue.tsv", "dev.tsv", "test.tsv",
-              "summary.json", "README")
+DATA_FILES = ("train.tsv", "monologue.tsv", "dev.tsv", "test.tsv", "summary.json", "README")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +57,7 @@ class SplitConfig:
         the values held out for dev and for test.
       seed: seeds the conversation hash.
     """
+
     rule: str = "hash"
     heldout_fraction: float = 0.2
     test_fraction: float = 0.5
@@ -66,30 +69,35 @@ class SplitConfig:
 
     def __post_init__(self):
         if self.rule not in SPLIT_RULES:
-            raise ValueError(f"split rule must be one of {SPLIT_RULES}, "
-                             f"got {self.rule!r}")
+            raise ValueError(f"split rule must be one of {SPLIT_RULES}, got {self.rule!r}")
         if not 0 < self.heldout_fraction < 1:
-            raise ValueError("heldout_fraction must be between 0 and 1 "
-                             f"(exclusive), got {self.heldout_fraction}")
+            raise ValueError(
+                f"heldout_fraction must be between 0 and 1 (exclusive), got {self.heldout_fraction}"
+            )
         if not 0 <= self.test_fraction < 1:
-            raise ValueError("test_fraction must be in [0, 1), got "
-                             f"{self.test_fraction}")
+            raise ValueError(f"test_fraction must be in [0, 1), got {self.test_fraction}")
         by_value = bool(self.dev_values or self.test_values)
         if self.rule == "column" and not (self.column and (self.heldout_values or by_value)):
-            raise ValueError("the column rule needs a column and heldout "
-                             "values (--split_column, --heldout_values or "
-                             "--dev_values and --test_values)")
+            raise ValueError(
+                "the column rule needs a column and heldout "
+                "values (--split_column, --heldout_values or "
+                "--dev_values and --test_values)"
+            )
         if by_value and (self.heldout_values or not (self.dev_values and self.test_values)):
-            raise ValueError("give --dev_values and --test_values together, "
-                             "instead of --heldout_values")
+            raise ValueError(
+                "give --dev_values and --test_values together, instead of --heldout_values"
+            )
         if set(self.dev_values) & set(self.test_values):
-            raise ValueError("--dev_values and --test_values share "
-                             f"{sorted(set(self.dev_values) & set(self.test_values))}")
+            raise ValueError(
+                "--dev_values and --test_values share "
+                f"{sorted(set(self.dev_values) & set(self.test_values))}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
 class PreparedData:
     """The four record lists of a data directory, plus conversation counts."""
+
     train: list[Triple]
     monologue: list[Monologue]
     dev: list[Triple]
@@ -111,8 +119,10 @@ def conversation_runs(turns: list[Turn]) -> list[list[Turn]]:
 
 def make_triples(run: list[Turn]) -> list[Triple]:
     """The triples (turn i-2, turn i-1, turn i) of one conversation run."""
-    return [Triple(run[i].speaker, run[i - 2].text, run[i - 1].text,
-                   run[i].text) for i in range(2, len(run))]
+    return [
+        Triple(run[i].speaker, run[i - 2].text, run[i - 1].text, run[i].text)
+        for i in range(2, len(run))
+    ]
 
 
 def check_targets(targets, turns: list[Turn]) -> None:
@@ -126,28 +136,36 @@ def check_targets(targets, turns: list[Turn]) -> None:
             continue
         lower = target.lower()
         # Best first: same name in other case, then longer names, then others.
-        containing = sorted((key for key in by_lower if lower in key),
-                            key=lambda key: (key != lower,
-                                             not key.startswith(lower),
-                                             len(key), key))
+        containing = sorted(
+            (key for key in by_lower if lower in key),
+            key=lambda key: (key != lower, not key.startswith(lower), len(key), key),
+        )
         close = [s for key in containing for s in by_lower[key]]
-        close += [s for key in difflib.get_close_matches(lower, by_lower, n=5)
-                  for s in by_lower[key] if s not in close]
-        hint = (f"; close matches: {', '.join(repr(s) for s in close[:8])}"
-                if close else "; no speaker has a similar name")
-        raise DataError(f"target speaker {target!r} has no turns in the "
-                        f"corpus ({len(speakers)} speakers){hint}")
+        close += [
+            s
+            for key in difflib.get_close_matches(lower, by_lower, n=5)
+            for s in by_lower[key]
+            if s not in close
+        ]
+        hint = (
+            f"; close matches: {', '.join(repr(s) for s in close[:8])}"
+            if close
+            else "; no speaker has a similar name"
+        )
+        raise DataError(
+            f"target speaker {target!r} has no turns in the corpus ({len(speakers)} speakers){hint}"
+        )
 
 
-def conversation_hash(conversation: tuple[str, ...], seed: int,
-                      purpose: str) -> bytes:
+def conversation_hash(conversation: tuple[str, ...], seed: int, purpose: str) -> bytes:
     """A hash of a conversation id that is stable across runs and machines."""
     key = json.dumps([seed, purpose, list(conversation)], ensure_ascii=False)
     return hashlib.sha256(key.encode("utf-8")).digest()
 
 
-def _pick_per_target(groups: dict[str, list], fraction: float, seed: int,
-                     purpose: str, round_half_up: bool) -> set:
+def _pick_per_target(
+    groups: dict[str, list], fraction: float, seed: int, purpose: str, round_half_up: bool
+) -> set:
     """Picks `fraction` of each group's conversations, lowest hash first.
 
     Conversations picked for one target count towards the others' shares,
@@ -155,8 +173,7 @@ def _pick_per_target(groups: dict[str, list], fraction: float, seed: int,
     """
     picked = set()
     for target in sorted(groups):
-        ranked = sorted(groups[target],
-                        key=lambda c: conversation_hash(c, seed, purpose))
+        ranked = sorted(groups[target], key=lambda c: conversation_hash(c, seed, purpose))
         want = int(fraction * len(ranked) + (0.5 if round_half_up else 0))
         have = sum(c in picked for c in ranked)
         for conversation in ranked:
@@ -177,33 +194,37 @@ def _target_conversations(turns: list[Turn], targets) -> dict[str, list]:
     return {target: list(ids) for target, ids in found.items()}
 
 
-def _column_values(turns: list[Turn], columns: tuple[str, ...],
-                   config: SplitConfig) -> dict:
+def _column_values(turns: list[Turn], columns: tuple[str, ...], config: SplitConfig) -> dict:
     """{conversation id: its value of the split column(s)}, values checked."""
     names = [c.strip() for c in config.column.split(",")]
     unknown = [n for n in names if n not in columns]
     if unknown:
-        raise DataError(f"split column {unknown[0]!r} does not identify "
-                        f"conversations here; choose --split_column from: "
-                        f"{', '.join(columns)}")
+        raise DataError(
+            f"split column {unknown[0]!r} does not identify "
+            f"conversations here; choose --split_column from: "
+            f"{', '.join(columns)}"
+        )
     indices = [columns.index(n) for n in names]
-    values = {t.conversation: "/".join(t.conversation[i] for i in indices)
-              for t in turns}
+    values = {t.conversation: "/".join(t.conversation[i] for i in indices) for t in turns}
     present = set(values.values())
     for flag in ("heldout_values", "dev_values", "test_values"):
         missing = [v for v in getattr(config, flag) if v not in present]
         if missing:
-            ordered = sorted(present, key=lambda v: (not v.isdigit(),
-                                                     int(v) if v.isdigit() else 0, v))
+            ordered = sorted(
+                present, key=lambda v: (not v.isdigit(), int(v) if v.isdigit() else 0, v)
+            )
             shown = ", ".join(repr(v) for v in ordered[:20])
-            raise DataError(f"--{flag} {', '.join(missing)} never occur "
-                            f"in column {config.column!r} (values: {shown}"
-                            f"{', ...' if len(present) > 20 else ''})")
+            raise DataError(
+                f"--{flag} {', '.join(missing)} never occur "
+                f"in column {config.column!r} (values: {shown}"
+                f"{', ...' if len(present) > 20 else ''})"
+            )
     return values
 
 
-def heldout_conversations(corpus: TurnCorpus, targets, config: SplitConfig,
-                          spoken_in: dict[str, list]) -> tuple[set, set]:
+def heldout_conversations(
+    corpus: TurnCorpus, targets, config: SplitConfig, spoken_in: dict[str, list]
+) -> tuple[set, set]:
     """Returns (held-out conversation ids, those of them that go to test).
 
     `spoken_in` maps each target to the conversations they speak in.
@@ -216,23 +237,20 @@ def heldout_conversations(corpus: TurnCorpus, targets, config: SplitConfig,
             return pick(config.dev_values) | test, test
         heldout = {c for c, v in values.items() if v in config.heldout_values}
     else:
-        heldout = _pick_per_target(spoken_in, config.heldout_fraction,
-                                   config.seed, "heldout", True)
-    heldout_by_target = {target: [c for c in ids if c in heldout]
-                         for target, ids in spoken_in.items()}
-    test = _pick_per_target(heldout_by_target, config.test_fraction,
-                            config.seed, "test", False)
+        heldout = _pick_per_target(spoken_in, config.heldout_fraction, config.seed, "heldout", True)
+    heldout_by_target = {
+        target: [c for c in ids if c in heldout] for target, ids in spoken_in.items()
+    }
+    test = _pick_per_target(heldout_by_target, config.test_fraction, config.seed, "test", False)
     return heldout, test
 
 
-def split_corpus(corpus: TurnCorpus, targets,
-                 config: SplitConfig) -> PreparedData:
+def split_corpus(corpus: TurnCorpus, targets, config: SplitConfig) -> PreparedData:
     """Builds train, monologue, dev and test records from a corpus."""
     targets = set(targets)
     check_targets(sorted(targets), corpus.turns)
     spoken_in = _target_conversations(corpus.turns, targets)
-    heldout, test_ids = heldout_conversations(corpus, targets, config,
-                                              spoken_in)
+    heldout, test_ids = heldout_conversations(corpus, targets, config, spoken_in)
     train, monologue, dev, test = [], [], [], []
     for run in conversation_runs(corpus.turns):
         conversation = run[0].conversation
@@ -242,30 +260,37 @@ def split_corpus(corpus: TurnCorpus, targets,
             into.extend(t for t in triples if t.speaker in targets)
         else:
             train.extend(t for t in triples if t.speaker not in targets)
-            monologue.extend(Monologue(t.speaker, t.text) for t in run
-                             if t.speaker in targets)
+            monologue.extend(Monologue(t.speaker, t.text) for t in run if t.speaker in targets)
     # dev and test count the held-out conversations in which targets speak.
     with_targets = {c for ids in spoken_in.values() for c in ids}
-    counts = {"total": len({t.conversation for t in corpus.turns}),
-              "heldout": len(heldout), "test": len(test_ids),
-              "dev": len((heldout & with_targets) - test_ids)}
-    per_target = {target: {
-        "total": len(ids),
-        "heldout": sum(c in heldout for c in ids),
-        "test": sum(c in test_ids for c in ids),
-        "dev": sum(c in heldout and c not in test_ids for c in ids),
-    } for target, ids in sorted(spoken_in.items())}
+    counts = {
+        "total": len({t.conversation for t in corpus.turns}),
+        "heldout": len(heldout),
+        "test": len(test_ids),
+        "dev": len((heldout & with_targets) - test_ids),
+    }
+    per_target = {
+        target: {
+            "total": len(ids),
+            "heldout": sum(c in heldout for c in ids),
+            "test": sum(c in test_ids for c in ids),
+            "dev": sum(c in heldout and c not in test_ids for c in ids),
+        }
+        for target, ids in sorted(spoken_in.items())
+    }
     return PreparedData(train, monologue, dev, test, counts, per_target)
 
 
-def drop_long_records(data: PreparedData, max_line_chars: int
-                      ) -> tuple[PreparedData, dict[str, int]]:
+def drop_long_records(
+    data: PreparedData, max_line_chars: int
+) -> tuple[PreparedData, dict[str, int]]:
     """Drops records whose line would exceed `max_line_chars`.
 
     The readers reject such lines, so without this a data directory could
     be written that does not read back. Returns the data and the number of
     records dropped per file.
     """
+
     def fits(row) -> bool:
         fields = [records.fold_whitespace(f) for f in dataclasses.astuple(row)]
         return len("\t".join(fields)) <= max_line_chars
@@ -280,59 +305,76 @@ def drop_long_records(data: PreparedData, max_line_chars: int
 
 def _fix_hint(config: SplitConfig) -> str:
     if config.rule == "column":
-        return (f"choose --heldout_values (column {config.column!r}) that "
-                "hold some but not all of their conversations")
-    return ("change --heldout_fraction or --test_fraction, or try another "
-            "--seed")
+        return (
+            f"choose --heldout_values (column {config.column!r}) that "
+            "hold some but not all of their conversations"
+        )
+    return "change --heldout_fraction or --test_fraction, or try another --seed"
 
 
 def check_prepared(data: PreparedData, targets, config: SplitConfig) -> None:
     """Raises `DataError` if train is empty or a target lacks data."""
     if not data.train:
-        raise DataError("no general triples for train.tsv: every "
-                        "conversation is held out or answered by targets")
+        raise DataError(
+            "no general triples for train.tsv: every "
+            "conversation is held out or answered by targets"
+        )
     monologue = collections.Counter(m.speaker for m in data.monologue)
     dev = collections.Counter(t.speaker for t in data.dev)
     for target in sorted(targets):
         n = data.target_conversations[target]
-        where = (f"they speak in {n['total']} conversations: {n['heldout']} "
-                 f"held out, {n['dev']} of them for dev")
+        where = (
+            f"they speak in {n['total']} conversations: {n['heldout']} "
+            f"held out, {n['dev']} of them for dev"
+        )
         if not monologue[target]:
-            raise DataError(f"target {target!r} has no monologue rows ({where})"
-                            f"; {_fix_hint(config)}")
+            raise DataError(
+                f"target {target!r} has no monologue rows ({where}); {_fix_hint(config)}"
+            )
         if not dev[target]:
-            raise DataError(f"target {target!r} has no dev triples ({where}; "
-                            "a triple needs two turns before theirs); "
-                            + _fix_hint(config))
+            raise DataError(
+                f"target {target!r} has no dev triples ({where}; "
+                "a triple needs two turns before theirs); " + _fix_hint(config)
+            )
 
 
 def count_by_speaker(rows) -> dict[str, int]:
     return dict(sorted(collections.Counter(r.speaker for r in rows).items()))
 
 
-def summarize(data: PreparedData, corpus: TurnCorpus, targets,
-              config: SplitConfig, arguments: dict,
-              dropped_long: dict[str, int]) -> dict:
+def summarize(
+    data: PreparedData,
+    corpus: TurnCorpus,
+    targets,
+    config: SplitConfig,
+    arguments: dict,
+    dropped_long: dict[str, int],
+) -> dict:
     """The content of summary.json: counts, arguments, sources, skipped."""
-    splits = {"train": data.train, "monologue": data.monologue,
-              "dev": data.dev, "test": data.test}
+    splits = {"train": data.train, "monologue": data.monologue, "dev": data.dev, "test": data.test}
     return {
         "arguments": arguments,
         "seed": config.seed,
-        "split": {**dataclasses.asdict(config),
-                  **{k: list(getattr(config, k))
-                     for k in ("heldout_values", "dev_values", "test_values")}},
+        "split": {
+            **dataclasses.asdict(config),
+            **{
+                k: list(getattr(config, k)) for k in ("heldout_values", "dev_values", "test_values")
+            },
+        },
         "targets": sorted(targets),
         "conversation_columns": list(corpus.conversation_columns),
-        "sources": [{"path": r.path, "turns": r.rows,
-                     "skipped_lines": len(r.skipped)} for r in corpus.reports],
+        "sources": [
+            {"path": r.path, "turns": r.rows, "skipped_lines": len(r.skipped)}
+            for r in corpus.reports
+        ],
         "skipped": {r.path: r.skipped for r in corpus.reports if r.skipped},
         "dropped_long_records": dropped_long,
         "conversations": data.conversations,
         "target_conversations": data.target_conversations,
-        "counts": {name: {"total": len(rows),
-                          "by_speaker": count_by_speaker(rows)}
-                   for name, rows in splits.items()},
+        "counts": {
+            name: {"total": len(rows), "by_speaker": count_by_speaker(rows)}
+            for name, rows in splits.items()
+        },
     }
 
 
@@ -341,19 +383,21 @@ def readme_text(summary: dict) -> str:
     counts = summary["counts"]
     lines = [
         "Prepared by `python -m mtask_tf.prepare`; see summary.json for the",
-        "arguments, sources, skipped input lines and all counts.", "",
-        "train.tsv      speaker context message response: general triples "
-        "(responder is no target)",
+        "arguments, sources, skipped input lines and all counts.",
+        "",
+        "train.tsv      speaker context message response: general triples (responder is no target)",
         "monologue.tsv  speaker text: the targets' turns, context dropped",
-        "dev.tsv        speaker context message response: targets' "
-        "triples, held-out conversations",
-        "test.tsv       the same, other held-out conversations", "",
+        "dev.tsv        speaker context message response: targets' triples, held-out conversations",
+        "test.tsv       the same, other held-out conversations",
+        "",
         f"Conversations: {summary['conversations']['total']}, "
         f"{summary['conversations']['heldout']} held out; targets speak in "
         f"{summary['conversations']['dev']} dev and "
         f"{summary['conversations']['test']} test conversations.",
         f"Train: {counts['train']['total']} triples from "
-        f"{len(counts['train']['by_speaker'])} speakers.", ""]
+        f"{len(counts['train']['by_speaker'])} speakers.",
+        "",
+    ]
     return "\n".join(lines) + "\n" + target_table(summary)
 
 
@@ -363,15 +407,12 @@ def target_table(summary: dict) -> str:
     width = max(len("target"), *(len(t) for t in summary["targets"]))
     lines = [f"{'target':<{width}}  {'monologue':>9}  {'dev':>6}  {'test':>6}"]
     for target in summary["targets"]:
-        row = [counts[s]["by_speaker"].get(target, 0)
-               for s in ("monologue", "dev", "test")]
-        lines.append(f"{target:<{width}}  {row[0]:>9}  {row[1]:>6}  "
-                     f"{row[2]:>6}")
+        row = [counts[s]["by_speaker"].get(target, 0) for s in ("monologue", "dev", "test")]
+        lines.append(f"{target:<{width}}  {row[0]:>9}  {row[1]:>6}  {row[2]:>6}")
     return "\n".join(lines) + "\n"
 
 
-def write_data_dir(output_dir: str, data: PreparedData,
-                   summary: dict) -> None:
+def write_data_dir(output_dir: str, data: PreparedData, summary: dict) -> None:
     """Writes the record files, summary.json and README into `output_dir`."""
     os.makedirs(output_dir, exist_ok=True)
     join = lambda name: os.path.join(output_dir, name)
@@ -386,10 +427,14 @@ def write_data_dir(output_dir: str, data: PreparedData,
         f.write(readme_text(summary))
 
 
-def prepare(corpus: TurnCorpus, targets, output_dir: str,
-            config: SplitConfig = SplitConfig(),
-            arguments: dict | None = None,
-            max_line_chars: int = records.DEFAULT_MAX_LINE_CHARS) -> dict:
+def prepare(
+    corpus: TurnCorpus,
+    targets,
+    output_dir: str,
+    config: SplitConfig = SplitConfig(),
+    arguments: dict | None = None,
+    max_line_chars: int = records.DEFAULT_MAX_LINE_CHARS,
+) -> dict:
     """Splits `corpus` for `targets` and writes the data directory.
 
     Args:
@@ -409,7 +454,6 @@ def prepare(corpus: TurnCorpus, targets, output_dir: str,
     data = split_corpus(corpus, targets, config)
     data, dropped_long = drop_long_records(data, max_line_chars)
     check_prepared(data, targets, config)
-    summary = summarize(data, corpus, targets, config, arguments or {},
-                        dropped_long)
+    summary = summarize(data, corpus, targets, config, arguments or {}, dropped_long)
     write_data_dir(output_dir, data, summary)
     return summary

@@ -25,7 +25,10 @@ import dataclasses
 import gzip
 import os
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Sequence
 
 from mtask_tf import errors
 
@@ -63,6 +66,7 @@ class DataError(errors.UserError):
 @dataclasses.dataclass(frozen=True)
 class Triple:
     """One training sample: `speaker` says `response` after `context`, `message`."""
+
     speaker: str
     context: str
     message: str
@@ -72,6 +76,7 @@ class Triple:
 @dataclasses.dataclass(frozen=True)
 class Monologue:
     """One non-conversational sentence (or turn) of a speaker."""
+
     speaker: str
     text: str
 
@@ -79,6 +84,7 @@ class Monologue:
 @dataclasses.dataclass(frozen=True)
 class Response:
     """A system's response to one input (`reference`: the real one, if known)."""
+
     speaker: str
     context: str
     message: str
@@ -89,6 +95,7 @@ class Response:
 @dataclasses.dataclass(frozen=True)
 class Turn:
     """One spoken turn; `conversation` holds the values of the id columns."""
+
     conversation: tuple[str, ...]
     speaker: str
     text: str
@@ -97,6 +104,7 @@ class Turn:
 @dataclasses.dataclass
 class ReadReport:
     """What a reader did: records read and the messages of skipped lines."""
+
     path: str
     rows: int
     skipped: list[str]
@@ -137,18 +145,21 @@ def _decode(raw: bytes, max_line_chars: int) -> str:
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise _BadLine(f"invalid UTF-8 at byte {e.start} "
-                       f"({raw[e.start:e.start + 4]!r}); "
-                       "re-encode the file as UTF-8") from e
+        raise _BadLine(
+            f"invalid UTF-8 at byte {e.start} "
+            f"({raw[e.start : e.start + 4]!r}); "
+            "re-encode the file as UTF-8"
+        ) from e
     if len(line) > max_line_chars:
-        raise _BadLine(f"line has {len(line)} characters, more than the "
-                       f"maximum of {max_line_chars} (raise max_line_chars if "
-                       "such long lines are intended)")
+        raise _BadLine(
+            f"line has {len(line)} characters, more than the "
+            f"maximum of {max_line_chars} (raise max_line_chars if "
+            "such long lines are intended)"
+        )
     return line
 
 
-def read_text_lines(path, max_line_chars: int = DEFAULT_MAX_LINE_CHARS
-                    ) -> list[tuple[int, str]]:
+def read_text_lines(path, max_line_chars: int = DEFAULT_MAX_LINE_CHARS) -> list[tuple[int, str]]:
     """(line number, text) of every line of a UTF-8 text file (gzip if `.gz`).
 
     Raises:
@@ -188,8 +199,12 @@ def _parse_header(path, lines, parse, max_line_chars):
         raise DataError(str(e), path, number) from None
 
 
-def _read_table(path, make_row_parser: Callable[[list[str]], Callable],
-                skip_bad_lines: bool, max_line_chars: int):
+def _read_table(
+    path,
+    make_row_parser: Callable[[list[str]], Callable],
+    skip_bad_lines: bool,
+    max_line_chars: int,
+):
     """Reads a TSV file: header, then one record per line.
 
     `make_row_parser(header_columns)` checks the header (raising `_BadLine`)
@@ -210,12 +225,13 @@ def _read_table(path, make_row_parser: Callable[[list[str]], Callable],
     return rows, ReadReport(path=path, rows=len(rows), skipped=skipped)
 
 
-def _check_fields(fields: list[str], columns: Sequence[str],
-                  required: Iterable[str]) -> None:
+def _check_fields(fields: list[str], columns: Sequence[str], required: Iterable[str]) -> None:
     if len(fields) != len(columns):
         blank = " (blank line)" if fields == [""] else ""
-        raise _BadLine(f"expected {len(columns)} tab-separated fields "
-                       f"({', '.join(columns)}), found {len(fields)}{blank}")
+        raise _BadLine(
+            f"expected {len(columns)} tab-separated fields "
+            f"({', '.join(columns)}), found {len(fields)}{blank}"
+        )
     for name in required:
         if not fields[columns.index(name)].strip():
             raise _BadLine(f"empty {name} field")
@@ -226,8 +242,10 @@ def _fixed_layout(columns: Sequence[str], required: Sequence[str], record):
 
     def make_row_parser(header: list[str]):
         if tuple(header) != tuple(columns):
-            raise _BadLine(f"expected header {_describe_header(columns)} "
-                           f"(tab-separated), found {_describe_header(header)}")
+            raise _BadLine(
+                f"expected header {_describe_header(columns)} "
+                f"(tab-separated), found {_describe_header(header)}"
+            )
 
         def parse_row(fields):
             _check_fields(fields, columns, required)
@@ -238,15 +256,14 @@ def _fixed_layout(columns: Sequence[str], required: Sequence[str], record):
     return make_row_parser
 
 
-def read_triples(path, skip_bad_lines: bool = False,
-                 max_line_chars: int = DEFAULT_MAX_LINE_CHARS
-                 ) -> tuple[list[Triple], ReadReport]:
+def read_triples(
+    path, skip_bad_lines: bool = False, max_line_chars: int = DEFAULT_MAX_LINE_CHARS
+) -> tuple[list[Triple], ReadReport]:
     """Reads a triples file (`speaker context message response`).
 
     `context` may be empty; `speaker`, `message` and `response` may not.
     """
-    make_parser = _fixed_layout(TRIPLE_COLUMNS,
-                                ("speaker", "message", "response"), Triple)
+    make_parser = _fixed_layout(TRIPLE_COLUMNS, ("speaker", "message", "response"), Triple)
     return _read_table(path, make_parser, skip_bad_lines, max_line_chars)
 
 
@@ -259,21 +276,24 @@ def _query_layout():
     def make_row_parser(header: list[str]):
         if tuple(header) == TRIPLE_COLUMNS:
             return _fixed_layout(TRIPLE_COLUMNS, ("speaker", "message"), Triple)(header)
-        query = _fixed_layout(QUERY_COLUMNS, ("speaker", "message"),
-                              lambda s, c, m: Triple(s, c, m, ""))
+        query = _fixed_layout(
+            QUERY_COLUMNS, ("speaker", "message"), lambda s, c, m: Triple(s, c, m, "")
+        )
         try:
             return query(header)
         except _BadLine:
-            raise _BadLine(f"expected header {_describe_header(QUERY_COLUMNS)} or "
-                           f"{_describe_header(TRIPLE_COLUMNS)} (tab-separated), found "
-                           f"{_describe_header(header)}") from None
+            raise _BadLine(
+                f"expected header {_describe_header(QUERY_COLUMNS)} or "
+                f"{_describe_header(TRIPLE_COLUMNS)} (tab-separated), found "
+                f"{_describe_header(header)}"
+            ) from None
 
     return make_row_parser
 
 
-def read_queries(path, skip_bad_lines: bool = False,
-                 max_line_chars: int = DEFAULT_MAX_LINE_CHARS
-                 ) -> tuple[list[Triple], ReadReport]:
+def read_queries(
+    path, skip_bad_lines: bool = False, max_line_chars: int = DEFAULT_MAX_LINE_CHARS
+) -> tuple[list[Triple], ReadReport]:
     """Reads decoding inputs: `speaker context message`, or triples (response = reference).
 
     Rows come back as `Triple`s whose `response` is "" when the file has none.
@@ -281,16 +301,15 @@ def read_queries(path, skip_bad_lines: bool = False,
     return _read_table(path, _query_layout(), skip_bad_lines, max_line_chars)
 
 
-def read_monologue(path, skip_bad_lines: bool = False,
-                   max_line_chars: int = DEFAULT_MAX_LINE_CHARS
-                   ) -> tuple[list[Monologue], ReadReport]:
+def read_monologue(
+    path, skip_bad_lines: bool = False, max_line_chars: int = DEFAULT_MAX_LINE_CHARS
+) -> tuple[list[Monologue], ReadReport]:
     """Reads a monologue file (`speaker text`); neither field may be empty."""
     make_parser = _fixed_layout(MONOLOGUE_COLUMNS, MONOLOGUE_COLUMNS, Monologue)
     return _read_table(path, make_parser, skip_bad_lines, max_line_chars)
 
 
-def _conversation_columns(header: Sequence[str],
-                          conversation_columns=None) -> tuple[str, ...]:
+def _conversation_columns(header: Sequence[str], conversation_columns=None) -> tuple[str, ...]:
     """Checks a turn file's header; returns its conversation id columns."""
     found = _describe_header(header)
     for name in TURN_REQUIRED_COLUMNS:
@@ -299,37 +318,44 @@ def _conversation_columns(header: Sequence[str],
     if len(set(header)) != len(header):
         raise _BadLine(f"turn file header repeats a column name: {found}")
     if conversation_columns is None:
-        columns = tuple(c for c in header
-                        if c not in TURN_NON_CONVERSATION_COLUMNS)
+        columns = tuple(c for c in header if c not in TURN_NON_CONVERSATION_COLUMNS)
     else:
         columns = tuple(conversation_columns)
         missing = [c for c in columns if c not in header]
         if missing:
-            raise _BadLine(f"conversation column(s) {', '.join(missing)} not in "
-                           f"header {found}")
+            raise _BadLine(f"conversation column(s) {', '.join(missing)} not in header {found}")
     if not columns:
-        raise _BadLine("turn file has no column that identifies a conversation "
-                       f"(header {found}); add one, e.g. 'scene'")
+        raise _BadLine(
+            "turn file has no column that identifies a conversation "
+            f"(header {found}); add one, e.g. 'scene'"
+        )
     if set(columns) & set(TURN_REQUIRED_COLUMNS):
         raise _BadLine("'speaker' and 'text' cannot identify a conversation")
     return columns
 
 
-def read_turn_header(path, conversation_columns: Sequence[str] | None = None,
-                     max_line_chars: int = DEFAULT_MAX_LINE_CHARS
-                     ) -> tuple[str, ...]:
+def read_turn_header(
+    path,
+    conversation_columns: Sequence[str] | None = None,
+    max_line_chars: int = DEFAULT_MAX_LINE_CHARS,
+) -> tuple[str, ...]:
     """Checks a turn file's header; returns the conversation column names."""
     path = os.fspath(path)
     with contextlib.closing(_numbered_lines(path)) as lines:
         return _parse_header(
-            path, lines, lambda header: _conversation_columns(header, conversation_columns),
-            max_line_chars)
+            path,
+            lines,
+            lambda header: _conversation_columns(header, conversation_columns),
+            max_line_chars,
+        )
 
 
-def read_turns(path, conversation_columns: Sequence[str] | None = None,
-               skip_bad_lines: bool = False,
-               max_line_chars: int = DEFAULT_MAX_LINE_CHARS
-               ) -> tuple[list[Turn], ReadReport]:
+def read_turns(
+    path,
+    conversation_columns: Sequence[str] | None = None,
+    skip_bad_lines: bool = False,
+    max_line_chars: int = DEFAULT_MAX_LINE_CHARS,
+) -> tuple[list[Turn], ReadReport]:
     """Reads a turn file (plain or `.gz`), keeping the file's order.
 
     Args:
@@ -350,16 +376,16 @@ def read_turns(path, conversation_columns: Sequence[str] | None = None,
 
         def parse_row(fields):
             _check_fields(fields, header, required)
-            return Turn(tuple(fields[i] for i in positions), fields[speaker],
-                        fields[text])
+            return Turn(tuple(fields[i] for i in positions), fields[speaker], fields[text])
 
         return parse_row
 
     return _read_table(path, make_row_parser, skip_bad_lines, max_line_chars)
 
 
-def _write_table(path, columns: Sequence[str], required: Sequence[str],
-                 rows: Iterable[Sequence[str]]) -> int:
+def _write_table(
+    path, columns: Sequence[str], required: Sequence[str], rows: Iterable[Sequence[str]]
+) -> int:
     """Writes a header and rows with folded whitespace; returns the row count."""
     path = os.fspath(path)
     count = 0
@@ -369,8 +395,10 @@ def _write_table(path, columns: Sequence[str], required: Sequence[str],
             fields = [fold_whitespace(value) for value in row]
             for name in required:
                 if not fields[columns.index(name)]:
-                    raise DataError(f"record {count} has an empty {name} "
-                                    f"(after folding whitespace): {row!r}", path)
+                    raise DataError(
+                        f"record {count} has an empty {name} (after folding whitespace): {row!r}",
+                        path,
+                    )
             f.write("\t".join(fields) + "\n")
     return count
 
@@ -382,8 +410,7 @@ def write_triples(path, triples: Iterable[Triple]) -> int:
     Returns the number of triples written.
     """
     rows = ((t.speaker, t.context, t.message, t.response) for t in triples)
-    return _write_table(path, TRIPLE_COLUMNS,
-                        ("speaker", "message", "response"), rows)
+    return _write_table(path, TRIPLE_COLUMNS, ("speaker", "message", "response"), rows)
 
 
 def write_monologue(path, rows: Iterable[Monologue]) -> int:
@@ -391,8 +418,9 @@ def write_monologue(path, rows: Iterable[Monologue]) -> int:
 
     Returns the number of rows written.
     """
-    return _write_table(path, MONOLOGUE_COLUMNS, MONOLOGUE_COLUMNS,
-                        ((r.speaker, r.text) for r in rows))
+    return _write_table(
+        path, MONOLOGUE_COLUMNS, MONOLOGUE_COLUMNS, ((r.speaker, r.text) for r in rows)
+    )
 
 
 def write_responses(path, responses: Iterable[Response]) -> int:
@@ -425,8 +453,9 @@ def _response_layout(header: list[str]):
     return parse_row
 
 
-def read_responses(path, max_line_chars: int = DEFAULT_MAX_LINE_CHARS
-                   ) -> tuple[list[Response], ReadReport]:
+def read_responses(
+    path, max_line_chars: int = DEFAULT_MAX_LINE_CHARS
+) -> tuple[list[Response], ReadReport]:
     """Reads generated responses: `evaluate`'s responses file or `decode`'s N-best TSV.
 
     Of an N-best file only the rank-1 response of each input is kept. Every

@@ -64,15 +64,23 @@ class Tokenizer(tf.Module):
         self._word_to_id = tf.lookup.StaticHashTable(
             tf.lookup.TextFileInitializer(
                 self.vocabulary_path,
-                tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
-                tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER),
-            default_value=vocabulary.UNK_ID)
+                tf.string,
+                tf.lookup.TextFileIndex.WHOLE_LINE,
+                tf.int64,
+                tf.lookup.TextFileIndex.LINE_NUMBER,
+            ),
+            default_value=vocabulary.UNK_ID,
+        )
         self._id_to_word = tf.lookup.StaticHashTable(
             tf.lookup.TextFileInitializer(
                 self.vocabulary_path,
-                tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER,
-                tf.string, tf.lookup.TextFileIndex.WHOLE_LINE),
-            default_value=vocabulary.SPECIAL_TOKENS[vocabulary.UNK_ID])
+                tf.int64,
+                tf.lookup.TextFileIndex.LINE_NUMBER,
+                tf.string,
+                tf.lookup.TextFileIndex.WHOLE_LINE,
+            ),
+            default_value=vocabulary.SPECIAL_TOKENS[vocabulary.UNK_ID],
+        )
 
     def encode(self, texts):
         """Text to ids, without BOS/EOS. string [batch] -> ragged int32 [batch, (words)]."""
@@ -94,7 +102,7 @@ class Tokenizer(tf.Module):
 
         Returns (target_in, target_out), both ragged int32 [batch, (<= max_length)].
         """
-        ids = self.encode(texts)[:, :max_length - 1]
+        ids = self.encode(texts)[:, : max_length - 1]
         batch = tf.shape(texts)[0]
         bos = tf.fill([batch, 1], vocabulary.BOS_ID)
         eos = tf.fill([batch, 1], vocabulary.EOS_ID)
@@ -111,10 +119,11 @@ class Tokenizer(tf.Module):
         number of tokens read.
         """
         ids = tf.cast(ids, tf.int64)
-        keep = tf.math.cumsum(tf.cast(ids == vocabulary.EOS_ID, tf.int32),
-                              axis=-1, exclusive=True) == 0
-        keep &= (ids != vocabulary.EOS_ID) & (ids != vocabulary.PAD_ID) & (
-            ids != vocabulary.BOS_ID)
+        keep = (
+            tf.math.cumsum(tf.cast(ids == vocabulary.EOS_ID, tf.int32), axis=-1, exclusive=True)
+            == 0
+        )
+        keep &= (ids != vocabulary.EOS_ID) & (ids != vocabulary.PAD_ID) & (ids != vocabulary.BOS_ID)
         if lengths is not None:
             keep &= tf.sequence_mask(lengths, tf.shape(ids)[-1])
         words = self._id_to_word.lookup(ids)

@@ -23,11 +23,13 @@ def build_vocabulary(counts, max_size, min_count=1):
     if max_size <= len(SPECIAL_TOKENS):
         raise VocabularyError(
             f"vocabulary size {max_size} leaves no room for words: it must be larger "
-            f"than the {len(SPECIAL_TOKENS)} special tokens")
-    words = sorted((w for w, c in counts.items()
-                    if c >= min_count and w not in SPECIAL_TOKENS),
-                   key=lambda w: (-counts[w], w))
-    return list(SPECIAL_TOKENS) + words[:max_size - len(SPECIAL_TOKENS)]
+            f"than the {len(SPECIAL_TOKENS)} special tokens"
+        )
+    words = sorted(
+        (w for w, c in counts.items() if c >= min_count and w not in SPECIAL_TOKENS),
+        key=lambda w: (-counts[w], w),
+    )
+    return list(SPECIAL_TOKENS) + words[: max_size - len(SPECIAL_TOKENS)]
 
 
 def save_vocabulary(path, tokens):
@@ -42,17 +44,17 @@ def load_vocabulary(path):
     lines = path.read_text(encoding="utf-8").split("\n")
     if lines and lines[-1] == "":
         lines.pop()
-    if tuple(lines[:len(SPECIAL_TOKENS)]) != SPECIAL_TOKENS:
+    if tuple(lines[: len(SPECIAL_TOKENS)]) != SPECIAL_TOKENS:
         raise VocabularyError(
             f"{path}:1: a vocabulary must start with the special tokens "
-            f"{', '.join(SPECIAL_TOKENS)} (one per line)")
+            f"{', '.join(SPECIAL_TOKENS)} (one per line)"
+        )
     seen = {}
     for number, token in enumerate(lines, start=1):
         if not token or any(ch.isspace() for ch in token):
             raise VocabularyError(f"{path}:{number}: empty token or token with white space")
         if token in seen:
-            raise VocabularyError(
-                f"{path}:{number}: token {token!r} repeats line {seen[token]}")
+            raise VocabularyError(f"{path}:{number}: token {token!r} repeats line {seen[token]}")
         seen[token] = number
     return lines
 

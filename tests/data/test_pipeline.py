@@ -10,11 +10,14 @@ def _examples(count):
     """`count` examples in file order; the speaker column holds each one's index."""
     lengths = 1 + np.arange(count) % 7
     ragged = lambda values, lengths: tf.RaggedTensor.from_row_lengths(
-        tf.constant(values, tf.int32), lengths)
-    return {"source": ragged(np.full(lengths.sum(), 5), lengths),
-            "target_in": ragged(np.full(lengths.sum() + count, 2), lengths + 1),
-            "target_out": ragged(np.full(lengths.sum() + count, 3), lengths + 1),
-            "speaker": tf.range(count, dtype=tf.int32)}
+        tf.constant(values, tf.int32), lengths
+    )
+    return {
+        "source": ragged(np.full(lengths.sum(), 5), lengths),
+        "target_in": ragged(np.full(lengths.sum() + count, 2), lengths + 1),
+        "target_out": ragged(np.full(lengths.sum() + count, 3), lengths + 1),
+        "speaker": tf.range(count, dtype=tf.int32),
+    }
 
 
 def test_training_batches_are_drawn_from_the_whole_data_set():
@@ -39,5 +42,5 @@ def test_every_example_comes_once_per_pass_and_batches_keep_similar_lengths():
         lengths = np.count_nonzero(batch["source"].numpy(), axis=1)
         assert lengths.max() == width and width - lengths.min() < 4
         seen.extend(batch["speaker"].numpy().tolist())
-    counts = np.bincount(seen[:2 * count], minlength=count)
+    counts = np.bincount(seen[: 2 * count], minlength=count)
     assert counts.min() >= 1 and counts.max() <= 3

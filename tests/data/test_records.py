@@ -5,11 +5,13 @@ import gzip
 import pytest
 
 from mtask_tf.data import records
-from mtask_tf.data.records import DataError, Monologue, Triple, Turn
+from mtask_tf.data.records import DataError
+from mtask_tf.data.records import Monologue
+from mtask_tf.data.records import Triple
+from mtask_tf.data.records import Turn
 
 TRIPLES_HEADER = "speaker\tcontext\tmessage\tresponse\n"
-FIELDS_4 = ("expected 4 tab-separated fields "
-            "(speaker, context, message, response)")
+FIELDS_4 = "expected 4 tab-separated fields (speaker, context, message, response)"
 
 
 def _write(path, text: str | bytes):
@@ -21,13 +23,12 @@ def _write(path, text: str | bytes):
 
 def test_triples_round_trip_folds_whitespace(tmp_path):
     path = tmp_path / "t.tsv"
-    written = records.write_triples(path, [
-        Triple("A", "", "hi\tthere", "ho\nho"),
-        Triple("B", "  a  b ", "c", "d")])
+    written = records.write_triples(
+        path, [Triple("A", "", "hi\tthere", "ho\nho"), Triple("B", "  a  b ", "c", "d")]
+    )
     assert written == 2
     triples, report = records.read_triples(path)
-    assert triples == [Triple("A", "", "hi there", "ho ho"),
-                       Triple("B", "a b", "c", "d")]
+    assert triples == [Triple("A", "", "hi there", "ho ho"), Triple("B", "a b", "c", "d")]
     assert report.rows == 2 and report.skipped == []
     assert path.read_text().startswith(TRIPLES_HEADER)
 
@@ -39,28 +40,29 @@ def test_monologue_round_trip(tmp_path):
     assert rows == [Monologue("HAMLET", "To be, or not")]
 
 
-@pytest.mark.parametrize("bad", [
-    Triple("", "c", "m", "r"), Triple("A", "c", " \t", "r"),
-    Triple("A", "c", "m", "\n")])
+@pytest.mark.parametrize(
+    "bad", [Triple("", "c", "m", "r"), Triple("A", "c", " \t", "r"), Triple("A", "c", "m", "\n")]
+)
 def test_writer_rejects_empty_required_field(tmp_path, bad):
     with pytest.raises(DataError, match="record 1 has an empty"):
         records.write_triples(tmp_path / "t.tsv", [bad])
 
 
-@pytest.mark.parametrize("line, problem", [
-    (b"A\tc\tm\n", FIELDS_4 + ", found 3"),
-    (b"A\tc\tm\tr\tx\n", FIELDS_4 + ", found 5"),
-    (b"\n", FIELDS_4 + ", found 1 (blank line)"),
-    (b"\tc\tm\tr\n", "empty speaker field"),
-    (b"A\tc\t \tr\n", "empty message field"),
-    (b"A\tc\tm\t\n", "empty response field"),
-    (b"A\tc\tm\t\xff\xfeoops\n", "invalid UTF-8 at byte 6"),
-    (b"A\tc\tm\t" + b"x" * 50 + b"\n",
-     "line has 56 characters, more than the maximum of 40"),
-])
+@pytest.mark.parametrize(
+    "line, problem",
+    [
+        (b"A\tc\tm\n", FIELDS_4 + ", found 3"),
+        (b"A\tc\tm\tr\tx\n", FIELDS_4 + ", found 5"),
+        (b"\n", FIELDS_4 + ", found 1 (blank line)"),
+        (b"\tc\tm\tr\n", "empty speaker field"),
+        (b"A\tc\t \tr\n", "empty message field"),
+        (b"A\tc\tm\t\n", "empty response field"),
+        (b"A\tc\tm\t\xff\xfeoops\n", "invalid UTF-8 at byte 6"),
+        (b"A\tc\tm\t" + b"x" * 50 + b"\n", "line has 56 characters, more than the maximum of 40"),
+    ],
+)
 def test_bad_triple_line_names_file_line_and_problem(tmp_path, line, problem):
-    path = _write(tmp_path / "train.tsv",
-                  TRIPLES_HEADER.encode() + b"A\t\tm\tr\n" + line)
+    path = _write(tmp_path / "train.tsv", TRIPLES_HEADER.encode() + b"A\t\tm\tr\n" + line)
     with pytest.raises(DataError) as error:
         records.read_triples(path, max_line_chars=40)
     assert str(error.value).startswith(f"{path}:3: {problem}")
@@ -73,39 +75,49 @@ def test_empty_context_is_allowed(tmp_path):
 
 
 def test_skip_bad_lines_records_every_skipped_line(tmp_path):
-    path = _write(tmp_path / "t.tsv", TRIPLES_HEADER.encode()
-                  + b"A\tc\tm\tr\nB\tc\tm\n\nC\tc\tm\t\xff\nD\tc\tm\tr\n")
+    path = _write(
+        tmp_path / "t.tsv",
+        TRIPLES_HEADER.encode() + b"A\tc\tm\tr\nB\tc\tm\n\nC\tc\tm\t\xff\nD\tc\tm\tr\n",
+    )
     triples, report = records.read_triples(path, skip_bad_lines=True)
     assert [t.speaker for t in triples] == ["A", "D"]
     assert report.rows == 2
-    assert [m.split(": ")[0] for m in report.skipped] == [
-        f"{path}:3", f"{path}:4", f"{path}:5"]
+    assert [m.split(": ")[0] for m in report.skipped] == [f"{path}:3", f"{path}:4", f"{path}:5"]
     assert "invalid UTF-8" in report.skipped[2]
 
 
-@pytest.mark.parametrize("header, found", [
-    ("speaker\tcontext\tmessage\n",
-     "found 'speaker', 'context', 'message'"),
-    ("speaker context message response\n",
-     "found one column 'speaker context message response' "
-     "(is the file tab-separated?)"),
-    ("response\tmessage\tcontext\tspeaker\n",
-     "found 'response', 'message', 'context', 'speaker'"),
-])
+@pytest.mark.parametrize(
+    "header, found",
+    [
+        ("speaker\tcontext\tmessage\n", "found 'speaker', 'context', 'message'"),
+        (
+            "speaker context message response\n",
+            "found one column 'speaker context message response' (is the file tab-separated?)",
+        ),
+        (
+            "response\tmessage\tcontext\tspeaker\n",
+            "found 'response', 'message', 'context', 'speaker'",
+        ),
+    ],
+)
 def test_wrong_header_says_expected_and_found(tmp_path, header, found):
     path = _write(tmp_path / "t.tsv", header + "A\tc\tm\tr\n")
     with pytest.raises(DataError) as error:
         records.read_triples(path, skip_bad_lines=True)
     message = str(error.value)
-    assert message.startswith(f"{path}:1: expected header 'speaker', "
-                              "'context', 'message', 'response'")
+    assert message.startswith(
+        f"{path}:1: expected header 'speaker', 'context', 'message', 'response'"
+    )
     assert message.endswith(found)
 
 
 def test_monologue_header_is_checked(tmp_path):
     path = _write(tmp_path / "m.tsv", TRIPLES_HEADER)
-    with pytest.raises(DataError, match=r"m.tsv:1: expected header "
-                       r"'speaker', 'text'"):
+    with pytest.raises(
+        DataError,
+        match=r"m.tsv:1: expected header "
+        r"'speaker', 'text'",
+    ):
         records.read_monologue(path)
 
 
@@ -121,8 +133,7 @@ def test_empty_and_missing_files_are_errors_even_when_skipping(tmp_path):
 
 def test_header_only_file_has_no_rows(tmp_path):
     path = _write(tmp_path / "t.tsv", TRIPLES_HEADER)
-    assert records.read_triples(path) == (
-        [], records.ReadReport(str(path), 0, []))
+    assert records.read_triples(path) == ([], records.ReadReport(str(path), 0, []))
 
 
 def test_byte_order_mark_and_crlf_are_tolerated(tmp_path):
@@ -130,10 +141,12 @@ def test_byte_order_mark_and_crlf_are_tolerated(tmp_path):
     assert records.read_monologue(path)[0] == [Monologue("A", "hi")]
 
 
-SITCOM = ("show\tseason\tepisode\tscene\tturn\tspeaker\ttext\n"
-          "friends\t1\t1\t1\t1\tMonica\tThere's nothing to tell!\n"
-          "friends\t1\t1\t1\t2\tJoey\tC'mon!\n"
-          "friends\t1\t1\t2\t1\tRoss\tHi.\n")
+SITCOM = (
+    "show\tseason\tepisode\tscene\tturn\tspeaker\ttext\n"
+    "friends\t1\t1\t1\t1\tMonica\tThere's nothing to tell!\n"
+    "friends\t1\t1\t1\t2\tJoey\tC'mon!\n"
+    "friends\t1\t1\t2\t1\tRoss\tHi.\n"
+)
 
 
 def test_turns_default_conversation_columns_and_gzip(tmp_path):
@@ -143,27 +156,33 @@ def test_turns_default_conversation_columns_and_gzip(tmp_path):
     assert turns == [
         Turn(("friends", "1", "1", "1"), "Monica", "There's nothing to tell!"),
         Turn(("friends", "1", "1", "1"), "Joey", "C'mon!"),
-        Turn(("friends", "1", "1", "2"), "Ross", "Hi.")]
+        Turn(("friends", "1", "1", "2"), "Ross", "Hi."),
+    ]
     assert report.rows == 3
-    assert records.read_turn_header(path) == (
-        "show", "season", "episode", "scene")
+    assert records.read_turn_header(path) == ("show", "season", "episode", "scene")
 
 
 def test_turns_explicit_conversation_columns(tmp_path):
     path = _write(tmp_path / "t.tsv", SITCOM)
     turns, _ = records.read_turns(path, conversation_columns=["episode"])
     assert [t.conversation for t in turns] == [("1",), ("1",), ("1",)]
-    with pytest.raises(DataError, match=r"t.tsv:1: conversation column\(s\) "
-                       "dialog not in header"):
+    with pytest.raises(
+        DataError,
+        match=r"t.tsv:1: conversation column\(s\) "
+        "dialog not in header",
+    ):
         records.read_turns(path, conversation_columns=["dialog"])
 
 
-@pytest.mark.parametrize("header, problem", [
-    ("show\tscene\ttext\n", "turn file header needs a 'speaker' column"),
-    ("show\tscene\tspeaker\n", "turn file header needs a 'text' column"),
-    ("speaker\ttext\tturn\n", "no column that identifies a conversation"),
-    ("scene\tscene\tspeaker\ttext\n", "repeats a column name"),
-])
+@pytest.mark.parametrize(
+    "header, problem",
+    [
+        ("show\tscene\ttext\n", "turn file header needs a 'speaker' column"),
+        ("show\tscene\tspeaker\n", "turn file header needs a 'text' column"),
+        ("speaker\ttext\tturn\n", "no column that identifies a conversation"),
+        ("scene\tscene\tspeaker\ttext\n", "repeats a column name"),
+    ],
+)
 def test_turn_header_problems(tmp_path, header, problem):
     path = _write(tmp_path / "t.tsv", header)
     with pytest.raises(DataError, match=f"t.tsv:1: .*{problem}"):
@@ -171,8 +190,7 @@ def test_turn_header_problems(tmp_path, header, problem):
 
 
 def test_turn_with_empty_conversation_value_is_an_error(tmp_path):
-    path = _write(tmp_path / "t.tsv",
-                  "scene\tspeaker\ttext\n1\tA\thi\n\tB\tho\n")
+    path = _write(tmp_path / "t.tsv", "scene\tspeaker\ttext\n1\tA\thi\n\tB\tho\n")
     with pytest.raises(DataError, match=r"t.tsv:3: empty scene field"):
         records.read_turns(path)
     turns, report = records.read_turns(path, skip_bad_lines=True)

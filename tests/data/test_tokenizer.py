@@ -8,8 +8,12 @@ from mtask_tf.data import records
 from mtask_tf.data import tokenizer as tokenizer_lib
 from mtask_tf.data import vocabulary
 
-TEXTS = ["Good morrow, sir!", "'Tis bitter cold, and I am sick at heart.",
-         "Good night, sweet prince.", "Don't café"]
+TEXTS = [
+    "Good morrow, sir!",
+    "'Tis bitter cold, and I am sick at heart.",
+    "Good night, sweet prince.",
+    "Don't café",
+]
 
 
 @pytest.fixture()
@@ -22,13 +26,24 @@ def tokenizer(tmp_path):
 def test_words_are_case_folded_and_punctuation_split():
     words = tokenizer_lib.split_words(tf.constant(["Good morrow, SIR! Don't café."]))
     assert [w.decode() for w in words[0].numpy()] == [
-        "good", "morrow", ",", "sir", "!", "don't", "café", "."]
+        "good",
+        "morrow",
+        ",",
+        "sir",
+        "!",
+        "don't",
+        "café",
+        ".",
+    ]
 
 
 def test_vocabulary_keeps_the_most_frequent_words_ties_alphabetical():
     counts = {"b": 2, "a": 2, "c": 5, "d": 1}
     assert vocabulary.build_vocabulary(counts, 7) == list(vocabulary.SPECIAL_TOKENS) + [
-        "c", "a", "b"]
+        "c",
+        "a",
+        "b",
+    ]
     with pytest.raises(vocabulary.VocabularyError, match="no room"):
         vocabulary.build_vocabulary(counts, 4)
 
@@ -50,10 +65,12 @@ def test_encode_decode_round_trip_with_unknown_words(tokenizer):
 
 
 def test_source_is_context_eos_message_keeping_the_last_tokens(tokenizer):
-    source = tokenizer.encode_source(tf.constant(["good night", ""]),
-                                     tf.constant(["good sir", "sir"]), max_length=4)
-    good, night, sir = (tokenizer.encode(tf.constant([w]))[0, 0].numpy()
-                        for w in ("good", "night", "sir"))
+    source = tokenizer.encode_source(
+        tf.constant(["good night", ""]), tf.constant(["good sir", "sir"]), max_length=4
+    )
+    good, night, sir = (
+        tokenizer.encode(tf.constant([w]))[0, 0].numpy() for w in ("good", "night", "sir")
+    )
     eos = vocabulary.EOS_ID
     assert source.to_list() == [[night, eos, good, sir], [eos, sir]]
 
@@ -72,8 +89,10 @@ def test_decode_stops_at_eos(tokenizer):
 
 
 def test_pipeline_batches_and_reverse_examples(tokenizer):
-    triples = [records.Triple("A", "good night", "good sir", "sweet prince"),
-               records.Triple("B", "", "sir", "good")]
+    triples = [
+        records.Triple("A", "good night", "good sir", "sweet prince"),
+        records.Triple("B", "", "sir", "good"),
+    ]
     lengths = pipeline.Lengths(10, 5)
     forward = pipeline.encode_triples(tokenizer, triples, [0, 1], lengths)
     reverse = pipeline.encode_triples(tokenizer, triples, [0, 1], lengths, reverse=True)
