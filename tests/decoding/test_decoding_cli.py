@@ -395,7 +395,7 @@ def _check_degeneration_style_and_intervals(metrics, table, stderr, output_dir, 
 
 
 def test_attention_models_tune_evaluate_and_draw_their_attention(trained, tmp_path):
-    forward, reverse = trained / "attention", trained / "reverse_attention"
+    forward, reverse = trained / "attention", trained / "reverse"
     data = trained / "data"
     weights = tmp_path / "mmi.json"
     run_module(

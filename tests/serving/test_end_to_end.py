@@ -22,7 +22,7 @@ QUERY = {
 @pytest.fixture(scope="module")
 def server(trained, tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
-    for forward, reverse in (("mtask_m", "reverse"), ("attention", "reverse_attention")):
+    for forward, reverse in (("mtask_m", "reverse"), ("attention", "reverse")):
         run_module(
             "mtask_tf.export",
             f"--model_dir={trained / forward}",
@@ -43,9 +43,7 @@ def server(trained, tmp_path_factory):
     running.stop()
 
 
-@pytest.mark.parametrize(
-    "forward, reverse", [("mtask_m", "reverse"), ("attention", "reverse_attention")]
-)
+@pytest.mark.parametrize("forward, reverse", [("mtask_m", "reverse"), ("attention", "reverse")])
 def test_grpc_generate_matches_decode(server, trained, tmp_path, forward, reverse):
     result = outputs(server.predict(forward, QUERY, signature="generate"))
     assert result["responses"].shape == (2, 3)
