@@ -8,6 +8,7 @@ trains real ones).
 import dataclasses
 
 import keras
+import pytest
 import tensorflow as tf
 
 from mtask_tf.data import tokenizer
@@ -54,6 +55,12 @@ def random_model(tmp_path, name, persona, direction="forward", seed=0, attention
         models,
     )
 
+
+# For tests that take the `models` fixture (tests/decoding/conftest.py): run them with
+# the paper's model and with the attention model.
+BOTH_MODELS = pytest.mark.parametrize(
+    "models", ["none", "luong"], ids=["plain", "attention"], indirect=True
+)
 
 INPUTS = (
     tf.constant(["good night", ""]),

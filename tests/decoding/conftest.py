@@ -5,10 +5,10 @@ import pytest
 from tests.helpers import random_pair
 
 
-@pytest.fixture(params=["none", "luong"], ids=["plain", "attention"])
+@pytest.fixture()
 def models(tmp_path, request):
     """(forward, reverse): tiny random models as `model_dir.load_trained` returns them.
 
-    Every test that takes them runs with the paper's model and with attention.
+    The paper's model; a test marked `@BOTH_MODELS` also runs with attention.
     """
-    return random_pair(tmp_path, attention=request.param)
+    return random_pair(tmp_path, attention=getattr(request, "param", "none"))

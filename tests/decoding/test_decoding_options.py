@@ -13,6 +13,7 @@ from mtask_tf.decoding import mmi
 from mtask_tf.decoding import responder as responder_lib
 from mtask_tf.decoding import runner
 from mtask_tf.decoding import sampling
+from tests.helpers import BOTH_MODELS
 from tests.helpers import INPUTS
 from tests.helpers import decode_config
 
@@ -127,6 +128,7 @@ def test_responder_lists_repeat_no_ngram_with_the_guard(models, num_samples):
     assert all(not _repeats(ids, n, 1) for ids, n in flat(guarded) if n)
 
 
+@BOTH_MODELS
 def test_sampled_lists_are_reranked_and_seeded_per_input(models):
     forward, reverse = models
     config = decode_config(

@@ -7,6 +7,7 @@ import tensorflow as tf
 from mtask_tf.decoding import generator as generator_lib
 from mtask_tf.decoding import low_precision
 from mtask_tf.decoding import responder as responder_lib
+from tests.helpers import BOTH_MODELS
 from tests.helpers import INPUTS
 from tests.helpers import decode_config
 from tests.helpers import favour_eos
@@ -18,6 +19,7 @@ def _generate(responder):
     return {k: v.numpy() for k, v in responder.generate(*INPUTS).items()}
 
 
+@BOTH_MODELS
 def test_bf16_step_is_close_to_the_float32_step_and_runs_in_bfloat16(models):
     trained = models[0]
     decoder = trained.models.decoder
@@ -41,6 +43,7 @@ def test_bf16_step_is_close_to_the_float32_step_and_runs_in_bfloat16(models):
         states = exact_states
 
 
+@BOTH_MODELS
 def test_bf16_returned_scores_equal_the_float32_score_signature(models):
     forward, reverse = favour_eos(models[0]), models[1]
     responder = responder_lib.Responder(
@@ -84,6 +87,7 @@ def test_rescoring_replaces_the_bfloat16_search_scores(models):
         assert np.all(np.diff(rescored.scores.numpy()[row, :count]) <= 0)
 
 
+@BOTH_MODELS
 def test_rescoring_an_empty_list_keeps_it_empty(models):
     forward = models[0]
     generator = generator_lib.Generator(
@@ -104,6 +108,7 @@ def test_unknown_search_dtype_is_refused(models):
         generator_lib.Generator(forward.models.encoder, forward.models.decoder, "float16")
 
 
+@BOTH_MODELS
 @pytest.mark.parametrize("budget", [11, 1 << 20])  # one normaliser per chunk, or all at once
 def test_exact_log_probs_equal_teacher_forced_scoring(models, budget):
     generator = responder_lib.Responder(models[0], None, decode_config()).forward

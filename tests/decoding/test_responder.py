@@ -8,12 +8,14 @@ from mtask_tf.data import records
 from mtask_tf.decoding import responder as responder_lib
 from mtask_tf.decoding import runner
 from mtask_tf.model import model_dir as model_dir_lib
+from tests.helpers import BOTH_MODELS
 from tests.helpers import INPUTS
 from tests.helpers import decode_config
 from tests.helpers import favour_eos
 from tests.helpers import random_model
 
 
+@BOTH_MODELS
 def test_scores_equal_teacher_forced_log_probs_and_reranking_sorts(models):
     forward, reverse = models
     responder = responder_lib.Responder(
@@ -50,6 +52,7 @@ def test_reranking_changes_the_order_when_lambda_grows(models):
     assert plain["responses"].numpy().tolist() != heavy["responses"].numpy().tolist()
 
 
+@BOTH_MODELS
 def test_persona_speaker_changes_responses_and_unknown_speaker_is_an_error(models):
     forward, _ = models
     responder = responder_lib.Responder(forward, None, decode_config())
@@ -74,6 +77,7 @@ def test_plain_model_ignores_the_speaker(tmp_path):
     np.testing.assert_array_equal(a["scores"].numpy(), b["scores"].numpy())
 
 
+@BOTH_MODELS
 def test_no_retracing_across_batch_sizes(models):
     forward, reverse = models
     responder = responder_lib.Responder(forward, reverse, decode_config())
@@ -114,6 +118,7 @@ def _forward_ranks(out, row):
     return [int(np.sum(forward > f)) for f in forward]
 
 
+@BOTH_MODELS
 def test_full_list_holds_more_than_a_beam_and_a_low_forward_candidate_can_win(models):
     """The paper's list: every finished hypothesis is reranked, not the forward top B."""
     forward, reverse = favour_eos(models[0]), models[1]
@@ -198,6 +203,7 @@ def test_scoring_in_chunks_equals_scoring_at_once(models, rows):
     assert chunked[0].shape == (rows,)
 
 
+@BOTH_MODELS
 def test_scoring_in_chunks_cuts_each_group_to_its_own_lengths_and_keeps_the_order(models):
     # Rows of very different target and source lengths, right-padded, in no
     # particular order: each chunk is cut to its longest row, results come
