@@ -8,7 +8,6 @@ import dataclasses
 
 import tensorflow as tf
 
-from mtask_tf.data import detokenizer
 from mtask_tf.data import vocabulary
 from mtask_tf.decoding import beam_search as beam_search_lib
 from mtask_tf.decoding import generator as generator_lib
@@ -202,7 +201,6 @@ class Responder(tf.Module):
         ids, lengths = take(ids), take(lengths)
         return {
             "responses": self.tokenizer.decode(ids, lengths),
-            "display": detokenizer.detokenize_tf(self.tokenizer.decode(ids, lengths)),
             "scores": take(scores),
             "forward_log_prob": take(forward_log_prob),
             "reverse_log_prob": take(reverse_log_prob),

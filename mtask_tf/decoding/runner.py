@@ -5,6 +5,8 @@ import time
 
 import tensorflow as tf
 
+from mtask_tf.data import detokenizer
+
 
 @dataclasses.dataclass
 class Hypothesis:
@@ -21,7 +23,7 @@ def _hypotheses(outputs, row):
     return [
         Hypothesis(
             outputs["responses"][row, k].decode("utf-8"),
-            outputs["display"][row, k].decode("utf-8"),
+            detokenizer.detokenize(outputs["responses"][row, k].decode("utf-8")),
             float(outputs["scores"][row, k]),
             float(outputs["forward_log_prob"][row, k]),
             float(outputs["reverse_log_prob"][row, k]),

@@ -25,6 +25,7 @@ import pathlib
 
 import tensorflow as tf
 
+from mtask_tf.data import detokenizer
 from mtask_tf.decoding import responder as responder_lib
 from mtask_tf.export import layout
 
@@ -66,12 +67,10 @@ class ServingModule(tf.Module):
         )
 
     def _generate(self, context, message, speaker):
-        outputs = self.responder.generate(context, message, speaker)
-        return {name: outputs[name] for name in _GENERATE_OUTPUTS}
+        return _served(self.responder.generate(context, message, speaker))
 
     def _generate_seeded(self, context, message, speaker, seed):
-        outputs = self.responder.generate_seeded(context, message, speaker, seed)
-        return {name: outputs[name] for name in _GENERATE_OUTPUTS}
+        return _served(self.responder.generate_seeded(context, message, speaker, seed))
 
     def signatures(self):
         generate = self.generate.get_concrete_function()
@@ -85,6 +84,16 @@ class ServingModule(tf.Module):
         if self.generate_seeded is not None:
             signatures["generate_seeded"] = self.generate_seeded.get_concrete_function()
         return signatures
+
+
+def _served(outputs):
+    """The generate signature's outputs, with `display` added (the readable responses).
+
+    Only the export computes `display` in the graph; the command lines and
+    tests detokenize in Python (`runner`), so their Responder traces stay small.
+    """
+    outputs = dict(outputs, display=detokenizer.detokenize_tf(outputs["responses"]))
+    return {name: outputs[name] for name in _GENERATE_OUTPUTS}
 
 
 def save(module, export_base):
