@@ -16,6 +16,23 @@ from benchmarks import stats
 MODES = ("eager", "autocast_bf16", "compile")
 
 
+class Unsupported(RuntimeError):
+    """A mode this machine's PyTorch build cannot run (e.g. bfloat16 on an AVX2-only CPU)."""
+
+
+def unsupported(mode):
+    """Why `mode` cannot run here, or None when it can."""
+    import torch
+
+    if mode == "autocast_bf16" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        capability = torch.backends.cpu.get_cpu_capability()
+        return (
+            f"PyTorch has no oneDNN bfloat16 kernels on this CPU ({capability}); "
+            "its bfloat16 LSTM needs AVX-512 or AMX"
+        )
+    return None
+
+
 def available():
     try:
         import torch  # noqa: F401
@@ -68,6 +85,9 @@ def measure(shapes, warmup, repetitions, mode="eager"):
 
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    reason = unsupported(mode)
+    if reason:
+        raise Unsupported(reason)
     net = model(shapes)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     forward = torch.compile(net) if mode == "compile" else net

@@ -260,6 +260,9 @@ def _torch(shapes, warmup, reps, peak_fp32, log, mode="eager"):
     log(f"train: PyTorch reference, {mode}")
     try:
         samples, info = reference_torch.measure(shapes, warmup, reps, mode)
+    except reference_torch.Unsupported as error:
+        log(f"train: PyTorch reference, {mode}: not run ({error})")
+        return {"mode": mode, "works": False, "error": str(error)}
     except Exception as error:  # noqa: BLE001 - torch.compile may not work on a machine
         if mode != "compile":
             raise

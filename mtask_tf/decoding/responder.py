@@ -156,7 +156,7 @@ class Responder(tf.Module):
         source = self.tokenizer.encode_source(context, message, self.max_source_length)
         return source.to_tensor()
 
-    @tf.function(input_signature=[STRING_BATCH] * 3)
+    @tf.function(input_signature=[STRING_BATCH] * 3, autograph=False)
     def generate(self, context, message, speaker):
         """Reranked responses. Inputs string [batch]; outputs [batch, n], best first.
 
@@ -168,7 +168,7 @@ class Responder(tf.Module):
         seed = tf.fill(tf.shape(message), tf.constant(self.config.sampling_seed, tf.int64))
         return self._generate(context, message, speaker, seed)
 
-    @tf.function(input_signature=[STRING_BATCH] * 3 + [SEED_BATCH])
+    @tf.function(input_signature=[STRING_BATCH] * 3 + [SEED_BATCH], autograph=False)
     def generate_seeded(self, context, message, speaker, seed):
         """`generate` with each input's sampling seed given (int64 [batch]).
 
@@ -264,7 +264,7 @@ class Responder(tf.Module):
         _, message_out = self.tokenizer.encode_target(message, _WHOLE)
         return log_prob, tf.cast(message_out.row_lengths(), tf.int32)
 
-    @tf.function(input_signature=[STRING_BATCH] * 4)
+    @tf.function(input_signature=[STRING_BATCH] * 4, autograph=False)
     def score(self, context, message, speaker, response):
         """log p(response | context, message, speaker) summed over tokens (EOS included)."""
         with tf.control_dependencies(self._check_inputs(message, context, speaker, response)):
@@ -293,7 +293,7 @@ class Responder(tf.Module):
         word = lambda ids: tf.where(ids != vocabulary.PAD_ID, self.tokenizer.tokens(ids), "")
         return {"weights": weights, "source": word(source), "response": word(target_out)}
 
-    @tf.function(input_signature=[STRING_BATCH] * 2)
+    @tf.function(input_signature=[STRING_BATCH] * 2, autograph=False)
     def reverse_score(self, message, response):
         """log p(message | response) summed over tokens (EOS included), with the reverse model."""
         checks = self._check_inputs(message, response)

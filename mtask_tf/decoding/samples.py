@@ -24,7 +24,9 @@ def dev_sampler(models, tokenizer, rows, examples, max_length, reverse=False, co
     rows = rows[:count]
     source = examples["source"][:count].to_tensor()
     speaker = examples["speaker"][:count]
-    greedy = tf.function(lambda: generator_.greedy(source, speaker, max_length=max_length))
+    greedy = tf.function(
+        lambda: generator_.greedy(source, speaker, max_length=max_length), autograph=False
+    )
 
     def sample():
         texts = tokenizer.decode(*greedy()).numpy()

@@ -46,7 +46,7 @@ def _batch_sums(model, num_speakers):
     if key in cached:
         return cached[key]
 
-    @tf.function(input_signature=[_SIGNATURE])
+    @tf.function(input_signature=[_SIGNATURE], autograph=False)
     def sums(batch):
         logits = model(builders.model_feed(batch), training=False)
         nll, weights = losses.token_nll_compiled(logits, batch["target_out"])

@@ -51,17 +51,17 @@ class ServingModule(tf.Module):
     def __init__(self, responder):
         super().__init__(name="mtask_tf")
         self.responder = responder
-        self.generate = tf.function(self._generate, input_signature=[_S, _S, _S])
-        self.score = tf.function(responder.score, input_signature=[_S, _S, _S, _S])
+        self.generate = tf.function(self._generate, input_signature=[_S, _S, _S], autograph=False)
+        self.score = tf.function(responder.score, input_signature=[_S, _S, _S, _S], autograph=False)
         # Without a reverse model there is nothing to serve reverse_score with.
         self.reverse_score = (
-            tf.function(responder.reverse_score, input_signature=[_S, _S])
+            tf.function(responder.reverse_score, input_signature=[_S, _S], autograph=False)
             if responder.reverse is not None
             else None
         )
         # Only an export that samples has draws for a seed to change.
         self.generate_seeded = (
-            tf.function(self._generate_seeded, input_signature=[_S, _S, _S, _SEED])
+            tf.function(self._generate_seeded, input_signature=[_S, _S, _S, _SEED], autograph=False)
             if responder.config.num_samples
             else None
         )

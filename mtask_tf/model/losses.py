@@ -26,5 +26,18 @@ def token_nll(logits, target_out):
 # XLA fuses the softmax, the cross-entropy and (under mixed precision) the cast of
 # the [batch, time, vocab] logits into one pass over them; on CPU this alone is
 # 8-17 % of a paper-sized training step (benchmarks/README.md). Compiling the
-# whole step with XLA is slower on CPU, so only this part is.
-token_nll_compiled = tf.function(token_nll, jit_compile=True)
+# whole step with XLA is slower on CPU, so only this part is. Compiling costs
+# about a second for each new shape, which a small vocabulary never earns back
+# (a smoke-sized training run: 28 s with it, 24 s without, on AMD EPYC Zen 3).
+_XLA_MIN_VOCABULARY = 1000
+_token_nll_xla = tf.function(token_nll, jit_compile=True)
+
+
+def token_nll_compiled(logits, target_out):
+    """`token_nll`, fused by XLA when the vocabulary is large enough to gain from it.
+
+    For training and evaluation; never in a SavedModel.
+    """
+    if logits.shape[-1] is not None and logits.shape[-1] < _XLA_MIN_VOCABULARY:
+        return token_nll(logits, target_out)
+    return _token_nll_xla(logits, target_out)

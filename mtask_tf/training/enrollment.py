@@ -300,7 +300,7 @@ class RowTrainer:
         optimizer.build([row])
         table, row_id = self.table, self.row_id
 
-        @tf.function(reduce_retracing=True)
+        @tf.function(reduce_retracing=True, autograph=False)
         def step(batch):
             with tf.GradientTape() as tape:
                 logits = self.autoencoder(builders.model_feed(batch), training=False)

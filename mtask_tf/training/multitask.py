@@ -77,6 +77,11 @@ class MultiTaskModel(keras.Model):
     def metrics(self):
         return list(self.trackers.values()) + list(self.token_counters.values())
 
+    # Keras traces this with AutoGraph on, which would rewrite every function it
+    # calls (Keras's own included) at each trace; the code has no Python control
+    # flow on tensors (loops are tf.scan / tf.while_loop), so tracing it as written
+    # gives the same graph, sooner.
+    @tf.autograph.experimental.do_not_convert
     def train_step(self, data):
         self._task_step("seq2seq", self.seq2seq, self.seq2seq_optimizer, data["seq2seq"])
         if "autoencoder" in data:
