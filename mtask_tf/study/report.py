@@ -157,7 +157,7 @@ def _title(protocol, run_info):
             f"on {info('date')}, on {info('machine')}; its steps took "
             f"{_duration(total) if total is not None else 'unknown'} together "
             f"({_concurrency(run_info)}). Regenerate this report "
-            f"and everything in it with `{info('command')}`.",
+            f"and everything in it with `{_readable(info('command'))}`.",
         ]
     )
 
@@ -740,9 +740,28 @@ def _versions(run_info):
     for step in steps:
         parts += [
             f"# {step.get('name')} ({_duration(step.get('seconds'))})",
-            shlex.join(map(str, step.get("command") or [])),
+            shlex.join(readable_command(step.get("command") or [])),
         ]
     return "\n".join(parts + ["```"])
+
+
+def _readable(command):
+    return shlex.join(readable_command(shlex.split(command)))
+
+
+def readable_command(argv, root=None):
+    """A step's command as a reader runs it from the repository: `python -m ...`.
+
+    The runner starts each step with its own interpreter's absolute path and
+    the work directory's paths as given; the report names the interpreter
+    `python` and writes paths under `root` (default: the directory the study
+    runs from, the repository root) relative to it.
+    """
+    prefix = str(pathlib.Path(root or pathlib.Path.cwd()).resolve()) + "/"
+    argv = [str(a) for a in argv]
+    if argv and pathlib.Path(argv[0]).name.startswith("python"):
+        argv[0] = "python"
+    return [a.replace(prefix, "") for a in argv]
 
 
 def write_report(protocol, work_dir, output_path, run_info):

@@ -453,6 +453,23 @@ def test_versions_and_commands(protocol, tmp_path):
     assert "python -m mtask_tf.prepare '--x=a b'" in versions
 
 
+def test_commands_read_as_a_reader_runs_them_from_the_repository(tmp_path):
+    command = [
+        "/opt/venv/bin/python3.11",
+        "-m",
+        "mtask_tf.train",
+        f"--data_dir={tmp_path}/runs/study/data",
+        "--model_dir=/elsewhere/models",
+    ]
+    assert report.readable_command(command, root=tmp_path) == [
+        "python",
+        "-m",
+        "mtask_tf.train",
+        "--data_dir=runs/study/data",
+        "--model_dir=/elsewhere/models",
+    ]
+
+
 def test_partial_work_dir_says_not_run_yet(protocol, tmp_path):
     work_dir = tmp_path / "work"
     _write_json(work_dir / "data" / "summary.json", _summary())
