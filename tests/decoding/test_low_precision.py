@@ -43,7 +43,8 @@ def test_bf16_step_is_close_to_the_float32_step_and_runs_in_bfloat16(models):
         states = exact_states
 
 
-@BOTH_MODELS
+# The attention model's bf16 search and rescoring are checked the same way on its
+# export, in the bf16 export test of tests/export/test_export.py.
 def test_bf16_returned_scores_equal_the_float32_score_signature(models):
     forward, reverse = favour_eos(models[0]), models[1]
     responder = responder_lib.Responder(
