@@ -42,16 +42,6 @@ def _enroll(model_dir, output_dir, text, *flags):
     )
 
 
-@pytest.fixture(scope="module")
-def enrolled(trained, tmp_path_factory):
-    root = tmp_path_factory.mktemp("enroll")
-    text = root / "yorick.txt"
-    text.write_text("\n".join(_yorick_lines(80)) + "\n\n")
-    result = _enroll(trained / "mtask_m", root / "mtask_m_yorick", text)
-    assert result.returncode == 0, result.stderr
-    return root / "mtask_m_yorick", result
-
-
 def _checkpoint_values(model_dir):
     reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(model_dir / "best"))
     return {
@@ -61,35 +51,6 @@ def _checkpoint_values(model_dir):
     }
 
 
-def test_only_the_new_speaker_row_changes_and_its_perplexity_falls(trained, enrolled):
-    output, result = enrolled
-    before = _checkpoint_values(trained / "mtask_m")
-    after = _checkpoint_values(output)
-    assert set(before) == set(after)
-    table = next(n for n in before if "speaker_embedding" in n)
-    for name, value in before.items():
-        if name != table:
-            assert after[name].tobytes() == value.tobytes(), name
-    old, new = before[table], after[table]
-    assert new.shape == (old.shape[0] + 1, old.shape[1])
-    assert new[:-1].tobytes() == old.tobytes()
-    assert not np.allclose(new[-1], old.mean(axis=0))  # the row was trained
-    speakers = (output / "speakers.txt").read_text().splitlines()
-    assert speakers == (trained / "mtask_m/speakers.txt").read_text().splitlines() + [SPEAKER]
-    record = json.loads((output / "enroll.json").read_text())
-    assert record["perplexity_after"] < record["perplexity_before"]
-    assert record["text"]["blank_lines_skipped"] == 1 and record["text"]["held_out_lines"] == 8
-    assert record["text"]["vocabulary_coverage"] == 1.0
-    assert (
-        json.loads((output / "best.json").read_text())["dev"]["perplexity"]
-        == record["perplexity_after"]
-    )
-    assert (
-        "before enrolment (the average speaker)" in result.stdout
-        and "covers 100.0%" in result.stdout
-    )
-
-
 def _generate(model_dir, speakers, messages):
     config = responder_lib.DecodeConfig(beam_size=4, max_length=6, responses=4)
     responder = responder_lib.load(model_dir, None, config)
@@ -97,15 +58,6 @@ def _generate(model_dir, speakers, messages):
         tf.constant([""] * len(speakers)), tf.constant(messages), tf.constant(speakers)
     )
     return {key: result[key].numpy().tolist() for key in ("responses", "scores")}
-
-
-def test_existing_speakers_answer_exactly_as_before(trained, enrolled):
-    output, _ = enrolled
-    speakers, messages = ["HAMLET", "ALICE", "IAGO"], ["good sir", "my lord is it", "thou art"]
-    before = _generate(trained / "mtask_m", speakers, messages)
-    assert _generate(output, speakers, messages) == before
-    assert len(before["responses"]) == 3
-    assert _generate(output, [SPEAKER], ["good night"])["responses"][0][0]
 
 
 def _source_and_lengths(model_dir):
@@ -135,12 +87,12 @@ def test_dev_triples_and_a_curve(trained, tmp_path, capsys):
         config,
         print,
         dev=enrollment.read_dev(dev, SPEAKER),
-        curve=[10, 30, 1000],
+        curve=[10, 1000],
     )
     assert record == json.loads((tmp_path / "out/enroll.json").read_text())
     assert record["judged_by"].startswith("dev perplexity (12 triples)")
     assert record["text"]["rows_of_other_speakers"] == 1
-    assert [p["lines"] for p in record["curve"]] == [10, 30, 60]
+    assert [p["lines"] for p in record["curve"]] == [10, 60]  # 1000: more than there are
     assert record["curve"][-1]["after"] == record["perplexity_after"]
     assert record["perplexity_after"] < record["perplexity_before"]
     assert (tmp_path / "out/enroll_curve.png").stat().st_size > 1000
@@ -253,12 +205,50 @@ def _wait_for_version(server, model, version, timeout=120):
     raise AssertionError(f"{model} version {version} not served:\n{server.log()}")
 
 
-def test_a_running_server_answers_as_the_enrolled_speaker_after_export(trained, enrolled, tmp_path):
-    output, _ = enrolled
+def test_only_the_new_speaker_row_changes_and_a_running_server_answers_as_them(trained, tmp_path):
+    # One enrolment by the CLI for what it writes and how it is served (before:
+    # test_only_the_new_speaker_row_changes_and_its_perplexity_falls,
+    # test_existing_speakers_answer_exactly_as_before and this test, on a module
+    # fixture that each test process built again).
+    text = tmp_path / "yorick.txt"
+    text.write_text("\n".join(_yorick_lines(80)) + "\n\n")
+    output = tmp_path / "mtask_m_yorick"
+    result = _enroll(trained / "mtask_m", output, text)
+    assert result.returncode == 0, result.stderr
+
+    before = _checkpoint_values(trained / "mtask_m")
+    after = _checkpoint_values(output)
+    assert set(before) == set(after)
+    table = next(n for n in before if "speaker_embedding" in n)
+    for name, value in before.items():
+        if name != table:
+            assert after[name].tobytes() == value.tobytes(), name
+    old, new = before[table], after[table]
+    assert new.shape == (old.shape[0] + 1, old.shape[1])
+    assert new[:-1].tobytes() == old.tobytes()
+    assert not np.allclose(new[-1], old.mean(axis=0))  # the row was trained
+    speakers = (output / "speakers.txt").read_text().splitlines()
+    assert speakers == (trained / "mtask_m/speakers.txt").read_text().splitlines() + [SPEAKER]
+    record = json.loads((output / "enroll.json").read_text())
+    assert record["perplexity_after"] < record["perplexity_before"]
+    assert record["text"]["blank_lines_skipped"] == 1 and record["text"]["held_out_lines"] == 8
+    assert record["text"]["vocabulary_coverage"] == 1.0
+    assert (
+        json.loads((output / "best.json").read_text())["dev"]["perplexity"]
+        == record["perplexity_after"]
+    )
+    assert (
+        "before enrolment (the average speaker)" in result.stdout
+        and "covers 100.0%" in result.stdout
+    )
+
+    # Exported as a new version beside the trained model's, the enrolled model
+    # is served by the running server: it answers as the new speaker, and the
+    # speakers it had answer exactly as before.
     export = lambda model_dir: run_module(
         "mtask_tf.export",
         f"--model_dir={model_dir}",
-        f"--export_base={tmp_path / 'mtask_m'}",
+        f"--export_base={tmp_path / 'export' / 'mtask_m'}",
         "--beam_size=4",
         "--max_length=6",
         "--responses=2",
@@ -275,14 +265,19 @@ def test_a_running_server_answers_as_the_enrolled_speaker_after_export(trained, 
         query = {"context": [""], "message": ["good night"], "speaker": [SPEAKER]}
         status, body = server.rest("/v1/models/mtask_m:predict", {"inputs": query})
         assert status == 400 and "unknown speaker" in body["error"]
-        hamlet = {"context": ["the night"], "message": ["good sir"], "speaker": ["HAMLET"]}
+        known = {
+            "context": ["the night", "", ""],
+            "message": ["good sir", "my lord is it", "thou art"],
+            "speaker": ["HAMLET", "ALICE", "IAGO"],
+        }
         generate = lambda inputs: outputs(server.predict("mtask_m", inputs, signature="generate"))
-        hamlet_before = generate(hamlet)
+        known_before = generate(known)
+        assert known_before["responses"].shape == (3, 2)
         export(output)  # version 2 beside version 1; the server keeps running
         _wait_for_version(server, "mtask_m", 2)
         assert generate(query)["responses"].shape == (1, 2)
         for key in ("responses", "scores"):
-            assert generate(hamlet)[key].tolist() == hamlet_before[key].tolist()
+            assert generate(known)[key].tolist() == known_before[key].tolist()
     finally:
         server.stop()
 
@@ -311,4 +306,6 @@ def test_an_attention_model_enrols_in_both_modes(trained, tmp_path, adapt):
     assert attention  # W_a and W_c, kept in speaker mode, trained with the decoder
     changed = [n for n in attention if after[n].tobytes() != before[n].tobytes()]
     assert changed == ([] if adapt == "speaker" else attention)
-    assert _generate(output, [SPEAKER], ["good night"])["responses"][0][0]
+    if adapt == "speaker":
+        # (A model enrolled with --adapt=decoder decodes: the test above.)
+        assert _generate(output, [SPEAKER], ["good night"])["responses"][0][0]

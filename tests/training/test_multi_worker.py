@@ -76,20 +76,28 @@ def _last_checkpoint_step(model_dir):
     return int(found.group(1)) if found else 0
 
 
+def _wait_for_checkpoint(model_dir, processes, logs, minimum_step, timeout=240):
+    deadline = time.monotonic() + timeout
+    while _last_checkpoint_step(model_dir) < minimum_step:
+        if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+            for p in processes:
+                p.kill()
+            raise AssertionError(
+                f"no checkpoint of step {minimum_step}:\n"
+                + "\n".join(log.read_text()[-3000:] for log in logs)
+            )
+        time.sleep(0.2)
+
+
 def test_two_workers_train_one_model_and_resume_after_one_is_killed(tmp_path):
     model_dir = tmp_path / "mtask_m"
-    flags = (
-        "--pretrain_max_steps=40",
-        "--max_steps=6",
-        "--checkpoint_every=10",
-        "--log_every=10",
-        "--eval_every=20",
+    # The first job would train stage 1 for ever (no evaluation either): it is
+    # killed once a checkpoint is written.
+    flags = ("--checkpoint_every=5", "--log_every=5", "--eval_every=100000")
+    processes, logs = _job(
+        tmp_path, model_dir, "mtask_m", *flags, "--pretrain_max_steps=100000", name="first"
     )
-    processes, logs = _job(tmp_path, model_dir, "mtask_m", *flags, name="first")
-    deadline = time.monotonic() + 240
-    while _last_checkpoint_step(model_dir) < 20 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert _last_checkpoint_step(model_dir) >= 20, logs[0].read_text()[-3000:]
+    _wait_for_checkpoint(model_dir, processes, logs, minimum_step=5)
     processes[1].send_signal(signal.SIGKILL)
     codes = _wait(processes, logs)
     assert codes[0] == 1 and codes[1] == -signal.SIGKILL
@@ -98,7 +106,12 @@ def test_two_workers_train_one_model_and_resume_after_one_is_killed(tmp_path):
     assert "MultiWorkerMirroredStrategy with 2 replicas" in text
     saved = _last_checkpoint_step(model_dir)
 
-    processes, logs = _job(tmp_path, model_dir, "mtask_m", *flags, name="second")
+    # The same job again, now with step limits: it resumes in stage 1, which has
+    # no steps left, so it goes on to stage 2 (whose SEQ2SEQ step uses the
+    # restored SEQ2SEQ Adam too) and finishes.
+    stage_2, end = saved, saved + 2
+    limits = (f"--pretrain_max_steps={stage_2}", "--max_steps=2")
+    processes, logs = _job(tmp_path, model_dir, "mtask_m", *flags, *limits, name="second")
     codes = _wait(processes, logs)
     texts = [log.read_text() for log in logs]
     assert codes == [0, 0], "\n".join(t[-3000:] for t in texts)
@@ -107,11 +120,12 @@ def test_two_workers_train_one_model_and_resume_after_one_is_killed(tmp_path):
     for text in texts:
         resumed = re.search(r"resumed from step (\d+)", text)
         assert resumed and int(resumed.group(1)) == saved
-        assert "stage 2 (multitask) begins at step 40" in text
+        assert f"stage 2 (multitask) begins at step {stage_2}" in text
+    assert f"done after {end} steps" in texts[0]
     # Only the chief wrote the model directory; the other worker's scratch is gone.
     scratch = re.search(r"this worker writes only to (\S+)", texts[1]).group(1)
     assert "writes only to" not in texts[0] and not os.path.exists(scratch)
-    assert _last_checkpoint_step(model_dir) == 46
+    assert _last_checkpoint_step(model_dir) == end
     for events in ("train", "dev"):  # one events file per run of the chief
         assert len(list((model_dir / events).glob("events.out.tfevents.*"))) == 2
     # The job's model loads and answers like any other.

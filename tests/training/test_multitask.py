@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from mtask_tf.evaluation import perplexity
@@ -43,11 +44,44 @@ def _model():
     return model
 
 
-def test_each_task_updates_only_its_own_encoder_bit_for_bit():
-    model = _model()
-    both = tf.data.Dataset.from_tensors({"seq2seq": _batch(1), "autoencoder": _batch(2)})
-    # A few multi-task steps first, so that both Adams carry momentum.
-    model.fit(both.repeat(), steps_per_epoch=3, epochs=1, verbose=0, shuffle=False)
+def _both_tasks():
+    return tf.data.Dataset.from_tensors({"seq2seq": _batch(1), "autoencoder": _batch(2)})
+
+
+def _train_under(policy, steps=40):
+    """A model and each of its `steps` multi-task updates' losses and tokens, on one batch.
+
+    The same initial weights under every policy; the model's layers keep the policy.
+    """
+    import keras
+
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        keras.utils.set_random_seed(7)
+        model = _model()
+        # One step per epoch: the history holds every step's metrics.
+        history = model.fit(
+            _both_tasks().repeat(), steps_per_epoch=1, epochs=steps, verbose=0, shuffle=False
+        ).history
+        return model, {name: np.array(values) for name, values in history.items()}
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+# Trained once per test process; tests read their histories (and
+# test_each_task_updates_only_its_own_encoder_bit_for_bit trains the float32 model on).
+@pytest.fixture(scope="module")
+def float32_run():
+    return _train_under("float32")
+
+
+@pytest.fixture(scope="module")
+def bfloat16_run():
+    return _train_under("mixed_bfloat16")
+
+
+def test_each_task_updates_only_its_own_encoder_bit_for_bit(float32_run):
+    model, _ = float32_run  # after multi-task steps: both Adams carry momentum
 
     autoencoder_encoder = _snapshot(model.models.autoencoder_encoder)
     decoder = _snapshot(model.models.decoder)
@@ -63,16 +97,16 @@ def test_each_task_updates_only_its_own_encoder_bit_for_bit():
     assert any(_changed(decoder, model.models.decoder))
 
 
-def test_train_step_lowers_both_losses():
-    model = _model()
-    data = tf.data.Dataset.from_tensors({"seq2seq": _batch(1), "autoencoder": _batch(2)})
-    first = model.fit(data.repeat(), steps_per_epoch=1, epochs=1, verbose=0, shuffle=False).history
-    for metric in model.metrics:
-        metric.reset_state()
-    later = model.fit(data.repeat(), steps_per_epoch=60, epochs=1, verbose=0, shuffle=False).history
-    assert later["seq2seq/loss"][0] < first["seq2seq/loss"][0] - 0.3
-    assert later["autoencoder/loss"][0] < first["autoencoder/loss"][0] - 0.3
-    assert later["seq2seq/tokens"][0] == 60 * 11  # Real tokens only: EOS in, padding out.
+def test_train_step_lowers_both_losses(float32_run):
+    model, history = float32_run
+    assert history["seq2seq/loss"][-1] < history["seq2seq/loss"][0] - 0.3
+    assert history["autoencoder/loss"][-1] < history["autoencoder/loss"][0] - 0.3
+    # Real tokens only (EOS in, padding out), summed over an epoch's steps.
+    assert set(history["seq2seq/tokens"]) == {11}
+    later = model.fit(
+        _both_tasks().repeat(), steps_per_epoch=6, epochs=1, verbose=0, shuffle=False
+    ).history
+    assert later["seq2seq/tokens"][0] == 6 * 11
 
 
 def test_perplexity_is_exp_of_mean_token_nll_including_eos():
@@ -101,20 +135,16 @@ def test_perplexity_is_exp_of_mean_token_nll_including_eos():
         assert math.isclose(result.by_speaker[speaker], math.exp(nll / tokens), rel_tol=1e-5)
 
 
-def test_mixed_bfloat16_trains_and_decodes():
+def test_mixed_bfloat16_trains_and_decodes(bfloat16_run):
     import keras
 
     from mtask_tf.decoding import generator
 
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    model, history = bfloat16_run
+    assert np.isfinite(history["seq2seq/loss"]).all()
+    assert model.seq2seq.weights[0].dtype == "float32"
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")  # as when it was built
     try:
-        model = _model()
-        data = tf.data.Dataset.from_tensors({"seq2seq": _batch(1), "autoencoder": _batch(2)})
-        history = model.fit(
-            data.repeat(), steps_per_epoch=3, epochs=1, verbose=0, shuffle=False
-        ).history
-        assert math.isfinite(history["seq2seq/loss"][0])
-        assert model.seq2seq.weights[0].dtype == "float32"
         assert (
             model.seq2seq({k: _batch(1)[k] for k in ("source", "target_in", "speaker")}).dtype
             == tf.bfloat16
@@ -150,30 +180,11 @@ def test_fused_adam_matches_keras_adam():
     assert int(a.iterations.numpy()) == 5
 
 
-def _losses_under(policy, steps=40):
-    """Seq2Seq losses of `steps` updates on one repeated batch, same initial weights."""
-    import keras
-
-    keras.mixed_precision.set_global_policy(policy)
-    try:
-        keras.utils.set_random_seed(7)
-        model = multitask.MultiTaskModel(CONFIG, with_autoencoder=True, learning_rate=0.01)
-        model.compile()
-        master_dtypes = {v.dtype for v in model.seq2seq.trainable_variables}
-        data = tf.data.Dataset.from_tensors({"seq2seq": _batch(1), "autoencoder": _batch(2)})
-        # One step per epoch: the history holds every step's loss.
-        history = model.fit(
-            data.repeat(), steps_per_epoch=1, epochs=steps, verbose=0, shuffle=False
-        ).history
-        return np.array(history["seq2seq/loss"]), master_dtypes
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-
-
-def test_bf16_and_float32_losses_track_each_other():
-    fp32, fp32_dtypes = _losses_under("float32")
-    bf16, bf16_dtypes = _losses_under("mixed_bfloat16")
-    assert fp32_dtypes == bf16_dtypes == {"float32"}  # float32 master weights
+def test_bf16_and_float32_losses_track_each_other(float32_run, bfloat16_run):
+    (fp32_model, fp32), (bf16_model, bf16) = float32_run, bfloat16_run
+    fp32, bf16 = fp32["seq2seq/loss"], bf16["seq2seq/loss"]
+    master_dtypes = lambda model: {v.dtype for v in model.seq2seq.trainable_variables}
+    assert master_dtypes(fp32_model) == master_dtypes(bf16_model) == {"float32"}  # float32 master
     assert bf16[-1] < 0.7 * bf16[0] and fp32[-1] < 0.7 * fp32[0]  # both learn
     np.testing.assert_allclose(bf16, fp32, rtol=0.02)  # and follow the same curve (0.2 % here)
     assert np.abs(bf16 - fp32).max() > 0  # but bf16 really computed in bfloat16

@@ -2,9 +2,10 @@
 
 import json
 import os
+import pathlib
+import re
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -38,9 +39,26 @@ def _tags(event_dir):
     return set(accumulator.Tags()["tensors"])
 
 
+# Steps enough for every output of a run: a progress line (and its summaries),
+# a dev evaluation and a checkpoint in each stage.
+_FEW_STEPS = (
+    "--pretrain_max_steps=4",
+    "--max_steps=4",
+    "--eval_every=4",
+    "--log_every=2",
+    "--checkpoint_every=2",
+)
+
+
 def test_mtask_m_trains_both_stages_and_writes_everything(data_dir, tmp_path):
+    # A malformed training line, skipped and counted (the error it is without
+    # --skip_bad_lines: test_bad_input_gives_file_line_and_no_traceback).
+    with open(data_dir / "train.tsv", "a", encoding="utf-8") as f:
+        f.write("ALICE\tonly two fields\n")
     model_dir = tmp_path / "mtask_m"
-    result = _train(data_dir, model_dir, "mtask_m", check=True)
+    command = (data_dir, model_dir, "mtask_m", "--skip_bad_lines", *_FEW_STEPS)
+    result = _train(*command, check=True)
+    assert "1 bad lines skipped" in result.stdout
     assert "stage 2 (multitask) begins" in result.stdout
     assert "tokens/s" in result.stdout and "ETA" in result.stdout
     for name in (
@@ -66,31 +84,107 @@ def test_mtask_m_trains_both_stages_and_writes_everything(data_dir, tmp_path):
     assert {"dev/perplexity", "dev/samples", *(f"dev/perplexity/{t}" for t in TARGETS)} <= _tags(
         model_dir / "dev"
     )
-    again = _train(data_dir, model_dir, "mtask_m", check=True)
+    again = _train(*command, check=True)
     assert "training had already finished" in again.stdout
+
+    # A restart with other sizes is refused, and leaves the model directory's
+    # record of its flags as it was.
+    flags_before = (model_dir / "flags.txt").read_text()
+    refused = _train(*command, "--units=32")
+    assert refused.returncode == 1
+    assert "model.json: this model directory was started with different settings" in (
+        refused.stderr
+    )
+    lines = refused.stderr.splitlines()
+    assert any(line.startswith("error: ") for line in lines) and "Traceback" not in refused.stderr
+    assert (model_dir / "flags.txt").read_text() == flags_before
+
+
+def _variables(model_dir):
+    import tensorflow as tf
+
+    return [name for name, _ in tf.train.list_variables(model_dir / "checkpoints")]
 
 
 @pytest.mark.parametrize("variant", ["baseline", "reverse"])
-def test_single_task_variants_train(data_dir, tmp_path, variant):
-    result = _train(data_dir, tmp_path / variant, variant, check=True)
-    assert "stage 2" not in result.stdout
-    assert json.loads((tmp_path / variant / "experiment.json").read_text())["direction"] == (
+def test_single_task_variants_train(trained, variant):
+    # The `trained` fixture trains these by the CLI with their flag files: read
+    # what they wrote instead of training them again.
+    model_dir = trained / variant
+    assert json.loads((model_dir / "experiment.json").read_text())["direction"] == (
         "reverse" if variant == "reverse" else "forward"
     )
+    assert json.loads((model_dir / "model.json").read_text())["num_speakers"] == 0
+    # Stage 1 only: the run had no autoencoder, so no stage 2 (whose model and
+    # optimizer MTASK-M's checkpoint, for contrast, holds).
+    assert not [name for name in _variables(model_dir) if "autoencoder" in name]
+    assert "autoencoder/loss" not in _tags(model_dir / "train")
+    assert json.loads((model_dir / "best.json").read_text())["stage"] == "seq2seq"
+    assert [name for name in _variables(trained / "mtask_m") if "autoencoder_optimizer" in name]
 
 
-def test_mtask_s_trains_one_model_per_target(data_dir, tmp_path):
-    _train(
+def test_mtask_s_trains_one_model_per_target_from_another_models_weights(trained, tmp_path):
+    # MTASK-S: one model per target, each stage 2 only (--nopretrain) from the
+    # baseline's converged stage 1 (--init_from), as the study trains it; then
+    # exported, one SavedModel and one models.config entry per target. (Stage 1
+    # followed by stage 2 in one run: test_mtask_m_trains_both_stages_and_writes_everything.)
+    data_dir, baseline = trained / "data", trained / "baseline"
+    start = json.loads((baseline / "best.json").read_text())
+    mtask_s = tmp_path / "mtask_s"
+    result = _train(
         data_dir,
-        tmp_path / "mtask_s",
+        mtask_s,
         "mtask_s",
-        "--pretrain_max_steps=10",
-        "--max_steps=10",
+        "--nopretrain",
+        f"--init_from={baseline}",
+        "--max_steps=2",
+        "--eval_every=2",
         check=True,
     )
+    assert "stage 1 (seq2seq)" not in result.stdout and "stage 2 (multitask)" in result.stdout
+    initial, run_dir = {}, None
+    for line in result.stdout.splitlines():
+        found = re.search(r"model directory (\S+): ", line)
+        run_dir = pathlib.Path(found.group(1)) if found else run_dir
+        if "initial weights from" in line:
+            initial[run_dir] = line
+    assert list(initial) == [mtask_s / target for target in TARGETS]
     for target in TARGETS:
-        best = json.loads((tmp_path / "mtask_s" / target / "best.json").read_text())
-        assert list(best["dev"]["perplexity_by_speaker"]) == [target]
+        # Step 0 is evaluated with the baseline's weights: its perplexity on the target's dev rows.
+        expected = start["dev"]["perplexity_by_speaker"][target]
+        assert f"dev perplexity {expected:.2f}" in initial[mtask_s / target]
+        record = json.loads((mtask_s / target / "best.json").read_text())
+        assert list(record["dev"]["perplexity_by_speaker"]) == [target]
+        assert record["dev"]["perplexity"] <= expected + 1e-6  # kept unless stage 2 improves
+        experiment = json.loads((mtask_s / target / "experiment.json").read_text())
+        assert experiment["init_from"] == str(baseline)
+    # A model of another kind is refused with the reason.
+    refused = _train(data_dir, tmp_path / "m", "mtask_m", f"--init_from={baseline}")
+    assert refused.returncode == 1 and "its model.json differs" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+    config = tmp_path / "models.config"
+    run_module(
+        "mtask_tf.export",
+        f"--model_dir={mtask_s}",
+        f"--export_base={tmp_path / 'export' / 'mtask_s'}",
+        "--beam_size=2",
+        "--max_length=4",
+        "--responses=1",
+        f"--models_config={config}",
+        "--config_base_path_prefix=/models",
+        check=True,
+    )
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    parsed = text_format.Parse(config.read_text(), model_server_config_pb2.ModelServerConfig())
+    names = [f"mtask_s_{target}" for target in TARGETS]
+    assert [(c.name, c.base_path) for c in parsed.model_config_list.config] == [
+        (name, f"/models/{name}") for name in names
+    ]
+    for name in names:
+        assert (tmp_path / "export" / name / "1" / "saved_model.pb").exists()
 
 
 def _start(data_dir, model_dir, *extra):
@@ -136,69 +230,53 @@ def _wait_for_checkpoint(model_dir, process, minimum_step=20, timeout=120):
     raise AssertionError("no checkpoint written in time")
 
 
-def test_sigkill_then_same_command_resumes(data_dir, tmp_path):
-    model_dir = tmp_path / "killed"
-    process = _start(data_dir, model_dir)
-    _wait_for_checkpoint(model_dir, process, minimum_step=40)
-    process.kill()
-    process.wait()
-    saved = _wait_for_checkpoint(model_dir, process)
-    result = _train(
-        data_dir,
-        model_dir,
-        "baseline",
-        "--pretrain_max_steps=100",
-        "--eval_every=1000",
-        "--checkpoint_every=20",
-        check=True,
-    )
-    assert f"resumed from step {saved} (seq2seq stage)" in result.stdout
-    assert "done after 100 steps" in result.stdout
-
-
-def test_sigterm_saves_then_stops(data_dir, tmp_path):
-    model_dir = tmp_path / "terminated"
+def test_sigkill_then_same_command_resumes_and_sigterm_saves_then_stops(data_dir, tmp_path):
+    model_dir = tmp_path / "interrupted"
     process = _start(data_dir, model_dir)
     _wait_for_checkpoint(model_dir, process)
+    process.kill()  # no chance to save: it loses the steps since its last checkpoint
+    process.stdout.read()  # end of file: the program itself is gone too
+    process.wait()
+    saved = _wait_for_checkpoint(model_dir, process)
+
+    process = _start(data_dir, model_dir)  # the same command resumes there
+    _wait_for_checkpoint(model_dir, process, minimum_step=saved + 20)
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 143, output
+    assert f"resumed from step {saved} (seq2seq stage)" in output
     assert "received SIGTERM: saved step" in output
     step = int(output.split("received SIGTERM: saved step ")[1].split(";")[0])
+    assert step >= saved + 20
     assert _wait_for_checkpoint(model_dir, process, minimum_step=step) == step
+    # A resumed run that goes on to its step limit (counted from the restored
+    # step) and finishes: test_two_workers_train_one_model_and_resume_after_one_is_killed
+    # (tests/training/test_multi_worker.py); in process, test_trainer.py.
 
 
 def test_mirrored_strategy_on_two_logical_cpus(data_dir, tmp_path):
-    # Logical devices must be set up before TensorFlow starts, hence a wrapper.
-    # With attention and dropout (each replica draws its own dropout masks); the
-    # paper's model trains distributed in tests/training/test_multi_worker.py.
-    code = (
-        "import sys, tensorflow as tf\n"
-        "cpu = tf.config.list_physical_devices('CPU')[0]\n"
-        "tf.config.set_logical_device_configuration(cpu, "
-        "[tf.config.LogicalDeviceConfiguration()] * 2)\n"
-        "from absl import app\nfrom mtask_tf import train\n"
-        "sys.argv = ['train'] + sys.argv[1:]\napp.run(train.main)\n"
-    )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            code,
-            "--flagfile=configs/mtask_m.flags",
-            "--flagfile=configs/smoke.flags",
-            "--flagfile=configs/attention.flags",
-            f"--data_dir={data_dir}",
-            f"--model_dir={tmp_path / 'mirrored'}",
-            "--distribution=mirrored",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    # Logical devices must be set up before TensorFlow starts, hence a wrapper
+    # module (tests/training/mirrored_train.py; a child of the test zygote has
+    # run no TensorFlow op yet). With attention and dropout (each replica draws
+    # its own dropout masks); the paper's model trains distributed in
+    # tests/training/test_multi_worker.py.
+    result = run_module(
+        "tests.training.mirrored_train",
+        "--flagfile=configs/mtask_m.flags",
+        "--flagfile=configs/smoke.flags",
+        "--flagfile=configs/attention.flags",
+        f"--data_dir={data_dir}",
+        f"--model_dir={tmp_path / 'mirrored'}",
+        "--distribution=mirrored",
+        # Stage 2 only: its train step takes a SEQ2SEQ step too (stage 1 then
+        # stage 2 distributed: tests/training/test_multi_worker.py).
+        "--nopretrain",
+        "--max_steps=2",
+        "--eval_every=2",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "MirroredStrategy with 2 replicas" in result.stdout
+    assert "stage 2 (multitask) begins at step 0" in result.stdout
     assert json.loads((tmp_path / "mirrored" / "best.json").read_text())["step"] > 0
 
 
@@ -210,15 +288,7 @@ def test_bad_input_gives_file_line_and_no_traceback(data_dir, tmp_path):
     lines = len((data_dir / "train.tsv").read_text().splitlines())
     assert f"train.tsv:{lines}: expected 4" in result.stderr
     assert "Traceback" not in result.stderr
-    skipped = _train(
-        data_dir,
-        tmp_path / "skip",
-        "baseline",
-        "--skip_bad_lines",
-        "--pretrain_max_steps=2",
-        check=True,
-    )
-    assert "1 bad lines skipped" in skipped.stdout
+    # --skip_bad_lines on the same line: test_mtask_m_trains_both_stages_and_writes_everything.
 
 
 @pytest.mark.parametrize(
@@ -237,50 +307,6 @@ def test_usage_errors_say_what_is_wrong(data_dir, tmp_path, flag, message):
     assert result.returncode != 0
     assert message in result.stderr
     assert "Traceback" not in result.stderr
-
-
-def test_restart_with_other_sizes_is_refused(data_dir, tmp_path):
-    _train(data_dir, tmp_path / "m", "baseline", "--pretrain_max_steps=2", check=True)
-    flags_before = (tmp_path / "m" / "flags.txt").read_text()
-    result = _train(data_dir, tmp_path / "m", "baseline", "--units=32")
-    assert result.returncode == 1
-    assert "model.json: this model directory was started with different settings" in (result.stderr)
-    lines = result.stderr.splitlines()
-    assert any(line.startswith("error: ") for line in lines) and "Traceback" not in result.stderr
-    # The refused run leaves the model directory's record of its flags as it was.
-    assert (tmp_path / "m" / "flags.txt").read_text() == flags_before
-
-
-def test_init_from_starts_stage_2_from_another_models_best_weights(trained, tmp_path):
-    data_dir, baseline = trained / "data", trained / "baseline"
-    start = json.loads((baseline / "best.json").read_text())
-    # MTASK-S stage 2 for one target from the baseline's converged stage 1.
-    mtask_s = tmp_path / "mtask_s"
-    result = _train(
-        data_dir,
-        mtask_s,
-        "mtask_s",
-        "--nopretrain",
-        f"--init_from={baseline}",
-        "--targets=HAMLET",
-        "--max_steps=4",
-        "--eval_every=2",
-        check=True,
-    )
-    assert "stage 1 (seq2seq)" not in result.stdout and "stage 2 (multitask)" in result.stdout
-    # Step 0 is evaluated with the baseline's weights: its perplexity on HAMLET's dev rows.
-    line = next(x for x in result.stdout.splitlines() if "initial weights from" in x)
-    expected = start["dev"]["perplexity_by_speaker"]["HAMLET"]
-    assert f"dev perplexity {expected:.2f}" in line
-    record = json.loads((mtask_s / "HAMLET" / "best.json").read_text())
-    assert record["dev"]["perplexity"] <= expected + 1e-6  # kept unless stage 2 improves
-    assert json.loads((mtask_s / "HAMLET" / "experiment.json").read_text())["init_from"] == str(
-        baseline
-    )
-    # A model of another kind is refused with the reason.
-    refused = _train(data_dir, tmp_path / "m", "mtask_m", f"--init_from={baseline}")
-    assert refused.returncode == 1 and "its model.json differs" in refused.stderr
-    assert "Traceback" not in refused.stderr
 
 
 def test_monologue_fraction_keeps_a_seeded_subset_per_speaker():

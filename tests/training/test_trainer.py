@@ -13,14 +13,18 @@ from mtask_tf.training import multitask
 from mtask_tf.training import state as state_lib
 from tests.training.test_multitask import _batch
 
+# One LSTM layer: the loop does not depend on the model's depth, and a smaller
+# graph traces faster (the layers themselves: tests/model, tests/training/test_multitask.py).
 CONFIG = builders.ModelConfig(
-    vocabulary_size=12, embedding_dim=4, units=8, num_layers=2, num_speakers=3, speaker_dim=4
+    vocabulary_size=12, embedding_dim=4, units=8, num_layers=1, num_speakers=3, speaker_dim=4
 )
 
 
-def _trainer(model_dir, with_autoencoder=True, **config):
-    model = multitask.MultiTaskModel(CONFIG, with_autoencoder, learning_rate=0.01)
-    model.compile()
+def _trainer(model_dir, with_autoencoder=True, model=None, **config):
+    """A Trainer of a new model, or of `model` (already traced: no new trace)."""
+    if model is None:
+        model = multitask.MultiTaskModel(CONFIG, with_autoencoder, learning_rate=0.01)
+        model.compile()
     endless = lambda seed: tf.data.Dataset.from_tensors(_batch(seed)).repeat()
     datasets = loop.Datasets(
         seq2seq=endless(1),
@@ -42,7 +46,7 @@ def _trainer(model_dir, with_autoencoder=True, **config):
     return trainer, lines
 
 
-def test_both_stages_run_and_the_best_model_is_recorded(tmp_path):
+def test_both_stages_run_the_best_model_is_recorded_and_a_restart_resumes(tmp_path):
     trainer, lines = _trainer(tmp_path)
     assert trainer.restore() is None
     assert trainer.run()
@@ -56,25 +60,26 @@ def test_both_stages_run_and_the_best_model_is_recorded(tmp_path):
     assert set(best["dev"]["perplexity_by_speaker"]) <= {"A", "B", "C"}
     assert tf.train.latest_checkpoint(tmp_path / "best").endswith(f"ckpt-{best['step']}")
 
-
-def test_a_restarted_trainer_resumes_where_it_stopped(tmp_path):
-    trainer, _ = _trainer(tmp_path, pretrain_max_steps=4)
-    trainer.run()
+    # A restarted trainer (a new model) resumes where that one stopped.
     weights = [v.numpy() for v in trainer.model.weights]
-    again, _ = _trainer(tmp_path, pretrain_max_steps=4, max_steps=8)
-    assert again.restore() == 8
+    again, _ = _trainer(tmp_path, max_steps=8)
+    assert again.restore() == 10
     for before, v in zip(weights, again.model.weights):
         np.testing.assert_array_equal(before, v.numpy())
     again.state.stage.assign(state_lib.MULTITASK)  # As if killed during stage 2.
     assert again.run()
-    assert int(again.state.step.numpy()) == 12
+    assert int(again.state.step.numpy()) == 14
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     trainer, _ = _trainer(tmp_path, with_autoencoder=False, pretrain_max_steps=4)
     trainer.run()
     good = tf.train.latest_checkpoint(tmp_path / "checkpoints")
-    broken, _ = _trainer(tmp_path, with_autoencoder=False, pretrain_max_steps=10)
+    # A trainer of the same model (its train step is traced already) restores
+    # that checkpoint and runs on with NaN weights.
+    broken, _ = _trainer(
+        tmp_path, with_autoencoder=False, model=trainer.model, pretrain_max_steps=10
+    )
     broken.restore()
     bias = broken.model.models.decoder.output_projection.bias
     bias.assign(np.full(bias.shape, np.nan, np.float32))
