@@ -486,10 +486,8 @@ def test_mmi_file_with_malformed_settings_names_the_field(tmp_path):
         mmi.MmiWeights.load(path)
 
 
-@pytest.mark.parametrize("package", ["mtask_tf", "serving"])  # the toolkit's and the server's
-def test_tensorflow_start_up_noise_is_silenced_unless_asked_for(package):
-    code = f"import {package}, tensorflow as tf; print(int(tf.constant(1) + 1))"
-    run = lambda env: subprocess.run(
+def _fresh_python(code, **env):
+    return subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
@@ -497,7 +495,36 @@ def test_tensorflow_start_up_noise_is_silenced_unless_asked_for(package):
         env=dict(os.environ, **env),
         timeout=120,
     )
-    quiet = run({})
+
+
+_ADD = "import tensorflow as tf; print(int(tf.constant(1) + 1))"
+
+
+def test_tensorflow_start_up_noise_is_silenced_unless_asked_for():
+    # Fresh interpreters: TensorFlow prints its noise while it is imported. Quiet with
+    # the toolkit's package imported first; MTASK_TF_VERBOSE=1 shows the noise, here
+    # with the server's package, which imports the toolkit's (and so would lose the
+    # noise if either silenced it regardless).
+    quiet = _fresh_python(f"import mtask_tf; {_ADD}")
     assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "2\n", "")
-    verbose = run({"MTASK_TF_VERBOSE": "1"})
+    verbose = _fresh_python(f"import serving; {_ADD}", MTASK_TF_VERBOSE="1")
     assert verbose.returncode == 0 and verbose.stderr.strip()
+
+
+def test_the_servers_package_imports_tensorflow_as_quietly_as_the_toolkits():
+    # `import serving` leaves the interpreter as `import mtask_tf` does, with TensorFlow
+    # not imported yet: its import finders (the toolkit's quiet TensorFlow import first),
+    # TensorFlow's environment variables, and nothing printed. So the quiet run above
+    # holds for the server too, without importing TensorFlow twice more here.
+    code = (
+        "import json, os, sys; import {}; print(json.dumps(["
+        "[type(f).__module__ + '.' + type(f).__qualname__ for f in sys.meta_path], "
+        "{{k: v for k, v in os.environ.items() if k.startswith('TF_')}}, "
+        "'tensorflow' in sys.modules]))"
+    )
+    toolkit, server = (_fresh_python(code.format(package)) for package in ("mtask_tf", "serving"))
+    assert (toolkit.returncode, toolkit.stderr, server.returncode, server.stderr) == (0, "", 0, "")
+    finders, environment, imported = json.loads(toolkit.stdout)
+    assert finders[0] == "mtask_tf._QuietTensorFlow" and not imported
+    assert environment["TF_CPP_MIN_LOG_LEVEL"] == os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")
+    assert json.loads(server.stdout) == [finders, environment, imported]

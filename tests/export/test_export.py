@@ -1,23 +1,17 @@
 """`python -m mtask_tf.export`: SavedModels that load without mtask_tf and match decode."""
 
 import json
-import pathlib
 import subprocess
 import sys
-import typing
 
 import pytest
 
 from mtask_tf.data import detokenizer
 from tests.conftest import run_module
+from tests.export import shared
+from tests.export.shared import INPUTS
 
 pytestmark = pytest.mark.slow
-
-INPUTS = {
-    "context": ["the night", ""],
-    "message": ["good sir", "my lord is it"],
-    "speaker": ["HAMLET", "IAGO"],
-}
 
 # Runs in a fresh interpreter that imports only tensorflow.
 _STANDALONE = r"""
@@ -36,103 +30,57 @@ try:
     out["unknown"] = "no error"
 except tf.errors.InvalidArgumentError as error:
     out["unknown"] = error.message
+out["mtask_tf_modules"] = sorted(m for m in sys.modules if m.startswith("mtask_tf"))
 print(json.dumps(out, default=lambda b: b.decode()))
 """
 
 
-DECODING = ("--beam_size=6", "--max_length=6", "--responses=3", "--no_repeat_ngram_size=2")
-
-
-class Exported(typing.NamedTuple):
-    root: pathlib.Path  # mmi.json, models.config and the export base ROOT/model
-    forward: str
-    reverse: str
-
-    @property
-    def version(self):
-        return self.root / "model" / "1"
-
-
 @pytest.fixture(scope="module")
 def exported(trained, tmp_path_factory):
-    # The attention models' export is matched with decode by tests/serving/test_end_to_end.py
-    # and audited by the bf16 test below.
-    forward, reverse = "mtask_m", "reverse"
-    root = tmp_path_factory.mktemp("export")
-    config = root / "models.config"
-    # Weights as tune_mmi writes them, tuned with the settings used here.
-    (root / "mmi.json").write_text(
-        json.dumps(
-            {
-                "lambda": 0.8,
-                "gamma": 0.6,
-                "decoding": {
-                    "beam_size": 6,
-                    "max_length": 6,
-                    "candidates": "all",
-                    "no_repeat_ngram_size": 2,
-                },
-            }
-        )
-    )
-    run_module(
-        "mtask_tf.export",
-        f"--model_dir={trained / forward}",
-        f"--reverse_model_dir={trained / reverse}",
-        f"--mmi={root / 'mmi.json'}",
-        f"--export_base={root / 'model'}",
-        *DECODING,
-        f"--models_config={config}",
-        "--strict_mmi",
-        check=True,
-    )
-    return Exported(root, forward, reverse)
+    # MTASK-M reranked with the reverse model, its MMI weights and the n-gram guard; built
+    # once per run and also served by tests/serving/test_end_to_end.py. The attention
+    # models' export is matched with decode by the options test and audited by the bf16
+    # test below.
+    return shared.mtask_m_export(trained, tmp_path_factory)
 
 
 def test_saved_model_cli_shows_three_predict_signatures_and_runs_generate(exported):
+    # The stock tool, through the test zygote (tests/zygote.py): TensorFlow's own CLI
+    # loads the export with the TF1 session loader the stock model server uses. (Not
+    # `show --all`: its listing of the concrete functions loads the object graph, which
+    # test_fresh_process_matches_decode_and_reports_bad_input does.)
     path = exported.version
-    show = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tensorflow.python.tools.saved_model_cli",
-            "show",
-            "--all",
-            "--dir",
-            str(path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    cli = "tensorflow.python.tools.saved_model_cli"
+    show = run_module(cli, "show", "--dir", path, "--tag_set", "serve", timeout=120)
     assert show.returncode == 0, show.stderr
-    for name in ("generate", "serving_default", "score", "reverse_score"):
-        assert f"signature_def['{name}']" in show.stdout
-    assert show.stdout.count("Method name is: tensorflow/serving/predict") == 4
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tensorflow.python.tools.saved_model_cli",
-            "run",
-            "--dir",
-            str(path),
-            "--tag_set",
-            "serve",
-            "--signature_def",
-            "generate",
-            "--input_exprs",
-            'context=["the night"];message=["good sir"];speaker=["HAMLET"]',
-        ],
-        capture_output=True,
-        text=True,
+    keys = [line.split('"')[1] for line in show.stdout.splitlines() if "SignatureDef key" in line]
+    keys.remove("__saved_model_init_op")  # the tables' initialiser, not a signature to call
+    assert sorted(keys) == ["generate", "reverse_score", "score", "serving_default"]
+    for key in keys:
+        shown = run_module(
+            cli, "show", "--dir", path, "--tag_set", "serve", "--signature_def", key, timeout=120
+        )
+        assert "Method name is: tensorflow/serving/predict" in shown.stdout, shown.stderr
+    run = run_module(
+        cli,
+        "run",
+        "--dir",
+        path,
+        "--tag_set",
+        "serve",
+        "--signature_def",
+        "generate",
+        "--input_exprs",
+        'context=["the night"];message=["good sir"];speaker=["HAMLET"]',
         timeout=120,
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert "Result for output key responses" in run.stdout
 
 
-def test_fresh_process_matches_decode_and_reports_bad_input(exported, trained, tmp_path):
+def test_fresh_process_matches_decode_and_reports_bad_input(exported, tmp_path):
+    # The one run in a truly fresh interpreter (python -c, not the test zygote): the
+    # export loads and runs with nothing but TensorFlow imported.
     path = exported.version
     inputs = {
         "generate": INPUTS,
@@ -148,6 +96,7 @@ def test_fresh_process_matches_decode_and_reports_bad_input(exported, trained, t
     )
     assert result.returncode == 0, result.stderr[-2000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["mtask_tf_modules"] == []
     generate = out["generate"]
     assert set(generate) == {
         "responses",
@@ -167,29 +116,11 @@ def test_fresh_process_matches_decode_and_reports_bad_input(exported, trained, t
     assert out["score"]["num_tokens"] == [3, 3]
     assert all(v < 0 for v in out["reverse_score"]["log_prob"])
 
-    queries = tmp_path / "queries.tsv"
-    queries.write_text(
-        "speaker\tcontext\tmessage\n"
-        + "".join(
-            f"{s}\t{c}\t{m}\n"
-            for s, c, m in zip(INPUTS["speaker"], INPUTS["context"], INPUTS["message"])
-        )
-    )
-    decoded = tmp_path / "decoded.jsonl"
-    run_module(
-        "mtask_tf.decode",
-        f"--model_dir={trained / exported.forward}",
-        f"--reverse_model_dir={trained / exported.reverse}",
-        f"--mmi={exported.root / 'mmi.json'}",
-        f"--input={queries}",
-        f"--output={decoded}",
-        *DECODING,
-        "--strict_mmi",
-        check=True,
-    )
-    # The same reranked list: responses, every score part and the lengths.
-    for row, line in enumerate(decoded.read_text().splitlines()):
-        nbest = json.loads(line)["nbest"]
+    # The same reranked list as decode with the same models, weights and settings:
+    # responses, every score part and the lengths.
+    decoded = exported.decoded()
+    assert len(decoded) == 2
+    for row, nbest in enumerate(decoded):
         assert [h["response"] for h in nbest] == generate["responses"][row]
         assert [h["display"] for h in nbest] == generate["display"][row]
         for part in ("score", "forward_log_prob", "reverse_log_prob"):
@@ -207,42 +138,6 @@ def test_fresh_process_matches_decode_and_reports_bad_input(exported, trained, t
             )
         ]
         assert generate["scores"][row] == pytest.approx(expected, abs=1e-4)
-
-
-def test_versions_increase_and_mtask_s_exports_one_model_per_target(trained, tmp_path):
-    config = tmp_path / "models.config"
-    for _ in range(2):
-        run_module(
-            "mtask_tf.export",
-            f"--model_dir={trained / 'baseline'}",
-            f"--export_base={tmp_path / 'baseline'}",
-            "--beam_size=2",
-            "--max_length=4",
-            "--responses=1",
-            f"--models_config={config}",
-            check=True,
-        )
-    assert sorted(p.name for p in (tmp_path / "baseline").iterdir()) == ["1", "2"]
-    run_module(
-        "mtask_tf.export",
-        f"--model_dir={trained / 'mtask_s'}",
-        f"--export_base={tmp_path / 'mtask_s'}",
-        "--beam_size=2",
-        "--max_length=4",
-        "--responses=1",
-        f"--models_config={config}",
-        "--config_base_path_prefix=/models",
-        check=True,
-    )
-    text = config.read_text()
-    for name in ("baseline", "mtask_s_HAMLET", "mtask_s_IAGO"):
-        assert f'name: "{name}"' in text and f'base_path: "/models/{name}"' in text
-    assert (tmp_path / "mtask_s_HAMLET" / "1" / "saved_model.pb").exists()
-    from google.protobuf import text_format
-    from tensorflow_serving.config import model_server_config_pb2
-
-    parsed = text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
-    assert len(parsed.model_config_list.config) == 3
 
 
 def _graph_def(path):
@@ -277,30 +172,32 @@ def _assert_core_ops_only(graph):
     } == set()
 
 
-# Generates the full list, then scores every returned response with `score`.
-_RESCORED = r"""
-import json, sys
-import tensorflow as tf
-model = tf.saved_model.load(sys.argv[1])
-inputs = {k: tf.constant(v) for k, v in json.loads(sys.argv[2]).items()}
-out = model.signatures["generate"](**inputs)
-rows = []
-for row in range(len(json.loads(sys.argv[2])["message"])):
-    filled = out["lengths"][row].numpy() > 0
-    responses = tf.boolean_mask(out["responses"][row], filled)
-    same = {k: tf.repeat(v[row : row + 1], tf.size(responses)) for k, v in inputs.items()}
-    scored = model.signatures["score"](response=responses, **same)["log_prob"]
-    rows.append([tf.boolean_mask(out["forward_log_prob"][row], filled).numpy().tolist(),
-                 scored.numpy().tolist()])
-dtypes = sorted({v.dtype.name for v in model.signatures["generate"].variables})
-print(json.dumps({"rows": rows, "dtypes": dtypes}))
-"""
+def _standalone(mode, path, inputs=INPUTS):
+    """tests/export/standalone.py on the export, through the test zygote: its JSON."""
+    run = run_module("tests.export.standalone", mode, path, json.dumps(inputs), check=True)
+    out = json.loads(run.stdout.splitlines()[-1])
+    assert out.pop("mtask_tf_modules") == []  # the export runs with TensorFlow alone
+    return out
 
 
-def test_bf16_export_returns_the_float32_scores_of_the_score_signature(trained, tmp_path):
+def _fake_version(base, number):
+    (base / str(number)).mkdir(parents=True)
+    (base / str(number) / "saved_model.pb").write_bytes(b"")
+
+
+def test_bf16_export_returns_the_float32_scores_and_becomes_the_next_listed_version(
+    trained, tmp_path
+):
     # The attention model: its bf16 search and prefix-walk rescoring carry the attention
     # memory (the paper's model's are tested in process, tests/decoding/test_low_precision.py).
     forward = "attention"
+    # An earlier version of this model and another model under the same root: the
+    # export is version 2, and models.config lists both (the numbering and the config
+    # text are unit-tested in tests/export/test_layout.py; an MTASK-S directory's one
+    # export per target in tests/training/test_train_cli.py).
+    _fake_version(tmp_path / "bf16", 1)
+    _fake_version(tmp_path / "other", 3)
+    config = tmp_path / "models.config"
     run_module(
         "mtask_tf.export",
         f"--model_dir={trained / forward}",
@@ -309,17 +206,22 @@ def test_bf16_export_returns_the_float32_scores_of_the_score_signature(trained, 
         "--max_length=6",
         "--responses=0",
         "--decode_dtype=bf16",
+        f"--models_config={config}",
+        "--config_base_path_prefix=/models",
         check=True,
     )
-    path = tmp_path / "bf16" / "1"
-    run = subprocess.run(
-        [sys.executable, "-c", _RESCORED, str(path), json.dumps(INPUTS)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    result = json.loads(run.stdout.splitlines()[-1])
+    assert sorted(p.name for p in (tmp_path / "bf16").iterdir()) == ["1", "2"]
+    path = tmp_path / "bf16" / "2"
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    parsed = text_format.Parse(config.read_text(), model_server_config_pb2.ModelServerConfig())
+    assert [(c.name, c.base_path, c.model_platform) for c in parsed.model_config_list.config] == [
+        ("bf16", "/models/bf16", "tensorflow"),
+        ("other", "/models/other", "tensorflow"),
+    ]
+
+    result = _standalone("rescored", path)
     assert result["dtypes"] == ["bfloat16", "float32"]  # the search's copy and the weights
     for returned, scored in result["rows"]:
         assert len(returned) >= 6  # a whole beam at least: the full list
@@ -330,20 +232,6 @@ def test_bf16_export_returns_the_float32_scores_of_the_score_signature(trained, 
     bfloat16 = 14  # DataType DT_BFLOAT16 in tensorflow/core/framework/types.proto
     assert any(n.attr["T"].type == bfloat16 for n in nodes if n.op == "MatMul")
 
-
-# generate, then generate_seeded with the export's seed and with another one.
-_SEEDED = r"""
-import json, sys
-import tensorflow as tf
-model = tf.saved_model.load(sys.argv[1])
-inputs = {k: tf.constant(v) for k, v in json.loads(sys.argv[2]).items()}
-seed = lambda s: tf.fill(tf.shape(inputs["message"]), tf.constant(s, tf.int64))
-out = {"generate": model.signatures["generate"](**inputs)}
-for name, s in (("same", 4), ("other", 5)):
-    out[name] = model.signatures["generate_seeded"](seed=seed(s), **inputs)
-out = {k: {n: v.numpy().tolist() for n, v in o.items()} for k, o in out.items()}
-print(json.dumps(out, default=lambda b: b.decode()))
-"""
 
 OPTIONS = (
     "--num_samples=12",
@@ -358,16 +246,15 @@ OPTIONS = (
 )
 
 
-# Sampling with the guard and the length penalty, on the attention models; the
-# `exported` fixture decodes with the beam and the guard.
-@pytest.mark.parametrize("options, forward, reverse", [(OPTIONS, "attention", "reverse")])
-def test_export_with_the_decoding_options_matches_decode(
-    trained, tmp_path, options, forward, reverse
-):
+def test_export_with_the_decoding_options_matches_decode(trained, tmp_path):
+    # Sampling with the guard and the length penalty, on the attention models; the
+    # `exported` fixture decodes with the beam and the guard (its beam search has no
+    # generate_seeded: test_saved_model_cli_... counts its four signatures).
+    forward, reverse = "attention", "reverse"
     # Weights tuned with these options, as tune_mmi records them.
     from mtask_tf.decoding import mmi
 
-    flag = {a.split("=")[0][2:]: a.split("=")[1] for a in options}
+    flag = {a.split("=")[0][2:]: a.split("=")[1] for a in OPTIONS}
     settings = mmi.SearchSettings(
         int(flag.get("beam_size", 50)),
         int(flag["max_length"]),
@@ -384,7 +271,7 @@ def test_export_with_the_decoding_options_matches_decode(
         f"--model_dir={trained / forward}",
         f"--reverse_model_dir={trained / reverse}",
         f"--mmi={tmp_path / 'mmi.json'}",
-        *options,
+        *OPTIONS,
         "--strict_mmi",
     )
     run_module(
@@ -394,34 +281,11 @@ def test_export_with_the_decoding_options_matches_decode(
         f"--models_config={tmp_path / 'models.config'}",
         check=True,
     )
-    path = tmp_path / "options" / "1"
-    sampled = "--num_samples=12" in options
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            _SEEDED if sampled else _GENERATE_ONLY,
-            str(path),
-            json.dumps(INPUTS),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    out = json.loads(run.stdout.splitlines()[-1])
+    out = _standalone("seeded", tmp_path / "options" / "1")
     generate = out["generate"]
-    if sampled:
-        assert out["same"]["responses"] == generate["responses"]
-        assert out["other"]["responses"] != generate["responses"]
-    queries = tmp_path / "queries.tsv"
-    queries.write_text(
-        "speaker\tcontext\tmessage\n"
-        + "".join(
-            f"{s}\t{c}\t{m}\n"
-            for s, c, m in zip(*(INPUTS[k] for k in ("speaker", "context", "message")))
-        )
-    )
+    assert out["same"]["responses"] == generate["responses"]
+    assert out["other"]["responses"] != generate["responses"]
+    queries = shared.queries_file(tmp_path / "queries.tsv")
     decoded = tmp_path / "decoded.jsonl"
     run_module("mtask_tf.decode", *common, f"--input={queries}", f"--output={decoded}", check=True)
     for row, line in enumerate(decoded.read_text().splitlines()):
@@ -445,15 +309,3 @@ def test_export_with_the_decoding_options_matches_decode(
         for w in words:
             grams = [tuple(w[i : i + n]) for i in range(len(w) - n + 1)]
             assert len(grams) == len(set(grams)), w
-
-
-_GENERATE_ONLY = r"""
-import json, sys
-import tensorflow as tf
-model = tf.saved_model.load(sys.argv[1])
-inputs = {k: tf.constant(v) for k, v in json.loads(sys.argv[2]).items()}
-assert "generate_seeded" not in model.signatures  # beam search: nothing to seed
-out = {"generate": model.signatures["generate"](**inputs)}
-out = {k: {n: v.numpy().tolist() for n, v in o.items()} for k, o in out.items()}
-print(json.dumps(out, default=lambda b: b.decode()))
-"""

@@ -1,82 +1,59 @@
 """A real exported mtask_tf model behind serving.server: gRPC, REST, the client, errors."""
 
-import json
-
 import grpc
 import pytest
 
 from mtask_tf.data import detokenizer
 from tests.conftest import run_module
+from tests.export import shared
 from tests.serving.conftest import Server
 from tests.serving.conftest import outputs
 
 pytestmark = pytest.mark.slow
 
-QUERY = {
-    "context": ["the night", ""],
-    "message": ["good sir", "my lord is it"],
-    "speaker": ["HAMLET", "IAGO"],
-}
+QUERY = shared.INPUTS
 
 
 @pytest.fixture(scope="module")
-def server(trained, tmp_path_factory):
-    root = tmp_path_factory.mktemp("e2e")
+def exported(trained, tmp_path_factory):
+    # MTASK-M reranked with the reverse model (MMI weights, n-gram guard), the export that
+    # tests/export/test_export.py checks too, built once per run; with decode's answers.
     # (The attention model's export is matched with decode in tests/export/test_export.py.)
-    for forward, reverse in (("mtask_m", "reverse"),):
-        run_module(
-            "mtask_tf.export",
-            f"--model_dir={trained / forward}",
-            f"--reverse_model_dir={trained / reverse}",
-            f"--export_base={root / forward}",
-            "--beam_size=6",
-            "--max_length=6",
-            "--responses=3",
-            f"--models_config={root / 'models.config'}",
-            check=True,
-        )
-    running = Server(
-        root / "server.log",
-        f"--model_config_file={root / 'models.config'}",
+    return shared.mtask_m_export(trained, tmp_path_factory)
+
+
+def test_served_export_matches_decode_over_grpc_rest_and_the_client(exported, tmp_path):
+    # One test, so that one server starts even when xdist spreads a module's tests over
+    # its workers. The models.config the export wrote names the model and its base path.
+    server = Server(
+        tmp_path / "server.log",
+        f"--model_config_file={exported.models_config}",
         "--batch_timeout_micros=2000",
     ).wait_ready(timeout=120)
-    yield running
-    running.stop()
+    try:
+        _grpc_generate_matches_decode(server, exported)
+        _rest_predict_status_and_errors(server)
+        _client_cli(server)
+    finally:
+        server.stop()
 
 
-def test_grpc_generate_matches_decode(server, trained, tmp_path):
-    forward, reverse = "mtask_m", "reverse"
-    result = outputs(server.predict(forward, QUERY, signature="generate"))
+def _grpc_generate_matches_decode(server, exported):
+    result = outputs(server.predict(exported.forward, QUERY, signature="generate"))
     assert result["responses"].shape == (2, 3)
     assert (result["scores"][:, :-1] >= result["scores"][:, 1:]).all()
-    queries = tmp_path / "q.tsv"
-    queries.write_text(
-        "speaker\tcontext\tmessage\n"
-        + "".join(
-            f"{s}\t{c}\t{m}\n"
-            for s, c, m in zip(QUERY["speaker"], QUERY["context"], QUERY["message"])
-        )
-    )
-    run_module(
-        "mtask_tf.decode",
-        f"--model_dir={trained / forward}",
-        f"--reverse_model_dir={trained / reverse}",
-        f"--input={queries}",
-        f"--output={tmp_path / 'd.jsonl'}",
-        "--beam_size=6",
-        "--max_length=6",
-        "--responses=3",
-        check=True,
-    )
-    for row, line in enumerate((tmp_path / "d.jsonl").read_text().splitlines()):
-        decoded = [h["response"] for h in json.loads(line)["nbest"]]
-        assert decoded == [r.decode() for r in result["responses"][row]]
+    decoded = exported.decoded()
+    assert len(decoded) == 2
+    for row, nbest in enumerate(decoded):
+        responses = [h["response"] for h in nbest]
+        assert responses == [r.decode() for r in result["responses"][row]]
+        assert [h["score"] for h in nbest] == pytest.approx(result["scores"][row], abs=1e-4)
         # The readable text comes through the server as computed in the graph.
-        shown = [detokenizer.detokenize(r) for r in decoded]
+        shown = [detokenizer.detokenize(r) for r in responses]
         assert [d.decode() for d in result["display"][row]] == shown
 
 
-def test_rest_predict_status_and_errors(server):
+def _rest_predict_status_and_errors(server):
     status, body = server.rest(
         "/v1/models/mtask_m:predict",
         {
@@ -100,7 +77,7 @@ def test_rest_predict_status_and_errors(server):
     assert "empty message" in error.value.details()
 
 
-def test_client_cli_against_the_server(server):
+def _client_cli(server):
     result = run_module(
         "serving.client",
         f"--server=127.0.0.1:{server.port}",

@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import shutil
 
 import grpc
 import numpy as np
@@ -27,13 +28,35 @@ def _turn(message="hi", speaker="IAGO", context=""):
     return {"context": _text(context), "message": _text(message), "speaker": _text(speaker)}
 
 
-@pytest.fixture()
-def repository(tmp_path):
-    toy_models.save_toy_model(tmp_path / "toy", 1, "v1")
+@pytest.fixture(scope="module")
+def toy_v1(tmp_path_factory):
+    """BASE/1: version 1 of the toy model, saved once for the module."""
+    base = tmp_path_factory.mktemp("saved") / "toy"
+    toy_models.save_toy_model(base, 1, "v1")
+    return base
+
+
+def _repository(base):
     repository = models.ModelRepository(
-        [config.ModelSource("toy", str(tmp_path / "toy"))], OPTIONS, log=lambda line: None
+        [config.ModelSource("toy", str(base))], OPTIONS, log=lambda line: None
     )
     repository.refresh(raise_errors=True)
+    return repository
+
+
+@pytest.fixture(scope="module")
+def served(toy_v1):
+    """`toy` version 1, shared by the tests that only send requests."""
+    repository = _repository(toy_v1)
+    yield repository
+    repository.close()
+
+
+@pytest.fixture()
+def repository(toy_v1, tmp_path):
+    """`toy` version 1 from tmp_path/toy (a copy), for a test that adds versions there."""
+    shutil.copytree(toy_v1, tmp_path / "toy")
+    repository = _repository(tmp_path / "toy")
     yield repository
     repository.close()
 
@@ -46,8 +69,8 @@ def test_find_versions_takes_integer_directories_with_a_saved_model(tmp_path):
     assert models.find_versions(str(tmp_path)) == [3, 12]
 
 
-def test_predict_runs_the_signature(repository):
-    servable = repository.get("toy")
+def test_predict_runs_the_signature(served):
+    servable = served.get("toy")
     key, outputs = servable.predict("", _turn())
     assert key == "serving_default"
     assert outputs["responses"].tolist() == [[b"v1 IAGO: hi", b"v1 IAGO: "]]
@@ -96,24 +119,24 @@ def test_predict_runs_the_signature(repository):
         (_turn(speaker="BOB"), "INVALID_ARGUMENT", "assertion failed: [unknown speaker:] [BOB]"),
     ],
 )
-def test_bad_inputs_raise_serving_errors(repository, inputs, code, message):
+def test_bad_inputs_raise_serving_errors(served, inputs, code, message):
     with pytest.raises(errors.ServingError) as raised:
-        repository.get("toy").predict("generate", inputs)
+        served.get("toy").predict("generate", inputs)
     assert raised.value.code.name == code
     assert raised.value.message.startswith(message), raised.value.message
 
 
-def test_lookups_that_find_nothing_get_the_stock_servers_codes(repository):
+def test_lookups_that_find_nothing_get_the_stock_servers_codes(served):
     for name, version, label, code in [
         ("nope", None, "", grpc.StatusCode.NOT_FOUND),
         ("toy", 2, "", grpc.StatusCode.NOT_FOUND),
         ("toy", None, "stable", grpc.StatusCode.INVALID_ARGUMENT),
     ]:
         with pytest.raises(errors.ServingError) as raised:
-            repository.get(name, version, label)
+            served.get(name, version, label)
         assert raised.value.code == code
     with pytest.raises(errors.ServingError, match='signature key "nope" not found') as raised:
-        repository.get("toy").predict("nope", _turn())
+        served.get("toy").predict("nope", _turn())
     assert raised.value.code == grpc.StatusCode.FAILED_PRECONDITION
 
 
