@@ -161,6 +161,52 @@ def load(protocol, work_dir):
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class Configuration:
+    """One configuration's measures, for the ablation: the main one or an [[ablation]] one.
+
+    perplexity: system -> its evaluate metrics that hold perplexity (dev, test,
+        inputs shuffled); None before any evaluation ran.
+    decoded: decoding name ("" for [decode]'s) -> eval metrics.json of the test
+        split (system -> metrics), None where not run; empty when the
+        configuration is not decoded.
+    """
+
+    name: str
+    label: str
+    perplexity: dict | None
+    decoded: dict
+
+
+def _configuration(protocol, work_dir, configuration):
+    """The measures of the main configuration (None) or of an [[ablation]] one."""
+    from mtask_tf.study import steps as steps_lib
+
+    where = steps_lib.layout(work_dir, configuration and configuration.name)
+    extra = _read_json(where.eval / "extra" / "metrics.json")
+    names = ["", *(d.name for d in protocol.decodings)]
+    if configuration is None:
+        main, _ = _main_evaluation(work_dir)
+        perplexity = _merged(extra, main) if (extra or main) else None
+        decoded = {
+            name: _read_json(where.evaluation("test", name) / "metrics.json") for name in names
+        }
+        decoded[""] = main
+        return Configuration("main", protocol.train.label, perplexity, decoded)
+    decoded = (
+        {name: _read_json(where.evaluation("test", name) / "metrics.json") for name in names}
+        if configuration.decoded
+        else {}
+    )
+    return Configuration(configuration.name, configuration.label, extra, decoded)
+
+
+def configurations(protocol, work_dir):
+    """The ablation's `Configuration`s: the main one first, then each [[ablation]] one."""
+    work_dir = pathlib.Path(work_dir)
+    return [_configuration(protocol, work_dir, c) for c in (None, *protocol.ablation)]
+
+
 def get(mapping, *keys):
     """mapping[k1][k2]... as a float, or None where any level is missing."""
     for key in keys:

@@ -7,6 +7,7 @@ the runner is started in, the repository root for `make reproduce`.
 
 import dataclasses
 import pathlib
+import re
 
 from mtask_tf import errors
 
@@ -45,6 +46,8 @@ class TrainProtocol:
     stage2_eval_every: int = 0  # 0: eval_every; stage 2 is short, so it may look more often
     # Appended to the stage-2 runs and to the control, e.g. a lower learning rate.
     stage2_flags: tuple[str, ...] = ()
+    # What the report calls the configuration `flags` train (e.g. "+ dropout + attention").
+    label: str = ""
 
     @property
     def stage2_eval(self):
@@ -65,6 +68,36 @@ class DecodeProtocol:
 
 
 @dataclasses.dataclass(frozen=True)
+class Configuration:
+    """A model configuration of the ablation, trained beside the main one ([[ablation]]).
+
+    It goes through the main configuration's stages on the same data, with its
+    own control, and shares the reverse model. `flags` replace [train] flags
+    (the size file, step limits and stage-2 flags stay). `decoded`: it also
+    gets the decoding-based measures (tuning, and the test split with every
+    decoding).
+    """
+
+    name: str
+    flags: tuple[str, ...]
+    label: str = ""
+    decoded: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Decoding:
+    """A decoding beside [decode]'s ([[decoding]]): its flags are added to [decode]'s.
+
+    Every decoded configuration tunes its MMI weights again with it and
+    evaluates the test split with it.
+    """
+
+    name: str
+    flags: tuple[str, ...]
+    label: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
 class ReportProtocol:
     """What the report shows besides the tables."""
 
@@ -82,14 +115,16 @@ class Protocol:
     decode: DecodeProtocol
     report: ReportProtocol
     monologue_fractions: tuple[float, ...] = ()
+    ablation: tuple[Configuration, ...] = ()
+    decodings: tuple[Decoding, ...] = ()
 
     def with_turns(self, turns):
         """The same protocol on other turn files (e.g. a generated corpus in tests)."""
         return dataclasses.replace(self, data=dataclasses.replace(self.data, turns=tuple(turns)))
 
 
-def _section(record, name, cls, path, required=False):
-    table = record.get(name, {})
+def _section(record, name, cls, path, table=None):
+    table = record.get(name, {}) if table is None else table
     if not isinstance(table, dict):
         raise ProtocolError(f"{path}: [{name}] must be a table")
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -119,10 +154,31 @@ def _typed(value, kind, where):
         ):
             raise ProtocolError(f"{where}: expected a list of {item.__name__}s, got {value!r}")
         return tuple(item(v) for v in value)
-    expected = {"int": int, "str": str, "float": float}[kind]
-    if not isinstance(value, expected) or isinstance(value, bool):
+    expected = {"int": int, "str": str, "float": float, "bool": bool}[kind]
+    if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
         raise ProtocolError(f"{where}: expected {kind}, got {value!r}")
     return value
+
+
+def _entries(record, name, cls, path):
+    """An array of tables ([[name]]) as `cls` records with unique, file-name-safe names."""
+    tables = record.get(name, [])
+    if not isinstance(tables, list):
+        raise ProtocolError(f"{path}: {name} must be an array of tables ([[{name}]])")
+    entries = tuple(
+        _section(record, f"{name} {number}", cls, path, table)
+        for number, table in enumerate(tables, start=1)
+    )
+    names = [entry.name for entry in entries]
+    for entry in entries:
+        if not re.fullmatch(r"[a-z0-9_]+", entry.name) or entry.name == "main":
+            raise ProtocolError(
+                f"{path}: [[{name}]] name {entry.name!r} must be lower-case letters, digits "
+                "and _ (it names directories), and not 'main'"
+            )
+        if names.count(entry.name) > 1:
+            raise ProtocolError(f"{path}: [[{name}]] name {entry.name!r} is used twice")
+    return entries
 
 
 def _check(protocol):
@@ -165,6 +221,7 @@ def load(path):
     except tomllib.TOMLDecodeError as error:
         raise ProtocolError(f"{path}: not valid TOML ({error})") from None
     known = {"name", "description", "data", "train", "decode", "report", "scarcity"}
+    known |= {"ablation", "decoding"}
     unknown = sorted(set(record) - known)
     if unknown:
         raise ProtocolError(f"{path}: unknown top-level field(s) {', '.join(unknown)}")
@@ -183,6 +240,8 @@ def load(path):
         decode=_section(record, "decode", DecodeProtocol, path),
         report=_section(record, "report", ReportProtocol, path),
         monologue_fractions=fractions,
+        ablation=_entries(record, "ablation", Configuration, path),
+        decodings=_entries(record, "decoding", Decoding, path),
     )
     _check(protocol)
     return protocol

@@ -2,7 +2,9 @@
 
 `write_report` reads what the study's steps left in the work directory (the
 layout is in mtask_tf/study/steps.py) and writes, in this order: what was run;
-the data and training; Table 1 (perplexity) and Table 2 (BLEU, diversity,
+the data and training; the ablation (when the protocol has one: each
+configuration's and decoding's measures, mtask_tf/study/ablation.py); Table 1
+(perplexity) and Table 2 (BLEU, diversity,
 degeneration, speaker accuracy, style score) beside the paper's numbers;
 Fig. 4 (per-target perplexity); the control (the baseline trained as long as
 MTASK-M); scarcity (MTASK-M on a share of the monologue); a few Fig. 7-style
@@ -18,12 +20,13 @@ import shlex
 import shutil
 
 from mtask_tf.data import detokenizer
-from mtask_tf.evaluation import metrics as metrics_lib
 from mtask_tf.evaluation import report as eval_report
+from mtask_tf.study import ablation
 from mtask_tf.study import artifacts as artifacts_lib
+from mtask_tf.study import markdown
 
-NOT_RUN = "not run yet"
-MISSING = eval_report.MISSING
+NOT_RUN = markdown.NOT_RUN
+MISSING = markdown.MISSING
 SYSTEMS = artifacts_lib.SYSTEMS
 # Longer lines make the example table unreadable, and the transcripts are for
 # research only: the report quotes a handful of short lines, no more.
@@ -85,51 +88,6 @@ BLEU_CAVEAT = (
 )
 
 
-# Formatting ---------------------------------------------------------------------
-
-
-def _cell(value, baseline=None, kind="perplexity", bounds=None):
-    """A table cell; perplexity (and BLEU, see BLEU_CAVEAT) with its change vs `baseline`.
-
-    `bounds`: the measure's (low, high) interval, shown after the value.
-    """
-    if value is None:
-        return MISSING
-    if kind == "percent":
-        return f"{100 * value:.2f} %" + eval_report.interval_text(bounds, True)
-    text = f"{value:.2f}" + eval_report.interval_text(bounds, False)
-    if baseline and (
-        kind == "perplexity" or (kind == "bleu" and baseline >= eval_report.MIN_BLEU_FOR_CHANGE)
-    ):
-        text += f" ({100 * metrics_lib.relative_change(value, baseline):+.1f} %)"
-    return text
-
-
-def _table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(map(str, row)) + " |" for row in rows])
-
-
-def _duration(seconds):
-    if seconds is None:
-        return MISSING
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, rest = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {rest:02d} s"
-    return f"{minutes // 60} h {minutes % 60:02d} min"
-
-
-def _not_run(what):
-    return f"*{what}: {NOT_RUN}.*"
-
-
-def _quote(text):
-    """A transcript or response line as a table cell."""
-    return text.replace("|", "\\|").strip() or "(empty)"
-
-
 # Sections -----------------------------------------------------------------------
 
 
@@ -155,7 +113,7 @@ def _title(protocol, run_info):
             (f"{protocol.description} " if protocol.description else "")
             + f"Protocol `{protocol.path}`, {_run_commits(run_info)} "
             f"on {info('date')}, on {info('machine')}; its steps took "
-            f"{_duration(total) if total is not None else 'unknown'} together "
+            f"{markdown.duration(total) if total is not None else 'unknown'} together "
             f"({_concurrency(run_info)}). Regenerate this report "
             f"and everything in it with `{_readable(info('command'))}`.",
         ]
@@ -179,7 +137,7 @@ def _training_rows(protocol, artifacts, run_info):
     for name in names:
         model = mtask_s if name == "mtask_s" else artifacts.models[name]
         best = (
-            f"{_cell(model.best_dev)} at step {model.best['step']} ({model.best['stage']})"
+            f"{markdown.cell(model.best_dev)} at step {model.best['step']} ({model.best['stage']})"
             if model.best
             else NOT_RUN
         )
@@ -191,7 +149,7 @@ def _training_rows(protocol, artifacts, run_info):
                 run.get("stage1", MISSING),
                 run.get("stage2", MISSING),
                 "per target, below" if name == "mtask_s" else best,
-                _duration(wall),
+                markdown.duration(wall),
                 f"{wall / model.steps:.2f} s" if wall is not None and model.steps else MISSING,
             ]
         )
@@ -200,7 +158,7 @@ def _training_rows(protocol, artifacts, run_info):
 
 def _counts(protocol, summary):
     if summary is None:
-        return [_not_run("Data preparation (data/summary.json)")]
+        return [markdown.not_run("Data preparation (data/summary.json)")]
     counts = summary["counts"]
     by = lambda split, target: counts.get(split, {}).get("by_speaker", {}).get(target, 0)
     return [
@@ -208,7 +166,7 @@ def _counts(protocol, summary):
         f"not a target, from {len(counts['train']['by_speaker'])} speakers. Targets' "
         f"triples held out: {counts['dev']['total']} dev, {counts['test']['total']} test.",
         "",
-        _table(
+        markdown.table(
             ["Target", "Monologue lines", "Dev triples", "Test triples"],
             [[t, by("monologue", t), by("dev", t), by("test", t)] for t in protocol.data.targets],
         ),
@@ -218,7 +176,7 @@ def _counts(protocol, summary):
 def _sizes(artifacts):
     sizes, persona = artifacts.models["baseline"].sizes, artifacts.models["mtask_m"].sizes
     if sizes is None:
-        return _not_run("Model sizes (models/baseline/model.json)")
+        return markdown.not_run("Model sizes (models/baseline/model.json)")
     text = (
         f"Vocabulary {sizes['vocabulary_size']} words; embeddings of "
         f"{sizes['embedding_dim']}, {sizes['num_layers']} LSTM layers of {sizes['units']} "
@@ -254,7 +212,7 @@ def _data(protocol, artifacts, run_info):
             "Training steps run (steps_run.json), the best checkpoint by dev perplexity "
             f"(best.json), and wall time; the study ran {_concurrency(run_info)}:",
             "",
-            _table(
+            markdown.table(
                 [
                     "Model",
                     "Stage-1 steps",
@@ -282,14 +240,14 @@ def _system_table(artifacts, rows, when_present=()):
         if keys in when_present and all(v is None for v in values):
             continue
         bounds = [eval_report.interval(main.get(system) or {}, keys) for system, _ in SYSTEMS]
-        cells = [_cell(values[0], None, kind, bounds[0])]
-        cells += [_cell(v, values[0], kind, b) for v, b in zip(values[1:], bounds[1:])]
+        cells = [markdown.cell(values[0], None, kind, bounds[0])]
+        cells += [markdown.cell(v, values[0], kind, b) for v, b in zip(values[1:], bounds[1:])]
         lines.append([label, *cells, *PAPER.get(keys, (MISSING,) * 3)])
-    return _table(header, lines)
+    return markdown.table(header, lines)
 
 
 def _main_missing(artifacts):
-    return [] if artifacts.main else [_not_run("Evaluation (eval/main/metrics.json)"), ""]
+    return [] if artifacts.main else [markdown.not_run("Evaluation (eval/main/metrics.json)"), ""]
 
 
 def _table1(artifacts):
@@ -321,7 +279,7 @@ def _input_dependence(artifacts):
         for split in ("dev", "test"):
             real = artifacts_lib.get(main.get(system), "perplexity", split)
             shuffled = artifacts_lib.get(main.get(system), "perplexity_shuffled_inputs", split)
-            cells += [_cell(real), _cell(shuffled, real)]
+            cells += [markdown.cell(real), markdown.cell(shuffled, real)]
         lines.append([label, *cells])
     header = ["System", "Dev", "Dev, inputs shuffled", "Test", "Test, inputs shuffled"]
     return "\n".join(
@@ -334,7 +292,7 @@ def _input_dependence(artifacts):
             "responses follow from their input loses much by it; one whose perplexity barely "
             "moves answers with what is likely in general, whatever it is told.",
             "",
-            _table(header, lines),
+            markdown.table(header, lines),
         ]
     )
 
@@ -377,7 +335,7 @@ def _table2(protocol, artifacts):
 def _fig4(protocol, artifacts, figures_dir):
     parts = ["## Fig. 4: perplexity per target", ""]
     if artifacts.fig4 is None:
-        parts += [_not_run("The per-target plot (eval/main/perplexity_by_speaker.png)"), ""]
+        parts += [markdown.not_run("The per-target plot (eval/main/perplexity_by_speaker.png)"), ""]
     else:
         figures_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(artifacts.fig4, figures_dir / "perplexity_by_speaker.png")
@@ -392,11 +350,13 @@ def _fig4(protocol, artifacts, figures_dir):
             artifacts_lib.get(main.get(s), "perplexity_by_speaker", "test", target)
             for s, _ in SYSTEMS
         ]
-        rows.append([target, _cell(values[0])] + [_cell(v, values[0]) for v in values[1:]])
+        rows.append(
+            [target, markdown.cell(values[0])] + [markdown.cell(v, values[0]) for v in values[1:]]
+        )
     parts += [
         "Test perplexity per target:",
         "",
-        _table(["Target"] + [label for _, label in SYSTEMS], rows),
+        markdown.table(["Target"] + [label for _, label in SYSTEMS], rows),
     ]
     return "\n".join(parts)
 
@@ -422,9 +382,11 @@ def _control(artifacts):
         values = [
             artifacts_lib.get(extra.get(name), "perplexity", split) for split in ("dev", "test")
         ]
-        cells = [_cell(v, b if name != "baseline" else None) for v, b in zip(values, base)]
-        rows.append([label, _cell(artifacts.models[name].best_dev), *cells])
-    missing = [] if artifacts.extra else [_not_run("Evaluation (eval/extra/metrics.json)"), ""]
+        cells = [markdown.cell(v, b if name != "baseline" else None) for v, b in zip(values, base)]
+        rows.append([label, markdown.cell(artifacts.models[name].best_dev), *cells])
+    missing = (
+        [] if artifacts.extra else [markdown.not_run("Evaluation (eval/extra/metrics.json)"), ""]
+    )
     return "\n".join(
         [
             "## The control: as many updates without the monologue",
@@ -432,7 +394,7 @@ def _control(artifacts):
             *missing,
             text,
             "",
-            _table(
+            markdown.table(
                 ["System", "Best dev perplexity (training)", "Perplexity dev", "Perplexity test"],
                 rows,
             ),
@@ -460,9 +422,9 @@ def _scarcity(protocol, artifacts, figures_dir):
             [
                 f"{100 * share:g} %",
                 lines,
-                _cell(best),
+                markdown.cell(best),
                 *(
-                    _cell(artifacts_lib.get(extra.get(name), "perplexity", s))
+                    markdown.cell(artifacts_lib.get(extra.get(name), "perplexity", s))
                     for s in ("dev", "test")
                 ),
             ]
@@ -472,9 +434,9 @@ def _scarcity(protocol, artifacts, figures_dir):
         [
             "Baseline (none)",
             0,
-            _cell(baseline),
+            markdown.cell(baseline),
             *(
-                _cell(artifacts_lib.get(extra.get("baseline"), "perplexity", s))
+                markdown.cell(artifacts_lib.get(extra.get("baseline"), "perplexity", s))
                 for s in ("dev", "test")
             ),
         ]
@@ -495,11 +457,11 @@ def _scarcity(protocol, artifacts, figures_dir):
             "",
         ]
     else:
-        parts += [_not_run("MTASK-M and its scarcity variants"), ""]
+        parts += [markdown.not_run("MTASK-M and its scarcity variants"), ""]
     return "\n".join(
         parts
         + [
-            _table(
+            markdown.table(
                 [
                     "Share of monologue",
                     "Monologue lines",
@@ -555,7 +517,9 @@ def example_rows(responses, target, count):
 def _examples(protocol, artifacts):
     parts = ["## Examples (cf. Fig. 7)", ""]
     if artifacts.responses.get("baseline") is None:
-        return "\n".join(parts + [_not_run("Decoding (eval/main/baseline.test.responses.tsv)")])
+        return "\n".join(
+            parts + [markdown.not_run("Decoding (eval/main/baseline.test.responses.tsv)")]
+        )
     parts += [
         f"The first {protocol.report.examples} test inputs of each target, in file "
         f"order, whose lines have at most {MAX_EXAMPLE_WORDS} words; the 1-best after "
@@ -565,9 +529,9 @@ def _examples(protocol, artifacts):
     for target in protocol.report.example_targets:
         chosen = example_rows(artifacts.responses, target, protocol.report.examples)
         table = [
-            [_quote(row["context"]), _quote(row["message"])]
+            [markdown.quote(row["context"]), markdown.quote(row["message"])]
             + [
-                _quote(detokenizer.detokenize(answers[s]))
+                markdown.quote(detokenizer.detokenize(answers[s]))
                 if answers.get(s) is not None
                 else NOT_RUN
                 for s, _ in SYSTEMS
@@ -577,7 +541,7 @@ def _examples(protocol, artifacts):
         parts += [
             f"**{target}**",
             "",
-            _table(["Context", "Message"] + [label for _, label in SYSTEMS], table)
+            markdown.table(["Context", "Message"] + [label for _, label in SYSTEMS], table)
             if table
             else "*No short test input of this target.*",
             "",
@@ -610,7 +574,7 @@ def _mmi(artifacts):
             "score(R) = log p(R | M, v) + λ log p(M | R) + γ |R| (paper eq. 4), λ and "
             "γ tuned by MERT on dev BLEU of each system's N-best lists.",
             "",
-            _table(["System", "λ", "γ", "Dev BLEU before → after", "Dev inputs"], rows),
+            markdown.table(["System", "λ", "γ", "Dev BLEU before → after", "Dev inputs"], rows),
         ]
     )
 
@@ -721,14 +685,14 @@ def _versions(run_info):
         "",
     ]
     if not steps:
-        return "\n".join(parts + [_not_run("The study's steps")])
+        return "\n".join(parts + [markdown.not_run("The study's steps")])
     parts += [
-        _table(
+        markdown.table(
             ["Step", "Wall time", "Commit"],
             [
                 [
                     f"`{s.get('name')}`",
-                    _duration(s.get("seconds")),
+                    markdown.duration(s.get("seconds")),
                     " → ".join(f"`{c}`" for c in s.get("commits") or []) or MISSING,
                 ]
                 for s in steps
@@ -739,7 +703,7 @@ def _versions(run_info):
     ]
     for step in steps:
         parts += [
-            f"# {step.get('name')} ({_duration(step.get('seconds'))})",
+            f"# {step.get('name')} ({markdown.duration(step.get('seconds'))})",
             shlex.join(readable_command(step.get("command") or [])),
         ]
     return "\n".join(parts + ["```"])
@@ -789,6 +753,7 @@ def write_report(protocol, work_dir, output_path, run_info):
     sections = [
         _title(protocol, run_info),
         _data(protocol, artifacts, run_info),
+        ablation.section(protocol, artifacts_lib.configurations(protocol, work_dir)),
         _table1(artifacts),
         _input_dependence(artifacts),
         _table2(protocol, artifacts),
@@ -800,7 +765,7 @@ def write_report(protocol, work_dir, output_path, run_info):
         _findings(artifacts, _kept_discussion(output_path)),
         _versions(run_info),
     ]
-    text = "\n\n".join(sections) + "\n"
+    text = "\n\n".join(section for section in sections if section) + "\n"
     output_path.parent.mkdir(parents=True, exist_ok=True)
     output_path.write_text(text, encoding="utf-8")
     return text

@@ -14,6 +14,12 @@ Every step writes into the study's work directory:
     models/<system>/mmi.json  MERT weights (baseline, mtask_s, mtask_m)
     eval/main_dev/, main_test/  evaluate (one step per split): baseline, MTASK-S, MTASK-M
     eval/extra/               evaluate --nodecode: control and scarcity systems
+    models/<system>/mmi.<decoding>.json, eval/<decoding>_test/
+                              each [[decoding]]: tuned and evaluated again on test
+    ablation/<configuration>/ each [[ablation]] configuration: models/ (baseline,
+                              persona, mtask_m, control, mtask_s), eval/extra
+                              (perplexity of all four); when `decoded`, also the
+                              tuning and eval/main_test, eval/<decoding>_test
 
 A step is done when `steps/<name>.json` exists; every command is itself
 resumable (training continues from its last checkpoint), so the runner can be
@@ -72,74 +78,58 @@ def steps_run(model_dir):
     return int(found.group(1)) if found else 0
 
 
-def build(protocol, work_dir, python=sys.executable):
-    """The study's steps, in the order they run."""
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Where one configuration's steps write, and how its steps are named.
+
+    The main configuration ([train]) writes into the work directory itself;
+    an ablation configuration under ablation/<name>/, its steps named
+    "<name>.<step>". Both read the work directory's data/ and reverse model.
+    """
+
+    prefix: str
+    models: pathlib.Path
+    eval: pathlib.Path
+
+    def step(self, name):
+        return self.prefix + name
+
+    def mmi(self, system, decoding=None):
+        """The MMI weights of a system tuned with a decoding (None: [decode]'s)."""
+        return self.models / system / (f"mmi.{decoding}.json" if decoding else "mmi.json")
+
+    def evaluation(self, split, decoding=None):
+        return self.eval / (f"{decoding}_{split}" if decoding else f"main_{split}")
+
+
+def layout(work_dir, configuration=None):
+    """The main configuration's layout (configuration None) or an ablation one's."""
     work_dir = pathlib.Path(work_dir)
-    data, models = work_dir / "data", work_dir / "models"
-    p, t, d = protocol.data, protocol.train, protocol.decode
-    module = lambda name, *args: [python, "-m", name, *map(str, args)]
+    if configuration is None:
+        return Layout("", work_dir / "models", work_dir / "eval")
+    root = work_dir / "ablation" / configuration
+    return Layout(f"{configuration}.", root / "models", root / "eval")
 
-    def train(name, variant, *args, max_steps_flag, steps, eval_every=t.eval_every):
-        common = [
-            f"--flagfile=configs/{variant}.flags",
-            f"--flagfile={t.size_flags}",
-            *t.flags,
-            f"--data_dir={data}",
-            f"--model_dir={models / name}",
-            f"--eval_every={eval_every}",
-            f"--patience={t.patience}",
-            f"{max_steps_flag}={steps}",
-            *args,
-        ]
-        return module("mtask_tf.train", *common)
 
-    stage1 = lambda name, variant, *args, steps=t.stage1_max_steps: Step(
-        f"train_{name}",
-        f"train {name} (stage 1)",
-        train(name, variant, *args, max_steps_flag="--pretrain_max_steps", steps=steps),
-        "train",
-        steps,
-        (models / name,),
-        ("prepare",),
-    )
-    stage2 = lambda name, variant, source, *args: Step(
-        f"train_{name}",
-        f"train {name} (stage 2 from {source})",
-        train(
-            name,
-            variant,
-            "--nopretrain",
-            f"--init_from={models / source}",
-            *t.stage2_flags,
-            *args,
-            max_steps_flag="--max_steps",
-            steps=t.stage2_max_steps,
-            eval_every=t.stage2_eval,
-        ),
-        "train",
-        t.stage2_max_steps * (len(p.targets) if variant == "mtask_s" else 1),
-        (models / name,),
-        (f"train_{source}",),
-    )
+class _Builder:
+    """Makes the steps of a protocol; each method returns a list of `Step`."""
 
-    def control():
-        extra = steps_run(models / "mtask_m")
-        return train(
-            "control",
-            "baseline",
-            f"--init_from={models / 'baseline'}",
-            *t.stage2_flags,
-            "--patience=1000000",
-            max_steps_flag="--pretrain_max_steps",
-            steps=max(extra, 1),
-            eval_every=t.stage2_eval,
-        )
+    def __init__(self, protocol, work_dir, python):
+        self.protocol = protocol
+        self.work_dir = pathlib.Path(work_dir)
+        self.data = self.work_dir / "data"
+        self.reverse = self.work_dir / "models" / "reverse"
+        self.python = python
 
-    steps = [
-        Step(
+    def module(self, name, *args):
+        return [self.python, "-m", name, *map(str, args)]
+
+    def prepare(self):
+        p = self.protocol.data
+        return Step(
             "prepare",
             "prepare the data directory",
-            module(
+            self.module(
                 "mtask_tf.prepare",
                 "--corpus=turns",
                 "--turns=" + ",".join(p.turns),
@@ -148,95 +138,255 @@ def build(protocol, work_dir, python=sys.executable):
                 f"--split_column={p.split_column}",
                 "--dev_values=" + ",".join(p.dev_values),
                 "--test_values=" + ",".join(p.test_values),
-                f"--output_dir={data}",
+                f"--output_dir={self.data}",
             ),
             "prepare",
-        ),
-        stage1("baseline", "baseline"),
-        stage1("persona", "mtask_m", "--nomultitask"),
-        # Early: every tuning and evaluation step waits for it.
-        stage1("reverse", "reverse", steps=t.reverse_max_steps),
-        stage2("mtask_m", "mtask_m", "persona"),
-        Step(
-            "train_control",
-            "train the control (baseline + MTASK-M's stage-2 updates)",
-            control,
+        )
+
+    def _train(self, where, flags, name, variant, *args, max_steps_flag, steps, eval_every):
+        t = self.protocol.train
+        return self.module(
+            "mtask_tf.train",
+            f"--flagfile=configs/{variant}.flags",
+            f"--flagfile={t.size_flags}",
+            *flags,
+            f"--data_dir={self.data}",
+            f"--model_dir={where.models / name}",
+            f"--eval_every={eval_every}",
+            f"--patience={t.patience}",
+            f"{max_steps_flag}={steps}",
+            *args,
+        )
+
+    def stage1(self, where, flags, name, variant, *args, steps=None):
+        t = self.protocol.train
+        steps = steps or t.stage1_max_steps
+        argv = self._train(
+            where,
+            flags,
+            name,
+            variant,
+            *args,
+            max_steps_flag="--pretrain_max_steps",
+            steps=steps,
+            eval_every=t.eval_every,
+        )
+        what = f"train {where.prefix}{name} (stage 1)"
+        return Step(
+            where.step(f"train_{name}"),
+            what,
+            argv,
+            "train",
+            steps,
+            (where.models / name,),
+            ("prepare",),
+        )
+
+    def stage2(self, where, flags, name, variant, source, *args):
+        t = self.protocol.train
+        argv = self._train(
+            where,
+            flags,
+            name,
+            variant,
+            "--nopretrain",
+            f"--init_from={where.models / source}",
+            *t.stage2_flags,
+            *args,
+            max_steps_flag="--max_steps",
+            steps=t.stage2_max_steps,
+            eval_every=t.stage2_eval,
+        )
+        units = t.stage2_max_steps * (
+            len(self.protocol.data.targets) if variant == "mtask_s" else 1
+        )
+        what = f"train {where.prefix}{name} (stage 2 from {source})"
+        return Step(
+            where.step(f"train_{name}"),
+            what,
+            argv,
+            "train",
+            units,
+            (where.models / name,),
+            (where.step(f"train_{source}"),),
+        )
+
+    def control(self, where, flags):
+        t = self.protocol.train
+
+        def command():
+            return self._train(
+                where,
+                flags,
+                "control",
+                "baseline",
+                f"--init_from={where.models / 'baseline'}",
+                *t.stage2_flags,
+                "--patience=1000000",
+                max_steps_flag="--pretrain_max_steps",
+                steps=max(steps_run(where.models / "mtask_m"), 1),
+                eval_every=t.stage2_eval,
+            )
+
+        return Step(
+            where.step("train_control"),
+            f"train the {where.prefix}control (baseline + MTASK-M's stage-2 updates)",
+            command,
             "train",
             t.stage2_max_steps,
-            (models / "control",),
-            ("train_baseline", "train_mtask_m"),
-        ),
-        stage2("mtask_s", "mtask_s", "baseline"),
-    ]
-    steps += [
-        stage2(fraction_name(f), "mtask_m", "persona", f"--monologue_fraction={f}")
-        for f in protocol.monologue_fractions
-    ]
-    decoding = [
-        f"--beam_size={d.beam_size}",
-        f"--max_length={d.max_length}",
-        f"--candidates={d.candidates}",
-        f"--batch_size={d.batch_size}",
-        f"--sample_seed={d.sample_seed}",
-    ]
-    for system in MAIN_SYSTEMS:
-        steps.append(
+            (where.models / "control",),
+            (where.step("train_baseline"), where.step("train_mtask_m")),
+        )
+
+    def training(self, where, flags, main):
+        """Every system of a configuration; the main one also trains the reverse model."""
+        steps = [
+            self.stage1(where, flags, "baseline", "baseline"),
+            self.stage1(where, flags, "persona", "mtask_m", "--nomultitask"),
+        ]
+        if main:  # Early: every tuning and evaluation step waits for it.
+            reverse = self.stage1(
+                where, flags, "reverse", "reverse", steps=self.protocol.train.reverse_max_steps
+            )
+            steps.append(reverse)
+        steps += [
+            self.stage2(where, flags, "mtask_m", "mtask_m", "persona"),
+            self.control(where, flags),
+            self.stage2(where, flags, "mtask_s", "mtask_s", "baseline"),
+        ]
+        if main:
+            steps += [
+                self.stage2(
+                    where,
+                    flags,
+                    fraction_name(f),
+                    "mtask_m",
+                    "persona",
+                    f"--monologue_fraction={f}",
+                )
+                for f in self.protocol.monologue_fractions
+            ]
+        return steps
+
+    def _decoding_flags(self, decoding):
+        d = self.protocol.decode
+        return [
+            f"--beam_size={d.beam_size}",
+            f"--max_length={d.max_length}",
+            f"--candidates={d.candidates}",
+            f"--batch_size={d.batch_size}",
+            f"--sample_seed={d.sample_seed}",
+            *(decoding.flags if decoding else ()),
+        ]
+
+    def tuning(self, where, decoding=None):
+        d, name = self.protocol.decode, decoding and decoding.name
+        suffix = f"_{name}" if name else ""
+        return [
             Step(
-                f"tune_{system}",
-                f"tune MMI weights of {system}",
-                module(
+                where.step(f"tune_{system}{suffix}"),
+                f"tune MMI weights of {where.prefix}{system}" + (f" for {name}" if name else ""),
+                self.module(
                     "mtask_tf.tune_mmi",
-                    f"--model_dir={models / system}",
-                    f"--reverse_model_dir={models / 'reverse'}",
-                    f"--data={data / 'dev.tsv'}",
-                    f"--output={models / system / 'mmi.json'}",
+                    f"--model_dir={where.models / system}",
+                    f"--reverse_model_dir={self.reverse}",
+                    f"--data={self.data / 'dev.tsv'}",
+                    f"--output={where.mmi(system, name)}",
                     f"--max_examples={d.tune_examples}",
-                    *decoding,
+                    *self._decoding_flags(decoding),
                 ),
                 "decode",
                 d.tune_examples,
-                after=(f"train_{system}", "train_reverse"),
+                after=(where.step(f"train_{system}"), "train_reverse"),
             )
-        )
-    main = ",".join(f"{s}={models / s}:{models / s / 'mmi.json'}" for s in MAIN_SYSTEMS)
-    # One step per split, so that two can decode at once.
-    for split in ("dev", "test"):
-        steps.append(
-            Step(
-                f"evaluate_main_{split}",
-                f"evaluate baseline, MTASK-S and MTASK-M on {split}",
-                module(
-                    "mtask_tf.evaluate",
-                    f"--systems={main}",
-                    f"--reverse_model_dir={models / 'reverse'}",
-                    f"--data={data / (split + '.tsv')}",
-                    f"--output_dir={work_dir / 'eval' / ('main_' + split)}",
-                    f"--monologue={data / 'monologue.tsv'}",
-                    f"--max_examples={d.eval_examples}",
-                    "--strict_mmi",
-                    *decoding,
-                ),
-                "decode",
-                len(MAIN_SYSTEMS) * d.eval_examples,
-                after=tuple(f"tune_{s}" for s in MAIN_SYSTEMS),
-            )
-        )
-    extra = ["baseline", "mtask_m", "control", *map(fraction_name, protocol.monologue_fractions)]
-    steps.append(
-        Step(
-            "evaluate_extra",
-            "perplexity of the control and scarcity systems",
-            module(
+            for system in MAIN_SYSTEMS
+        ]
+
+    def evaluation(self, where, split, decoding=None):
+        """evaluate on one split: the main systems, decoded with their tuned weights."""
+        d, name = self.protocol.decode, decoding and decoding.name
+        suffix = f"_{name}" if name else ""
+        systems = ",".join(f"{s}={where.models / s}:{where.mmi(s, name)}" for s in MAIN_SYSTEMS)
+        return Step(
+            where.step(f"evaluate_main_{split}" if not name else f"evaluate_{name}_{split}"),
+            f"evaluate {where.prefix}baseline, MTASK-S and MTASK-M on {split}"
+            + (f" ({name})" if name else ""),
+            self.module(
                 "mtask_tf.evaluate",
-                "--systems=" + ",".join(f"{s}={models / s}" for s in extra),
-                f"--data={data / 'dev.tsv'},{data / 'test.tsv'}",
-                f"--output_dir={work_dir / 'eval/extra'}",
+                f"--systems={systems}",
+                f"--reverse_model_dir={self.reverse}",
+                f"--data={self.data / (split + '.tsv')}",
+                f"--output_dir={where.evaluation(split, name)}",
+                f"--monologue={self.data / 'monologue.tsv'}",
+                f"--max_examples={d.eval_examples}",
+                "--strict_mmi",
+                *self._decoding_flags(decoding),
+            ),
+            "decode",
+            len(MAIN_SYSTEMS) * d.eval_examples,
+            after=tuple(where.step(f"tune_{s}{suffix}") for s in MAIN_SYSTEMS),
+        )
+
+    def perplexity(self, where, systems, what):
+        """evaluate --nodecode: dev and test perplexity, inputs shuffled too."""
+        return Step(
+            where.step("evaluate_extra"),
+            what,
+            self.module(
+                "mtask_tf.evaluate",
+                "--systems=" + ",".join(f"{s}={where.models / s}" for s in systems),
+                f"--data={self.data / 'dev.tsv'},{self.data / 'test.tsv'}",
+                f"--output_dir={where.eval / 'extra'}",
                 "--nodecode",
             ),
             "prepare",
-            after=tuple(f"train_{s}" for s in extra),
+            after=tuple(where.step(f"train_{s}") for s in systems),
         )
-    )
+
+    def main_evaluation(self):
+        """The main configuration's tuning and evaluation, with every decoding."""
+        where = layout(self.work_dir)
+        steps = [*self.tuning(where), *(self.evaluation(where, s) for s in ("dev", "test"))]
+        fractions = map(fraction_name, self.protocol.monologue_fractions)
+        systems = ["baseline", "mtask_m", "control", *fractions]
+        steps.append(
+            self.perplexity(where, systems, "perplexity of the control and scarcity systems")
+        )
+        for decoding in self.protocol.decodings:
+            steps += [*self.tuning(where, decoding), self.evaluation(where, "test", decoding)]
+        return steps
+
+    def ablation_training(self, configuration):
+        where = layout(self.work_dir, configuration.name)
+        systems = ["baseline", "mtask_s", "mtask_m", "control"]
+        what = f"perplexity of the {configuration.name} systems"
+        return [
+            *self.training(where, configuration.flags, main=False),
+            self.perplexity(where, systems, what),
+        ]
+
+    def ablation_decoding(self, configuration):
+        where = layout(self.work_dir, configuration.name)
+        steps = []
+        for decoding in (None, *self.protocol.decodings):
+            steps += [*self.tuning(where, decoding), self.evaluation(where, "test", decoding)]
+        return steps
+
+
+def build(protocol, work_dir, python=sys.executable):
+    """The study's steps in the order they run: every configuration's training, then decoding.
+
+    Training first, so that a study stopped half-way already compares the
+    configurations' perplexities.
+    """
+    builder = _Builder(protocol, work_dir, python)
+    steps = [builder.prepare(), *builder.training(layout(work_dir), protocol.train.flags, True)]
+    for configuration in protocol.ablation:
+        steps += builder.ablation_training(configuration)
+    steps += builder.main_evaluation()
+    for configuration in protocol.ablation:
+        if configuration.decoded:
+            steps += builder.ablation_decoding(configuration)
     return steps
 
 
