@@ -12,9 +12,18 @@ Tab-separated turn files, e.g. sitcom transcripts, seasons 9 and 10 held out:
       --split=column --split_column=season --heldout_values=9,10 \\
       --output_dir=data/friends
 
+The targets' own non-conversational texts (posts, a diary, log entries) as
+their monologue, from a TSV with `speaker` and `text` columns or, with
+--monologue_speaker, plain text (one text per line); their own turns outside
+dev and test are then dropped, as in the paper:
+
+  python -m mtask_tf.prepare --corpus=turns \
+      --turns=startrek_turns.tsv.gz --targets=tng:PICARD,tos:KIRK \
+      --monologue=startrek_logs.tsv.gz --output_dir=data/startrek
+
 Bad input stops with `file:line: problem` on stderr and exit status 1;
---skip_bad_lines skips bad lines of turn files instead (summary.json lists
-them).
+--skip_bad_lines skips bad lines of turn and monologue files instead
+(summary.json lists them).
 """
 
 from absl import app
@@ -96,11 +105,24 @@ _TEST_VALUES = flags.DEFINE_list(
     None,
     "For --split=column, with --dev_values: the values held out for test, e.g. friends/10.",
 )
+_MONOLOGUE = flags.DEFINE_list(
+    "monologue",
+    None,
+    "The targets' own texts, from files instead of their turns: TSV files whose header has "
+    "'speaker' and 'text' columns (others are ignored), or plain text, one text per line, with "
+    "--monologue_speaker. The targets' turns outside dev and test are then dropped (counted "
+    "in summary.json), so training never sees them in conversation.",
+)
+_MONOLOGUE_SPEAKER = flags.DEFINE_string(
+    "monologue_speaker",
+    None,
+    "With --monologue: the files are plain text, every line a text of this target.",
+)
 _SEED = flags.DEFINE_integer("seed", 0, "Seeds the conversation hash.")
 _SKIP_BAD_LINES = flags.DEFINE_bool(
     "skip_bad_lines",
     False,
-    "Skip malformed lines of turn files (listed in summary.json) instead of "
+    "Skip malformed lines of turn and monologue files (listed in summary.json) instead of "
     "stopping at the first one.",
 )
 _MAX_LINE_CHARS = flags.DEFINE_integer(
@@ -163,6 +185,22 @@ def _check_split_flags(values):
     return True
 
 
+@flags.multi_flags_validator(["monologue", "monologue_speaker", "targets"])
+def _check_monologue_flags(values):
+    speaker = values["monologue_speaker"]
+    if speaker is not None and not values["monologue"]:
+        raise flags.ValidationError(
+            "--monologue_speaker names the speaker of plain-text --monologue files; "
+            "give --monologue=FILE[,FILE...] too"
+        )
+    if speaker is not None and speaker not in (values["targets"] or ()):
+        raise flags.ValidationError(
+            f"--monologue_speaker {speaker!r} is not one of --targets "
+            f"({', '.join(values['targets'] or ())})"
+        )
+    return True
+
+
 flags.register_validator(
     "heldout_fraction", lambda v: 0 < v < 1, "--heldout_fraction must be between 0 and 1, e.g. 0.2"
 )
@@ -201,11 +239,29 @@ def _arguments() -> dict:
         "heldout_values",
         "dev_values",
         "test_values",
+        "monologue",
+        "monologue_speaker",
         "seed",
         "skip_bad_lines",
         "max_line_chars",
     ]
     return {name: flags.FLAGS[name].value for name in names}
+
+
+def _print_monologue_source(source: dict | None) -> None:
+    if source is None:
+        return
+    texts = sum(f["texts"] for f in source["files"])
+    dropped = sum(source["target_turns_dropped"].values())
+    print(
+        f"Monologue from {len(source['files'])} file(s), {texts} texts; the targets' own "
+        f"{dropped} turn(s) outside dev and test dropped (not general data, not monologue)."
+    )
+    others = source["other_speakers"]
+    if others:
+        shown = ", ".join(f"{speaker} ({n})" for speaker, n in list(others.items())[:10])
+        more = f" and {len(others) - 10} more" if len(others) > 10 else ""
+        print(f"Texts of speakers who are not targets, dropped: {shown}{more}.")
 
 
 def _print_summary(summary: dict, output_dir: str) -> None:
@@ -218,6 +274,7 @@ def _print_summary(summary: dict, output_dir: str) -> None:
             f"Dropped {dropped} record(s) longer than --max_line_chars; see "
             f"{output_dir}/summary.json."
         )
+    _print_monologue_source(summary["monologue_source"])
     conversations = summary["conversations"]
     print(
         f"Wrote {output_dir}: {summary['counts']['train']['total']} train "
@@ -245,8 +302,17 @@ def main(argv):
             seed=_SEED.value,
         )
         corpus = _read_corpus()
+        source = _MONOLOGUE.value and corpora.read_monologue_files(
+            _MONOLOGUE.value, _MONOLOGUE_SPEAKER.value, _SKIP_BAD_LINES.value, _MAX_LINE_CHARS.value
+        )
         summary = preparation.prepare(
-            corpus, _TARGETS.value, _OUTPUT_DIR.value, config, _arguments(), _MAX_LINE_CHARS.value
+            corpus,
+            _TARGETS.value,
+            _OUTPUT_DIR.value,
+            config,
+            _arguments(),
+            _MAX_LINE_CHARS.value,
+            source or None,
         )
     _print_summary(summary, _OUTPUT_DIR.value)
     return 0

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from mtask_tf.data import records
 from mtask_tf.data.records import DataError
+from mtask_tf.data.records import Monologue
 from mtask_tf.data.records import ReadReport
 from mtask_tf.data.records import Turn
 
@@ -282,3 +283,41 @@ def read_turn_files(
             for label, turns in zip(labels, per_file)
         ]
     return TurnCorpus([t for turns in per_file for t in turns], columns, reports)
+
+
+@dataclasses.dataclass(frozen=True)
+class MonologueSource:
+    """The targets' own texts from files of their own (`prepare --monologue`).
+
+    Attributes:
+      rows: every text read, of any speaker, in file order.
+      reports: one per file: texts read and lines skipped.
+    """
+
+    rows: list[Monologue]
+    reports: list[ReadReport]
+
+
+def read_monologue_files(
+    paths: Sequence[str],
+    speaker: str | None = None,
+    skip_bad_lines: bool = False,
+    max_line_chars: int = records.DEFAULT_MAX_LINE_CHARS,
+) -> MonologueSource:
+    """Reads texts for the monologue from TSV files with `speaker` and `text` columns.
+
+    With `speaker`, the files are plain text instead: one text of that
+    speaker per line (`records.read_plain_texts`).
+    """
+    paths = [os.fspath(p) for p in paths]
+    if not paths:
+        raise DataError("no monologue files given")
+    rows, reports = [], []
+    for path in paths:
+        if speaker is None:
+            texts, report = records.read_speaker_texts(path, skip_bad_lines, max_line_chars)
+        else:
+            texts, report = records.read_plain_texts(path, speaker, max_line_chars)
+        rows += texts
+        reports.append(report)
+    return MonologueSource(rows, reports)

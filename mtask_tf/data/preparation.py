@@ -11,6 +11,13 @@ Conversations are either held out or not, deterministically for a seed:
   conversation. Nothing of a held-out conversation reaches `train.tsv` or
   `monologue.tsv`.
 
+With texts of their own (`corpora.MonologueSource`, `prepare --monologue`:
+e.g. someone's posts, a diary, log entries), `monologue.tsv` holds the
+targets' texts from there instead, and the targets' turns outside dev and
+test are neither general data nor monologue: they are dropped and counted in
+summary.json, so that training never sees a target in conversation, as in the
+paper. The texts of speakers who are not targets are dropped and counted too.
+
 Split rules: `hash` holds out `heldout_fraction` of the conversations in which
 each target speaks (ranked by a hash of the conversation id and the seed);
 `column` holds out the conversations whose `column` value is one of
@@ -29,6 +36,7 @@ import json
 import os
 
 from mtask_tf.data import records
+from mtask_tf.data.corpora import MonologueSource
 from mtask_tf.data.corpora import TurnCorpus
 from mtask_tf.data.records import DataError
 from mtask_tf.data.records import Monologue
@@ -104,6 +112,10 @@ class PreparedData:
     test: list[Triple]
     conversations: dict[str, int]
     target_conversations: dict[str, dict[str, int]]
+    # With a monologue source: per speaker, the targets' turns dropped
+    # (outside dev and test) and the source's texts of other speakers.
+    target_turns_dropped: dict[str, int] | None = None
+    other_monologue_speakers: dict[str, int] | None = None
 
 
 def conversation_runs(turns: list[Turn]) -> list[list[Turn]]:
@@ -245,8 +257,17 @@ def heldout_conversations(
     return heldout, test
 
 
-def split_corpus(corpus: TurnCorpus, targets, config: SplitConfig) -> PreparedData:
-    """Builds train, monologue, dev and test records from a corpus."""
+def _texts_of(source: MonologueSource, targets) -> tuple[list[Monologue], dict[str, int]]:
+    """(the targets' texts, {other speaker: texts}) of a monologue source."""
+    own = [m for m in source.rows if m.speaker in targets]
+    others = collections.Counter(m.speaker for m in source.rows if m.speaker not in targets)
+    return own, dict(sorted(others.items()))
+
+
+def split_corpus(
+    corpus: TurnCorpus, targets, config: SplitConfig, source: MonologueSource | None = None
+) -> PreparedData:
+    """Builds train, monologue, dev and test records from a corpus (and a monologue source)."""
     targets = set(targets)
     check_targets(sorted(targets), corpus.turns)
     spoken_in = _target_conversations(corpus.turns, targets)
@@ -278,7 +299,11 @@ def split_corpus(corpus: TurnCorpus, targets, config: SplitConfig) -> PreparedDa
         }
         for target, ids in sorted(spoken_in.items())
     }
-    return PreparedData(train, monologue, dev, test, counts, per_target)
+    if source is None:
+        return PreparedData(train, monologue, dev, test, counts, per_target)
+    own, others = _texts_of(source, targets)
+    dropped = {target: count_by_speaker(monologue).get(target, 0) for target in sorted(targets)}
+    return PreparedData(train, own, dev, test, counts, per_target, dropped, others)
 
 
 def drop_long_records(
@@ -327,6 +352,13 @@ def check_prepared(data: PreparedData, targets, config: SplitConfig) -> None:
             f"they speak in {n['total']} conversations: {n['heldout']} "
             f"held out, {n['dev']} of them for dev"
         )
+        if not monologue[target] and data.other_monologue_speakers is not None:
+            others = ", ".join(repr(s) for s in list(data.other_monologue_speakers)[:20])
+            raise DataError(
+                f"target {target!r} has no text in the --monologue files (speakers there "
+                f"besides the targets: {others or 'none'}); give a file with their texts, "
+                "or drop the target"
+            )
         if not monologue[target]:
             raise DataError(
                 f"target {target!r} has no monologue rows ({where}); {_fix_hint(config)}"
@@ -342,6 +374,19 @@ def count_by_speaker(rows) -> dict[str, int]:
     return dict(sorted(collections.Counter(r.speaker for r in rows).items()))
 
 
+def _monologue_summary(data: PreparedData, source: MonologueSource | None) -> dict | None:
+    if source is None:
+        return None
+    return {
+        "files": [
+            {"path": r.path, "texts": r.rows, "skipped_lines": len(r.skipped)}
+            for r in source.reports
+        ],
+        "other_speakers": data.other_monologue_speakers,
+        "target_turns_dropped": data.target_turns_dropped,
+    }
+
+
 def summarize(
     data: PreparedData,
     corpus: TurnCorpus,
@@ -349,9 +394,15 @@ def summarize(
     config: SplitConfig,
     arguments: dict,
     dropped_long: dict[str, int],
+    source: MonologueSource | None = None,
 ) -> dict:
-    """The content of summary.json: counts, arguments, sources, skipped."""
+    """The content of summary.json: counts, arguments, sources, skipped.
+
+    `monologue_source` is null, or (with --monologue) its files, the texts of
+    speakers who are not targets and the targets' turns dropped, per speaker.
+    """
     splits = {"train": data.train, "monologue": data.monologue, "dev": data.dev, "test": data.test}
+    reports = corpus.reports + (source.reports if source else [])
     return {
         "arguments": arguments,
         "seed": config.seed,
@@ -367,7 +418,8 @@ def summarize(
             {"path": r.path, "turns": r.rows, "skipped_lines": len(r.skipped)}
             for r in corpus.reports
         ],
-        "skipped": {r.path: r.skipped for r in corpus.reports if r.skipped},
+        "skipped": {r.path: r.skipped for r in reports if r.skipped},
+        "monologue_source": _monologue_summary(data, source),
         "dropped_long_records": dropped_long,
         "conversations": data.conversations,
         "target_conversations": data.target_conversations,
@@ -386,7 +438,12 @@ def readme_text(summary: dict) -> str:
         "arguments, sources, skipped input lines and all counts.",
         "",
         "train.tsv      speaker context message response: general triples (responder is no target)",
-        "monologue.tsv  speaker text: the targets' turns, context dropped",
+        "monologue.tsv  speaker text: "
+        + (
+            "the targets' texts from --monologue (their turns outside dev/test dropped)"
+            if summary.get("monologue_source")
+            else "the targets' turns, context dropped"
+        ),
         "dev.tsv        speaker context message response: targets' triples, held-out conversations",
         "test.tsv       the same, other held-out conversations",
         "",
@@ -434,6 +491,7 @@ def prepare(
     config: SplitConfig = SplitConfig(),
     arguments: dict | None = None,
     max_line_chars: int = records.DEFAULT_MAX_LINE_CHARS,
+    source: MonologueSource | None = None,
 ) -> dict:
     """Splits `corpus` for `targets` and writes the data directory.
 
@@ -445,15 +503,17 @@ def prepare(
       arguments: recorded in summary.json (the CLI passes its flags).
       max_line_chars: longer records are dropped (and counted in summary.json)
         so that the files read back with this limit.
+      source: the targets' texts from files of their own (see the module
+        docstring), or None for their turns.
 
     Returns:
       The summary written to summary.json.
     """
     if not targets:
         raise DataError("no target speakers given")
-    data = split_corpus(corpus, targets, config)
+    data = split_corpus(corpus, targets, config, source)
     data, dropped_long = drop_long_records(data, max_line_chars)
     check_prepared(data, targets, config)
-    summary = summarize(data, corpus, targets, config, arguments or {}, dropped_long)
+    summary = summarize(data, corpus, targets, config, arguments or {}, dropped_long, source)
     write_data_dir(output_dir, data, summary)
     return summary

@@ -309,6 +309,59 @@ def read_monologue(
     return _read_table(path, make_parser, skip_bad_lines, max_line_chars)
 
 
+def _speaker_text_layout():
+    """A row-parser factory for any header with `speaker` and `text` columns (others ignored)."""
+
+    def make_row_parser(header: list[str]):
+        missing = [c for c in MONOLOGUE_COLUMNS if c not in header]
+        if missing:
+            raise _BadLine(
+                f"expected a header with the columns 'speaker' and 'text' (tab-separated, "
+                f"others are ignored), found {_describe_header(header)}; for plain text, "
+                "one text per line, name its speaker with --monologue_speaker"
+            )
+        speaker, text = header.index("speaker"), header.index("text")
+
+        def parse_row(fields):
+            _check_fields(fields, header, MONOLOGUE_COLUMNS)
+            return Monologue(fields[speaker], fields[text])
+
+        return parse_row
+
+    return make_row_parser
+
+
+def read_speaker_texts(
+    path, skip_bad_lines: bool = False, max_line_chars: int = DEFAULT_MAX_LINE_CHARS
+) -> tuple[list[Monologue], ReadReport]:
+    """Reads texts from a TSV whose header has `speaker` and `text` (other columns ignored).
+
+    A monologue file, or e.g. a log file with `show episode speaker kind text`.
+    Neither field may be empty.
+    """
+    return _read_table(path, _speaker_text_layout(), skip_bad_lines, max_line_chars)
+
+
+def read_plain_texts(
+    path, speaker: str, max_line_chars: int = DEFAULT_MAX_LINE_CHARS
+) -> tuple[list[Monologue], ReadReport]:
+    """Reads a plain-text file (gzip if `.gz`), one text of `speaker` per non-blank line.
+
+    Blank lines separate texts and are not texts themselves; each is listed
+    in the report's `skipped` (file:line), so nothing goes unaccounted.
+    """
+    path = os.fspath(path)
+    rows, blank = [], []
+    for number, text in read_text_lines(path, max_line_chars):
+        if text.strip():
+            rows.append(Monologue(speaker, text))
+        else:
+            blank.append(str(DataError("blank line", path, number)))
+    if not rows:
+        raise DataError(f"no text in the file (one text of {speaker!r} per line expected)", path)
+    return rows, ReadReport(path=path, rows=len(rows), skipped=blank)
+
+
 def _conversation_columns(header: Sequence[str], conversation_columns=None) -> tuple[str, ...]:
     """Checks a turn file's header; returns its conversation id columns."""
     found = _describe_header(header)
