@@ -69,8 +69,8 @@ _SPLIT = flags.DEFINE_enum(
     "hash",
     list(preparation.SPLIT_RULES),
     "How conversations are held out for dev/test: by a seeded hash "
-    "(--heldout_fraction) or by a column's values (--split_column, "
-    "--heldout_values).",
+    "(--heldout_fraction; with --split_column, whole groups such as episodes) or by a "
+    "column's values (--split_column, --heldout_values).",
 )
 _HELDOUT_FRACTION = flags.DEFINE_float(
     "heldout_fraction", 0.2, "For --split=hash: fraction of each target's conversations held out."
@@ -86,7 +86,8 @@ _SPLIT_COLUMN = flags.DEFINE_string(
     None,
     "For --split=column: the conversation column, e.g. season or act; or "
     "several, comma-separated, e.g. show,season (values then read "
-    "friends/9).",
+    "friends/9). For --split=hash: conversations with the same value are held out "
+    "together, e.g. show,episode holds out whole episodes.",
 )
 _HELDOUT_VALUES = flags.DEFINE_list(
     "heldout_values",
@@ -158,7 +159,7 @@ def _check_corpus_flags(values):
     ["split", "split_column", "heldout_values", "dev_values", "test_values"]
 )
 def _check_split_flags(values):
-    names = ("split_column", "heldout_values", "dev_values", "test_values")
+    names = ("heldout_values", "dev_values", "test_values")
     given = [f"--{name}" for name in names if values[name] is not None]
     by_value = values["dev_values"] is not None or values["test_values"] is not None
     if values["split"] == "column" and (

@@ -19,7 +19,10 @@ summary.json, so that training never sees a target in conversation, as in the
 paper. The texts of speakers who are not targets are dropped and counted too.
 
 Split rules: `hash` holds out `heldout_fraction` of the conversations in which
-each target speaks (ranked by a hash of the conversation id and the seed);
+each target speaks (ranked by a hash of the conversation id and the seed), or,
+with `column`, of the groups of conversations that share its value (e.g.
+"show,episode": whole episodes, so that no scene of a held-out episode is
+trained on);
 `column` holds out the conversations whose `column` value is one of
 `heldout_values` (e.g. seasons 9 and 10). Either way `test_fraction` of each
 target's held-out conversations (again by hash) go to test, the rest to dev;
@@ -58,7 +61,8 @@ class SplitConfig:
       test_fraction: the fraction of each target's held-out conversations
         that go to test (rounded down); the rest go to dev.
       column: for "column": the conversation column to look at, e.g. "season",
-        or several, comma-separated ("show,season"; values "friends/9").
+        or several, comma-separated ("show,season"; values "friends/9"). For
+        "hash": optional, conversations sharing its value go together.
       heldout_values: for "column": the values of `column` that are held out
         (dev and test then split by `test_fraction`).
       dev_values, test_values: for "column", instead of `heldout_values`:
@@ -85,6 +89,8 @@ class SplitConfig:
         if not 0 <= self.test_fraction < 1:
             raise ValueError(f"test_fraction must be in [0, 1), got {self.test_fraction}")
         by_value = bool(self.dev_values or self.test_values)
+        if self.rule == "hash" and (self.heldout_values or by_value):
+            raise ValueError("held-out values apply to the column rule, not to the hash rule")
         if self.rule == "column" and not (self.column and (self.heldout_values or by_value)):
             raise ValueError(
                 "the column rule needs a column and heldout "
@@ -234,6 +240,20 @@ def _column_values(turns: list[Turn], columns: tuple[str, ...], config: SplitCon
     return values
 
 
+def _heldout_groups(corpus: TurnCorpus, config: SplitConfig, spoken_in: dict[str, list]):
+    """The hash rule over groups of conversations (those sharing `config.column`'s value)."""
+    group_of = _column_values(corpus.turns, corpus.conversation_columns, config)
+    groups = {
+        target: [(g,) for g in dict.fromkeys(group_of[c] for c in ids)]
+        for target, ids in spoken_in.items()
+    }
+    held = _pick_per_target(groups, config.heldout_fraction, config.seed, "heldout", True)
+    held_by_target = {target: [g for g in ids if g in held] for target, ids in groups.items()}
+    test = _pick_per_target(held_by_target, config.test_fraction, config.seed, "test", False)
+    heldout = {c for c, g in group_of.items() if (g,) in held}
+    return heldout, {c for c in heldout if (group_of[c],) in test}
+
+
 def heldout_conversations(
     corpus: TurnCorpus, targets, config: SplitConfig, spoken_in: dict[str, list]
 ) -> tuple[set, set]:
@@ -241,6 +261,8 @@ def heldout_conversations(
 
     `spoken_in` maps each target to the conversations they speak in.
     """
+    if config.rule == "hash" and config.column:
+        return _heldout_groups(corpus, config, spoken_in)
     if config.rule == "column":
         values = _column_values(corpus.turns, corpus.conversation_columns, config)
         if config.dev_values:

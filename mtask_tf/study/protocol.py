@@ -28,8 +28,15 @@ class DataProtocol:
     turns: tuple[str, ...]
     targets: tuple[str, ...]
     split_column: str
-    dev_values: tuple[str, ...]
-    test_values: tuple[str, ...]
+    dev_values: tuple[str, ...] = ()  # split "column": the values held out for dev
+    test_values: tuple[str, ...] = ()  # ... and for test
+    # "column" (by dev_values/test_values) or "hash" (heldout_fraction of the
+    # groups of conversations sharing split_column's value, half for test).
+    split: str = "column"
+    heldout_fraction: float = 0.2
+    # The targets' own texts (prepare --monologue) instead of their turns.
+    monologue: tuple[str, ...] = ()
+    skip_bad_lines: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,8 +190,18 @@ def _entries(record, name, cls, path):
 
 def _check(protocol):
     where = protocol.path
-    if not protocol.data.turns or not protocol.data.targets:
+    data = protocol.data
+    if not data.turns or not data.targets:
         raise ProtocolError(f"{where}: [data] needs at least one turn file and one target")
+    if data.split not in ("column", "hash"):
+        raise ProtocolError(f'{where}: [data] split must be "column" or "hash", got {data.split!r}')
+    if (data.split == "column") != bool(data.dev_values and data.test_values):
+        raise ProtocolError(
+            f'{where}: [data] split "column" needs dev_values and test_values; '
+            'split "hash" takes heldout_fraction instead'
+        )
+    if not 0 < data.heldout_fraction < 1:
+        raise ProtocolError(f"{where}: [data] heldout_fraction must lie in (0, 1)")
     for name in (
         "stage1_max_steps",
         "stage2_max_steps",

@@ -126,6 +126,13 @@ class _Builder:
 
     def prepare(self):
         p = self.protocol.data
+        if p.split == "column":
+            split = [
+                "--dev_values=" + ",".join(p.dev_values),
+                "--test_values=" + ",".join(p.test_values),
+            ]
+        else:
+            split = [f"--heldout_fraction={p.heldout_fraction:g}"]
         return Step(
             "prepare",
             "prepare the data directory",
@@ -134,10 +141,11 @@ class _Builder:
                 "--corpus=turns",
                 "--turns=" + ",".join(p.turns),
                 "--targets=" + ",".join(p.targets),
-                "--split=column",
+                f"--split={p.split}",
                 f"--split_column={p.split_column}",
-                "--dev_values=" + ",".join(p.dev_values),
-                "--test_values=" + ",".join(p.test_values),
+                *split,
+                *(["--monologue=" + ",".join(p.monologue)] if p.monologue else []),
+                *(["--skip_bad_lines"] if p.skip_bad_lines else []),
                 f"--output_dir={self.data}",
             ),
             "prepare",

@@ -237,3 +237,26 @@ def test_split_config_rejects_bad_values():
         SplitConfig(heldout_fraction=0)
     with pytest.raises(ValueError, match="--split_column"):
         SplitConfig(rule="column")
+
+
+def test_hash_rule_with_a_column_holds_out_whole_groups(tmp_path):
+    # 12 "episodes" of 5 scenes each; both targets speak in every scene.
+    turns = []
+    for episode in range(12):
+        for scene in range(5):
+            turns += _turns((str(episode), str(scene)), ["X", "Y", "T1", "T2", "Z"])
+    corpus = TurnCorpus(turns, ("episode", "scene"), [])
+    config = SplitConfig(rule="hash", column="episode", heldout_fraction=0.25)
+    preparation.prepare(corpus, TARGETS, tmp_path, config)
+    data = _read_dir(tmp_path)
+    episodes = lambda rows: {
+        _origin(r.response if hasattr(r, "response") else r.text)[0] for r in rows
+    }
+    dev, test = episodes(data["dev"]), episodes(data["test"])
+    trained = episodes(data["train"]) | episodes(data["monologue"])
+    # A quarter of the 12 episodes, half of them (rounded down) for test; no scene
+    # of a held-out episode is trained on.
+    assert (len(dev), len(test)) == (2, 1) and not dev & test
+    assert not (dev | test) & trained and len(trained) == 9
+    with pytest.raises(ValueError, match="held-out values apply to the column rule"):
+        SplitConfig(rule="hash", column="episode", heldout_values=("1",))

@@ -1,0 +1,38 @@
+"""The protocol files under configs/study/ load, and their data steps say what they promise."""
+
+import pathlib
+
+import pytest
+
+from mtask_tf.study import protocol as protocol_lib
+from mtask_tf.study import steps as steps_lib
+
+
+@pytest.mark.parametrize("path", sorted(pathlib.Path("configs/study").glob("*.toml")))
+def test_every_protocol_file_loads(path):
+    protocol = protocol_lib.load(path)
+    assert protocol.data.targets and steps_lib.build(protocol, "runs/x", python="python")
+
+
+def test_startrek_holds_out_whole_episodes_and_reads_the_logs_as_monologue():
+    protocol = protocol_lib.load("configs/study/startrek.toml")
+    prepare = steps_lib.build(protocol, "runs/x", python="python")[0].command()
+    assert "--split=hash" in prepare and "--split_column=show,episode" in prepare
+    assert "--monologue=../shared/data/conversations/startrek_logs.tsv.gz" in prepare
+    assert "--skip_bad_lines" in prepare and len(protocol.data.turns) == 7
+    assert not [a for a in prepare if a.startswith(("--dev_values", "--test_values"))]
+
+
+def test_the_split_fields_are_checked(tmp_path):
+    path = tmp_path / "p.toml"
+    head = '[data]\nturns = ["t"]\ntargets = ["A"]\nsplit_column = "episode"\n'
+    tail = '[train]\nsize_flags = "f"\n'
+    for data, error in (
+        ('split = "hash"\ndev_values = ["1"]\ntest_values = ["2"]\n', "heldout_fraction instead"),
+        ("", 'split "column" needs dev_values and test_values'),
+        ('split = "random"\n', 'split must be "column" or "hash"'),
+        ('split = "hash"\nheldout_fraction = 1.5\n', r"heldout_fraction must lie in \(0, 1\)"),
+    ):
+        path.write_text(head + data + tail)
+        with pytest.raises(protocol_lib.ProtocolError, match=error):
+            protocol_lib.load(path)
