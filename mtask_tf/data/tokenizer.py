@@ -29,14 +29,21 @@ def split_words(texts):
     return tf.strings.split(normalize(texts))
 
 
-def count_words(texts, batch_size=4096):
-    """Counts the words of an iterable of strings as `split_words` splits them."""
+def count_words(texts, batch_size=65536):
+    """Counts the words of an iterable of strings as `split_words` splits them.
+
+    Each batch's words are counted in TensorFlow (`unique_with_counts`), so
+    Python sees each distinct word once a batch, not every running word: seconds
+    for the millions of texts of a 1M-triple corpus.
+    """
     counts = collections.Counter()
     texts = list(texts)
     for start in range(0, len(texts), batch_size):
-        words = split_words(tf.constant(texts[start : start + batch_size]))
-        counts.update(w.decode("utf-8") for w in words.flat_values.numpy())
-    return counts
+        words = split_words(tf.constant(texts[start : start + batch_size])).flat_values
+        unique, _, count = tf.unique_with_counts(words, out_idx=tf.int64)
+        for word, n in zip(unique.numpy().tolist(), count.numpy().tolist()):
+            counts[word] += n
+    return collections.Counter({word.decode("utf-8"): n for word, n in counts.items()})
 
 
 class Tokenizer(tf.Module):

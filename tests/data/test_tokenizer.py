@@ -1,5 +1,7 @@
 """Vocabulary building and the TensorFlow tokenizer."""
 
+import collections
+
 import pytest
 import tensorflow as tf
 
@@ -21,6 +23,14 @@ def tokenizer(tmp_path):
     tokens = vocabulary.build_vocabulary(tokenizer_lib.count_words(TEXTS), max_size=40)
     vocabulary.save_vocabulary(tmp_path / "vocab.txt", tokens)
     return tokenizer_lib.Tokenizer(tmp_path / "vocab.txt")
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 65536])
+def test_word_counts_are_the_split_words_counted_across_batches(batch_size):
+    counts = tokenizer_lib.count_words(TEXTS + ["good CAFÉ"], batch_size=batch_size)
+    words = tokenizer_lib.split_words(tf.constant(TEXTS + ["good CAFÉ"])).flat_values.numpy()
+    assert counts == collections.Counter(w.decode() for w in words)
+    assert counts["good"] == 3 and counts["café"] == 2 and counts[","] == 3
 
 
 def test_words_are_case_folded_and_punctuation_split():
