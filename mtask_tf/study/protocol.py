@@ -110,6 +110,8 @@ class ReportProtocol:
 
     example_targets: tuple[str, ...] = ()
     examples: int = 3
+    # The [[ablation]] configuration the main one's input dependence is compared with.
+    reference: str = "paper"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -168,3 +168,34 @@ def test_the_ablation_tables_read_each_configurations_own_numbers(tmp_path):
     configurations = artifacts.configurations(protocol, work)
     assert [c.name for c in configurations] == ["main", "paper", "dropout"]
     assert configurations[2].decoded == {}
+
+
+def test_the_targets_are_checked_on_the_main_configuration(tmp_path):
+    protocol = _protocol(tmp_path)
+    work = test_report.make_work_dir(tmp_path / "work")
+    paper = work / "ablation" / "paper" / "eval" / "extra" / "metrics.json"
+    _write_json(paper, {s: test_report._metrics(70.0, 80.0) for s in ("baseline", "mtask_m")})
+    text = report.write_report(protocol, work, tmp_path / "r.md", test_report.RUN_INFO)
+    rows = {
+        line.split(" | ")[0][2:]: line
+        for line in test_report._section(text, "## The ablation").splitlines()
+        if line.startswith("| ") and line.endswith(" |")
+    }
+    beam = "beam 50, MMI ([decode])"
+    # make_work_dir: MTASK-M's and the paper's rises are both +10 %; distinct
+    # responses 50 % for every system, distinct-1 2 %, 3 % and 1 %.
+    assert rows[
+        "MTASK-M's rise with shuffled inputs at least 2.5x the reference configuration's"
+    ].endswith("| +10.0 % vs +10.0 % (paper) | **not met** |")
+    assert rows[
+        "MTASK-M and MTASK-S below the baseline and the control (test perplexity)"
+    ].endswith("| 48.00 / 45.00 / 60.00 / 58.00 | met |")
+    assert rows[f"distinct responses at least 50 %: {beam}"].endswith(
+        "| 50.00 %, 50.00 %, 50.00 % | met |"
+    )
+    assert rows[f"distinct-1 at least 1.7 %: {beam}"].endswith(
+        "| 2.00 %, 3.00 %, 1.00 % | **not met** |"
+    )
+    assert rows[f"at most 5 % at the length cap: {beam}"].endswith("| –, –, – | – |")
+    guards = "beam, length penalty, no repeated bigram"
+    assert rows[f"distinct-1 at least 1.7 %: {guards}"].endswith("| –, –, – | – |")
