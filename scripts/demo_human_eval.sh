@@ -8,6 +8,7 @@ PY=.venv/bin/python
 RUNS=runs/demo
 PORT=${PORT:-8080}
 REST_PORT=${REST_PORT:-8501}
+JUDGES=${JUDGES:-judge1,judge2,judge3}
 
 $PY -m mtask_tf.human_eval prepare \
   --systems=baseline=$RUNS/eval/baseline.test.responses.tsv,mtask_m=$RUNS/eval/mtask_m.test.responses.tsv \
@@ -23,5 +24,6 @@ until grep -q '^ready' $RUNS/serving.log; do
 done
 echo "analyze the answers with:"
 echo "  $PY -m mtask_tf.human_eval analyze --task=$RUNS/human_eval/task.json --output_dir=$RUNS/human_eval/report"
+echo "serve prints each judge's link (JUDGES=$JUDGES); send judges their own"
 $PY -m mtask_tf.human_eval serve --task=$RUNS/human_eval/task.json --port=$PORT \
-  --serving_url=http://127.0.0.1:$REST_PORT
+  --judges=$JUDGES --serving_url=http://127.0.0.1:$REST_PORT

@@ -3,7 +3,8 @@ r"""Human evaluation as in the paper's section 7.1: prepare a task, judge it on 
     python -m mtask_tf.human_eval prepare --monologue=data/shakespeare/monologue.tsv \
         --systems=baseline=e/baseline.test.responses.tsv,mtask_m=e/mtask_m.test.responses.tsv \
         --output=runs/human_eval/task.json          (e/: an evaluate --output_dir)
-    python -m mtask_tf.human_eval serve --task=runs/human_eval/task.json --port=8080
+    python -m mtask_tf.human_eval serve --task=runs/human_eval/task.json --port=8080 \
+        --judges=ann,bob,cat                       (prints each judge's secret link)
     python -m mtask_tf.human_eval analyze --task=runs/human_eval/task.json \
         --output_dir=runs/human_eval/report
 
@@ -17,6 +18,7 @@ docs/human_eval.md.
 
 import pathlib
 import signal
+import socket
 import threading
 
 from absl import app
@@ -59,6 +61,31 @@ _SERVING_URL = flags.DEFINE_string(
     "serving_url",
     None,
     "TensorFlow Serving's REST API for the chat page, e.g. http://127.0.0.1:8501.",
+)
+_JUDGE_NAMES = flags.DEFINE_list(
+    "judges",
+    None,
+    "serve: judges to give a secret link (kept in --judges_file; judges named before keep theirs).",
+)
+_JUDGES_FILE = flags.DEFINE_string(
+    "judges_file",
+    None,
+    "The judges and their links' tokens; default: the task file's name + .judges.json.",
+)
+_ALLOWED_HOSTS = flags.DEFINE_list(
+    "allowed_hosts",
+    [],
+    "Host names browsers may use for the pages besides localhost, this machine's name, --host "
+    "and IP addresses (e.g. a proxy's name); requests for others get 403.",
+)
+_MAX_CONNECTIONS = flags.DEFINE_integer(
+    "max_connections", 64, "Connections served at once; more get 503.", lower_bound=1
+)
+_HEADER_TIMEOUT = flags.DEFINE_float(
+    "header_timeout",
+    10.0,
+    "Seconds a request's line and headers may take to arrive, in all; later: 408.",
+    lower_bound=0.1,
 )
 _EXPORT_ROOT = flags.DEFINE_string(
     "export_root", "export", "The chat page offers every model exported under this directory."
@@ -137,6 +164,7 @@ def _chat_models():
 
 def _serve():
     from mtask_tf.human_eval import answers as answers_lib
+    from mtask_tf.human_eval import judges as judges_lib
     from mtask_tf.human_eval import task as task_lib
     from mtask_tf.human_eval import web
 
@@ -148,17 +176,36 @@ def _serve():
     if _TASK.value:
         task = task_lib.read_task(_TASK.value)
         store = answers_lib.AnswerStore(_answers_path(), task)
-        judging = web.JudgingApi(store)
+        judges_path = _JUDGES_FILE.value or f"{_TASK.value}.judges.json"
+        judges = judges_lib.add_judges(judges_path, _JUDGE_NAMES.value or [])
+        if not judges:
+            raise app.UsageError(
+                f"no judges in {judges_path}: name them with --judges=NAME,... "
+                "(each gets a secret link to the judging page)"
+            )
+        judging = web.JudgingApi(store, judges)
     if _SERVING_URL.value:
         chat = web.ChatApi(_SERVING_URL.value, _chat_models())
-    server = web.make_server(_HOST.value, _PORT.value, judging, chat)
-    url = f"http://{_HOST.value}:{server.server_address[1]}"
+    server = web.make_server(
+        _HOST.value,
+        _PORT.value,
+        judging,
+        chat,
+        allowed_hosts=_ALLOWED_HOSTS.value,
+        max_connections=_MAX_CONNECTIONS.value,
+        header_timeout=_HEADER_TIMEOUT.value,
+    )
+    host = socket.gethostname() if _HOST.value in ("", "0.0.0.0", "::") else _HOST.value
+    url = f"http://{host}:{server.server_address[1]}"
     if judging:
         answered = len(store)
         print(
             f"judging page on {url}/  ({len(task.items)} items, {task.judges_per_item} judges "
             f"each; answers in {store.path}: {answered} so far)"
         )
+        print(f"send each judge their link (kept in {judges_path}):")
+        for judge, token in judges.items():
+            print(f"  judge {judge}: {judges_lib.link(url, token)}")
     if chat:
         print(
             f"chat page on {url}/chat  (models {', '.join(chat.models)}; TensorFlow Serving "

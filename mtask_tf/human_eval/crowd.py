@@ -4,7 +4,10 @@ The exported CSV has one row per item (the platform's template shows the
 columns and asks for the rating; the platform assigns each row to several
 workers): `item_id, example_1 .. example_N, context, message, left, right`,
 the responses as readable text (`data.detokenizer`). No column names the
-systems or the target.
+systems or the target. A cell that starts with `=`, `+`, `-`, `@`, a tab or a
+carriage return gets a single quote in front (OWASP's rule against CSV
+injection), so that a spreadsheet shows a response such as `=HYPERLINK(...)`
+as text instead of running it as a formula.
 
 The results CSV the platform returns has one row per answer; by default the
 columns are Amazon Mechanical Turk's (`WorkerId`, `Input.item_id`,
@@ -20,6 +23,13 @@ import pathlib
 from mtask_tf.data import detokenizer
 from mtask_tf.human_eval import answers as answers_lib
 from mtask_tf.human_eval.answers import AnswerError
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(text):
+    """`text`, with a quote in front if a spreadsheet would read it as a formula."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def export_csv(task, path):
@@ -39,16 +49,15 @@ def export_csv(task, path):
         writer.writerow(columns)
         for item in task.items:
             examples = list(item.examples) + [""] * (count - len(item.examples))
-            writer.writerow(
-                [
-                    item.id,
-                    *examples,
-                    item.context,
-                    item.message,
-                    detokenizer.detokenize(item.left.response),
-                    detokenizer.detokenize(item.right.response),
-                ]
-            )
+            cells = [
+                item.id,
+                *examples,
+                item.context,
+                item.message,
+                detokenizer.detokenize(item.left.response),
+                detokenizer.detokenize(item.right.response),
+            ]
+            writer.writerow([_cell(cell) for cell in cells])
     return len(task.items)
 
 

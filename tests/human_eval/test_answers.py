@@ -95,9 +95,13 @@ def test_crowdsourcing_csv_out_and_results_back_in_once(tmp_path):
         crowd.read_results(results, task, judge_column="Worker")
 
 
-def _post(port, endpoint, body):
+def _post(port, endpoint, body, token="ann-token-0123456789"):
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/{endpoint}", data=data)
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/{endpoint}",
+        data=data,
+        headers={"Authorization": f"Bearer {token}"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())
@@ -110,21 +114,24 @@ def test_the_judging_api_on_a_loopback_port(tmp_path):
 
     task = make_task(items_per_pair=2, judges_per_item=1)
     store = answers_lib.AnswerStore(tmp_path / "answers.jsonl", task)
-    server = web.make_server("127.0.0.1", 0, judging=web.JudgingApi(store))
+    judges = {"ann": "ann-token-0123456789", "bob": "bob-token-0123456789"}
+    server = web.make_server("127.0.0.1", 0, judging=web.JudgingApi(store, judges))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     port = server.server_address[1]
     try:
-        status, first = _post(port, "next", {"judge": "ann"})
+        status, first = _post(port, "next", {})
         assert status == 200 and (first["answered"], first["open"]) == (0, 2)
+        assert first["judge"] == "ann"
         assert set(first["item"]) == {"id", "examples", "context", "message", "left", "right"}
-        answer = {"answer_id": "u1", "judge": "ann", "item": first["item"]["id"], "rating": 1}
+        answer = {"answer_id": "u1", "item": first["item"]["id"], "rating": 1}
         status, reply = _post(port, "answer", answer)
         assert status == 200 and reply["recorded"] and reply["item"]["id"] != first["item"]["id"]
         assert _post(port, "answer", answer)[1]["recorded"] is False
-        assert _post(port, "history", {"judge": "ann"})[1] == {"items": [first["item"]["id"]]}
-        status, past = _post(port, "item", {"judge": "ann", "item": first["item"]["id"]})
+        assert _post(port, "history", {})[1] == {"items": [first["item"]["id"]]}
+        status, past = _post(port, "item", {"item": first["item"]["id"]})
         assert status == 200 and past["rating"] == 1
-        assert _post(port, "item", {"judge": "bob", "item": first["item"]["id"]})[0] == 400
+        bob = "bob-token-0123456789"
+        assert _post(port, "item", {"item": first["item"]["id"]}, token=bob)[0] == 400
         assert _post(port, "answer", {**answer, "answer_id": "u2", "rating": 0}) == (
             400,
             {"error": "rating: 0 is not one of [1, 2, 3, 4, 5]"},

@@ -4,7 +4,6 @@ import json
 
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from mtask_tf.data import detokenizer
@@ -29,20 +28,36 @@ def _wait(browser, condition, timeout=30):
     return WebDriverWait(browser, timeout).until(condition)
 
 
-def _shown_item(browser, task):
-    """The item on the page, found by its two responses (shown as readable text)."""
-    _wait(browser, expected_conditions.visibility_of_element_located((By.ID, "left")))
+def _item_on_page(browser, task):
+    """The item whose two responses (as readable text) the page shows; None while none is."""
     left, right = (
         browser.find_element(By.ID, "left").text,
         browser.find_element(By.ID, "right").text,
     )
-    (item,) = [
+    shown = [
         i
         for i in task.items
         if (left, right)
         == (detokenizer.detokenize(i.left.response), detokenizer.detokenize(i.right.response))
     ]
-    return item
+    return shown[0] if shown else None
+
+
+def _shown_item(browser, task):
+    """The item on the page, waiting until the page shows one item's responses whole.
+
+    Waiting for the element to be visible is not enough: the page may still be
+    filling in the responses (or showing none) on a busy machine.
+    """
+    return _wait(browser, lambda b: _item_on_page(b, task))
+
+
+def _judge_link(server, judge):
+    """The judge's link, as `serve` prints it."""
+    for line in server.log_path.read_text().splitlines():
+        if line.strip().startswith(f"judge {judge}: "):
+            return line.split(": ", 1)[1].strip()
+    raise AssertionError(f"serve printed no link for {judge}:\n{server.log_path.read_text()}")
 
 
 def _answer_and_wait(browser, task, act):
@@ -57,11 +72,13 @@ def test_judging_page_records_exactly_the_answers_given_across_a_restart(browser
     task_path = tmp_path / "task.json"
     task_lib.write_task(task, task_path)
     port = free_port()
-    server = PageServer(tmp_path / "server.log", f"--task={task_path}", f"--port={port}").start()
+    server = PageServer(
+        tmp_path / "server.log", f"--task={task_path}", f"--port={port}", "--judges=ann"
+    ).start()
+    link = _judge_link(server, "ann")
+    assert link.startswith(f"http://127.0.0.1:{port}/#token=")
     try:
-        browser.get(f"http://127.0.0.1:{port}/")
-        browser.find_element(By.ID, "judge").send_keys("ann")
-        browser.find_element(By.ID, "start").click()
+        browser.get(link)
         first = _answer_and_wait(
             browser, task, lambda: browser.find_element(By.ID, "rate-2").click()
         )
@@ -82,10 +99,9 @@ def test_judging_page_records_exactly_the_answers_given_across_a_restart(browser
         _answer_and_wait(browser, task, lambda: body.send_keys("1"))
         fourth = _shown_item(browser, task)
 
-        # Coming back later, the judge continues where they left off.
-        browser.get(f"http://127.0.0.1:{port}/")
-        browser.find_element(By.ID, "judge").send_keys("ann")
-        browser.find_element(By.ID, "start").click()
+        # Coming back later with their link, the judge continues where they left off.
+        browser.get("about:blank")
+        browser.get(link)
         assert _shown_item(browser, task) == fourth
         assert "3 answered" in browser.find_element(By.ID, "progress").text
     finally:
