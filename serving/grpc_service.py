@@ -54,6 +54,16 @@ def tensor_proto(array):
     return proto
 
 
+def _claimed_shape(name, proto):
+    """The shape a `TensorProto` claims, read without materialising its values."""
+    if proto.tensor_shape.unknown_rank:
+        raise errors.invalid(f"input {name!r}: its TensorProto has no shape (unknown rank)")
+    shape = tuple(dim.size for dim in proto.tensor_shape.dim)
+    if any(size < 0 for size in shape):
+        raise errors.invalid(f"input {name!r}: its TensorProto claims a negative size {shape}")
+    return shape
+
+
 def _array(name, proto):
     try:
         return tf.make_ndarray(proto)
@@ -140,6 +150,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     @_rpc
     def Predict(self, request, context):
         servable = get_servable(self._repository, request.model_spec)
+        shapes = {name: _claimed_shape(name, proto) for name, proto in request.inputs.items()}
+        signature = servable.signature(request.model_spec.signature_name)
+        signature.check_shapes(shapes, servable.limits)
         inputs = {name: _array(name, proto) for name, proto in request.inputs.items()}
         key, outputs = servable.predict(
             request.model_spec.signature_name, inputs, list(request.output_filter)

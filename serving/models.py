@@ -78,7 +78,7 @@ class Servable:
         self.name = name
         self.version = version
         self.path = path
-        self._limits = options.limits
+        self.limits = options.limits
         self.signature_defs = read_signature_defs(path)
         self._loaded = tf.saved_model.load(path)
         self.signatures = {}
@@ -124,7 +124,7 @@ class Servable:
                 )
         if len(set(output_filter)) != len(output_filter):
             raise errors.invalid(f"duplicate output tensor alias in {list(output_filter)}")
-        batch = signature.check(inputs, self._limits)
+        batch = signature.check(inputs, self.limits)
         if signature.key in self._batchers:
             outputs = self._batchers[signature.key].submit(inputs, batch)
         else:

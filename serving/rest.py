@@ -9,12 +9,9 @@ Errors are `{"error": "..."}` with TensorFlow Serving's HTTP status for the code
 
 import base64
 import functools
-import http.server
 import json
 import logging
 import re
-import threading
-import time
 
 import grpc
 import numpy as np
@@ -50,8 +47,13 @@ HTTP_STATUS = {
     grpc.StatusCode.UNAUTHENTICATED: 401,
 }
 
+_MAX_VERSION = 2**63 - 1  # versions are int64
+# Deeper than any request needs (a tensor has at most 64 dimensions in numpy), and
+# shallow enough that nothing recursing over the value runs out of stack.
+_MAX_JSON_DEPTH = 64
+
 _MODEL_PATH = re.compile(
-    r"/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
+    r"/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[0-9]+)|/labels/(?P<label>[^/:]+))?"
     r"(?::(?P<verb>[A-Za-z]+)|/(?P<resource>metadata))?"
 )
 
@@ -79,7 +81,7 @@ class RestApi:
         if not path.startswith("/v1/"):
             raise errors.not_found(f"Not found: {path}; the API is under /v1/models/")
         match = _MODEL_PATH.fullmatch(path)
-        spec = match and (match["name"], match["version"] and int(match["version"]), match["label"])
+        spec = match and (match["name"], _version(match["version"]), match["label"])
         if match and method == "POST" and match["verb"] == "predict":
             return self._predict(*spec, body)
         if match and method == "POST" and match["verb"] in ("classify", "regress"):
@@ -121,6 +123,15 @@ class RestApi:
         return {"outputs": _only_value(converted) if len(converted) == 1 else converted}
 
 
+def _version(text):
+    if text is None:
+        return None
+    if len(text) > len(str(_MAX_VERSION)) or int(text) > _MAX_VERSION:
+        # The stock server's answer to a version that is not an int64.
+        raise errors.invalid(f"Failed to convert version: {text} to numeric.")
+    return int(text)
+
+
 def _fill_spec(model_spec, name, version, label):
     model_spec.name = name
     if version is not None:
@@ -136,13 +147,36 @@ def _to_json(message):
 
 
 def _parse(body):
+    too_deep = errors.invalid(
+        f"JSON Parse error: the body nests lists and objects more than {_MAX_JSON_DEPTH} "
+        "levels deep"
+    )
     try:
         request = json.loads(body.decode("utf-8")) if body else None
     except (UnicodeDecodeError, ValueError) as error:
         raise errors.invalid(f"JSON Parse error: {error}") from None
+    except RecursionError:
+        raise too_deep from None
+    if _too_deep(request):
+        raise too_deep
     if not isinstance(request, dict):
         raise errors.invalid('the request body must be a JSON object, e.g. {"instances": [...]}')
     return request
+
+
+def _too_deep(value):
+    """Whether `value` nests more than _MAX_JSON_DEPTH levels; looks at containers only."""
+    level = [value] if isinstance(value, (list, dict)) else []
+    for _ in range(_MAX_JSON_DEPTH):
+        level = [
+            child
+            for item in level
+            for child in (item.values() if isinstance(item, dict) else item)
+            if isinstance(child, (list, dict))
+        ]
+        if not level:
+            return False
+    return True
 
 
 def _is_b64(value):
@@ -292,89 +326,3 @@ def _outputs_to_rows(outputs):
         return _only_value(converted)
     batch = _only_value(sizes) if sizes else 0
     return [{name: value[i] for name, value in converted.items()} for i in range(batch)]
-
-
-class _HttpServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True  # idle keep-alive connections must not delay exit
-
-    def __init__(self, address, handler, api):
-        super().__init__(address, handler)
-        self.api = api
-        self.in_flight = 0
-        self.stopping = False
-        self.changed = threading.Condition()
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "mtask-serving"
-    timeout = 300  # seconds an idle keep-alive connection is kept
-
-    def do_GET(self):
-        self._handle("GET")
-
-    def do_POST(self):
-        self._handle("POST")
-
-    def _handle(self, method):
-        server = self.server
-        with server.changed:
-            server.in_flight += 1
-        try:
-            status, payload = self._answer(method)
-            data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        finally:
-            with server.changed:
-                server.in_flight -= 1
-                server.changed.notify_all()
-
-    def _answer(self, method):
-        if self.server.stopping:
-            self.close_connection = True
-            return 503, {"error": "the server is shutting down"}
-        length = self.headers.get("Content-Length") or "0"
-        if "Transfer-Encoding" in self.headers or not length.isdigit():
-            self.close_connection = True  # the body's end is unknown
-            return 411, {"error": "send the request body with a Content-Length header"}
-        body = self.rfile.read(int(length))
-        return self.server.api.handle(method, self.path, body)
-
-    def log_message(self, format, *args):  # noqa: A002  the base class's name
-        logger.debug("%s %s", self.address_string(), format % args)
-
-
-class RestServer:
-    """The REST API on `host:port` (port 0 picks a free one; see `.port`).
-
-    Args:
-      host: address to bind, e.g. "0.0.0.0" or "127.0.0.1".
-      port: TCP port.
-      repository: the `models.ModelRepository` to serve.
-    """
-
-    def __init__(self, host, port, repository):
-        self._server = _HttpServer((host, port), _Handler, RestApi(repository))
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="rest server", daemon=True
-        )
-
-    def start(self):
-        self._thread.start()
-
-    def stop(self, grace_seconds):
-        """Stops accepting, waits up to `grace_seconds` for requests being answered."""
-        server = self._server
-        with server.changed:
-            server.stopping = True
-        server.shutdown()
-        server.server_close()  # refuses new connections; open ones finish their request
-        deadline = time.monotonic() + grace_seconds
-        with server.changed:
-            while server.in_flight and time.monotonic() < deadline:
-                server.changed.wait(deadline - time.monotonic())

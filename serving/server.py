@@ -9,6 +9,7 @@ Flags follow `tensorflow_model_server` where they exist there. See docs/serving.
 """
 
 import concurrent.futures
+import ipaddress
 import os
 import signal
 import threading
@@ -24,10 +25,9 @@ _PORT = flags.DEFINE_integer("port", 8500, "gRPC port.")
 _REST_API_PORT = flags.DEFINE_integer("rest_api_port", 0, "REST (HTTP/JSON) port; 0 = no REST API.")
 _HOST = flags.DEFINE_string(
     "host",
-    "0.0.0.0",
-    "Address both APIs listen on, e.g. "
-    "127.0.0.1 for this machine only. (tensorflow_model_server has "
-    "no such flag and listens on every address.)",
+    "127.0.0.1",
+    "Address both APIs listen on: this machine only by default; 0.0.0.0 for every "
+    "address. (tensorflow_model_server has no such flag and listens on every address.)",
 )
 _MODEL_NAME = flags.DEFINE_string(
     "model_name", "default", "Name of the model in requests (with --model_base_path)."
@@ -65,6 +65,28 @@ _MAX_INPUT_CHARS = flags.DEFINE_integer(
     10000,
     "Most characters in one string of a text input (more: INVALID_ARGUMENT); 0 = no limit.",
 )
+_MAX_TENSOR_ELEMENTS = flags.DEFINE_integer(
+    "max_tensor_elements",
+    1_000_000,
+    "Most elements in one input tensor (more: INVALID_ARGUMENT, checked before a gRPC "
+    "tensor's values are read); 0 = no limit.",
+)
+_REST_MAX_BODY_BYTES = flags.DEFINE_integer(
+    "rest_max_body_bytes",
+    16 * 2**20,
+    "Most bytes in a REST request body (more: 413, before the body is read).",
+)
+_REST_MAX_CONNECTIONS = flags.DEFINE_integer(
+    "rest_max_connections",
+    64,
+    "Most REST connections served at once, each by a thread (more: 503 at once).",
+)
+_REST_REQUEST_TIMEOUT = flags.DEFINE_float(
+    "rest_request_timeout_seconds",
+    30.0,
+    "How long a REST connection may stay idle, and how long a client has to send a "
+    "whole request once it starts (then: 408); not extended by each header line.",
+)
 _GRPC_MAX_THREADS = flags.DEFINE_integer(
     "grpc_max_threads", 64, "Threads answering gRPC calls: the most requests handled at once."
 )
@@ -89,12 +111,16 @@ def _check_flags():
     for flag in (_PORT, _REST_API_PORT):
         if not 0 <= flag.value <= 65535:
             raise app.UsageError(f"--{flag.name} must be a port number, got {flag.value}")
-    for flag in (_MAX_BATCH_SIZE, _GRPC_MAX_THREADS):
+    for flag in (_MAX_BATCH_SIZE, _GRPC_MAX_THREADS, _REST_MAX_BODY_BYTES, _REST_MAX_CONNECTIONS):
         if flag.value < 1:
             raise app.UsageError(f"--{flag.name} must be at least 1, got {flag.value}")
-    for flag in (_BATCH_TIMEOUT_MICROS, _MAX_INPUT_CHARS, _GRACE_SECONDS):
+    for flag in (_BATCH_TIMEOUT_MICROS, _MAX_INPUT_CHARS, _MAX_TENSOR_ELEMENTS, _GRACE_SECONDS):
         if flag.value < 0:
             raise app.UsageError(f"--{flag.name} must be 0 or more, got {flag.value}")
+    if _REST_REQUEST_TIMEOUT.value <= 0:
+        raise app.UsageError(
+            f"--rest_request_timeout_seconds must be more than 0, got {_REST_REQUEST_TIMEOUT.value}"
+        )
 
 
 def _sources():
@@ -107,6 +133,20 @@ def _sources():
 
 def _say(message):
     print(message, flush=True)
+
+
+def _reach(host):
+    """Who can connect, said at start-up: the default is this machine only."""
+    try:
+        local = ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name
+        local = host == "localhost"
+    if local:
+        return f"listening on {host}: this machine only (--host=0.0.0.0 for every address)"
+    return (
+        f"listening on {host}: other machines can connect. serving.server is for local use "
+        "and tests; in production, run tensorflow_model_server behind a proxy"
+    )
 
 
 def _start_grpc(repository, address):
@@ -143,11 +183,13 @@ def main(argv):
         logging.set_verbosity(logging.WARNING)
     # TensorFlow loads in seconds: only once the flags and model paths are known good.
     from serving import models
-    from serving import rest
+    from serving import rest_server
     from serving import signatures
 
     options = models.Options(
-        limits=signatures.Limits(_MAX_BATCH_SIZE.value, _MAX_INPUT_CHARS.value),
+        limits=signatures.Limits(
+            _MAX_BATCH_SIZE.value, _MAX_INPUT_CHARS.value, _MAX_TENSOR_ELEMENTS.value
+        ),
         batch_timeout_seconds=_BATCH_TIMEOUT_MICROS.value / 1e6,
     )
     try:
@@ -161,16 +203,20 @@ def main(argv):
                 )
         grpc_server, grpc_port = _start_grpc(repository, f"{_HOST.value}:{_PORT.value}")
         _say(f"gRPC API on {_HOST.value}:{grpc_port}")
-        rest_server = None
+        rest = None
         if _REST_API_PORT.value:
+            limits = rest_server.HttpLimits(
+                _REST_MAX_BODY_BYTES.value, _REST_MAX_CONNECTIONS.value, _REST_REQUEST_TIMEOUT.value
+            )
             try:
-                rest_server = rest.RestServer(_HOST.value, _REST_API_PORT.value, repository)
+                rest = rest_server.RestServer(_HOST.value, _REST_API_PORT.value, repository, limits)
             except OSError as error:
                 raise config.ConfigError(
                     f"cannot listen for REST on {_HOST.value}:{_REST_API_PORT.value}: {error}"
                 ) from None
-            rest_server.start()
-            _say(f"REST API on http://{_HOST.value}:{rest_server.port}/v1/models/")
+            rest.start()
+            _say(f"REST API on http://{_HOST.value}:{rest.port}/v1/models/")
+        _say(_reach(_HOST.value))
     except (config.ConfigError, RuntimeError, OSError) as error:
         raise SystemExit(f"error: {error}") from None
 
@@ -199,8 +245,8 @@ def main(argv):
     grace = _GRACE_SECONDS.value
     _say(f"{received[0]}: no new requests; finishing those in flight (up to {grace:g} s)")
     grpc_stopped = grpc_server.stop(grace)
-    if rest_server is not None:
-        rest_server.stop(grace)
+    if rest is not None:
+        rest.stop(grace)
     grpc_stopped.wait()
     repository.close()
     _say("stopped")

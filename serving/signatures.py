@@ -5,6 +5,7 @@ format (strings are object arrays of `bytes`), and leave it the same way.
 """
 
 import dataclasses
+import math
 
 import numpy as np
 import tensorflow as tf
@@ -24,10 +25,12 @@ class Limits:
       max_batch_size: most examples (leading dimension) in one request, and in one
         merged batch.
       max_input_chars: most characters in one element of a text input; 0 = no limit.
+      max_tensor_elements: most elements in one input tensor; 0 = no limit.
     """
 
     max_batch_size: int = 64
     max_input_chars: int = 0
+    max_tensor_elements: int = 0
 
 
 def _shape_text(shape):
@@ -89,6 +92,29 @@ class Signature:
         Returns the batch size (the shared leading dimension), or None when the
         signature is not batchable.
         """
+        self._check_names(inputs)
+        for name in sorted(inputs):
+            self._check_dtype(name, inputs[name])
+            self._check_shape(name, inputs[name].shape, limits)
+        batch = self._check_batch(inputs, limits) if self.batchable else None
+        for name in sorted(inputs):
+            if self.inputs[name].dtype == tf.string and not name.endswith(BINARY_SUFFIX):
+                _check_text(name, inputs[name], limits.max_input_chars)
+        return batch
+
+    def check_shapes(self, shapes, limits):
+        """`check` for the shapes alone, `{input name: tuple of sizes}`: before reading values.
+
+        A tensor proto may claim far more elements than it carries (the last value
+        repeats): this refuses such claims before they cost memory.
+        """
+        self._check_names(shapes)
+        for name in sorted(shapes):
+            self._check_shape(name, shapes[name], limits)
+            if self.batchable and shapes[name][0] > limits.max_batch_size:
+                raise _too_many_examples(shapes[name][0], limits)
+
+    def _check_names(self, inputs):
         missing = sorted(set(self.inputs) - set(inputs))
         extra = sorted(set(inputs) - set(self.inputs))
         if missing or extra:
@@ -99,24 +125,26 @@ class Signature:
                 f"{'; '.join(problems)}. Signature {self.key!r} takes "
                 f"inputs: {', '.join(sorted(self.inputs))}"
             )
-        for name in sorted(inputs):
-            self._check_spec(name, inputs[name])
-        batch = self._check_batch(inputs, limits) if self.batchable else None
-        for name in sorted(inputs):
-            if self.inputs[name].dtype == tf.string and not name.endswith(BINARY_SUFFIX):
-                _check_text(name, inputs[name], limits.max_input_chars)
-        return batch
 
-    def _check_spec(self, name, array):
+    def _check_dtype(self, name, array):
         spec = self.inputs[name]
         dtype = _dtype_of(array)
         if dtype != spec.dtype:
             got = dtype.name if dtype is not None else str(array.dtype)
             raise errors.invalid(f"input {name!r} must be {spec.dtype.name}, got {got}")
-        if not spec.shape.is_compatible_with(array.shape):
+
+    def _check_shape(self, name, shape, limits):
+        spec = self.inputs[name]
+        if not spec.shape.is_compatible_with(shape):
             raise errors.invalid(
                 f"input {name!r} must have shape {_shape_text(spec.shape)} "
-                f"(rank {spec.shape.rank}), got {_shape_text(array.shape)}"
+                f"(rank {spec.shape.rank}), got {_shape_text(shape)}"
+            )
+        elements = math.prod(shape)
+        if limits.max_tensor_elements and elements > limits.max_tensor_elements:
+            raise errors.invalid(
+                f"input {name!r} has shape {_shape_text(shape)}: {elements} elements, more "
+                f"than this server's limit of {limits.max_tensor_elements} per input"
             )
 
     @staticmethod
@@ -129,11 +157,7 @@ class Signature:
             )
         batch = next(iter(sizes.values()))
         if batch > limits.max_batch_size:
-            raise errors.invalid(  # the stock server's code and message
-                f"Task size {batch} is larger than maximum input batch size "
-                f"{limits.max_batch_size}; send at most {limits.max_batch_size} examples "
-                f"per request",
-            )
+            raise _too_many_examples(batch, limits)
         return batch
 
     def run(self, inputs):
@@ -147,6 +171,13 @@ class Signature:
         except tf.errors.OpError as error:
             raise errors.from_tf_error(error) from None
         return {name: tensor.numpy() for name, tensor in outputs.items()}
+
+
+def _too_many_examples(batch, limits):
+    return errors.invalid(  # the stock server's code and message
+        f"Task size {batch} is larger than maximum input batch size "
+        f"{limits.max_batch_size}; send at most {limits.max_batch_size} examples per request"
+    )
 
 
 def _check_text(name, array, max_chars):
