@@ -40,8 +40,12 @@ def _tags(event_dir):
 
 
 # Steps enough for every output of a run: a progress line (and its summaries),
-# a dev evaluation and a checkpoint in each stage.
+# a dev evaluation and a checkpoint in each stage. One LSTM layer: what a run
+# writes does not depend on the depth, and a smaller graph traces faster (the
+# layers themselves: tests/model; two-layer models train by the CLI in the
+# `trained` fixture and in test_mtask_s_trains_one_model_per_target_...).
 _FEW_STEPS = (
+    "--num_layers=1",
     "--pretrain_max_steps=4",
     "--max_steps=4",
     "--eval_every=4",
@@ -201,6 +205,7 @@ def _start(data_dir, model_dir, *extra):
         "--eval_every=1000",
         "--checkpoint_every=20",
         "--patience=1000",
+        "--num_layers=1",  # as in _FEW_STEPS
         *extra,
     ]
     return subprocess.Popen(
@@ -273,6 +278,7 @@ def test_mirrored_strategy_on_two_logical_cpus(data_dir, tmp_path):
         "--nopretrain",
         "--max_steps=2",
         "--eval_every=2",
+        "--num_layers=1",  # as in _FEW_STEPS (dropout between layers: tests/model)
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "MirroredStrategy with 2 replicas" in result.stdout

@@ -14,7 +14,7 @@ from mtask_tf.training import state as state_lib
 from tests.training.test_multitask import _batch
 
 # One LSTM layer: the loop does not depend on the model's depth, and a smaller
-# graph traces faster (the layers themselves: tests/model, tests/training/test_multitask.py).
+# graph traces faster (the layers themselves: tests/model).
 CONFIG = builders.ModelConfig(
     vocabulary_size=12, embedding_dim=4, units=8, num_layers=1, num_speakers=3, speaker_dim=4
 )
