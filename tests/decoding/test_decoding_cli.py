@@ -16,21 +16,9 @@ from tests.conftest import run_module
 pytestmark = pytest.mark.slow
 
 
-def test_decode_writes_nbest_tsv_with_score_parts(trained, tmp_path):
-    output = tmp_path / "out.tsv"
-    result = run_module(
-        "mtask_tf.decode",
-        f"--model_dir={trained / 'mtask_m'}",
-        f"--reverse_model_dir={trained / 'reverse'}",
-        f"--input={trained / 'data' / 'dev.tsv'}",
-        f"--output={output}",
-        "--beam_size=4",
-        "--max_length=6",
-        "--responses=3",
-        check=True,
-    )
-    assert "items/s" in result.stderr
-    lines = output.read_text().splitlines()
+def _check_nbest_tsv(path, responses):
+    """decode's TSV output for the 20 dev rows: the columns, the n-best and the score parts."""
+    lines = path.read_text().splitlines()
     assert lines[0].split("\t") == [
         "input",
         "rank",
@@ -45,9 +33,9 @@ def test_decode_writes_nbest_tsv_with_score_parts(trained, tmp_path):
         "length",
     ]
     rows = [line.split("\t") for line in lines[1:]]
-    assert len(rows) == 20 * 3
+    assert len(rows) == 20 * responses
     first = [r for r in rows if r[0] == "1"]
-    assert [r[1] for r in first] == ["1", "2", "3"]
+    assert [r[1] for r in first] == [str(rank) for rank in range(1, responses + 1)]
     scores = [float(r[7]) for r in first]
     assert scores == sorted(scores, reverse=True)
     assert all(float(r[9]) < 0 for r in rows)  # Reverse model scores are present.
@@ -56,23 +44,17 @@ def test_decode_writes_nbest_tsv_with_score_parts(trained, tmp_path):
     assert any(r[6] != r[5] for r in rows)
 
 
-def test_decode_jsonl_one_best_and_errors(trained, tmp_path):
-    output = tmp_path / "out.jsonl"
-    run_module(
-        "mtask_tf.decode",
-        f"--model_dir={trained / 'baseline'}",
-        f"--input={trained / 'data' / 'test.tsv'}",
-        f"--output={output}",
-        "--beam_size=3",
-        "--max_length=5",
-        "--responses=1",
-        check=True,
-    )
-    records = [json.loads(line) for line in output.read_text().splitlines()]
+def _check_one_best_jsonl(path):
+    """decode's JSONL output for the 20 test rows with --responses=1."""
+    records = [json.loads(line) for line in path.read_text().splitlines()]
     assert len(records) == 20 and all(len(r["nbest"]) == 1 for r in records)
     assert records[0]["reference"] and records[0]["nbest"][0]["response"]
     best = [r["nbest"][0] for r in records]
     assert [b["display"] for b in best] == [detokenizer.detokenize(b["response"]) for b in best]
+
+
+def test_decode_names_the_errors_of_its_input_and_model(trained, tmp_path):
+    # (The JSONL output: test_attention_models_draw_their_attention.)
     bad = tmp_path / "bad.tsv"
     bad.write_text("speaker\tcontext\tmessage\nHAMLET\t\t\n")
     result = run_module(
@@ -136,7 +118,7 @@ def test_interactive_answers_as_the_chosen_speaker(trained):
     assert any(text[:1].isupper() for text in shown)
 
 
-def test_tune_mmi_writes_weights_that_decode_reads(trained, tmp_path):
+def test_tune_mmi_writes_weights_that_decode_reads_into_an_nbest_tsv(trained, tmp_path):
     weights = tmp_path / "mmi.json"
     result = run_module(
         "mtask_tf.tune_mmi",
@@ -168,12 +150,14 @@ def test_tune_mmi_writes_weights_that_decode_reads(trained, tmp_path):
     )
     # (Decoding with the tuned settings gives no warning: tests/export runs it with
     # --strict_mmi.)
-    other = run_module(*decode, "--beam_size=3", check=True)
+    other = run_module(*decode, "--beam_size=3", "--responses=3", check=True)
     assert (
         "warning: the MMI weights in" in other.stderr
         and "tuned with beam 4, max_length 6, every candidate" in other.stderr
         and "decodes with beam 3" in other.stderr
     )
+    assert "items/s" in other.stderr
+    _check_nbest_tsv(tmp_path / "o.tsv", responses=3)
     strict = run_module(*decode, "--beam_size=3", "--strict_mmi")
     assert strict.returncode == 1 and "error: the MMI weights in" in strict.stderr
     assert "Traceback" not in strict.stderr
@@ -221,9 +205,11 @@ def test_evaluate_writes_metrics_table_and_plot(trained, tmp_path):
     (hamlet / "dev.tsv").write_text(
         "\n".join([lines[0]] + [line for line in lines[1:] if line.startswith("HAMLET\t")]) + "\n"
     )
+    # The attention model is evaluated beside it (reranked with the reverse model).
     result = run_module(
         "mtask_tf.evaluate",
-        f"--systems=baseline={trained / 'baseline'}",
+        f"--systems=baseline={trained / 'baseline'},attention={trained / 'attention'}",
+        f"--reverse_model_dir={trained / 'reverse'}",
         f"--data={hamlet / 'dev.tsv'}",
         f"--monologue={data / 'monologue.tsv'}",
         f"--output_dir={hamlet}",
@@ -236,7 +222,10 @@ def test_evaluate_writes_metrics_table_and_plot(trained, tmp_path):
     assert "note: no speaker accuracy: the data has one target (HAMLET)" in result.stderr, (
         result.stderr
     )
-    one_target = json.loads((hamlet / "metrics.json").read_text())["baseline"]
+    evaluated = json.loads((hamlet / "metrics.json").read_text())
+    one_target, attention = evaluated["baseline"], evaluated["attention"]
+    assert attention["perplexity"]["dev"] > 1 and attention["mean_length"] > 0
+    assert json.loads((trained / "attention" / "best.json").read_text())["dev"]["perplexity"] > 1
     assert "speaker_accuracy" not in one_target
     assert "Speaker accuracy" not in (hamlet / "metrics.md").read_text()
     # The style score needs one target only; its general responses are named.
@@ -258,18 +247,7 @@ def test_evaluate_writes_metrics_table_and_plot(trained, tmp_path):
     contexts = [line.split("\t")[1] for line in lines[1:] if line.startswith("HAMLET\t")]
     picked = [contexts.index(line.split("\t")[1]) for line in decoded]
     assert picked == sorted(picked)
-    # --nodecode: perplexity only.
-    run_module(
-        "mtask_tf.evaluate",
-        f"--systems=baseline={trained / 'baseline'}",
-        f"--data={hamlet / 'dev.tsv'}",
-        f"--output_dir={hamlet / 'ppl'}",
-        "--nodecode",
-        check=True,
-    )
-    only = json.loads((hamlet / "ppl" / "metrics.json").read_text())["baseline"]
-    assert only["perplexity"]["dev"] > 1 and not only["bleu"]
-    assert not list((hamlet / "ppl").glob("*.responses.tsv"))
+    # (--nodecode: tests/study/test_runner.py, the study's evaluate_extra step.)
 
 
 def _check_shuffled_inputs(metrics, trained, data):
@@ -394,33 +372,21 @@ def _check_degeneration_style_and_intervals(metrics, table, stderr, output_dir, 
     assert re.search(r"\| Speaker accuracy test \| [0-9.]+ % \[[0-9.]+, [0-9.]+\] \|", table)
 
 
-def test_attention_models_evaluate_and_draw_their_attention(trained, tmp_path):
+def test_attention_models_draw_their_attention(trained, tmp_path):
+    # (evaluate with the attention model: test_evaluate_writes_metrics_table_and_plot.)
+    # The same run writes the one-best JSONL.
     forward, reverse = trained / "attention", trained / "reverse"
     data = trained / "data"
-    run_module(
-        "mtask_tf.evaluate",
-        f"--systems=attention={forward}",
-        f"--reverse_model_dir={trained / 'reverse'}",
-        f"--data={data / 'test.tsv'}",
-        f"--output_dir={tmp_path / 'eval'}",
-        "--beam_size=2",
-        "--max_length=4",
-        "--max_examples=4",
-        check=True,
-    )
-    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
-    best = json.loads((forward / "best.json").read_text())["dev"]["perplexity"]
-    assert metrics["attention"]["perplexity"]["test"] > 1 and best > 1
-    assert metrics["attention"]["mean_length"] > 0
     plots = tmp_path / "plots"
     result = run_module(
         "mtask_tf.decode",
         f"--model_dir={forward}",
         f"--reverse_model_dir={reverse}",
         f"--input={data / 'test.tsv'}",
-        f"--output={tmp_path / 'o.tsv'}",
+        f"--output={tmp_path / 'o.jsonl'}",
         "--beam_size=3",
         "--max_length=5",
+        "--responses=1",
         f"--attention_plots={plots}",
         "--attention_plots_max=2",
         check=True,
@@ -428,6 +394,7 @@ def test_attention_models_evaluate_and_draw_their_attention(trained, tmp_path):
     assert sorted(p.name for p in plots.iterdir()) == ["0001.png", "0002.png"]
     assert (plots / "0001.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "wrote 2 heatmaps" in result.stderr and "--attention_plots_max" in result.stderr
+    _check_one_best_jsonl(tmp_path / "o.jsonl")
     plain = run_module(
         "mtask_tf.decode",
         f"--model_dir={trained / 'mtask_m'}",

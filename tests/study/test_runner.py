@@ -99,8 +99,7 @@ def test_smoke_study_runs_end_to_end_and_resumes(tmp_path):
     metrics = json.loads((work / "eval/main_test/metrics.json").read_text())
     assert set(metrics) == {"baseline", "mtask_s", "mtask_m"}
     assert "speaker_accuracy" in metrics["mtask_m"] and "ent_4" in metrics["mtask_m"]
-    extra = json.loads((work / "eval/extra/metrics.json").read_text())
-    assert {"control", "mtask_m_monologue_0.5"} <= set(extra)
+    _check_perplexity_only(work / "eval/extra")
     # The control ran as many SEQ2SEQ updates as MTASK-M's stage 2.
     control = json.loads((work / "models/control/steps_run.json").read_text())
     mtask_m = json.loads((work / "models/mtask_m/steps_run.json").read_text())
@@ -110,3 +109,12 @@ def test_smoke_study_runs_end_to_end_and_resumes(tmp_path):
     assert "Table 1" in text and "python -m mtask_tf.study" in text
     again = run_module(*args, timeout=300, check=True)
     assert "[study 1/" not in again.stdout and "done before" in again.stdout
+
+
+def _check_perplexity_only(output_dir):
+    """evaluate --nodecode (the control and scarcity systems): perplexity, no responses."""
+    extra = json.loads((output_dir / "metrics.json").read_text())
+    assert {"control", "mtask_m_monologue_0.5"} <= set(extra)
+    for result in extra.values():
+        assert result["perplexity"]["dev"] > 1 and not result["bleu"]
+    assert not list(output_dir.glob("*.responses.tsv"))
