@@ -93,7 +93,7 @@ def test_rescoring_an_empty_list_keeps_it_empty(models):
         tf.zeros([2, 3, 5], tf.int32), tf.zeros([2, 3], tf.int32), tf.fill([2, 3], -np.inf)
     )
     state = generator.initial_state(tf.constant([[5, 3], [6, 3]]), tf.constant([0, 1]))
-    result = tf.function(generator.rescore)(state, empty)
+    result = tf.function(generator.rescore, autograph=False)(state, empty)
     assert np.all(np.isneginf(result.scores.numpy()))
     assert not result.lengths.numpy().any()
 

@@ -165,6 +165,7 @@ def chunked_and_whole(shared_pair):
     chunked = tf.function(
         lambda *args: generator.score_in_chunks(*args, budget=2 * 5 * 11),
         input_signature=[ids, row, ids, ids],
+        autograph=False,
     )
     return chunked, generator.score
 
@@ -215,7 +216,7 @@ def test_scoring_in_chunks_cuts_each_group_to_its_own_lengths_and_keeps_the_orde
         for r in range(rows)
     ]
     # Room for the logits of three rows of the longest target only.
-    chunked = tf.function(generator.score_in_chunks)(
+    chunked = tf.function(generator.score_in_chunks, autograph=False)(
         source, speaker, target_in, target_out, budget=3 * width * 11
     )
     np.testing.assert_allclose(chunked[0], [a[0][0] for a in alone], rtol=1e-5, atol=1e-4)
