@@ -13,9 +13,11 @@ from mtask_tf.decoding import mmi
 from mtask_tf.decoding import responder as responder_lib
 from mtask_tf.decoding import runner
 from mtask_tf.decoding import sampling
-from tests.helpers import BOTH_MODELS
+from tests.decoding.test_responder import FULL
+from tests.decoding.test_responder import WEIGHTS
 from tests.helpers import INPUTS
 from tests.helpers import decode_config
+from tests.helpers import random_pair
 
 
 def test_rerank_features_divide_by_token_counts_to_the_power_a():
@@ -39,10 +41,8 @@ def test_mert_gets_the_normalised_features():
     assert mert.rerank([normalised], [1.0, 0.5, 0.0]) == [0]
 
 
-def test_responder_reranks_with_the_length_penalty_and_mert_agrees(models):
-    forward, reverse = models
-    config = decode_config(mmi_lambda=0.5, mmi_gamma=0.2, length_penalty=1.0, responses=None)
-    responder = responder_lib.Responder(forward, reverse, config)
+def test_responder_reranks_with_the_length_penalty_and_mert_agrees(eos_models, responder_for):
+    responder = responder_for(eos_models, **FULL, **WEIGHTS, length_penalty=1.0)
     out = {k: v.numpy() for k, v in responder.generate(*INPUTS).items()}
     # "sweet prince" and "my lord sir" with EOS: 3 and 4 tokens.
     assert out["message_lengths"].tolist() == [3, 4]
@@ -65,7 +65,7 @@ def test_responder_reranks_with_the_length_penalty_and_mert_agrees(models):
         )
     assert mert.rerank(lists, [1.0, 0.5, 0.2]) == [0, 0]
     # Without the penalty the order differs: the option does something.
-    plain = responder_lib.Responder(forward, reverse, decode_config(mmi_lambda=0.5, responses=None))
+    plain = responder_for(eos_models, **FULL, **WEIGHTS)
     assert plain.generate(*INPUTS)["responses"].numpy().tolist() != out["responses"].tolist()
 
 
@@ -83,8 +83,8 @@ def unk_loving(trained):
     return trained
 
 
-def test_unk_is_never_generated_by_beam_greedy_or_sampling(models):
-    forward = unk_loving(models[0])
+def test_unk_is_never_generated_by_beam_greedy_or_sampling(tmp_path):
+    forward = unk_loving(random_pair(tmp_path)[0])  # its own model: it changes the weights
     generator = generator_lib.Generator(forward.models.encoder, forward.models.decoder)
     source = forward.tokenizer.encode_source(INPUTS[0], INPUTS[1], 12).to_tensor()
     speaker = tf.constant([1, 2])
@@ -111,26 +111,24 @@ def _repeats(ids, length, n):
     return len(grams) != len(set(grams))
 
 
-@pytest.mark.parametrize("num_samples", [0, 30])
-def test_responder_lists_repeat_no_ngram_with_the_guard(models, num_samples):
-    forward, reverse = models
-    kwargs = dict(max_length=8, responses=None, num_samples=num_samples, candidates=None)
-    # Keep the responders: their tf.functions hold them weakly.
-    plain_responder = responder_lib.Responder(forward, reverse, decode_config(**kwargs))
-    guarded_responder = responder_lib.Responder(
-        forward, reverse, decode_config(no_repeat_ngram_size=1, **kwargs)
+# Sampled lists: the option reaching the sampler is checked by
+# test_sampling_config_reaches_the_sampler, the sampler's guard in test_sampling.py.
+def test_responder_lists_repeat_no_ngram_with_the_guard(eos_models, responder_for):
+    plain, guarded = (
+        responder_for(eos_models, **FULL, **WEIGHTS, **guard).generate(*INPUTS)
+        for guard in ({}, {"no_repeat_ngram_size": 1})
     )
-    plain, guarded = (r.generate(*INPUTS) for r in (plain_responder, guarded_responder))
     flat = lambda out: zip(
-        out["ids"].numpy().reshape([-1, 8]), out["lengths"].numpy().reshape([-1])
+        out["ids"].numpy().reshape([-1, out["ids"].shape[-1]]), out["lengths"].numpy().reshape([-1])
     )
     assert any(_repeats(ids, n, 1) for ids, n in flat(plain) if n)
     assert all(not _repeats(ids, n, 1) for ids, n in flat(guarded) if n)
 
 
-@BOTH_MODELS
-def test_sampled_lists_are_reranked_and_seeded_per_input(models):
-    forward, reverse = models
+# The attention model (its memory read per sample); the paper's model samples in
+# test_sampling_config_reaches_the_sampler and test_unk_is_never_generated_by_....
+def test_sampled_lists_are_reranked_and_seeded_per_input(shared_pair):
+    forward, reverse = shared_pair("luong")
     config = decode_config(
         num_samples=20, candidates=None, responses=None, mmi_lambda=0.5, sampling_seed=11
     )

@@ -7,10 +7,10 @@ import tensorflow as tf
 from mtask_tf.decoding import generator as generator_lib
 from mtask_tf.decoding import low_precision
 from mtask_tf.decoding import responder as responder_lib
+from tests.decoding.test_responder import WEIGHTS
 from tests.helpers import BOTH_MODELS
 from tests.helpers import INPUTS
 from tests.helpers import decode_config
-from tests.helpers import favour_eos
 
 FULL_LIST = dict(beam_size=4, max_length=5, candidates=None, responses=None)
 
@@ -45,13 +45,8 @@ def test_bf16_step_is_close_to_the_float32_step_and_runs_in_bfloat16(models):
 
 # The attention model's bf16 search and rescoring are checked the same way on its
 # export, in the bf16 export test of tests/export/test_export.py.
-def test_bf16_returned_scores_equal_the_float32_score_signature(models):
-    forward, reverse = favour_eos(models[0]), models[1]
-    responder = responder_lib.Responder(
-        forward,
-        reverse,
-        decode_config(**FULL_LIST, mmi_lambda=0.5, mmi_gamma=0.2, decode_dtype="bf16"),
-    )
+def test_bf16_returned_scores_equal_the_float32_score_signature(eos_models, responder_for):
+    responder = responder_for(eos_models, **FULL_LIST, **WEIGHTS, decode_dtype="bf16")
     out = _generate(responder)
     counts = (out["lengths"] > 0).sum(axis=1)
     assert (counts > 4).all(), counts  # more than a beam: the full list is rescored
@@ -67,8 +62,8 @@ def test_bf16_returned_scores_equal_the_float32_score_signature(models):
         assert np.all(np.isneginf(out["scores"][row][~filled]))
 
 
-def test_rescoring_replaces_the_bfloat16_search_scores(models):
-    forward = favour_eos(models[0])
+def test_rescoring_replaces_the_bfloat16_search_scores(eos_models):
+    forward = eos_models[0]
     generator = generator_lib.Generator(
         forward.models.encoder, forward.models.decoder, search_dtype="bf16"
     )
@@ -98,7 +93,7 @@ def test_rescoring_an_empty_list_keeps_it_empty(models):
         tf.zeros([2, 3, 5], tf.int32), tf.zeros([2, 3], tf.int32), tf.fill([2, 3], -np.inf)
     )
     state = generator.initial_state(tf.constant([[5, 3], [6, 3]]), tf.constant([0, 1]))
-    result = tf.function(generator.rescore)(state, empty)
+    result = tf.function(generator.rescore, autograph=False)(state, empty)
     assert np.all(np.isneginf(result.scores.numpy()))
     assert not result.lengths.numpy().any()
 

@@ -64,7 +64,7 @@ def loop_log_prob(sequence):
 def test_greedy_takes_the_best_word_that_repeats_no_ngram(n, expected):
     result = tf.nest.map_structure(
         lambda x: x.numpy(),
-        tf.function(greedy_search)(
+        tf.function(greedy_search, autograph=False)(
             loop_step_fn, (), 1, max_length=6, bos_id=BOS, eos_id=EOS, no_repeat_ngram_size=n
         ),
     )

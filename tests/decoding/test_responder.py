@@ -5,28 +5,41 @@ import pytest
 import tensorflow as tf
 
 from mtask_tf.data import records
+from mtask_tf.decoding import generator as generator_lib
 from mtask_tf.decoding import responder as responder_lib
 from mtask_tf.decoding import runner
 from mtask_tf.model import model_dir as model_dir_lib
 from tests.helpers import BOTH_MODELS
 from tests.helpers import INPUTS
 from tests.helpers import decode_config
-from tests.helpers import favour_eos
 from tests.helpers import random_model
 
+# Most tests read one full list (every finished hypothesis of a beam of 3, at
+# most 5 tokens) of the paper's model finishing early, reranked in a few ways:
+# the Responders are shared (`responder_for`), each graph traced once.
+FULL = dict(beam_size=3, candidates=None, responses=None)
+WEIGHTS = dict(mmi_lambda=0.5, mmi_gamma=0.2)
+LONG = dict(mmi_lambda=0.5, mmi_gamma=20.0)  # a strong length reward
+# The paper's model (finishing early) and the attention model (its memory carried per hypothesis).
+PLAIN_AND_ATTENTION = pytest.mark.parametrize(
+    "models", ["eos", "luong"], ids=["plain", "attention"], indirect=True
+)
 
-@BOTH_MODELS
-def test_scores_equal_teacher_forced_log_probs_and_reranking_sorts(models):
-    forward, reverse = models
-    responder = responder_lib.Responder(
-        forward, reverse, decode_config(mmi_lambda=0.7, mmi_gamma=0.3)
-    )
-    out = {k: v.numpy() for k, v in responder.generate(*INPUTS).items()}
-    assert out["responses"].shape == (2, 8)
+
+def _generate(responder, inputs=INPUTS):
+    return {k: v.numpy() for k, v in responder.generate(*inputs).items()}
+
+
+@PLAIN_AND_ATTENTION
+def test_scores_equal_teacher_forced_log_probs_and_reranking_sorts(models, responder_for):
+    responder = responder_for(models, **FULL, **WEIGHTS)
+    out = _generate(responder)
     for row in range(2):
-        assert np.all(np.diff(out["scores"][row]) <= 1e-6)
+        filled = out["lengths"][row] > 0
+        assert np.all(np.diff(out["scores"][row][filled]) <= 1e-6)
         words = out["lengths"][row] - 1
-        expected = out["forward_log_prob"][row] + 0.7 * out["reverse_log_prob"][row] + 0.3 * words
+        expected = out["forward_log_prob"][row] + 0.5 * out["reverse_log_prob"][row] + 0.2 * words
+        expected = np.where(filled, expected, -np.inf)  # empty slots: -inf, last
         np.testing.assert_allclose(out["scores"][row], expected, rtol=1e-5, atol=1e-5)
     best = tf.constant(out["responses"][:, 0])
     scored = responder.score(*INPUTS, best)
@@ -39,29 +52,12 @@ def test_scores_equal_teacher_forced_log_probs_and_reranking_sorts(models):
     assert responder.generate.experimental_get_tracing_count() == 1
 
 
-def test_reranking_changes_the_order_when_lambda_grows(models):
-    forward, reverse = models
-    plain_responder = responder_lib.Responder(forward, reverse, decode_config())
-    heavy_responder = responder_lib.Responder(forward, reverse, decode_config(mmi_lambda=50.0))
-    plain = plain_responder.generate(*INPUTS)
-    heavy = heavy_responder.generate(*INPUTS)
-    # Same candidates, different order: the top one maximises the reverse score.
-    assert sorted(plain["responses"].numpy()[0]) == sorted(heavy["responses"].numpy()[0])
-    assert heavy["reverse_log_prob"].numpy()[0, 0] == pytest.approx(
-        plain["reverse_log_prob"].numpy()[0].max(), abs=1e-5
-    )
-    np.testing.assert_array_equal(plain["scores"].numpy(), plain["forward_log_prob"].numpy())
-    # ... and the order did change.
-    assert plain["responses"].numpy().tolist() != heavy["responses"].numpy().tolist()
-
-
-@BOTH_MODELS
-def test_persona_speaker_changes_responses_and_unknown_speaker_is_an_error(models):
-    forward, _ = models
-    responder = responder_lib.Responder(forward, None, decode_config())
+@PLAIN_AND_ATTENTION
+def test_persona_speaker_changes_responses_and_unknown_speaker_is_an_error(models, responder_for):
+    responder = responder_for(models, **FULL, **WEIGHTS)
     a = responder.generate(INPUTS[0], INPUTS[1], tf.constant(["HAMLET", "HAMLET"]))
     b = responder.generate(INPUTS[0], INPUTS[1], tf.constant(["IAGO", "IAGO"]))
-    assert not np.allclose(a["scores"].numpy(), b["scores"].numpy())
+    assert not np.allclose(a["forward_log_prob"][:, 0], b["forward_log_prob"][:, 0])
     with pytest.raises(
         tf.errors.InvalidArgumentError, match=r"unknown speaker\(s\):\] \[\"?NOBODY"
     ):
@@ -80,7 +76,7 @@ def test_plain_model_ignores_the_speaker(tmp_path):
     np.testing.assert_array_equal(a["scores"].numpy(), b["scores"].numpy())
 
 
-def test_mismatched_models_are_refused(models, tmp_path):
+def test_mismatched_models_are_refused(models):
     forward, reverse = models
     with pytest.raises(ValueError, match="not a reverse model"):
         responder_lib.Responder(forward, forward, decode_config())
@@ -88,11 +84,8 @@ def test_mismatched_models_are_refused(models, tmp_path):
         responder_lib.Responder(reverse, None, decode_config())
 
 
-def test_runner_keeps_input_order_and_drops_empty_slots(models):
-    forward, reverse = models
-    responder = responder_lib.Responder(
-        forward, reverse, decode_config(candidates=None, responses=None, beam_size=3)
-    )
+def test_runner_keeps_input_order_and_drops_empty_slots(eos_models, responder_for):
+    responder = responder_for(eos_models, **FULL, **WEIGHTS)
     rows = [
         records.Triple(s, c, m, "")
         for s, c, m in zip(
@@ -115,23 +108,21 @@ def _forward_ranks(out, row):
 # The paper's model only: the list and the reranking do not depend on the decoder;
 # the attention model's beam (its memory carried per hypothesis) is checked by
 # test_scores_equal_teacher_forced_log_probs_and_reranking_sorts[attention].
-def test_full_list_holds_more_than_a_beam_and_a_low_forward_candidate_can_win(models):
+def test_full_list_holds_more_than_a_beam_and_a_low_forward_candidate_can_win(
+    eos_models, responder_for
+):
     """The paper's list: every finished hypothesis is reranked, not the forward top B."""
-    forward, reverse = favour_eos(models[0]), models[1]
-    beam = 3
-    settings = dict(beam_size=beam, max_length=5, candidates=None, responses=None)
-    plain = responder_lib.Responder(forward, reverse, decode_config(**settings))
-    out = {k: v.numpy() for k, v in plain.generate(*INPUTS).items()}
+    beam = FULL["beam_size"]
+    out = _generate(responder_for(eos_models, **FULL, **WEIGHTS))
     counts = (out["lengths"] > 0).sum(axis=1)
     assert (counts > beam).all(), counts  # random tiny models finish early and often
     assert counts.max() <= beam * 5
     # MMI with a strong length reward (gamma) prefers long candidates, which the
     # forward score ranks low: the winner comes from below the forward top B.
-    weights = dict(mmi_lambda=0.5, mmi_gamma=20.0)
-    heavy = responder_lib.Responder(forward, reverse, decode_config(**weights, **settings))
-    top = {k: v.numpy() for k, v in heavy.generate(*INPUTS).items()}
+    top = _generate(responder_for(eos_models, **FULL, **LONG))
     winners = []
     for row in range(2):
+        assert sorted(top["responses"][row]) == sorted(out["responses"][row])  # reordered only
         filled = out["lengths"][row] > 0
         score = (
             out["forward_log_prob"][row]
@@ -143,57 +134,54 @@ def test_full_list_holds_more_than_a_beam_and_a_low_forward_candidate_can_win(mo
         winners.append(_forward_ranks(out, row)[best])
     assert max(winners) >= beam, winners
     # Cut to the forward top B first (the old list), that candidate could not win.
-    cut = responder_lib.Responder(
-        forward, reverse, decode_config(**weights, **{**settings, "candidates": beam})
-    )
-    cut_top = cut.generate(*INPUTS)["responses"].numpy()[:, 0]
+    cut = _generate(responder_for(eos_models, **{**FULL, "candidates": beam}, **LONG))
     row = int(np.argmax(winners))
-    assert cut_top[row] != top["responses"][row, 0]
+    assert cut["responses"][row, 0] != top["responses"][row, 0]
 
 
-def test_responses_cuts_the_reranked_list_and_candidates_the_searched_one(models):
-    forward, reverse = favour_eos(models[0]), models[1]
-    full = responder_lib.Responder(
-        forward,
-        reverse,
-        decode_config(beam_size=3, candidates=None, responses=None, mmi_lambda=0.5, mmi_gamma=0.2),
-    )
-    two = responder_lib.Responder(
-        forward,
-        reverse,
-        decode_config(beam_size=3, candidates=None, responses=2, mmi_lambda=0.5, mmi_gamma=0.2),
-    )
-    a = {k: v.numpy() for k, v in full.generate(*INPUTS).items()}
-    b = {k: v.numpy() for k, v in two.generate(*INPUTS).items()}
+def test_responses_cuts_the_reranked_list_and_candidates_the_searched_one(
+    eos_models, responder_for
+):
+    a = _generate(responder_for(eos_models, **FULL, **WEIGHTS))
+    b = _generate(responder_for(eos_models, **{**FULL, "responses": 2}, **WEIGHTS))
     assert b["responses"].shape == (2, 2)
     for key in ("responses", "scores", "forward_log_prob", "reverse_log_prob", "lengths"):
         np.testing.assert_array_equal(a[key][:, :2], b[key])
-    four_kept = responder_lib.Responder(
-        forward, reverse, decode_config(beam_size=3, candidates=4, responses=None)
-    )
-    four = four_kept.generate(*INPUTS)
-    assert four["lengths"].shape[1] == 4
-    forward_only = np.sort(a["forward_log_prob"], axis=1)[:, ::-1][:, :4]
+    # candidates=3 keeps the search's forward top 3 (then reranked, here with LONG).
+    three = _generate(responder_for(eos_models, **{**FULL, "candidates": 3}, **LONG))
+    assert three["lengths"].shape[1] == 3
+    forward_only = np.sort(a["forward_log_prob"], axis=1)[:, ::-1][:, :3]
     np.testing.assert_allclose(
-        np.sort(four["forward_log_prob"].numpy(), axis=1)[:, ::-1], forward_only, atol=1e-5
+        np.sort(three["forward_log_prob"], axis=1)[:, ::-1], forward_only, atol=1e-5
     )
+
+
+@pytest.fixture(scope="module")
+def chunked_and_whole(shared_pair):
+    """The paper's model: score_in_chunks with a budget of two rows' logits (traced once), score."""
+    forward = shared_pair("none")[0]
+    generator = generator_lib.Generator(forward.models.encoder, forward.models.decoder)
+    ids, row = tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.int32)
+    chunked = tf.function(
+        lambda *args: generator.score_in_chunks(*args, budget=2 * 5 * 11),
+        input_signature=[ids, row, ids, ids],
+        autograph=False,
+    )
+    return chunked, generator.score
 
 
 @pytest.mark.parametrize("rows", [0, 1, 7])
-def test_scoring_in_chunks_equals_scoring_at_once(models, rows):
-    forward, _ = models
-    generator = responder_lib.Responder(forward, None, decode_config()).forward
+def test_scoring_in_chunks_equals_scoring_at_once(chunked_and_whole, rows):
+    score_in_chunks, score = chunked_and_whole
     rng = np.random.default_rng(rows)
     source = tf.constant(rng.integers(4, 11, [rows, 5]), tf.int32)
     target = rng.integers(4, 11, [rows, 4])
     target_in = tf.constant(np.concatenate([np.full([rows, 1], 2), target], 1), tf.int32)
     target_out = tf.constant(np.concatenate([target, np.full([rows, 1], 3)], 1), tf.int32)
     speaker = tf.constant(rng.integers(0, 3, [rows]), tf.int32)
-    whole = generator.score(source, speaker, target_in, target_out)
-    # A budget of two rows' logits: 7 rows go in chunks of 2, 2, 2 and 1.
-    chunked = tf.function(generator.score_in_chunks)(
-        source, speaker, target_in, target_out, budget=2 * 5 * 11
-    )
+    whole = score(source, speaker, target_in, target_out)
+    # 7 rows go in chunks of 2, 2, 2 and 1.
+    chunked = score_in_chunks(source, speaker, target_in, target_out)
     np.testing.assert_allclose(chunked[0], whole[0], rtol=1e-6, atol=1e-5)
     np.testing.assert_array_equal(chunked[1], whole[1])
     assert chunked[0].shape == (rows,)
@@ -228,7 +216,7 @@ def test_scoring_in_chunks_cuts_each_group_to_its_own_lengths_and_keeps_the_orde
         for r in range(rows)
     ]
     # Room for the logits of three rows of the longest target only.
-    chunked = tf.function(generator.score_in_chunks)(
+    chunked = tf.function(generator.score_in_chunks, autograph=False)(
         source, speaker, target_in, target_out, budget=3 * width * 11
     )
     np.testing.assert_allclose(chunked[0], [a[0][0] for a in alone], rtol=1e-5, atol=1e-4)

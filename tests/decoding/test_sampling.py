@@ -26,8 +26,8 @@ IDS = dict(bos_id=BOS, eos_id=EOS)
 
 
 def draw(step_fn, state, batch, **kwargs):
-    """Runs `sample` inside a tf.function, as in an exported model; numpy results."""
-    run = tf.function(lambda state: sample(step_fn, state, batch, **IDS, **kwargs))
+    """Runs `sample` inside a tf.function, as in an exported model (no autograph); numpy results."""
+    run = tf.function(lambda state: sample(step_fn, state, batch, **IDS, **kwargs), autograph=False)
     return tf.nest.map_structure(lambda x: x.numpy(), run(state))
 
 
@@ -38,12 +38,22 @@ def rnn(batch=3, seed=4):
     return model, model.initial_state()
 
 
+def any_batch_sampler(model, **kwargs):
+    """`sample` over the RNN's states, traced once for any batch and seeds (int64 [batch])."""
+    run = tf.function(
+        lambda h, seed: sample(model.step_fn, {"h": h}, tf.shape(h)[0], seed=seed, **IDS, **kwargs),
+        input_signature=[tf.TensorSpec([None, 4]), tf.TensorSpec([None], tf.int64)],
+        autograph=False,
+    )
+    return lambda state, seeds: tf.nest.map_structure(
+        lambda x: x.numpy(), run(state["h"], tf.constant(seeds, tf.int64))
+    )
+
+
 def test_the_same_seed_gives_the_same_list_and_another_seed_another():
     model, state = rnn()
-    kwargs = dict(num_samples=12, max_length=6)
-    first = draw(model.step_fn, state, 3, seed=7, **kwargs)
-    again = draw(model.step_fn, state, 3, seed=7, **kwargs)
-    other = draw(model.step_fn, state, 3, seed=8, **kwargs)
+    draw_rnn = any_batch_sampler(model, num_samples=12, max_length=6)
+    first, again, other = (draw_rnn(state, [seed] * 3) for seed in (7, 7, 8))
     for row in range(3):
         assert hypotheses(first, row) == hypotheses(again, row)
         assert hypotheses(first, row) != hypotheses(other, row)
@@ -51,17 +61,11 @@ def test_the_same_seed_gives_the_same_list_and_another_seed_another():
 
 def test_an_input_gets_the_same_samples_alone_as_in_a_batch():
     model, state = rnn()
-    seeds = tf.constant([3, 4, 5], tf.int64)
-    together = draw(model.step_fn, state, 3, seed=seeds, num_samples=10, max_length=6)
+    draw_rnn = any_batch_sampler(model, num_samples=10, max_length=6)
+    seeds = [3, 4, 5]
+    together = draw_rnn(state, seeds)
     for row in range(3):
-        alone = draw(
-            model.step_fn,
-            {"h": state["h"][row : row + 1]},
-            1,
-            seed=seeds[row : row + 1],
-            num_samples=10,
-            max_length=6,
-        )
+        alone = draw_rnn({"h": state["h"][row : row + 1]}, seeds[row : row + 1])
         assert_same_list(hypotheses(alone, 0), hypotheses(together, row))
 
 
@@ -216,7 +220,10 @@ def test_runs_from_a_saved_model_with_a_seed_input(tmp_path):
     model, state = rnn(batch=2)
 
     class Module(tf.Module):
-        @tf.function(input_signature=[tf.TensorSpec([None, 4]), tf.TensorSpec([None], tf.int64)])
+        @tf.function(
+            input_signature=[tf.TensorSpec([None, 4]), tf.TensorSpec([None], tf.int64)],
+            autograph=False,
+        )
         def run(self, h, seed):
             result = sample(
                 model.step_fn,
