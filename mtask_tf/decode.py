@@ -148,10 +148,29 @@ def _pick_speaker(speakers, default):
         print(f"unknown speaker {name!r}; known: {', '.join(speakers)}")
 
 
+# The most characters of one message, as serving.server's --max_input_chars
+# default: a longer line is refused (a 100,000-character one took minutes and
+# gigabytes to encode), and the prompt comes back.
+MAX_MESSAGE_CHARS = 10_000
+
+
+def _refusal(line):
+    """Why a typed line cannot be a message, or None."""
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError as error:
+        return f"not valid UTF-8 (at character {error.start + 1}); type it again"
+    if len(line) > MAX_MESSAGE_CHARS:
+        return f"{len(line)} characters, more than the {MAX_MESSAGE_CHARS} a message may have"
+    return None
+
+
 def _interactive(responder, targets):
     from mtask_tf.data import records
     from mtask_tf.decoding import runner
 
+    if hasattr(sys.stdin, "reconfigure"):  # a bad byte reaches _refusal, not a traceback
+        sys.stdin.reconfigure(errors="surrogateescape")
     speakers = responder.speaker_names
     if responder.persona:
         print(f"This model knows {len(speakers)} speakers; its targets: {', '.join(targets)}")
@@ -170,6 +189,10 @@ def _interactive(responder, targets):
                 speaker = _pick_speaker(speakers, speaker) if responder.persona else speaker
                 continue
             if not line:
+                continue
+            refusal = _refusal(line)
+            if refusal:
+                print(f"error: your message is {refusal}")
                 continue
             [hypotheses] = runner.decode(responder, [records.Triple(speaker, context, line, "")], 1)
             for rank, h in enumerate(hypotheses, start=1):

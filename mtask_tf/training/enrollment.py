@@ -187,12 +187,15 @@ def load_source(model_dir):
 
 def check_request(source, speaker, output_dir, replace, adapt):
     """Refuses, before anything is written, what enrolment cannot do."""
-    if not speaker.strip() or speaker != speaker.strip() or "\n" in speaker:
+    if not speaker.strip() or speaker != speaker.strip() or any(c in speaker for c in "\t\r\n"):
         raise EnrollError(
             f"--speaker={speaker!r}: a speaker name must be non-empty, one "
-            "line, without leading or trailing spaces"
+            "line, without tabs (a data file could never name it) or leading or "
+            "trailing spaces"
         )
     output_dir = pathlib.Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise EnrollError(f"--output_dir={output_dir}: is a file; give the path of a new directory")
     if output_dir.resolve() == source.model_dir.resolve():
         raise EnrollError(
             f"--output_dir={output_dir} is the trained model's directory; "

@@ -89,7 +89,10 @@ def test_decode_names_the_errors_of_its_input_and_model(trained, tmp_path):
 
 
 def test_interactive_answers_as_the_chosen_speaker(trained):
-    session = "NOBODY\nIAGO\ngood night sweet prince\n:quit\n"
+    # A bad byte and an over-long message are refused, and the prompt comes back.
+    session = (
+        b"NOBODY\nIAGO\nsweet \xff prince\n" + b"x" * 10_001 + b"\ngood night sweet prince\n:quit\n"
+    )
     python, zygote_env = python_for_modules()
     result = subprocess.run(
         [
@@ -103,12 +106,15 @@ def test_interactive_answers_as_the_chosen_speaker(trained):
         ],
         input=session,
         capture_output=True,
-        text=True,
         cwd=REPO,
         env=dict(os.environ, **zygote_env),
         timeout=120,
     )
+    result.stdout, result.stderr = result.stdout.decode(), result.stderr.decode()
     assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "error: your message is not valid UTF-8 (at character 7)" in result.stdout
+    assert "error: your message is 10001 characters, more than the 10000" in result.stdout
     assert "unknown speaker 'NOBODY'" in result.stdout
     assert "you (to IAGO)>" in result.stdout
     assert "  1. " in result.stdout and "score" in result.stdout

@@ -147,6 +147,8 @@ def _attempt(model, speaker, text, output, adapt="speaker"):
         ("monologue_without_speaker", "no rows of speaker 'YORICK'"),
         ("bad_utf8", r"text.txt:2: invalid UTF-8"),
         ("one_line", "at least two are needed"),
+        ("tab_in_name", "without tabs"),
+        ("output_is_a_file", "out: is a file"),
     ],
 )
 def test_bad_requests_are_refused_and_write_nothing(trained, tmp_path, case, expected):
@@ -169,10 +171,14 @@ def test_bad_requests_are_refused_and_write_nothing(trained, tmp_path, case, exp
         text.write_bytes(b"good night\nsweet \xff prince\n")
     elif case == "one_line":
         text.write_text("good night\n")
+    elif case == "tab_in_name":
+        speaker = "YOR\tICK"
+    elif case == "output_is_a_file":
+        output.write_text("a file\n")
     listing = sorted(p.name for p in model.iterdir())
     with pytest.raises((enrollment.EnrollError, records.DataError), match=expected):
         _attempt(model, speaker, text, output)
-    assert output == model or not output.exists()
+    assert output == model or not output.exists() or output.read_text() == "a file\n"
     assert not output.with_name("out.partial").exists()
     assert sorted(p.name for p in model.iterdir()) == listing
 
