@@ -39,8 +39,8 @@ print(json.dumps(out, default=lambda b: b.decode()))
 def exported(trained, tmp_path_factory):
     # MTASK-M reranked with the reverse model, its MMI weights and the n-gram guard; built
     # once per run and also served by tests/serving/test_end_to_end.py. The attention
-    # models' export is matched with decode by the options test and audited by the bf16
-    # test below.
+    # models' export, sampling in bfloat16, is matched with decode and audited by the
+    # bf16 test below.
     return shared.mtask_m_export(trained, tmp_path_factory)
 
 
@@ -56,11 +56,11 @@ def test_saved_model_cli_shows_three_predict_signatures_and_runs_generate(export
     keys = [line.split('"')[1] for line in show.stdout.splitlines() if "SignatureDef key" in line]
     keys.remove("__saved_model_init_op")  # the tables' initialiser, not a signature to call
     assert sorted(keys) == ["generate", "reverse_score", "score", "serving_default"]
-    for key in keys:
-        shown = run_module(
-            cli, "show", "--dir", path, "--tag_set", "serve", "--signature_def", key, timeout=120
-        )
-        assert "Method name is: tensorflow/serving/predict" in shown.stdout, shown.stderr
+    # Each one's method name, as `show --signature_def KEY` prints it from saved_model.pb.
+    signatures = _meta_graph(path).signature_def
+    assert {key: signatures[key].method_name for key in keys} == dict.fromkeys(
+        keys, "tensorflow/serving/predict"
+    )
     run = run_module(
         cli,
         "run",
@@ -140,12 +140,16 @@ def test_fresh_process_matches_decode_and_reports_bad_input(exported, tmp_path):
         assert generate["scores"][row] == pytest.approx(expected, abs=1e-4)
 
 
-def _graph_def(path):
+def _meta_graph(path):
     from tensorflow.core.protobuf import saved_model_pb2
 
     saved_model = saved_model_pb2.SavedModel()
     saved_model.ParseFromString((path / "saved_model.pb").read_bytes())
-    return saved_model.meta_graphs[0].graph_def
+    return saved_model.meta_graphs[0]
+
+
+def _graph_def(path):
+    return _meta_graph(path).graph_def
 
 
 def test_export_needs_no_xla_so_the_stock_model_server_runs_every_signature(exported):
@@ -172,9 +176,9 @@ def _assert_core_ops_only(graph):
     } == set()
 
 
-def _standalone(mode, path, inputs=INPUTS):
+def _standalone(path, inputs=INPUTS):
     """tests/export/standalone.py on the export, through the test zygote: its JSON."""
-    run = run_module("tests.export.standalone", mode, path, json.dumps(inputs), check=True)
+    run = run_module("tests.export.standalone", path, json.dumps(inputs), check=True)
     out = json.loads(run.stdout.splitlines()[-1])
     assert out.pop("mtask_tf_modules") == []  # the export runs with TensorFlow alone
     return out
@@ -185,54 +189,9 @@ def _fake_version(base, number):
     (base / str(number) / "saved_model.pb").write_bytes(b"")
 
 
-def test_bf16_export_returns_the_float32_scores_and_becomes_the_next_listed_version(
-    trained, tmp_path
-):
-    # The attention model: its bf16 search and prefix-walk rescoring carry the attention
-    # memory (the paper's model's are tested in process, tests/decoding/test_low_precision.py).
-    forward = "attention"
-    # An earlier version of this model and another model under the same root: the
-    # export is version 2, and models.config lists both (the numbering and the config
-    # text are unit-tested in tests/export/test_layout.py; an MTASK-S directory's one
-    # export per target in tests/training/test_train_cli.py).
-    _fake_version(tmp_path / "bf16", 1)
-    _fake_version(tmp_path / "other", 3)
-    config = tmp_path / "models.config"
-    run_module(
-        "mtask_tf.export",
-        f"--model_dir={trained / forward}",
-        f"--export_base={tmp_path / 'bf16'}",
-        "--beam_size=6",
-        "--max_length=6",
-        "--responses=0",
-        "--decode_dtype=bf16",
-        f"--models_config={config}",
-        "--config_base_path_prefix=/models",
-        check=True,
-    )
-    assert sorted(p.name for p in (tmp_path / "bf16").iterdir()) == ["1", "2"]
-    path = tmp_path / "bf16" / "2"
-    from google.protobuf import text_format
-    from tensorflow_serving.config import model_server_config_pb2
-
-    parsed = text_format.Parse(config.read_text(), model_server_config_pb2.ModelServerConfig())
-    assert [(c.name, c.base_path, c.model_platform) for c in parsed.model_config_list.config] == [
-        ("bf16", "/models/bf16", "tensorflow"),
-        ("other", "/models/other", "tensorflow"),
-    ]
-
-    result = _standalone("rescored", path)
-    assert result["dtypes"] == ["bfloat16", "float32"]  # the search's copy and the weights
-    for returned, scored in result["rows"]:
-        assert len(returned) >= 6  # a whole beam at least: the full list
-        assert returned == pytest.approx(scored, rel=1e-5, abs=1e-4)
-    graph = _graph_def(path)
-    _assert_core_ops_only(graph)
-    nodes = list(graph.node) + [n for f in graph.library.function for n in f.node_def]
-    bfloat16 = 14  # DataType DT_BFLOAT16 in tensorflow/core/framework/types.proto
-    assert any(n.attr["T"].type == bfloat16 for n in nodes if n.op == "MatMul")
-
-
+# Sampling with the guard and the length penalty, searched in bfloat16, every sample
+# returned. The `exported` fixture decodes with the beam and the guard in float32 (its
+# beam search has no generate_seeded: test_saved_model_cli_... counts its four signatures).
 OPTIONS = (
     "--num_samples=12",
     "--sampling_topk=8",
@@ -242,46 +201,59 @@ OPTIONS = (
     "--no_repeat_ngram_size=2",
     "--length_penalty=1",
     "--max_length=6",
-    "--responses=4",
+    "--responses=0",
+    "--decode_dtype=bf16",
 )
+FLAG = {a.split("=")[0][2:]: a.split("=")[1] for a in OPTIONS}
 
 
-def test_export_with_the_decoding_options_matches_decode(trained, tmp_path):
-    # Sampling with the guard and the length penalty, on the attention models; the
-    # `exported` fixture decodes with the beam and the guard (its beam search has no
-    # generate_seeded: test_saved_model_cli_... counts its four signatures).
-    forward, reverse = "attention", "reverse"
-    # Weights tuned with these options, as tune_mmi records them.
+def _options_flags(trained, tmp_path):
+    """The attention models with weights tuned with OPTIONS, as tune_mmi records them."""
     from mtask_tf.decoding import mmi
 
-    flag = {a.split("=")[0][2:]: a.split("=")[1] for a in OPTIONS}
     settings = mmi.SearchSettings(
-        int(flag.get("beam_size", 50)),
-        int(flag["max_length"]),
+        50,
+        int(FLAG["max_length"]),
         None,
-        int(flag["no_repeat_ngram_size"]),
-        float(flag["length_penalty"]),
-        int(flag.get("num_samples", 0)),
-        int(flag.get("sampling_topk", 0)),
-        float(flag.get("sampling_topp", 1.0)),
-        float(flag.get("sampling_temperature", 1.0)),
+        int(FLAG["no_repeat_ngram_size"]),
+        float(FLAG["length_penalty"]),
+        int(FLAG["num_samples"]),
+        int(FLAG["sampling_topk"]),
+        float(FLAG["sampling_topp"]),
+        float(FLAG["sampling_temperature"]),
     )
     mmi.MmiWeights(0.8, 0.6, settings).save(tmp_path / "mmi.json")
-    common = (
-        f"--model_dir={trained / forward}",
-        f"--reverse_model_dir={trained / reverse}",
+    return (
+        f"--model_dir={trained / 'attention'}",
+        f"--reverse_model_dir={trained / 'reverse'}",
         f"--mmi={tmp_path / 'mmi.json'}",
         *OPTIONS,
         "--strict_mmi",
     )
+
+
+def test_bf16_sampling_export_matches_decode_and_becomes_the_next_listed_version(trained, tmp_path):
+    # The attention model: its bf16 search and prefix-walk rescoring carry the attention
+    # memory (the paper's model's bf16 beam search is tested in process,
+    # tests/decoding/test_low_precision.py). An earlier version of this model and another
+    # model under the same root: the export is version 2, and models.config lists both
+    # (the numbering and the config text are unit-tested in tests/export/test_layout.py;
+    # an MTASK-S directory's one export per target in tests/training/test_train_cli.py).
+    _fake_version(tmp_path / "bf16", 1)
+    _fake_version(tmp_path / "other", 3)
+    common = _options_flags(trained, tmp_path)
     run_module(
         "mtask_tf.export",
         *common,
-        f"--export_base={tmp_path / 'options'}",
+        f"--export_base={tmp_path / 'bf16'}",
         f"--models_config={tmp_path / 'models.config'}",
+        "--config_base_path_prefix=/models",
         check=True,
     )
-    out = _standalone("seeded", tmp_path / "options" / "1")
+    assert sorted(p.name for p in (tmp_path / "bf16").iterdir()) == ["1", "2"]
+    _assert_listed(tmp_path / "models.config")
+    out = _standalone(tmp_path / "bf16" / "2")
+    _assert_bf16_search_float32_scores(tmp_path / "bf16" / "2", out)
     generate = out["generate"]
     assert out["same"]["responses"] == generate["responses"]
     assert out["other"]["responses"] != generate["responses"]
@@ -289,23 +261,48 @@ def test_export_with_the_decoding_options_matches_decode(trained, tmp_path):
     decoded = tmp_path / "decoded.jsonl"
     run_module("mtask_tf.decode", *common, f"--input={queries}", f"--output={decoded}", check=True)
     for row, line in enumerate(decoded.read_text().splitlines()):
-        nbest = json.loads(line)["nbest"]
-        assert [h["response"] for h in nbest] == generate["responses"][row]
-        assert [h["score"] for h in nbest] == pytest.approx(generate["scores"][row], abs=1e-4)
-        # The length penalty's eq. 4, from the served parts.
-        a = float(flag["length_penalty"])
-        expected = [
-            f / n**a + 0.8 * r / h["message_length"] ** a + 0.6 * (n - 1)
-            for f, r, n, h in zip(
-                generate["forward_log_prob"][row],
-                generate["reverse_log_prob"][row],
-                generate["lengths"][row],
-                nbest,
-            )
-        ]
-        assert generate["scores"][row] == pytest.approx(expected, abs=1e-4)
-        words = [h["response"].split() for h in nbest]
-        n = int(flag["no_repeat_ngram_size"])
-        for w in words:
-            grams = [tuple(w[i : i + n]) for i in range(len(w) - n + 1)]
-            assert len(grams) == len(set(grams)), w
+        _assert_matches_decode(json.loads(line)["nbest"], generate, row)
+
+
+def _assert_listed(config):
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    parsed = text_format.Parse(config.read_text(), model_server_config_pb2.ModelServerConfig())
+    assert [(c.name, c.base_path, c.model_platform) for c in parsed.model_config_list.config] == [
+        ("bf16", "/models/bf16", "tensorflow"),
+        ("other", "/models/other", "tensorflow"),
+    ]
+
+
+def _assert_bf16_search_float32_scores(path, out):
+    assert out["dtypes"] == ["bfloat16", "float32"]  # the search's copy and the weights
+    for returned, scored in out["rescored"]:
+        assert len(returned) > 6  # more than --responses would keep: the full list
+        assert returned == pytest.approx(scored, rel=1e-5, abs=1e-4)
+    graph = _graph_def(path)
+    _assert_core_ops_only(graph)
+    nodes = list(graph.node) + [n for f in graph.library.function for n in f.node_def]
+    bfloat16 = 14  # DataType DT_BFLOAT16 in tensorflow/core/framework/types.proto
+    assert any(n.attr["T"].type == bfloat16 for n in nodes if n.op == "MatMul")
+
+
+def _assert_matches_decode(nbest, generate, row):
+    assert [h["response"] for h in nbest] == generate["responses"][row]
+    assert [h["score"] for h in nbest] == pytest.approx(generate["scores"][row], abs=1e-4)
+    # The length penalty's eq. 4, from the served parts.
+    a = float(FLAG["length_penalty"])
+    expected = [
+        f / n**a + 0.8 * r / h["message_length"] ** a + 0.6 * (n - 1)
+        for f, r, n, h in zip(
+            generate["forward_log_prob"][row],
+            generate["reverse_log_prob"][row],
+            generate["lengths"][row],
+            nbest,
+        )
+    ]
+    assert generate["scores"][row] == pytest.approx(expected, abs=1e-4)
+    n = int(FLAG["no_repeat_ngram_size"])
+    for words in (h["response"].split() for h in nbest):
+        grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+        assert len(grams) == len(set(grams)), words

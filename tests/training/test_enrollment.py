@@ -36,7 +36,7 @@ def _enroll(model_dir, output_dir, text, *flags):
         f"--text={text}",
         f"--output_dir={output_dir}",
         "--eval_every=25",
-        "--max_steps=300",
+        "--max_steps=100",
         "--learning_rate=0.03",
         *flags,
     )
@@ -65,7 +65,7 @@ def _source_and_lengths(model_dir):
     return source, pipeline.Lengths(**source.experiment.lengths)
 
 
-def test_dev_triples_and_a_curve(trained, tmp_path, capsys):
+def test_dev_triples_and_a_curve_on_an_attention_model(trained, tmp_path):
     text = tmp_path / "yorick.tsv"  # a monologue TSV: only YORICK's rows are used
     text.write_text(
         "speaker\ttext\n"
@@ -77,7 +77,7 @@ def test_dev_triples_and_a_curve(trained, tmp_path, capsys):
         "speaker\tcontext\tmessage\tresponse\n"
         + "".join(f"{SPEAKER}\t\tthe night\t{line}\n" for line in _yorick_lines(12, seed=9))
     )
-    source, lengths = _source_and_lengths(trained / "mtask_m")
+    source, lengths = _source_and_lengths(trained / "attention")
     config = enrollment.EnrollConfig(max_steps=100, eval_every=25, learning_rate=0.03)
     record = enrollment.enroll_speaker(
         source,
@@ -97,6 +97,20 @@ def test_dev_triples_and_a_curve(trained, tmp_path, capsys):
     assert record["perplexity_after"] < record["perplexity_before"]
     assert (tmp_path / "out/enroll_curve.png").stat().st_size > 1000
     assert "lines of text | perplexity" in enrollment.summary(record)
+    # The attention model's W_a and W_c keep their bits (only the speaker's row is
+    # trained); the enrolled model decodes as the new speaker.
+    assert _attention_weights(trained, tmp_path / "out")[1] == []
+    assert _generate(tmp_path / "out", [SPEAKER], ["good night"])["responses"][0][0]
+
+
+def _attention_weights(trained, output):
+    """The attention model's attention weights, and those enrolment into `output` changed."""
+    model = json.loads((output / "model.json").read_text())
+    assert (model["attention"], model["dropout"]) == ("luong", 0.2)
+    before, after = _checkpoint_values(trained / "attention"), _checkpoint_values(output)
+    attention = [n for n in before if ".attention." in n]
+    assert attention  # W_a and W_c
+    return attention, [n for n in attention if after[n].tobytes() != before[n].tobytes()]
 
 
 def test_adapt_decoder_on_a_seq2seq_model_is_stage_2_for_the_speaker(trained, tmp_path):
@@ -288,30 +302,22 @@ def test_only_the_new_speaker_row_changes_and_a_running_server_answers_as_them(t
         server.stop()
 
 
-@pytest.mark.parametrize("adapt", ["speaker", "decoder"])
-def test_an_attention_model_enrols_in_both_modes(trained, tmp_path, adapt):
+def test_an_attention_model_adapts_its_attention_with_the_decoder(trained, tmp_path):
+    # (--adapt=speaker on the attention model: the curve test above.)
     text = tmp_path / "yorick.txt"
     text.write_text("\n".join(_yorick_lines(60)) + "\n")
     source, lengths = _source_and_lengths(trained / "attention")
     config = enrollment.EnrollConfig(max_steps=40, eval_every=20, learning_rate=0.03)
-    speaker_text = enrollment.read_speaker_text(text, SPEAKER)
-    output = tmp_path / adapt
-    if adapt == "speaker":
-        record = enrollment.enroll_speaker(source, speaker_text, output, lengths, config, print)
-    else:
-        general = trained / "data/train.tsv"
-        general_rows = (records.read_triples(general)[0], general)
-        record = enrollment.enroll_decoder(
-            source, speaker_text, output, lengths, config, print, general_rows
-        )
+    general = trained / "data/train.tsv"
+    record = enrollment.enroll_decoder(
+        source,
+        enrollment.read_speaker_text(text, SPEAKER),
+        tmp_path / "decoder",
+        lengths,
+        config,
+        print,
+        (records.read_triples(general)[0], general),
+    )
     assert record["perplexity_after"] < record["perplexity_before"]
-    model = json.loads((output / "model.json").read_text())
-    assert (model["attention"], model["dropout"]) == ("luong", 0.2)
-    before, after = _checkpoint_values(trained / "attention"), _checkpoint_values(output)
-    attention = [n for n in before if ".attention." in n]
-    assert attention  # W_a and W_c, kept in speaker mode, trained with the decoder
-    changed = [n for n in attention if after[n].tobytes() != before[n].tobytes()]
-    assert changed == ([] if adapt == "speaker" else attention)
-    if adapt == "speaker":
-        # (A model enrolled with --adapt=decoder decodes: the test above.)
-        assert _generate(output, [SPEAKER], ["good night"])["responses"][0][0]
+    attention, changed = _attention_weights(trained, tmp_path / "decoder")
+    assert changed == attention  # W_a and W_c are trained with the decoder
