@@ -324,7 +324,8 @@ def split_corpus(
     if source is None:
         return PreparedData(train, monologue, dev, test, counts, per_target)
     own, others = _texts_of(source, targets)
-    dropped = {target: count_by_speaker(monologue).get(target, 0) for target in sorted(targets)}
+    turns = count_by_speaker(monologue)
+    dropped = {target: turns.get(target, 0) for target in sorted(targets)}
     return PreparedData(train, own, dev, test, counts, per_target, dropped, others)
 
 

@@ -184,21 +184,16 @@ def _configuration(protocol, work_dir, configuration):
 
     where = steps_lib.layout(work_dir, configuration and configuration.name)
     extra = _read_json(where.eval / "extra" / "metrics.json")
-    names = ["", *(d.name for d in protocol.decodings)]
+    read = lambda name: _read_json(where.evaluation("test", name) / "metrics.json")
+    decoded = {d.name: read(d.name) for d in protocol.decodings}
     if configuration is None:
+        # [decode]'s measures: the merged dev and test evaluation, test's per-system ones.
         main, _ = _main_evaluation(work_dir)
         perplexity = _merged(extra, main) if (extra or main) else None
-        decoded = {
-            name: _read_json(where.evaluation("test", name) / "metrics.json") for name in names
-        }
-        decoded[""] = main
-        return Configuration("main", protocol.train.label, perplexity, decoded)
-    decoded = (
-        {name: _read_json(where.evaluation("test", name) / "metrics.json") for name in names}
-        if configuration.decoded
-        else {}
-    )
-    return Configuration(configuration.name, configuration.label, extra, decoded)
+        return Configuration("main", protocol.train.label, perplexity, {"": main, **decoded})
+    if not configuration.decoded:
+        return Configuration(configuration.name, configuration.label, extra, {})
+    return Configuration(configuration.name, configuration.label, extra, {"": read(""), **decoded})
 
 
 def configurations(protocol, work_dir):

@@ -179,16 +179,7 @@ class _Builder:
             steps=steps,
             eval_every=t.eval_every,
         )
-        what = f"train {where.prefix}{name} (stage 1)"
-        return Step(
-            where.step(f"train_{name}"),
-            what,
-            argv,
-            "train",
-            steps,
-            (where.models / name,),
-            ("prepare",),
-        )
+        return self._training_step(where, name, "stage 1", argv, steps, ("prepare",))
 
     def stage2(self, where, flags, name, variant, source, *args):
         t = self.protocol.train
@@ -208,15 +199,14 @@ class _Builder:
         units = t.stage2_max_steps * (
             len(self.protocol.data.targets) if variant == "mtask_s" else 1
         )
-        what = f"train {where.prefix}{name} (stage 2 from {source})"
+        after = (where.step(f"train_{source}"),)
+        return self._training_step(where, name, f"stage 2 from {source}", argv, units, after)
+
+    @staticmethod
+    def _training_step(where, name, stage, argv, units, after):
+        what = f"train {where.prefix}{name} ({stage})"
         return Step(
-            where.step(f"train_{name}"),
-            what,
-            argv,
-            "train",
-            units,
-            (where.models / name,),
-            (where.step(f"train_{source}"),),
+            where.step(f"train_{name}"), what, argv, "train", units, (where.models / name,), after
         )
 
     def control(self, where, flags):
