@@ -33,6 +33,12 @@ def test_word_counts_are_the_split_words_counted_across_batches(batch_size):
     assert counts["good"] == 3 and counts["café"] == 2 and counts[","] == 3
 
 
+def test_a_repeated_text_counts_once_for_each_time_it_occurs():
+    # count_words splits each distinct text once; its words still count per occurrence.
+    texts = ["good night", "good night", "sir", "good night"]
+    assert tokenizer_lib.count_words(texts, batch_size=1) == {"good": 3, "night": 3, "sir": 1}
+
+
 def test_words_are_case_folded_and_punctuation_split():
     words = tokenizer_lib.split_words(tf.constant(["Good morrow, SIR! Don't café."]))
     assert [w.decode() for w in words[0].numpy()] == [
@@ -111,6 +117,32 @@ def test_pipeline_batches_and_reverse_examples(tokenizer):
     batch = next(iter(pipeline.evaluation_dataset(forward, 2)))
     assert batch["source"].shape[0] == 2 and batch["speaker"].numpy().tolist() == [0, 1]
     assert batch["target_in"].dtype == tf.int32
+
+
+def test_triples_sharing_texts_encode_as_each_row_alone(tokenizer):
+    # A turn is one triple's response, the next one's message and the one after's
+    # context; encode_triples encodes each distinct text once and gathers its rows.
+    turns = ["good morrow , sir", "good night", "sweet prince", "zounds", "good night"]
+    triples = [records.Triple("A", *turns[i : i + 3]) for i in range(3)]
+    triples.append(records.Triple("B", "", "sir", "good night"))
+    lengths = pipeline.Lengths(max_source_length=4, max_target_length=3)
+    for reverse in (False, True):
+        examples = pipeline.encode_triples(tokenizer, triples, [0, 0, 0, 1], lengths, reverse)
+        for row, t in enumerate(triples):
+            if reverse:
+                source = tokenizer.encode(tf.constant([t.response]))[:, -4:]
+                target = tokenizer.encode_target(tf.constant([t.message]), 3)
+            else:
+                source = tokenizer.encode_source(tf.constant([t.context]), tf.constant([t.message]), 4)
+                target = tokenizer.encode_target(tf.constant([t.response]), 3)
+            assert examples["source"][row].numpy().tolist() == source[0].numpy().tolist()
+            assert examples["target_in"][row].numpy().tolist() == target[0][0].numpy().tolist()
+            assert examples["target_out"][row].numpy().tolist() == target[1][0].numpy().tolist()
+    monologue = pipeline.encode_monologue(
+        tokenizer, [records.Monologue("A", t) for t in turns], [0] * 5, lengths
+    )
+    assert monologue["source"].to_list() == tokenizer.encode(tf.constant(turns))[:, :4].to_list()
+    assert monologue["target_out"].to_list()[1] == examples["target_out"].to_list()[0]
 
 
 def test_unknown_speaker_is_named():

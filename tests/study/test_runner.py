@@ -70,7 +70,7 @@ def test_the_steps_follow_the_protocol():
     by_name = {s.name: s for s in steps}
     mtask_s = by_name["train_mtask_s"].command()
     assert "--nopretrain" in mtask_s and "--init_from=runs/x/models/baseline" in mtask_s
-    assert "--mixed_precision=bf16" in mtask_s
+    assert "--flagfile=configs/attention.flags" in mtask_s  # [train] flags
     control = by_name["train_control"].command()
     for stage2 in (mtask_s, control, by_name["train_mtask_m"].command()):
         assert "--learning_rate=0.0005" in stage2  # [train] stage2_flags
