@@ -122,11 +122,11 @@ class Tokenizer(tf.Module):
         return tf.cast(self._word_to_id.lookup(words), tf.int32)
 
     def encode_source(self, contexts, messages, max_length):
-        """`join_source` of the texts: string [batch], [batch] -> ragged int32 [batch, (<= max_length)]."""
+        """`join_source` of the texts. string [batch] twice -> ragged int32 [batch, (words)]."""
         return join_source(self.encode(contexts), self.encode(messages), max_length)
 
     def encode_target(self, texts, max_length):
-        """`target_pair` of the texts: (target_in, target_out), ragged int32 [batch, (<= max_length)]."""
+        """`target_pair` of the texts: (target_in, target_out), ragged int32 [batch, (words)]."""
         return target_pair(self.encode(texts), max_length)
 
     def tokens(self, ids):

@@ -133,7 +133,9 @@ def test_triples_sharing_texts_encode_as_each_row_alone(tokenizer):
                 source = tokenizer.encode(tf.constant([t.response]))[:, -4:]
                 target = tokenizer.encode_target(tf.constant([t.message]), 3)
             else:
-                source = tokenizer.encode_source(tf.constant([t.context]), tf.constant([t.message]), 4)
+                source = tokenizer.encode_source(
+                    tf.constant([t.context]), tf.constant([t.message]), 4
+                )
                 target = tokenizer.encode_target(tf.constant([t.response]), 3)
             assert examples["source"][row].numpy().tolist() == source[0].numpy().tolist()
             assert examples["target_in"][row].numpy().tolist() == target[0][0].numpy().tolist()
