@@ -17,9 +17,19 @@ their monologue, from a TSV with `speaker` and `text` columns or, with
 --monologue_speaker, plain text (one text per line); their own turns outside
 dev and test are then dropped, as in the paper:
 
-  python -m mtask_tf.prepare --corpus=turns \
-      --turns=startrek_turns.tsv.gz --targets=tng:PICARD,tos:KIRK \
+  python -m mtask_tf.prepare --corpus=turns \\
+      --turns=startrek_turns.tsv.gz --targets=tng:PICARD,tos:KIRK \\
       --monologue=startrek_logs.tsv.gz --output_dir=data/startrek
+
+A speaker kept out of training entirely, to enrol into a trained model later
+from their texts alone (`python -m mtask_tf.enroll`): every conversation they
+speak in is held out; their triples go to newcomers/dev.tsv and
+newcomers/test.tsv, their texts from the --monologue files to
+newcomers/monologue.tsv:
+
+  python -m mtask_tf.prepare --corpus=turns \\
+      --turns=startrek_turns.tsv.gz --targets=tng:PICARD,tos:KIRK \\
+      --monologue=startrek_logs.tsv.gz --newcomers=ds9:SISKO --output_dir=data/startrek
 
 Bad input stops with `file:line: problem` on stderr and exit status 1;
 --skip_bad_lines skips bad lines of turn and monologue files instead
@@ -118,6 +128,13 @@ _MONOLOGUE_SPEAKER = flags.DEFINE_string(
     "monologue_speaker",
     None,
     "With --monologue: the files are plain text, every line a text of this target.",
+)
+_NEWCOMERS = flags.DEFINE_list(
+    "newcomers",
+    None,
+    "Speakers kept out of training, to enrol later from their texts in the --monologue "
+    "files: every conversation they speak in is held out, and their triples and texts go "
+    "to newcomers/dev.tsv, newcomers/test.tsv and newcomers/monologue.tsv.",
 )
 _SEED = flags.DEFINE_integer("seed", 0, "Seeds the conversation hash.")
 _SKIP_BAD_LINES = flags.DEFINE_bool(
@@ -242,6 +259,7 @@ def _arguments() -> dict:
         "test_values",
         "monologue",
         "monologue_speaker",
+        "newcomers",
         "seed",
         "skip_bad_lines",
         "max_line_chars",
@@ -284,6 +302,12 @@ def _print_summary(summary: dict, output_dir: str) -> None:
         f"{conversations['test']} test conversations with targets)."
     )
     print(preparation.target_table(summary), end="")
+    for name, n in summary["newcomers"].items():
+        print(
+            f"Newcomer {name}: kept out of training ({n['conversations']} more conversations "
+            f"held out); {n['monologue']} texts, {n['dev']} dev and {n['test']} test triples "
+            f"in {output_dir}/newcomers/."
+        )
 
 
 def main(argv):
@@ -314,6 +338,7 @@ def main(argv):
             _arguments(),
             _MAX_LINE_CHARS.value,
             source or None,
+            _NEWCOMERS.value or (),
         )
     _print_summary(summary, _OUTPUT_DIR.value)
     return 0

@@ -18,6 +18,13 @@ test are neither general data nor monologue: they are dropped and counted in
 summary.json, so that training never sees a target in conversation, as in the
 paper. The texts of speakers who are not targets are dropped and counted too.
 
+Newcomers (`prepare --newcomers`, with texts of their own) are speakers kept
+out of training entirely, to be enrolled into a trained model later
+(`mtask_tf.enroll`): every conversation they speak in is held out (with a
+`column` group under the hash rule, its whole group), their triples there go
+to `newcomers/dev.tsv` or `newcomers/test.tsv` and their texts to
+`newcomers/monologue.tsv`, never to the files training reads.
+
 Split rules: `hash` holds out `heldout_fraction` of the conversations in which
 each target speaks (ranked by a hash of the conversation id and the seed), or,
 with `column`, of the groups of conversations that share its value (e.g.
@@ -48,6 +55,7 @@ from mtask_tf.data.records import Turn
 
 SPLIT_RULES = ("hash", "column")
 DATA_FILES = ("train.tsv", "monologue.tsv", "dev.tsv", "test.tsv", "summary.json", "README")
+NEWCOMER_FILES = ("newcomers/dev.tsv", "newcomers/test.tsv", "newcomers/monologue.tsv")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,6 +130,11 @@ class PreparedData:
     # (outside dev and test) and the source's texts of other speakers.
     target_turns_dropped: dict[str, int] | None = None
     other_monologue_speakers: dict[str, int] | None = None
+    # Speakers kept out of training for enrolment: their triples and texts.
+    newcomer_dev: list[Triple] = dataclasses.field(default_factory=list)
+    newcomer_test: list[Triple] = dataclasses.field(default_factory=list)
+    newcomer_monologue: list[Monologue] = dataclasses.field(default_factory=list)
+    newcomer_conversations: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 def conversation_runs(turns: list[Turn]) -> list[list[Turn]]:
@@ -279,28 +292,67 @@ def heldout_conversations(
     return heldout, test
 
 
-def _texts_of(source: MonologueSource, targets) -> tuple[list[Monologue], dict[str, int]]:
-    """(the targets' texts, {other speaker: texts}) of a monologue source."""
+def _texts_of(source: MonologueSource, targets, newcomers=()) -> tuple[list, list, dict]:
+    """(the targets' texts, the newcomers' texts, {other speaker: texts}) of a source."""
     own = [m for m in source.rows if m.speaker in targets]
-    others = collections.Counter(m.speaker for m in source.rows if m.speaker not in targets)
-    return own, dict(sorted(others.items()))
+    new = [m for m in source.rows if m.speaker in newcomers]
+    known = set(targets) | set(newcomers)
+    others = collections.Counter(m.speaker for m in source.rows if m.speaker not in known)
+    return own, new, dict(sorted(others.items()))
+
+
+def _newcomer_conversations(corpus, config, newcomers, heldout, test_ids):
+    """Every conversation a newcomer speaks in, held out; returns (held out, test).
+
+    Under the hash rule with a column, whole groups are held out. Conversations
+    already held out keep their dev or test; `test_fraction` of the others'
+    groups (by hash) go to test.
+    """
+    spoken_in = _target_conversations(corpus.turns, newcomers)
+    grouped = config.rule == "hash" and config.column
+    group_of = _column_values(corpus.turns, corpus.conversation_columns, config) if grouped else {}
+    key = lambda c: (group_of[c],) if grouped else c
+    keys = {key(c) for ids in spoken_in.values() for c in ids}
+    new = {c for c in _all_conversations(corpus) if key(c) in keys} - heldout
+    open_keys = sorted({key(c) for c in new})
+    test_keys = _pick_per_target(
+        {"": open_keys}, config.test_fraction, config.seed, "newcomer", False
+    )
+    return heldout | new, test_ids | {c for c in new if key(c) in test_keys}
+
+
+def _all_conversations(corpus: TurnCorpus) -> dict:
+    return dict.fromkeys(t.conversation for t in corpus.turns)
 
 
 def split_corpus(
-    corpus: TurnCorpus, targets, config: SplitConfig, source: MonologueSource | None = None
+    corpus: TurnCorpus,
+    targets,
+    config: SplitConfig,
+    source: MonologueSource | None = None,
+    newcomers=(),
 ) -> PreparedData:
-    """Builds train, monologue, dev and test records from a corpus (and a monologue source)."""
-    targets = set(targets)
+    """Builds train, monologue, dev and test records from a corpus (and a monologue source).
+
+    `newcomers`: speakers kept out of training (see the module docstring); they
+    need a `source` with their texts.
+    """
+    targets, newcomers = set(targets), set(newcomers)
     check_targets(sorted(targets), corpus.turns)
+    _check_newcomers(newcomers, targets, corpus, source)
     spoken_in = _target_conversations(corpus.turns, targets)
     heldout, test_ids = heldout_conversations(corpus, targets, config, spoken_in)
-    train, monologue, dev, test = [], [], [], []
+    targets_heldout = heldout
+    if newcomers:
+        heldout, test_ids = _newcomer_conversations(corpus, config, newcomers, heldout, test_ids)
+    train, monologue, dev, test, new_dev, new_test = [], [], [], [], [], []
     for run in conversation_runs(corpus.turns):
         conversation = run[0].conversation
         triples = make_triples(run)
         if conversation in heldout:
-            into = test if conversation in test_ids else dev
-            into.extend(t for t in triples if t.speaker in targets)
+            in_test = conversation in test_ids
+            (test if in_test else dev).extend(t for t in triples if t.speaker in targets)
+            (new_test if in_test else new_dev).extend(t for t in triples if t.speaker in newcomers)
         else:
             train.extend(t for t in triples if t.speaker not in targets)
             monologue.extend(Monologue(t.speaker, t.text) for t in run if t.speaker in targets)
@@ -309,7 +361,7 @@ def split_corpus(
     counts = {
         "total": len({t.conversation for t in corpus.turns}),
         "heldout": len(heldout),
-        "test": len(test_ids),
+        "test": len(test_ids & with_targets),
         "dev": len((heldout & with_targets) - test_ids),
     }
     per_target = {
@@ -323,10 +375,33 @@ def split_corpus(
     }
     if source is None:
         return PreparedData(train, monologue, dev, test, counts, per_target)
-    own, others = _texts_of(source, targets)
+    own, new, others = _texts_of(source, targets, newcomers)
     turns = count_by_speaker(monologue)
     dropped = {target: turns.get(target, 0) for target in sorted(targets)}
-    return PreparedData(train, own, dev, test, counts, per_target, dropped, others)
+    newcomer_counts = {
+        n: len(set(ids) - targets_heldout)
+        for n, ids in sorted(_target_conversations(corpus.turns, newcomers).items())
+    }
+    return PreparedData(
+        train, own, dev, test, counts, per_target, dropped, others,
+        new_dev, new_test, new, newcomer_counts,
+    )  # fmt: skip
+
+
+def _check_newcomers(newcomers, targets, corpus, source) -> None:
+    if not newcomers:
+        return
+    if newcomers & targets:
+        raise DataError(f"{sorted(newcomers & targets)} given as targets and as newcomers")
+    if source is None:
+        raise DataError(
+            "newcomers are kept out of training and enrolled from texts of their own: "
+            "give --monologue files with their texts"
+        )
+    try:
+        check_targets(sorted(newcomers), corpus.turns)
+    except DataError as e:
+        raise DataError(str(e).replace("target speaker", "newcomer", 1)) from None
 
 
 def drop_long_records(
@@ -344,11 +419,15 @@ def drop_long_records(
         return len("\t".join(fields)) <= max_line_chars
 
     kept, dropped = {}, {}
-    for name in ("train", "monologue", "dev", "test"):
+    newcomers = _NEWCOMER_FIELDS if data.newcomer_conversations else ()
+    for name in ("train", "monologue", "dev", "test", *newcomers):
         rows = getattr(data, name)
         kept[name] = [row for row in rows if fits(row)]
         dropped[name] = len(rows) - len(kept[name])
     return dataclasses.replace(data, **kept), dropped
+
+
+_NEWCOMER_FIELDS = ("newcomer_dev", "newcomer_test", "newcomer_monologue")
 
 
 def _fix_hint(config: SplitConfig) -> str:
@@ -391,6 +470,24 @@ def check_prepared(data: PreparedData, targets, config: SplitConfig) -> None:
                 f"target {target!r} has no dev triples ({where}; "
                 "a triple needs two turns before theirs); " + _fix_hint(config)
             )
+
+
+def check_newcomers_data(data: PreparedData) -> None:
+    """Raises `DataError` if a newcomer lacks texts, dev or test triples."""
+    have = {
+        what: collections.Counter(r.speaker for r in getattr(data, f"newcomer_{what}"))
+        for what in ("monologue", "dev", "test")
+    }
+    for name, conversations in data.newcomer_conversations.items():
+        if not have["monologue"][name]:
+            raise DataError(f"newcomer {name!r} has no text in the --monologue files")
+        for split in ("dev", "test"):
+            if not have[split][name]:
+                raise DataError(
+                    f"newcomer {name!r} has no {split} triples (they speak in "
+                    f"{conversations} conversations besides the targets' held-out ones; "
+                    "a triple needs two turns before theirs)"
+                )
 
 
 def count_by_speaker(rows) -> dict[str, int]:
@@ -450,6 +547,16 @@ def summarize(
             name: {"total": len(rows), "by_speaker": count_by_speaker(rows)}
             for name, rows in splits.items()
         },
+        "newcomers": {
+            name: {
+                "conversations": conversations,
+                **{
+                    what: sum(r.speaker == name for r in getattr(data, f"newcomer_{what}"))
+                    for what in ("dev", "test", "monologue")
+                },
+            }
+            for name, conversations in data.newcomer_conversations.items()
+        },
     }
 
 
@@ -500,6 +607,11 @@ def write_data_dir(output_dir: str, data: PreparedData, summary: dict) -> None:
     records.write_monologue(join("monologue.tsv"), data.monologue)
     records.write_triples(join("dev.tsv"), data.dev)
     records.write_triples(join("test.tsv"), data.test)
+    if data.newcomer_conversations:
+        os.makedirs(join("newcomers"), exist_ok=True)
+        records.write_triples(join(NEWCOMER_FILES[0]), data.newcomer_dev)
+        records.write_triples(join(NEWCOMER_FILES[1]), data.newcomer_test)
+        records.write_monologue(join(NEWCOMER_FILES[2]), data.newcomer_monologue)
     with open(join("summary.json"), "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=2, sort_keys=True, ensure_ascii=False)
         f.write("\n")
@@ -515,6 +627,7 @@ def prepare(
     arguments: dict | None = None,
     max_line_chars: int = records.DEFAULT_MAX_LINE_CHARS,
     source: MonologueSource | None = None,
+    newcomers=(),
 ) -> dict:
     """Splits `corpus` for `targets` and writes the data directory.
 
@@ -528,15 +641,17 @@ def prepare(
         so that the files read back with this limit.
       source: the targets' texts from files of their own (see the module
         docstring), or None for their turns.
+      newcomers: speakers kept out of training for enrolment (needs `source`).
 
     Returns:
       The summary written to summary.json.
     """
     if not targets:
         raise DataError("no target speakers given")
-    data = split_corpus(corpus, targets, config, source)
+    data = split_corpus(corpus, targets, config, source, newcomers)
     data, dropped_long = drop_long_records(data, max_line_chars)
     check_prepared(data, targets, config)
+    check_newcomers_data(data)
     summary = summarize(data, corpus, targets, config, arguments or {}, dropped_long, source)
     write_data_dir(output_dir, data, summary)
     return summary

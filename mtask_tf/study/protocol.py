@@ -36,6 +36,8 @@ class DataProtocol:
     heldout_fraction: float = 0.2
     # The targets' own texts (prepare --monologue) instead of their turns.
     monologue: tuple[str, ...] = ()
+    # Speakers kept out of training, to enrol later (prepare --newcomers).
+    newcomers: tuple[str, ...] = ()
     skip_bad_lines: bool = False
 
 

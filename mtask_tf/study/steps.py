@@ -145,6 +145,7 @@ class _Builder:
                 f"--split_column={p.split_column}",
                 *split,
                 *(["--monologue=" + ",".join(p.monologue)] if p.monologue else []),
+                *(["--newcomers=" + ",".join(p.newcomers)] if p.newcomers else []),
                 *(["--skip_bad_lines"] if p.skip_bad_lines else []),
                 f"--output_dir={self.data}",
             ),

@@ -20,6 +20,7 @@ def test_startrek_holds_out_whole_episodes_and_reads_the_logs_as_monologue():
     assert "--split=hash" in prepare and "--split_column=show,episode" in prepare
     assert "--monologue=../shared/data/conversations/startrek_logs.tsv.gz" in prepare
     assert "--skip_bad_lines" in prepare and len(protocol.data.turns) == 7
+    assert "--newcomers=ds9:SISKO" in prepare  # enrolled later from his logs alone
     assert not [a for a in prepare if a.startswith(("--dev_values", "--test_values"))]
 
 
