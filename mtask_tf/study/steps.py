@@ -16,6 +16,11 @@ Every step writes into the study's work directory:
     eval/extra/               evaluate --nodecode: control and scarcity systems
     models/<system>/mmi.<decoding>.json, eval/<decoding>_test/
                               each [[decoding]]: tuned and evaluated again on test
+    models/enrolled/<newcomer>_<adapt>/  each [data] newcomer enrolled into
+                              models/mtask_m from their texts alone (enroll
+                              --adapt=speaker and --adapt=decoder)
+    eval/newcomers/           evaluate --nodecode on data/newcomers/test.tsv:
+                              the baseline and every enrolled model
     ablation/<configuration>/ each [[ablation]] configuration: models/ (baseline,
                               persona, mtask_m, control, mtask_s), eval/extra
                               (perplexity of all four); when `decoded`, also the
@@ -67,6 +72,16 @@ class Step:
 
 def fraction_name(fraction):
     return f"mtask_m_monologue_{fraction:g}"
+
+
+ENROL_MODES = ("speaker", "decoder")
+# The most steps an enrolment may train (enroll's default), for the time estimate.
+_ENROL_STEPS = 1000
+
+
+def enrolled_name(newcomer, adapt):
+    """The enrolled model's system name: `ds9:SISKO`, speaker -> `ds9_SISKO_speaker`."""
+    return re.sub(r"[^A-Za-z0-9]+", "_", newcomer).strip("_") + "_" + adapt
 
 
 def steps_run(model_dir):
@@ -342,6 +357,53 @@ class _Builder:
             after=tuple(where.step(f"train_{s}") for s in systems),
         )
 
+    def enrolment(self):
+        """Each newcomer enrolled into MTASK-M both ways, then test perplexity."""
+        where, newcomers = layout(self.work_dir), self.data / "newcomers"
+        steps = []
+        for newcomer in self.protocol.data.newcomers:
+            for adapt in ENROL_MODES:
+                name = enrolled_name(newcomer, adapt)
+                steps.append(
+                    Step(
+                        f"enrol_{name}",
+                        f"enrol {newcomer} into MTASK-M from their texts (--adapt={adapt})",
+                        self.module(
+                            "mtask_tf.enroll",
+                            f"--model_dir={where.models / 'mtask_m'}",
+                            f"--speaker={newcomer}",
+                            f"--text={newcomers / 'monologue.tsv'}",
+                            f"--dev={newcomers / 'dev.tsv'}",
+                            f"--adapt={adapt}",
+                            *([f"--data_dir={self.data}"] if adapt == "decoder" else []),
+                            f"--output_dir={where.models / 'enrolled' / name}",
+                        ),
+                        "train",
+                        _ENROL_STEPS,
+                        after=(where.step("train_mtask_m"),),
+                    )
+                )
+        if not steps:
+            return []
+        systems = [f"baseline={where.models / 'baseline'}"] + [
+            f"{s.name[len('enrol_') :]}={where.models / 'enrolled' / s.name[len('enrol_') :]}"
+            for s in steps
+        ]
+        evaluate = Step(
+            "evaluate_newcomers",
+            "perplexity of the enrolled newcomers on their test triples",
+            self.module(
+                "mtask_tf.evaluate",
+                "--systems=" + ",".join(systems),
+                f"--data={newcomers / 'test.tsv'}",
+                f"--output_dir={where.eval / 'newcomers'}",
+                "--nodecode",
+            ),
+            "prepare",
+            after=(where.step("train_baseline"), *(s.name for s in steps)),
+        )
+        return [*steps, evaluate]
+
     def main_evaluation(self):
         """The main configuration's tuning and evaluation, with every decoding."""
         where = layout(self.work_dir)
@@ -382,6 +444,7 @@ def build(protocol, work_dir, python=sys.executable):
     steps = [builder.prepare(), *builder.training(layout(work_dir), protocol.train.flags, True)]
     for configuration in protocol.ablation:
         steps += builder.ablation_training(configuration)
+    steps += builder.enrolment()
     steps += builder.main_evaluation()
     for configuration in protocol.ablation:
         if configuration.decoded:

@@ -37,3 +37,26 @@ def test_the_split_fields_are_checked(tmp_path):
         path.write_text(head + data + tail)
         with pytest.raises(protocol_lib.ProtocolError, match=error):
             protocol_lib.load(path)
+
+
+def test_each_newcomer_is_enrolled_both_ways_into_mtask_m_then_measured_on_test():
+    protocol = protocol_lib.load("configs/study/startrek.toml")
+    steps = {s.name: s for s in steps_lib.build(protocol, "runs/x", python="python")}
+    newcomers = "runs/x/data/newcomers"
+    for adapt in ("speaker", "decoder"):
+        step = steps[f"enrol_ds9_SISKO_{adapt}"]
+        command = step.command()
+        assert step.after == ("train_mtask_m",) and f"--adapt={adapt}" in command
+        assert "--model_dir=runs/x/models/mtask_m" in command and "--speaker=ds9:SISKO" in command
+        assert f"--text={newcomers}/monologue.tsv" in command
+        assert f"--dev={newcomers}/dev.tsv" in command
+        assert ("--data_dir=runs/x/data" in command) == (adapt == "decoder")
+    evaluate = steps["evaluate_newcomers"].command()
+    assert f"--data={newcomers}/test.tsv" in evaluate and "--nodecode" in evaluate
+    assert (
+        "--systems=baseline=runs/x/models/baseline,"
+        "ds9_SISKO_speaker=runs/x/models/enrolled/ds9_SISKO_speaker,"
+        "ds9_SISKO_decoder=runs/x/models/enrolled/ds9_SISKO_decoder"
+    ) in evaluate
+    friends = steps_lib.build(protocol_lib.load("configs/study/friends.toml"), "runs/x")
+    assert not [s for s in friends if "enrol" in s.name or "newcomers" in s.name]
