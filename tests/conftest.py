@@ -22,29 +22,13 @@ GENERAL = ("ALICE", "BOB", "CAROL", "DAVE")
 TARGETS = ("HAMLET", "IAGO")
 
 
-# The longest test files start first, so that under pytest-xdist (make test:
-# three workers, a file per worker) they run beside the others instead of alone
-# at the end. Longest first, by their seconds in one run of the whole suite
-# (2026-12-07, AMD EPYC Zen 3: 217, 154, 139, 139, 91, 78, 78, 50).
-_LONGEST_FILES = (
-    "training/test_enrollment.py",
-    "study/test_runner.py",
-    "training/test_train_cli.py",
-    "export/test_export.py",
-    "benchmarks/test_benchmarks.py",
-    "decoding/test_decoding_cli.py",
-    "decoding/test_responder.py",
-    "decoding/test_decoding_options.py",
-)
-
-
-def _rank(item):
-    path = item.path.relative_to(REPO / "tests").as_posix()
-    return _LONGEST_FILES.index(path) if path in _LONGEST_FILES else len(_LONGEST_FILES)
+# The longest tests start first, so that under pytest-xdist (make test: two
+# workers) they run beside the others instead of alone at the end.
+_FIRST = ("test_smoke_study_runs_end_to_end_and_resumes",)
 
 
 def pytest_collection_modifyitems(items):
-    items.sort(key=_rank)  # stable: the rest keep their order
+    items.sort(key=lambda item: item.name not in _FIRST)
 
 
 def _sentence(rng):
