@@ -154,7 +154,9 @@ def test_beam_figures_on_a_tiny_model_are_consistent():
     assert result["rerank_full_list_s"] > 0
     bf16 = result["bf16"]
     assert bf16["max_score_error"] < 1e-4  # rescored: float32 scores
-    assert 0 < bf16["search_s"] < bf16["p50_s"] and 0 < bf16["rescore_s"]
+    # Separately timed parts: each is positive, but on a busy machine the search
+    # alone may take longer than a whole request timed at another moment.
+    assert 0 < bf16["search_s"] and 0 < bf16["p50_s"] and 0 < bf16["rescore_s"]
     assert 0 < bf16["distinct_prefixes"] < bf16["positions"]  # candidates share prefixes
     assert bf16["ratio_to_bound"] == pytest.approx(bf16["p50_s"] / result["bound_s"])
 
