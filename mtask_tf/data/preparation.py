@@ -301,28 +301,24 @@ def _texts_of(source: MonologueSource, targets, newcomers=()) -> tuple[list, lis
     return own, new, dict(sorted(others.items()))
 
 
-def _newcomer_conversations(corpus, config, newcomers, heldout, test_ids):
+def _newcomer_conversations(corpus, config, spoken_in, heldout, test_ids):
     """Every conversation a newcomer speaks in, held out; returns (held out, test).
 
-    Under the hash rule with a column, whole groups are held out. Conversations
+    `spoken_in` maps each newcomer to the conversations they speak in. Under
+    the hash rule with a column, whole groups are held out. Conversations
     already held out keep their dev or test; `test_fraction` of the others'
     groups (by hash) go to test.
     """
-    spoken_in = _target_conversations(corpus.turns, newcomers)
     grouped = config.rule == "hash" and config.column
     group_of = _column_values(corpus.turns, corpus.conversation_columns, config) if grouped else {}
     key = lambda c: (group_of[c],) if grouped else c
     keys = {key(c) for ids in spoken_in.values() for c in ids}
-    new = {c for c in _all_conversations(corpus) if key(c) in keys} - heldout
+    new = {t.conversation for t in corpus.turns if key(t.conversation) in keys} - heldout
     open_keys = sorted({key(c) for c in new})
     test_keys = _pick_per_target(
         {"": open_keys}, config.test_fraction, config.seed, "newcomer", False
     )
     return heldout | new, test_ids | {c for c in new if key(c) in test_keys}
-
-
-def _all_conversations(corpus: TurnCorpus) -> dict:
-    return dict.fromkeys(t.conversation for t in corpus.turns)
 
 
 def split_corpus(
@@ -343,8 +339,9 @@ def split_corpus(
     spoken_in = _target_conversations(corpus.turns, targets)
     heldout, test_ids = heldout_conversations(corpus, targets, config, spoken_in)
     targets_heldout = heldout
+    newcomers_in = _target_conversations(corpus.turns, newcomers)
     if newcomers:
-        heldout, test_ids = _newcomer_conversations(corpus, config, newcomers, heldout, test_ids)
+        heldout, test_ids = _newcomer_conversations(corpus, config, newcomers_in, heldout, test_ids)
     train, monologue, dev, test, new_dev, new_test = [], [], [], [], [], []
     for run in conversation_runs(corpus.turns):
         conversation = run[0].conversation
@@ -379,8 +376,7 @@ def split_corpus(
     turns = count_by_speaker(monologue)
     dropped = {target: turns.get(target, 0) for target in sorted(targets)}
     newcomer_counts = {
-        n: len(set(ids) - targets_heldout)
-        for n, ids in sorted(_target_conversations(corpus.turns, newcomers).items())
+        n: len(set(ids) - targets_heldout) for n, ids in sorted(newcomers_in.items())
     }
     return PreparedData(
         train, own, dev, test, counts, per_target, dropped, others,
