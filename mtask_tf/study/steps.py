@@ -360,10 +360,11 @@ class _Builder:
     def enrolment(self):
         """Each newcomer enrolled into MTASK-M both ways, then test perplexity."""
         where, newcomers = layout(self.work_dir), self.data / "newcomers"
-        steps = []
+        steps, enrolled = [], []
         for newcomer in self.protocol.data.newcomers:
             for adapt in ENROL_MODES:
                 name = enrolled_name(newcomer, adapt)
+                enrolled.append(name)
                 steps.append(
                     Step(
                         f"enrol_{name}",
@@ -386,8 +387,7 @@ class _Builder:
         if not steps:
             return []
         systems = [f"baseline={where.models / 'baseline'}"] + [
-            f"{s.name[len('enrol_') :]}={where.models / 'enrolled' / s.name[len('enrol_') :]}"
-            for s in steps
+            f"{name}={where.models / 'enrolled' / name}" for name in enrolled
         ]
         evaluate = Step(
             "evaluate_newcomers",
