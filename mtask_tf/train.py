@@ -103,9 +103,11 @@ _SEED = flags.DEFINE_integer("seed", 1, "Random seed (initialisation, shuffling)
 _MIXED_PRECISION = flags.DEFINE_enum(
     "mixed_precision",
     "none",
-    ["none", "bf16"],
+    ["none", "bf16", "auto"],
     "bf16: compute in bfloat16 with float32 weights (Keras mixed_bfloat16 policy); "
-    "about twice the matmul speed on CPUs with AVX-512 BF16 and on recent GPUs/TPUs.",
+    "about twice the matmul speed on CPUs with AVX-512 BF16 or AMX, but about three "
+    "times slower on CPUs without them, where TensorFlow emulates it. auto: bf16 where "
+    "the CPU has bfloat16 instructions, none elsewhere.",
 )
 _DISTRIBUTION = flags.DEFINE_enum(
     "distribution",
@@ -186,6 +188,21 @@ def _resolved_flags():
     return "".join(f.serialize() + "\n" for f in module_flags if f.serialize())
 
 
+def _mixed_precision():
+    """--mixed_precision with auto resolved for this CPU; the flag is set to it, so the
+    model directory's flags.txt records what ran."""
+    if _MIXED_PRECISION.value == "auto":
+        from mtask_tf.decoding import low_precision
+
+        native = low_precision.cpu_has_bfloat16()
+        flags.FLAGS.mixed_precision = "bf16" if native else "none"
+        _log(
+            f"--mixed_precision=auto: {flags.FLAGS.mixed_precision} (the CPU "
+            f"{'has' if native else 'has no'} bfloat16 instructions)"
+        )
+    return _MIXED_PRECISION.value
+
+
 def _configs():
     from mtask_tf.data import pipeline
     from mtask_tf.training import loop
@@ -246,7 +263,7 @@ def main(argv):
         lengths=lengths,
         train=train_config,
         distribution=_DISTRIBUTION.value,
-        mixed_precision=_MIXED_PRECISION.value,
+        mixed_precision=_mixed_precision(),
         init_from=_INIT_FROM.value,
         monologue_fraction=_MONOLOGUE_FRACTION.value,
         dropout=_DROPOUT.value,

@@ -14,16 +14,16 @@ from tests.study import test_report
 ABLATION = """
 [train]
 size_flags = "configs/demo.flags"
-flags = ["--mixed_precision=bf16", "--flagfile=configs/attention.flags"]
+flags = ["--mixed_precision=auto", "--flagfile=configs/attention.flags"]
 label = "+ dropout + attention"
 [[ablation]]
 name = "paper"
 label = "the paper's model"
-flags = ["--mixed_precision=bf16"]
+flags = ["--mixed_precision=auto"]
 decoded = true
 [[ablation]]
 name = "dropout"
-flags = ["--mixed_precision=bf16", "--dropout=0.2"]
+flags = ["--mixed_precision=auto", "--dropout=0.2"]
 [[decoding]]
 name = "guards"
 label = "beam, length penalty, no repeated bigram"

@@ -127,6 +127,16 @@ def test_single_task_variants_train(trained, variant):
     assert [name for name in _variables(trained / "mtask_m") if "autoencoder_optimizer" in name]
 
 
+def test_mixed_precision_auto_records_what_this_cpu_got(trained):
+    from mtask_tf.decoding import low_precision
+
+    # The `trained` fixture's attention model ran with --mixed_precision=auto.
+    expected = "bf16" if low_precision.cpu_has_bfloat16() else "none"
+    flags_text = (trained / "attention" / "flags.txt").read_text()
+    assert f"--mixed_precision={expected}\n" in flags_text
+    assert "--mixed_precision=auto" not in flags_text
+
+
 def test_mtask_s_trains_one_model_per_target_from_another_models_weights(trained, tmp_path):
     # MTASK-S: one model per target, each stage 2 only (--nopretrain) from the
     # baseline's converged stage 1 (--init_from), as the study trains it; then
