@@ -77,6 +77,13 @@ _ATTENTION = flags.DEFINE_enum(
     "input feeding, as in Li et al.'s persona code), so responses can draw on the words "
     "of their input. Recorded in model.json and read from there by every tool.",
 )
+_BIDIRECTIONAL = flags.DEFINE_bool(
+    "bidirectional",
+    False,
+    "A bidirectional encoder: --units/2 cells per layer read the input forwards and as "
+    "many backwards, joined, so every encoder output (what attention reads) knows the "
+    "words on both sides of it. Not in the paper. Recorded in model.json.",
+)
 _MAX_SOURCE = flags.DEFINE_integer(
     "max_source_length", 40, "Encoder tokens kept (the last ones of `context EOS message`)."
 )
@@ -164,6 +171,11 @@ def _validate():
             "the reverse model has no speaker information and no "
             "autoencoder: use --model=seq2seq --nomultitask "
             "(configs/reverse.flags)"
+        )
+    if _BIDIRECTIONAL.value and _UNITS.value % 2:
+        raise app.UsageError(
+            f"--bidirectional splits --units between two directions: it must be even, "
+            f"got {_UNITS.value}"
         )
     if not 0 <= _DROPOUT.value < 1:
         raise app.UsageError(f"--dropout must be in [0, 1), got {_DROPOUT.value}")
@@ -268,6 +280,7 @@ def main(argv):
         monologue_fraction=_MONOLOGUE_FRACTION.value,
         dropout=_DROPOUT.value,
         attention=_ATTENTION.value,
+        bidirectional=_BIDIRECTIONAL.value,
     )
     model_dir = pathlib.Path(_MODEL_DIR.value)
     runs = (

@@ -17,9 +17,10 @@ class ModelConfig:
 
     `num_speakers == 0` builds models without speaker embeddings (SEQ2SEQ,
     MTASK-S and the reverse model); a positive number builds the persona model
-    of MTASK-M. `dropout` and `attention` are options beyond the paper's text
-    (Li et al.'s persona code had both); at their defaults the model is the
-    paper's, and model.json leaves them out, as files written before them do.
+    of MTASK-M. `dropout`, `attention` and `bidirectional` (the encoder) are
+    options beyond the paper's text (Li et al.'s persona code had the first
+    two); at their defaults the model is the paper's, and model.json leaves
+    them out, as files written before them do.
     """
 
     vocabulary_size: int
@@ -31,6 +32,7 @@ class ModelConfig:
     init_scale: float = 0.1
     dropout: float = 0.0
     attention: str = "none"
+    bidirectional: bool = False
 
     def save(self, path):
         pathlib.Path(path).write_text(json.dumps(self.to_record(), indent=2) + "\n")
@@ -48,7 +50,7 @@ class ModelConfig:
         return cls(**json.loads(pathlib.Path(path).read_text()))
 
 
-_OPTIONAL_FIELDS = ("dropout", "attention")
+_OPTIONAL_FIELDS = ("dropout", "attention", "bidirectional")
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(ModelConfig)}
 
 
@@ -92,6 +94,7 @@ def _encoder(config, name):
         config.num_layers,
         config.init_scale,
         config.dropout,
+        config.bidirectional,
         name=name,
     )
 

@@ -23,6 +23,11 @@ class Encoder(keras.layers.Layer):
         init_scale: uniform initialisation range.
         dropout: in training, the share of units zeroed in the word embeddings
             and between LSTM layers.
+        bidirectional: two stacks of `units / 2` cells each, one reading the
+            source forwards and one backwards; each output and each layer's
+            final (h, c) is the two directions' concatenated, so the decoder
+            sees the same shapes as with one direction. An option beyond the
+            paper's text.
 
     Example:
     >>> encoder = Encoder(vocabulary_size=10, embedding_dim=4, units=8, num_layers=2)
@@ -37,10 +42,14 @@ class Encoder(keras.layers.Layer):
         num_layers,
         init_scale=0.1,
         dropout=0.0,
+        bidirectional=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if bidirectional and units % 2:
+            raise ValueError(f"a bidirectional encoder needs an even number of units, got {units}")
         self.dropout = dropout
+        self.bidirectional = bidirectional
         self.vocabulary_size = vocabulary_size
         self.embedding_dim = embedding_dim
         self.units = units
@@ -50,17 +59,28 @@ class Encoder(keras.layers.Layer):
         self.embedding = keras.layers.Embedding(
             vocabulary_size, embedding_dim, embeddings_initializer=initializer, name="embedding"
         )
-        self.lstm = lstm.LSTMStack(units, num_layers, init_scale, dropout, name="lstm")
+        direction_units = units // 2 if bidirectional else units
+        self.lstm = lstm.LSTMStack(direction_units, num_layers, init_scale, dropout, name="lstm")
+        self.backward_lstm = (
+            lstm.LSTMStack(direction_units, num_layers, init_scale, dropout, name="backward_lstm")
+            if bidirectional
+            else None
+        )
 
     def build(self, source_shape):
         self.embedding.build(source_shape)
-        self.lstm.build(tuple(source_shape) + (self.embedding_dim,))
+        for stack in (self.lstm, self.backward_lstm):
+            if stack is not None:
+                stack.build(tuple(source_shape) + (self.embedding_dim,))
 
     def call(self, source, training=None):
         """int [batch, time] -> outputs [batch, time, units], final (h, c) of each layer."""
         mask = tf.not_equal(source, vocabulary.PAD_ID)
         embedded = lstm.drop(self.embedding(source), self.dropout, training)
-        return self.lstm(embedded, step_mask=mask, training=training)
+        outputs, states = self.lstm(embedded, step_mask=mask, training=training)
+        if self.backward_lstm is None:
+            return outputs, states
+        return _with_backward(self.backward_lstm, embedded, mask, outputs, states, training)
 
     def get_config(self):
         config = super().get_config()
@@ -71,5 +91,23 @@ class Encoder(keras.layers.Layer):
             num_layers=self.num_layers,
             init_scale=self.init_scale,
             dropout=self.dropout,
+            bidirectional=self.bidirectional,
         )
         return config
+
+
+def _with_backward(stack, embedded, mask, outputs, states, training):
+    """The forward direction's outputs and states joined by `stack` run on each row reversed.
+
+    Rows are padded at the end: each row's real tokens are reversed in place
+    (tf.reverse_sequence), so the padding stays behind them and the backward
+    final state is the one after the row's first token.
+    """
+    lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
+    reverse = lambda x: tf.reverse_sequence(x, lengths, seq_axis=1, batch_axis=0)
+    backward_outputs, backward_states = stack(reverse(embedded), step_mask=mask, training=training)
+    joined = [
+        (tf.concat([h, bh], axis=-1), tf.concat([c, bc], axis=-1))
+        for (h, c), (bh, bc) in zip(states, backward_states)
+    ]
+    return tf.concat([outputs, reverse(backward_outputs)], axis=-1), joined

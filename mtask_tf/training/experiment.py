@@ -48,6 +48,7 @@ class Settings:
     # Options beyond the paper's text (builders.ModelConfig).
     dropout: float = 0.0
     attention: str = "none"
+    bidirectional: bool = False
 
     def describe(self):
         """The settings a restarted run must keep (sizes may not change mid-run)."""
@@ -96,6 +97,7 @@ def _write_metadata(data, model_dir, settings, flags_text, log):
         init_scale=settings.init_scale,
         dropout=settings.dropout,
         attention=settings.attention,
+        bidirectional=settings.bidirectional,
     )
     model_dir_lib.write_or_check(
         model_dir, model_dir_lib.MODEL_CONFIG, model_dir_lib.to_json(config.to_record())

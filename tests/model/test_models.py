@@ -37,7 +37,11 @@ def test_one_decoder_object_serves_both_graphs():
 ATTENTION = dataclasses.replace(TINY, attention="luong")
 
 
-@pytest.mark.parametrize("config", [TINY, ATTENTION], ids=["plain", "attention"])
+@pytest.mark.parametrize(
+    "config",
+    [TINY, ATTENTION, dataclasses.replace(ATTENTION, bidirectional=True)],
+    ids=["plain", "attention", "bidirectional"],
+)
 def test_step_by_step_decoding_matches_teacher_forcing(config):
     models = builders.build_models(config, with_autoencoder=False)
     logits = models.seq2seq(BATCH)
@@ -117,6 +121,45 @@ def test_padding_does_not_change_the_encoder_state():
     assert not np.allclose(short[-1][0], different[-1][0])
 
 
+def test_bidirectional_encoder_joins_a_forward_and_a_backward_reading():
+    encoder = encoder_lib.Encoder(12, 4, 8, 2, bidirectional=True)
+    source = tf.constant([[5, 6, 3, 0, 0], [7, 8, 9, 10, 11]])
+    outputs, states = encoder(source)
+    assert outputs.shape == (2, 5, 8) and [h.shape for h, _ in states] == [(2, 8)] * 2
+    embedded = encoder.embedding(source)
+    forward, forward_states = encoder.lstm(embedded[:1, :3])
+    backward, backward_states = encoder.backward_lstm(tf.reverse(embedded[:1, :3], axis=[1]))
+    # Row 0's real tokens: the forward stack read left to right, the backward one
+    # right to left (its output at a token is after reading the tokens to its right).
+    np.testing.assert_allclose(outputs[:1, :3, :4], forward, atol=1e-6)
+    np.testing.assert_allclose(outputs[:1, :3, 4:], tf.reverse(backward, axis=[1]), atol=1e-6)
+    for (h, c), (fh, fc), (bh, bc) in zip(states, forward_states, backward_states):
+        np.testing.assert_allclose(h[:1], tf.concat([fh, bh], -1), atol=1e-6)
+        np.testing.assert_allclose(c[:1], tf.concat([fc, bc], -1), atol=1e-6)
+    # The padding after a row's tokens changes neither its outputs nor its state.
+    short_outputs, short_states = encoder(source[:1, :3])
+    np.testing.assert_allclose(outputs[:1, :3], short_outputs, atol=1e-6)
+    np.testing.assert_allclose(states[-1][0][:1], short_states[-1][0], atol=1e-6)
+
+
+def test_bidirectional_option_is_saved_and_builds_both_directions(tmp_path):
+    config = dataclasses.replace(ATTENTION, bidirectional=True)
+    config.save(tmp_path / "model.json")
+    assert builders.ModelConfig.load(tmp_path / "model.json") == config
+    ATTENTION.save(tmp_path / "plain.json")
+    assert "bidirectional" not in (tmp_path / "plain.json").read_text()
+    models = builders.build_models(config, with_autoencoder=True)
+    paths = [v.path for v in models.seq2seq.weights]
+    assert "encoder/backward_lstm/kernel_0" in paths
+    assert [p for p in paths if "lstm/kernel_0" in p and "encoder" in p] == [
+        "encoder/lstm/kernel_0",
+        "encoder/backward_lstm/kernel_0",
+    ]
+    assert models.seq2seq(BATCH).shape == models.seq2seq(BATCH, training=True).shape
+    with pytest.raises(ValueError, match="even number of units"):
+        encoder_lib.Encoder(12, 4, 7, 2, bidirectional=True)
+
+
 def test_persona_decoder_depends_on_the_speaker_and_plain_one_does_not():
     persona = builders.build_models(TINY, with_autoencoder=False).seq2seq
     plain = builders.build_models(
@@ -143,6 +186,7 @@ def test_weights_start_uniform_in_init_scale():
         decoder_lib.Decoder(12, 4, 8, 2, num_speakers=3, speaker_dim=4, init_scale=0.05),
         decoder_lib.Decoder(12, 4, 8, 2, dropout=0.2, attention="luong"),
         encoder_lib.Encoder(12, 4, 8, 2, dropout=0.2),
+        encoder_lib.Encoder(12, 4, 8, 2, bidirectional=True),
     ],
 )
 def test_get_config_round_trip(layer):

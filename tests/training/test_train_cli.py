@@ -60,7 +60,9 @@ def test_mtask_m_trains_both_stages_and_writes_everything(data_dir, tmp_path):
     with open(data_dir / "train.tsv", "a", encoding="utf-8") as f:
         f.write("ALICE\tonly two fields\n")
     model_dir = tmp_path / "mtask_m"
-    command = (data_dir, model_dir, "mtask_m", "--skip_bad_lines", *_FEW_STEPS)
+    # With the encoder options beyond the paper: both stages and decoding run them.
+    options = ("--bidirectional", "--attention=luong")
+    command = (data_dir, model_dir, "mtask_m", "--skip_bad_lines", *options, *_FEW_STEPS)
     result = _train(*command, check=True)
     assert "1 bad lines skipped" in result.stdout
     assert "stage 2 (multitask) begins" in result.stdout
@@ -76,7 +78,23 @@ def test_mtask_m_trains_both_stages_and_writes_everything(data_dir, tmp_path):
         "best/checkpoint",
     ):
         assert (model_dir / name).exists(), name
-    assert json.loads((model_dir / "model.json").read_text())["num_speakers"] == 6
+    model_config = json.loads((model_dir / "model.json").read_text())
+    assert model_config["num_speakers"] == 6 and model_config["bidirectional"] is True
+    saved = _variables(model_dir)
+    for encoder in ("encoder", "autoencoder_encoder"):
+        assert f"variables/{encoder}..backward_lstm..kernel_0/.ATTRIBUTES/VARIABLE_VALUE" in saved
+    decoded = tmp_path / "decoded.tsv"
+    run_module(
+        "mtask_tf.decode",
+        f"--model_dir={model_dir}",
+        f"--input={data_dir / 'dev.tsv'}",
+        f"--output={decoded}",
+        "--beam_size=2",
+        "--max_length=4",
+        check=True,
+    )
+    rows = [line.split("\t") for line in decoded.read_text().splitlines()[1:]]
+    assert rows and all(row[5] for row in rows)
     assert "--model=persona" in (model_dir / "flags.txt").read_text()
     assert {
         "seq2seq/loss",
