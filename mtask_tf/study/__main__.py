@@ -44,6 +44,13 @@ _TURNS = flags.DEFINE_list(
     "Turn files to use instead of the protocol's (the same study on another copy of the data).",
 )
 
+_MONOLOGUE = flags.DEFINE_list(
+    "monologue",
+    None,
+    "The targets' text files to use instead of the protocol's [data] monologue "
+    "(prepare --monologue).",
+)
+
 
 def _log(message):
     print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
@@ -65,13 +72,19 @@ def main(argv):
         protocol = protocol_lib.load(_PROTOCOL.value)
     if _TURNS.value:
         protocol = protocol.with_turns(_TURNS.value)
-    missing = [t for t in protocol.data.turns if not pathlib.Path(t).is_file()]
-    if missing:
-        raise SystemExit(
-            f"error: {protocol.path}: turn file(s) not found: {', '.join(missing)} "
-            "(paths are relative to the directory you run from; --turns "
-            "overrides them)"
-        )
+    if _MONOLOGUE.value:
+        protocol = protocol.with_monologue(_MONOLOGUE.value)
+    for kind, files, flag in (
+        ("turn", protocol.data.turns, "--turns"),
+        ("monologue", protocol.data.monologue, "--monologue"),
+    ):
+        missing = [f for f in files if not pathlib.Path(f).is_file()]
+        if missing:
+            raise SystemExit(
+                f"error: {protocol.path}: {kind} file(s) not found: {', '.join(missing)} "
+                f"(paths are relative to the directory you run from; {flag} "
+                "overrides them)"
+            )
     # `kill` (SIGTERM) stops the running steps too, each saving a checkpoint.
     signal.signal(signal.SIGTERM, _stop)
     work_dir = pathlib.Path(_WORK_DIR.value)

@@ -202,6 +202,36 @@ def configurations(protocol, work_dir):
     return [_configuration(protocol, work_dir, c) for c in (None, *protocol.ablation)]
 
 
+@dataclasses.dataclass(frozen=True)
+class Enrolment:
+    """One newcomer enrolled one way: its enroll.json (None before the step ran)."""
+
+    newcomer: str
+    adapt: str
+    system: str  # its name in eval/newcomers/metrics.json
+    record: dict | None
+
+
+def enrolments(protocol, work_dir):
+    """([`Enrolment`] of every [data] newcomer and mode, eval/newcomers/metrics.json or None)."""
+    from mtask_tf.study import steps as steps_lib
+
+    where = steps_lib.layout(work_dir)
+    enrolled = [
+        Enrolment(
+            newcomer,
+            adapt,
+            steps_lib.enrolled_name(newcomer, adapt),
+            _read_json(
+                where.models / "enrolled" / steps_lib.enrolled_name(newcomer, adapt) / "enroll.json"
+            ),
+        )
+        for newcomer in protocol.data.newcomers
+        for adapt in steps_lib.ENROL_MODES
+    ]
+    return enrolled, _read_json(where.eval / "newcomers" / "metrics.json")
+
+
 def get(mapping, *keys):
     """mapping[k1][k2]... as a float, or None where any level is missing."""
     for key in keys:

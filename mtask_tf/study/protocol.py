@@ -77,6 +77,15 @@ class DecodeProtocol:
 
 
 @dataclasses.dataclass(frozen=True)
+class EnrolProtocol:
+    """How each newcomer's enrolment trains ([data] newcomers; `mtask_tf.enroll` flags)."""
+
+    max_steps: int = 1000
+    eval_every: int = 50
+    patience: int = 3
+
+
+@dataclasses.dataclass(frozen=True)
 class Configuration:
     """A model configuration of the ablation, trained beside the main one ([[ablation]]).
 
@@ -125,6 +134,7 @@ class Protocol:
     train: TrainProtocol
     decode: DecodeProtocol
     report: ReportProtocol
+    enrol: EnrolProtocol = EnrolProtocol()
     monologue_fractions: tuple[float, ...] = ()
     ablation: tuple[Configuration, ...] = ()
     decodings: tuple[Decoding, ...] = ()
@@ -132,6 +142,11 @@ class Protocol:
     def with_turns(self, turns):
         """The same protocol on other turn files (e.g. a generated corpus in tests)."""
         return dataclasses.replace(self, data=dataclasses.replace(self.data, turns=tuple(turns)))
+
+    def with_monologue(self, monologue):
+        """The same protocol with other monologue files (prepare --monologue)."""
+        data = dataclasses.replace(self.data, monologue=tuple(monologue))
+        return dataclasses.replace(self, data=data)
 
 
 def _section(record, name, cls, path, table=None):
@@ -219,6 +234,9 @@ def _check(protocol):
         raise ProtocolError(
             f"{where}: [train] stage2_eval_every must be positive, or 0 for eval_every"
         )
+    for name in ("max_steps", "eval_every", "patience"):
+        if getattr(protocol.enrol, name) < 1:
+            raise ProtocolError(f"{where}: [enrol] {name} must be positive")
     for name in ("beam_size", "max_length", "batch_size"):
         if getattr(protocol.decode, name) < 1:
             raise ProtocolError(f"{where}: [decode] {name} must be positive")
@@ -242,7 +260,7 @@ def load(path):
     except tomllib.TOMLDecodeError as error:
         raise ProtocolError(f"{path}: not valid TOML ({error})") from None
     known = {"name", "description", "data", "train", "decode", "report", "scarcity"}
-    known |= {"ablation", "decoding"}
+    known |= {"ablation", "decoding", "enrol"}
     unknown = sorted(set(record) - known)
     if unknown:
         raise ProtocolError(f"{path}: unknown top-level field(s) {', '.join(unknown)}")
@@ -260,6 +278,7 @@ def load(path):
         train=_section(record, "train", TrainProtocol, path),
         decode=_section(record, "decode", DecodeProtocol, path),
         report=_section(record, "report", ReportProtocol, path),
+        enrol=_section(record, "enrol", EnrolProtocol, path),
         monologue_fractions=fractions,
         ablation=_entries(record, "ablation", Configuration, path),
         decodings=_entries(record, "decoding", Decoding, path),

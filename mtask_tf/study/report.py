@@ -23,6 +23,7 @@ from mtask_tf.data import detokenizer
 from mtask_tf.evaluation import report as eval_report
 from mtask_tf.study import ablation
 from mtask_tf.study import artifacts as artifacts_lib
+from mtask_tf.study import enrolment
 from mtask_tf.study import markdown
 
 NOT_RUN = markdown.NOT_RUN
@@ -760,6 +761,7 @@ def write_report(protocol, work_dir, output_path, run_info):
         _fig4(protocol, artifacts, figures_dir),
         _control(artifacts),
         _scarcity(protocol, artifacts, figures_dir),
+        enrolment.section(protocol, work_dir, artifacts.summary),
         _examples(protocol, artifacts),
         _mmi(artifacts),
         _findings(artifacts, _kept_discussion(output_path)),

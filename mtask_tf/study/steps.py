@@ -75,8 +75,6 @@ def fraction_name(fraction):
 
 
 ENROL_MODES = ("speaker", "decoder")
-# The most steps an enrolment may train (enroll's default), for the time estimate.
-_ENROL_STEPS = 1000
 
 
 def enrolled_name(newcomer, adapt):
@@ -376,11 +374,14 @@ class _Builder:
                             f"--text={newcomers / 'monologue.tsv'}",
                             f"--dev={newcomers / 'dev.tsv'}",
                             f"--adapt={adapt}",
+                            f"--max_steps={self.protocol.enrol.max_steps}",
+                            f"--eval_every={self.protocol.enrol.eval_every}",
+                            f"--patience={self.protocol.enrol.patience}",
                             *([f"--data_dir={self.data}"] if adapt == "decoder" else []),
                             f"--output_dir={where.models / 'enrolled' / name}",
                         ),
                         "train",
-                        _ENROL_STEPS,
+                        self.protocol.enrol.max_steps,
                         after=(where.step("train_mtask_m"),),
                     )
                 )

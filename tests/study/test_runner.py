@@ -11,18 +11,39 @@ from tests.conftest import WORDS
 from tests.conftest import run_module
 
 SPEAKERS = ("ALICE", "BOB", "CAROL", "HAMLET", "IAGO")
+TARGETS = ("HAMLET", "IAGO")
 
 
-def write_turns(path, seed=0, scenes=12):
-    """Turn files as the sitcom ones: show season episode scene turn speaker text."""
+def _words(rng):
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 7)))
+
+
+def write_turns(path, seed=0, scenes=12, newcomer=None):
+    """Turn files as the sitcom ones: show season episode scene turn speaker text.
+
+    A `newcomer` speaks every other turn of each season's first scene only, so
+    holding out their conversations leaves the rest for training.
+    """
     rng = random.Random(seed)
     lines = ["show\tseason\tepisode\tscene\tturn\tspeaker\ttext"]
     for season in (1, 2, 3):
         for scene in range(scenes):
             for turn in range(rng.randint(4, 8)):
-                words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 7)))
-                lines.append(f"play\t{season}\t1\t{scene}\t{turn}\t{rng.choice(SPEAKERS)}\t{words}")
+                speaker = rng.choice(SPEAKERS)
+                if newcomer and scene == 0 and turn % 2:
+                    speaker = newcomer
+                lines.append(f"play\t{season}\t1\t{scene}\t{turn}\t{speaker}\t{_words(rng)}")
     path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_texts(path, speakers, lines_each=20, seed=0):
+    """A monologue file as the Star Trek logs: a TSV with speaker, text and other columns."""
+    rng = random.Random(seed)
+    rows = ["series\tspeaker\tstardate\ttext"]
+    for speaker in speakers:
+        rows += [f"play\t{speaker}\t{n}.5\t{_words(rng)}" for n in range(lines_each)]
+    path.write_text("\n".join(rows) + "\n")
     return path
 
 
@@ -82,7 +103,8 @@ def test_the_steps_follow_the_protocol():
 
 @pytest.mark.slow
 def test_smoke_study_runs_end_to_end_and_resumes(tmp_path):
-    turns = write_turns(tmp_path / "turns.tsv")
+    turns = write_turns(tmp_path / "turns.tsv", newcomer="OPHELIA")
+    texts = write_texts(tmp_path / "texts.tsv", ("HAMLET", "IAGO", "OPHELIA"))
     work, report = tmp_path / "work", tmp_path / "report" / "results.md"
     args = (
         "mtask_tf.study",
@@ -90,6 +112,7 @@ def test_smoke_study_runs_end_to_end_and_resumes(tmp_path):
         f"--work_dir={work}",
         f"--report={report}",
         f"--turns={turns}",
+        f"--monologue={texts}",
     )
     first = run_module(*args, timeout=900, check=True)
     assert "[study 1/" in first.stdout and "ETA" in first.stdout
@@ -105,10 +128,39 @@ def test_smoke_study_runs_end_to_end_and_resumes(tmp_path):
     mtask_m = json.loads((work / "models/mtask_m/steps_run.json").read_text())
     assert control["stage1"] == mtask_m["stage2"] > 0
     assert json.loads((work / "models/mtask_m/mmi.json").read_text())["decoding"]["beam_size"] == 3
+    _check_monologue_and_newcomer(work)
     text = report.read_text()
     assert "Table 1" in text and "python -m mtask_tf.study" in text
+    enrolment = text.split("## Enrolment", 1)[1].split("\n## ", 1)[0]
+    assert "| OPHELIA | their speaker vector only (--adapt=speaker) | 20 (20 trained on) |" in (
+        enrolment
+    )
+    assert "Baseline (never saw them)" in enrolment and "not run" not in enrolment
     again = run_module(*args, timeout=300, check=True)
     assert "[study 1/" not in again.stdout and "done before" in again.stdout
+
+
+def _check_monologue_and_newcomer(work):
+    """The targets' texts came from --monologue; OPHELIA was kept out, then enrolled."""
+    summary = json.loads((work / "data/summary.json").read_text())
+    assert summary["monologue_source"]["files"][0]["texts"] == 60
+    assert all(summary["monologue_source"]["target_turns_dropped"][t] > 0 for t in TARGETS)
+    assert summary["newcomers"]["OPHELIA"]["monologue"] == 20
+    responders = {line.split("\t")[0] for line in (work / "data/train.tsv").open()}
+    assert not responders & {"OPHELIA", *TARGETS}
+    texts = set((work / "data/monologue.tsv").read_text().splitlines()[1:])
+    assert texts == {"\t".join(row.split("\t")[1::2]) for row in _texts_of(work, TARGETS)}
+    for adapt in ("speaker", "decoder"):
+        record = json.loads((work / f"models/enrolled/OPHELIA_{adapt}/enroll.json").read_text())
+        assert record["adapt"] == adapt and record["steps"] <= 4 and record["dev"]["triples"] > 0
+    metrics = json.loads((work / "eval/newcomers/metrics.json").read_text())
+    assert set(metrics) == {"baseline", "OPHELIA_speaker", "OPHELIA_decoder"}
+    assert all(m["perplexity"]["test"] > 1 for m in metrics.values())
+
+
+def _texts_of(work, speakers):
+    rows = (work.parent / "texts.tsv").read_text().splitlines()[1:]
+    return [row for row in rows if row.split("\t")[1] in speakers]
 
 
 def _check_perplexity_only(output_dir):
