@@ -24,6 +24,18 @@ def test_startrek_holds_out_whole_episodes_and_reads_the_logs_as_monologue():
     assert not [a for a in prepare if a.startswith(("--dev_values", "--test_values"))]
 
 
+def test_friends_large_is_friends_with_more_general_conversation():
+    friends = protocol_lib.load("configs/study/friends.toml")
+    large = protocol_lib.load("configs/study/friends_large.toml")
+    assert set(friends.data.turns) < set(large.data.turns) and len(large.data.turns) == 7
+    for field in ("targets", "split", "split_column", "dev_values", "test_values", "monologue"):
+        assert getattr(large.data, field) == getattr(friends.data, field), field
+    assert large.train.flags == friends.train.flags and large.train.label == friends.train.label
+    assert large.train.size_flags == friends.train.size_flags
+    assert large.train.stage2_flags == friends.train.stage2_flags
+    assert large.decode == friends.decode and large.decodings == friends.decodings
+
+
 def test_the_split_fields_are_checked(tmp_path):
     path = tmp_path / "p.toml"
     head = '[data]\nturns = ["t"]\ntargets = ["A"]\nsplit_column = "episode"\n'
