@@ -259,7 +259,9 @@ class AnswerStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as e:
-            raise StoreError(f"{self.path}: cannot write the answer ({e.strerror})") from None
+            raise StoreError(
+                f"{self.path}: cannot write the answer ({e.strerror}); it was not recorded"
+            ) from None
         try:
             start = os.fstat(fd).st_size
             written = 0

@@ -6,6 +6,7 @@ that need the program's own output or limits run `serve` as a subprocess.
 """
 
 import contextlib
+import ctypes
 import http.server
 import json
 import os
@@ -409,6 +410,65 @@ def test_a_full_disk_gets_a_5xx_reply_and_nothing_half_written(tmp_path):
     finally:
         _stop(process)
     assert answers.read_bytes() == before
+
+
+def _obeying_file_permissions():
+    """preexec_fn: a root process gives up ignoring file permissions (others obey them anyway).
+
+    Drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the bounding set, so the
+    program it executes runs without them: a directory of mode 0o555 is then
+    read-only to it, as to any user's.
+    """
+    if os.geteuid() != 0:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if libc.prctl(24, capability, 0, 0, 0):  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def test_a_read_only_answers_directory_is_refused_at_start_and_answered_503_later(tmp_path):
+    directory = tmp_path / "study"
+    directory.mkdir()
+    task_lib.write_task(make_task(items_per_pair=3), directory / "task.json")
+    answers = directory / "task.json.answers.jsonl"
+    directory.chmod(0o555)
+    try:
+        refused = subprocess.run(
+            [sys.executable, "-m", "mtask_tf.human_eval", "serve", f"--port={free_port()}"]
+            + [f"--task={directory / 'task.json'}", "--judges=ann"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            preexec_fn=_obeying_file_permissions,
+        )
+        assert refused.returncode != 0 and "Traceback" not in refused.stderr
+        assert f"{directory}" in refused.stderr and "not writable" in refused.stderr
+    finally:
+        directory.chmod(0o755)
+    # Writable at start, read-only by the time a judge answers.
+    process, port, _ = _serve_process(
+        tmp_path,
+        f"--task={directory / 'task.json'}",
+        "--judges=ann",
+        preexec_fn=_obeying_file_permissions,
+    )
+    try:
+        token = json.loads((directory / "task.json.judges.json").read_text())["judges"]["ann"]
+        offered = _request(port, "POST", "/api/next", {}, token=token)[1]["item"]["id"]
+        answer = {"answer_id": "ann-1", "item": offered, "rating": 4}
+        directory.chmod(0o555)
+        status, reply = _request(port, "POST", "/api/answer", answer, token=token)
+        assert status == 503 and "not recorded" in reply["error"], (status, reply)
+        assert not answers.exists()
+        directory.chmod(0o755)  # Writable again: the same answer is recorded once.
+        assert _request(port, "POST", "/api/answer", answer, token=token)[0] == 200
+        assert _request(port, "POST", "/api/next", {}, token=token)[1]["answered"] == 1
+    finally:
+        directory.chmod(0o755)
+        _stop(process)
+    assert len(answers.read_text().splitlines()) == 1
 
 
 def test_a_client_going_away_is_one_log_line_at_most(tmp_path):
