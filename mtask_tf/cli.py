@@ -291,6 +291,11 @@ class SampleFlags:
             "sample_seed", 0, "Seed of the --max_examples sample.", flag_values=flag_values
         )
 
+    @property
+    def size(self):
+        """--max_examples: rows in the sample, 0 for every row."""
+        return self._max_examples.value
+
     def validate(self):
         if self._max_examples.value < 0:
             raise app.UsageError(

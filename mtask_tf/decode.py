@@ -49,6 +49,11 @@ _INTERACTIVE = flags.DEFINE_boolean(
 _SKIP_BAD_LINES = flags.DEFINE_boolean(
     "skip_bad_lines", False, "Skip and count malformed input lines."
 )
+_SAMPLE = cli.SampleFlags(
+    "Decode only N rows of --input, a seeded random sample kept in file order "
+    "(--sample_seed; the rows evaluate and tune_mmi pick with the same two flags); "
+    "0: every row."
+)
 _ATTENTION_PLOTS = flags.DEFINE_string(
     "attention_plots",
     None,
@@ -66,6 +71,9 @@ def _validate():
     if not _INTERACTIVE.value and not (_INPUT.value and _OUTPUT.value):
         raise app.UsageError("give --input=FILE and --output=FILE, or --interactive")
     _DECODING.validate()
+    _SAMPLE.validate()
+    if _SAMPLE.size and _INTERACTIVE.value:
+        raise app.UsageError("--max_examples samples an --input file, not --interactive")
     if _MMI.value and not _REVERSE_MODEL_DIR.value:
         raise app.UsageError("--mmi needs --reverse_model_dir (the model behind lambda)")
     if _ATTENTION_PLOTS.value and _INTERACTIVE.value:
@@ -231,6 +239,7 @@ def main(argv):
                 "train with --attention=luong (configs/attention.flags)"
             )
         rows, report = records.read_queries(_INPUT.value, _SKIP_BAD_LINES.value)
+        rows = _SAMPLE.sample(rows)
         if responder.persona:
             pipeline.speaker_ids([r.speaker for r in rows], responder.speaker_names, _INPUT.value)
     if report.skipped:

@@ -97,7 +97,7 @@ def _read_mmi(path):
         raise ReportError(str(error)) from None
 
 
-def _read_responses(path):
+def read_responses(path):
     """The rows of a responses.tsv as dicts keyed by its header, or None without the file."""
     if not path.is_file():
         return None
@@ -156,7 +156,7 @@ def load(protocol, work_dir):
         mmi={s: _read_mmi(models_dir / s / "mmi.json") for s, _ in SYSTEMS},
         main=main,
         extra=_read_json(work_dir / "eval" / "extra" / "metrics.json"),
-        responses={s: _read_responses(main_dir / f"{s}.test.responses.tsv") for s, _ in SYSTEMS},
+        responses={s: read_responses(main_dir / f"{s}.test.responses.tsv") for s, _ in SYSTEMS},
         fig4=fig4 if fig4.is_file() else None,
     )
 

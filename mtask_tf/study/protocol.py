@@ -123,6 +123,9 @@ class ReportProtocol:
     examples: int = 3
     # The [[ablation]] configuration the main one's input dependence is compared with.
     reference: str = "paper"
+    # Heatmaps of MTASK-M's attention on this many seeded test inputs (0: none);
+    # the main configuration must have attention (--attention=luong).
+    attention_plots: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -245,6 +248,8 @@ def _check(protocol):
         raise ProtocolError(
             f"{where}: [scarcity] monologue_fractions must lie in (0, 1), got {bad}"
         )
+    if protocol.report.attention_plots < 0:
+        raise ProtocolError(f"{where}: [report] attention_plots must be 0 (none) or positive")
     missing = [t for t in protocol.report.example_targets if t not in protocol.data.targets]
     if missing:
         raise ProtocolError(f"{where}: [report] example_targets {missing} are not targets")

@@ -362,6 +362,40 @@ def _fig4(protocol, artifacts, figures_dir):
     return "\n".join(parts)
 
 
+def _attention(protocol, work_dir, figures_dir):
+    """MTASK-M's attention heatmaps (the attention_mtask_m step); '' when the protocol has none."""
+    if not protocol.report.attention_plots:
+        return ""
+    from mtask_tf.study import steps as steps_lib
+
+    where = steps_lib.layout(work_dir).eval / "attention"
+    rows = artifacts_lib.read_responses(where / "mtask_m.tsv")
+    parts = [
+        "## What MTASK-M attends to",
+        "",
+        f"MTASK-M's 1-best response (decoded as in Table 2) to {protocol.report.attention_plots} "
+        "seeded test inputs, and its attention while writing it (teacher-forced): a row per "
+        "response word, a column per input word (context, </s>, message); the darker, the "
+        "more weight.",
+        "",
+    ]
+    if rows is None:
+        return "\n".join([*parts, markdown.not_run("The heatmaps (eval/attention/)")])
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    for row in (r for r in rows if r["rank"] == "1"):
+        number = int(row["input"])
+        name = f"attention_{number}.png"
+        shutil.copyfile(where / "mtask_m" / f"{number:04d}.png", figures_dir / name)
+        parts += [
+            f'{row["speaker"]}, after "{markdown.quote(row["message"])}": '
+            f'"{markdown.quote(row["display"])}"',
+            "",
+            f"![MTASK-M's attention, input {number}]({figures_dir.name}/{name})",
+            "",
+        ]
+    return "\n".join(parts).rstrip()
+
+
 def _control(artifacts):
     control = artifacts.models["control"].steps_run
     mtask_m = artifacts.models["mtask_m"].steps_run
@@ -759,6 +793,7 @@ def write_report(protocol, work_dir, output_path, run_info):
         _input_dependence(artifacts),
         _table2(protocol, artifacts),
         _fig4(protocol, artifacts, figures_dir),
+        _attention(protocol, work_dir, figures_dir),
         _control(artifacts),
         _scarcity(protocol, artifacts, figures_dir),
         enrolment.section(protocol, work_dir, artifacts.summary),

@@ -405,10 +405,38 @@ class _Builder:
         )
         return [*steps, evaluate]
 
+    def attention_plots(self, where):
+        """MTASK-M's attention heatmaps on a seeded sample of test inputs ([report])."""
+        count = self.protocol.report.attention_plots
+        if not count:
+            return []
+        return [
+            Step(
+                "attention_mtask_m",
+                f"MTASK-M's attention on {count} seeded test inputs, as heatmaps",
+                self.module(
+                    "mtask_tf.decode",
+                    f"--model_dir={where.models / 'mtask_m'}",
+                    f"--reverse_model_dir={self.reverse}",
+                    f"--mmi={where.mmi('mtask_m', None)}",
+                    f"--input={self.data / 'test.tsv'}",
+                    f"--max_examples={count}",
+                    f"--output={where.eval / 'attention' / 'mtask_m.tsv'}",
+                    f"--attention_plots={where.eval / 'attention' / 'mtask_m'}",
+                    "--attention_plots_max=0",
+                    *self._decoding_flags(None),
+                ),
+                "decode",
+                count,
+                after=(where.step("tune_mtask_m"),),
+            )
+        ]
+
     def main_evaluation(self):
         """The main configuration's tuning and evaluation, with every decoding."""
         where = layout(self.work_dir)
         steps = [*self.tuning(where), *(self.evaluation(where, s) for s in ("dev", "test"))]
+        steps += self.attention_plots(where)
         fractions = map(fraction_name, self.protocol.monologue_fractions)
         systems = ["baseline", "mtask_m", "control", *fractions]
         steps.append(

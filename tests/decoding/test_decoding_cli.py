@@ -86,6 +86,12 @@ def test_decode_names_the_errors_of_its_input_and_model(trained, tmp_path):
         f"--output={tmp_path / 'x.tsv'}",
     )
     assert "model.json: missing" in result.stderr and "Traceback" not in result.stderr
+    for flags, message in (
+        (["--max_examples=-1", f"--input={bad}", f"--output={tmp_path / 'x.tsv'}"], "0 (every"),
+        (["--max_examples=2", "--interactive"], "not --interactive"),
+    ):
+        result = run_module("mtask_tf.decode", f"--model_dir={trained / 'mtask_m'}", *flags)
+        assert result.returncode == 1 and message in result.stderr, result.stderr
 
 
 def test_interactive_answers_as_the_chosen_speaker(trained):

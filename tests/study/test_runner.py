@@ -136,6 +136,9 @@ def test_smoke_study_runs_end_to_end_and_resumes(tmp_path):
         enrolment
     )
     assert "Baseline (never saw them)" in enrolment and "not run" not in enrolment
+    attention = text.split("## What MTASK-M attends to", 1)[1].split("\n## ", 1)[0]
+    assert attention.count("![MTASK-M's attention") == 2 and "not run" not in attention
+    assert len(list((report.parent / "results_figures").glob("attention_*.png"))) == 2
     again = run_module(*args, timeout=300, check=True)
     assert "[study 1/" not in again.stdout and "done before" in again.stdout
 
