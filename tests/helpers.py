@@ -8,6 +8,7 @@ trains real ones).
 import dataclasses
 
 import keras
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -19,6 +20,23 @@ from mtask_tf.model import model_dir as model_dir_lib
 
 SPEAKERS = ["ALICE", "HAMLET", "IAGO"]
 WORDS = ["good", "night", "sweet", "prince", "my", "lord", "sir"]
+
+
+def training_batch(seed):
+    """A seeded batch of 4 rows as the training pipeline gives it, for a vocabulary of 12
+    and 3 speakers: source [4, 5], target_in/target_out [4, 3] (row 1 padded), speaker [4]."""
+    rng = np.random.RandomState(seed)
+    target_out = rng.randint(4, 12, (4, 3)).astype("int32")
+    target_out[:, -1] = 3
+    target_out[1, 1:] = [3, 0]
+    target_in = np.concatenate([np.full((4, 1), 2, "int32"), target_out[:, :-1]], 1)
+    target_in[1, 2] = 0
+    return {
+        "source": rng.randint(3, 12, (4, 5)).astype("int32"),
+        "target_in": target_in,
+        "target_out": target_out,
+        "speaker": rng.randint(0, 3, (4,)).astype("int32"),
+    }
 
 
 def random_pair(tmp_path, attention="none"):

@@ -9,6 +9,7 @@ import tensorflow as tf
 from mtask_tf.evaluation import perplexity
 from mtask_tf.model import builders
 from mtask_tf.training import multitask
+from tests.helpers import training_batch
 
 # One LSTM layer: the tasks' isolation, the losses and the precision do not depend
 # on the depth, and a smaller graph traces faster (two-layer models: tests/model, and
@@ -16,21 +17,6 @@ from mtask_tf.training import multitask
 CONFIG = builders.ModelConfig(
     vocabulary_size=12, embedding_dim=4, units=8, num_layers=1, num_speakers=3, speaker_dim=4
 )
-
-
-def _batch(seed):
-    rng = np.random.RandomState(seed)
-    target_out = rng.randint(4, 12, (4, 3)).astype("int32")
-    target_out[:, -1] = 3
-    target_out[1, 1:] = [3, 0]
-    target_in = np.concatenate([np.full((4, 1), 2, "int32"), target_out[:, :-1]], 1)
-    target_in[1, 2] = 0
-    return {
-        "source": rng.randint(3, 12, (4, 5)).astype("int32"),
-        "target_in": target_in,
-        "target_out": target_out,
-        "speaker": rng.randint(0, 3, (4,)).astype("int32"),
-    }
 
 
 def _snapshot(layer):
@@ -48,7 +34,9 @@ def _model():
 
 
 def _both_tasks():
-    return tf.data.Dataset.from_tensors({"seq2seq": _batch(1), "autoencoder": _batch(2)})
+    return tf.data.Dataset.from_tensors(
+        {"seq2seq": training_batch(1), "autoencoder": training_batch(2)}
+    )
 
 
 def _train_under(policy, steps=40):
@@ -88,14 +76,16 @@ def test_each_task_updates_only_its_own_encoder_bit_for_bit(float32_run):
 
     autoencoder_encoder = _snapshot(model.models.autoencoder_encoder)
     decoder = _snapshot(model.models.decoder)
-    seq2seq_only = tf.data.Dataset.from_tensors({"seq2seq": _batch(3)})
+    seq2seq_only = tf.data.Dataset.from_tensors({"seq2seq": training_batch(3)})
     model.fit(seq2seq_only.repeat(), steps_per_epoch=1, epochs=1, verbose=0, shuffle=False)
     assert not any(_changed(autoencoder_encoder, model.models.autoencoder_encoder))
     assert all(_changed(decoder, model.models.decoder)[:3])
 
     seq2seq_encoder = _snapshot(model.models.encoder)
     decoder = _snapshot(model.models.decoder)
-    model._task_step("autoencoder", model.autoencoder, model.autoencoder_optimizer, _batch(4))
+    model._task_step(
+        "autoencoder", model.autoencoder, model.autoencoder_optimizer, training_batch(4)
+    )
     assert not any(_changed(seq2seq_encoder, model.models.encoder))
     assert any(_changed(decoder, model.models.decoder))
 
@@ -114,7 +104,7 @@ def test_train_step_lowers_both_losses(float32_run):
 
 def test_perplexity_is_exp_of_mean_token_nll_including_eos():
     model = _model()
-    batches = [_batch(5), _batch(6)]
+    batches = [training_batch(5), training_batch(6)]
     total_nll, total_tokens, by_speaker = 0.0, 0, {}
     for batch in batches:
         logits = model.seq2seq({k: batch[k] for k in ("source", "target_in", "speaker")})
@@ -149,11 +139,15 @@ def test_mixed_bfloat16_trains_and_decodes(bfloat16_run):
     keras.mixed_precision.set_global_policy("mixed_bfloat16")  # as when it was built
     try:
         assert (
-            model.seq2seq({k: _batch(1)[k] for k in ("source", "target_in", "speaker")}).dtype
+            model.seq2seq(
+                {k: training_batch(1)[k] for k in ("source", "target_in", "speaker")}
+            ).dtype
             == tf.bfloat16
         )
         ids, lengths = generator.Generator(model.models.encoder, model.models.decoder).greedy(
-            tf.constant(_batch(1)["source"]), tf.constant(_batch(1)["speaker"]), max_length=4
+            tf.constant(training_batch(1)["source"]),
+            tf.constant(training_batch(1)["speaker"]),
+            max_length=4,
         )
         assert ids.shape == (4, 4) and all(0 < n <= 4 for n in lengths.numpy())
     finally:

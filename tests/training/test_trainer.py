@@ -11,7 +11,7 @@ from mtask_tf.training import callbacks
 from mtask_tf.training import loop
 from mtask_tf.training import multitask
 from mtask_tf.training import state as state_lib
-from tests.training.test_multitask import _batch
+from tests.helpers import training_batch
 
 # One LSTM layer: the loop does not depend on the model's depth, and a smaller
 # graph traces faster (the layers themselves: tests/model).
@@ -25,11 +25,11 @@ def _trainer(model_dir, with_autoencoder=True, model=None, **config):
     if model is None:
         model = multitask.MultiTaskModel(CONFIG, with_autoencoder, learning_rate=0.01)
         model.compile()
-    endless = lambda seed: tf.data.Dataset.from_tensors(_batch(seed)).repeat()
+    endless = lambda seed: tf.data.Dataset.from_tensors(training_batch(seed)).repeat()
     datasets = loop.Datasets(
         seq2seq=endless(1),
         autoencoder=endless(2) if with_autoencoder else None,
-        dev=tf.data.Dataset.from_tensors(_batch(3)),
+        dev=tf.data.Dataset.from_tensors(training_batch(3)),
         num_speakers=3,
     )
     defaults = dict(
