@@ -303,7 +303,7 @@ class SampleFlags:
             )
 
     def sample(self, rows):
-        """`evaluation.systems.sample_rows` of `rows` with these flags' size and seed."""
-        from mtask_tf.evaluation import systems
+        """`evaluation.responses_lib.sample_rows` of `rows` with these flags' size and seed."""
+        from mtask_tf.evaluation import responses as responses_lib
 
-        return systems.sample_rows(rows, self._max_examples.value, self._seed.value)
+        return responses_lib.sample_rows(rows, self._max_examples.value, self._seed.value)

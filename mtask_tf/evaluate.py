@@ -145,8 +145,8 @@ def _monologue(targets, log):
 
 def _speaker_classifier(targets, path, lines, _, log):
     """The classifier behind speaker accuracy; None with fewer than two targets."""
+    from mtask_tf.data import tokenizer as tokenizer_lib
     from mtask_tf.evaluation import speaker_classifier
-    from mtask_tf.evaluation import systems as systems_lib
 
     if len(targets) < 2:
         log(
@@ -159,15 +159,15 @@ def _speaker_classifier(targets, path, lines, _, log):
         f"{', '.join(targets)} from {path}"
     )
     return speaker_classifier.SpeakerClassifier.fit(
-        systems_lib.tokenize([m.text for m in lines]), [m.speaker for m in lines]
+        tokenizer_lib.split_texts([m.text for m in lines]), [m.speaker for m in lines]
     )
 
 
 def _style_classifier(targets, path, lines, monologue_speakers, log):
     """The classifiers behind the style score, or None after a note saying why."""
     from mtask_tf.data import records
+    from mtask_tf.data import tokenizer as tokenizer_lib
     from mtask_tf.evaluation import style_classifier
-    from mtask_tf.evaluation import systems as systems_lib
 
     general_path = pathlib.Path(
         _GENERAL_RESPONSES.value or pathlib.Path(_DATA.value[0]).parent / "train.tsv"
@@ -192,9 +192,9 @@ def _style_classifier(targets, path, lines, monologue_speakers, log):
         f"against {len(general)} responses of speakers who are no target from {general_path}"
     )
     return style_classifier.StyleClassifier.fit(
-        systems_lib.tokenize([m.text for m in lines]),
+        tokenizer_lib.split_texts([m.text for m in lines]),
         [m.speaker for m in lines],
-        systems_lib.tokenize(general),
+        tokenizer_lib.split_texts(general),
     )
 
 
@@ -255,7 +255,8 @@ def _style_score(result, split, classifier, hypotheses, refs, rows):
 def _evaluate_system(system, splits, reverse, log, classifiers=(None, None)):
     from mtask_tf.decoding import mmi
     from mtask_tf.evaluation import metrics as metrics_lib
-    from mtask_tf.evaluation import systems as systems_lib
+    from mtask_tf.evaluation import responses as responses_lib
+    from mtask_tf.workflows import systems as workflow_systems
 
     weights = _DECODING.load_mmi(system.mmi_path) or mmi.MmiWeights(0.0, 0.0)
     config = _DECODING.decode_config(weights)
@@ -268,10 +269,10 @@ def _evaluate_system(system, splits, reverse, log, classifiers=(None, None)):
         "decoding": _DECODING.search_settings().to_json(),
     }
     for split, (path, rows) in splits.items():
-        ppl, by_speaker = systems_lib.perplexity(system, rows, path)
+        ppl, by_speaker = workflow_systems.perplexity(system, rows, path)
         result["perplexity"][split] = ppl
         result["perplexity_by_speaker"][split] = by_speaker
-        shuffled, _ = systems_lib.perplexity(system, systems_lib.shuffled_inputs(rows), path)
+        shuffled, _ = workflow_systems.perplexity(system, responses_lib.shuffled_inputs(rows), path)
         result["perplexity_shuffled_inputs"][split] = shuffled
         change = 100 * metrics_lib.relative_change(shuffled, ppl)
         log(
@@ -290,9 +291,10 @@ def _generation(result, system, split, path, rows, reverse, config, log, classif
     """Decodes rows and adds BLEU, diversity, degeneration, speaker accuracy and style."""
     from mtask_tf.decoding import runner
     from mtask_tf.evaluation import metrics as metrics_lib
-    from mtask_tf.evaluation import systems as systems_lib
+    from mtask_tf.evaluation import responses as responses_lib
+    from mtask_tf.workflows import systems as workflow_systems
 
-    nbest = systems_lib.decode(
+    nbest = workflow_systems.decode(
         system,
         rows,
         path,
@@ -304,8 +306,8 @@ def _generation(result, system, split, path, rows, reverse, config, log, classif
     hypotheses = [h[0].response if h else "" for h in nbest]
     # Words from the decoder's own count, so the cap is exact: EOS is one of its tokens.
     lengths = [h[0].length - 1 if h else 0 for h in nbest]
-    refs = systems_lib.references(rows)
-    generation = systems_lib.generation_metrics(hypotheses, refs, lengths, config.max_length)
+    refs = responses_lib.references(rows)
+    generation = responses_lib.generation_metrics(hypotheses, refs, lengths, config.max_length)
     result["bleu"][split] = generation["bleu"]
     # The diversity and degeneration measures are reported once per system, on
     # the last split (test).
@@ -384,8 +386,8 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     from mtask_tf.data import records
     from mtask_tf.decoding import responder
-    from mtask_tf.evaluation import systems as systems_lib
     from mtask_tf.model import model_dir as model_dir_lib
+    from mtask_tf.workflows import systems as workflow_systems
 
     log = lambda message: print(message, file=sys.stderr, flush=True)
     with cli.user_errors():
@@ -405,7 +407,7 @@ def main(argv):
         )
         results = {}
         for name, model_dir, mmi_path in specs:
-            system = systems_lib.load_system(name, model_dir, mmi_path)
+            system = workflow_systems.load_system(name, model_dir, mmi_path)
             results[name] = _evaluate_system(system, splits, reverse, log, classifiers)
     table = _write(pathlib.Path(_OUTPUT_DIR.value), results, specs[0][0], splits)
     print(table)

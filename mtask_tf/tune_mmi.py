@@ -63,20 +63,21 @@ def main(argv):
     from mtask_tf.decoding import mmi
     from mtask_tf.decoding import responder
     from mtask_tf.decoding import runner
-    from mtask_tf.evaluation import systems
+    from mtask_tf.evaluation import responses as responses_lib
     from mtask_tf.model import model_dir as model_dir_lib
+    from mtask_tf.workflows import systems as workflow_systems
 
     with cli.user_errors():
         rows, _ = records.read_triples(_DATA.value)
         if not rows:
             raise records.DataError("no triples to tune on", _DATA.value)
         rows = _SAMPLE.sample(rows)
-        system = systems.load_system("tuned", _MODEL_DIR.value)
+        system = workflow_systems.load_system("tuned", _MODEL_DIR.value)
         reverse = model_dir_lib.load_trained(
             _REVERSE_MODEL_DIR.value, name_prefix=responder.REVERSE_PREFIX
         )
         config = _DECODING.decode_config(responses=None)  # MERT sees every candidate
-        nbest = systems.decode(
+        nbest = workflow_systems.decode(
             system,
             rows,
             _DATA.value,
@@ -87,7 +88,7 @@ def main(argv):
         )
     keep = [i for i, h in enumerate(nbest) if h]
     lists = mert.nbest_lists([nbest[i] for i in keep], config.length_penalty)
-    references = systems.references([rows[i] for i in keep])
+    references = responses_lib.references([rows[i] for i in keep])
     candidates = sum(len(n.hypotheses) for n in lists)
     print(
         f"MERT on {len(lists)} N-best lists ({candidates} candidates, "

@@ -40,19 +40,20 @@ def _number_flags(flag_values):
     flags.DEFINE_float("learning_rate", 1e-3, "", flag_values=flag_values)
 
 
-def test_no_positional_arguments_accepts_the_program_name_alone():
-    assert cli.no_positional_arguments(["prog"]) is None
-
-
-def test_no_positional_arguments_names_every_extra_argument():
+def test_no_positional_arguments_refuses_exactly_the_extra_arguments():
+    cli.no_positional_arguments(["prog"])  # The program name alone passes ...
     with pytest.raises(app.UsageError, match=r"^unexpected arguments: a b$") as raised:
-        cli.no_positional_arguments(["prog", "a", "b"])
+        cli.no_positional_arguments(["prog", "a", "b"])  # ... and one more word does not.
     assert raised.value.exitcode == 1
 
 
-def test_require_passes_when_every_flag_has_a_value():
-    _, holders = _parsed(_text_flags, "--model_dir=m", "--data=a.tsv,b.tsv", "--output=o")
-    assert cli.require(*holders) is None
+def test_require_passes_with_every_value_and_fails_without_any_one():
+    full = ("--model_dir=m", "--data=a.tsv,b.tsv", "--output=o")
+    cli.require(*_parsed(_text_flags, *full)[1])
+    for left_out in range(len(full)):
+        _, holders = _parsed(_text_flags, *full[:left_out], *full[left_out + 1 :])
+        with pytest.raises(app.UsageError, match=r"^--\w+ is required$"):
+            cli.require(*holders)
 
 
 @pytest.mark.parametrize(
@@ -77,12 +78,13 @@ def test_require_checks_only_the_holders_given():
     cli.require(model_dir)
 
 
-def test_require_positive_passes_positive_values():
+def test_require_positive_passes_positive_values_and_stops_at_zero():
+    names = ("beam_size", "batch_size", "learning_rate")
     flag_values, _ = _parsed(_number_flags, "--beam_size=1", "--learning_rate=0.5")
-    assert (
-        cli.require_positive("beam_size", "batch_size", "learning_rate", flag_values=flag_values)
-        is None
-    )
+    cli.require_positive(*names, flag_values=flag_values)
+    flag_values, _ = _parsed(_number_flags, "--beam_size=1", "--learning_rate=0.0")
+    with pytest.raises(app.UsageError, match="^--learning_rate must be positive"):
+        cli.require_positive(*names, flag_values=flag_values)
 
 
 @pytest.mark.parametrize(
@@ -525,6 +527,6 @@ def test_the_servers_package_imports_tensorflow_as_quietly_as_the_toolkits():
     toolkit, server = (_fresh_python(code.format(package)) for package in ("mtask_tf", "serving"))
     assert (toolkit.returncode, toolkit.stderr, server.returncode, server.stderr) == (0, "", 0, "")
     finders, environment, imported = json.loads(toolkit.stdout)
-    assert finders[0] == "mtask_tf._QuietTensorFlow" and not imported
+    assert finders[0] == "quiet_tensorflow._QuietTensorFlow" and not imported
     assert environment["TF_CPP_MIN_LOG_LEVEL"] == os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")
     assert json.loads(server.stdout) == [finders, environment, imported]

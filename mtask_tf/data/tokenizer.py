@@ -52,6 +52,22 @@ def count_words(texts, batch_size=65536):
     return collections.Counter({word.decode("utf-8"): n for word, n in counts.items()})
 
 
+def split_texts(texts):
+    """Texts as space-joined tokens, the form of the generated responses.
+
+    Lower-cased with punctuation split off (`split_words`, the
+    normalisation the model's tokenizer applies before the vocabulary lookup),
+    but words stay words: nothing becomes `<unk>`.
+
+    Args:
+        texts: list of raw strings (references, monologue lines).
+    """
+    if not texts:  # tf.constant([]) would be float32, not a string tensor.
+        return []
+    words = split_words(tf.constant(list(texts), dtype=tf.string))
+    return [" ".join(w.decode("utf-8") for w in row) for row in words.to_list()]
+
+
 def join_source(context_ids, message_ids, max_length):
     """The paper's encoder input `context EOS message`, keeping its last tokens.
 

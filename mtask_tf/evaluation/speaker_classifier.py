@@ -7,7 +7,7 @@ the real responses of those rows gives the ceiling, 1 / number of targets the
 chance level.
 
 Every text is space-joined tokens, the form of the generated responses
-(`mtask_tf.evaluation.systems.tokenize` makes it from raw monologue lines and
+(`mtask_tf.data.tokenizer.split_texts` makes it from raw monologue lines and
 references). The features split on white space only, so the classifier sees
 monologue, references and hypotheses alike, punctuation and one-letter words
 included; the hypotheses' `<unk>` is one word it has never seen.

@@ -265,31 +265,35 @@ def test_evaluate_writes_metrics_table_and_plot(trained, tmp_path):
 def _check_shuffled_inputs(metrics, trained, data):
     """The input-dependence perplexity is the model's perplexity of the shuffled rows."""
     from mtask_tf.data import records
-    from mtask_tf.evaluation import systems
+    from mtask_tf.evaluation import responses as responses_lib
+    from mtask_tf.workflows import systems as workflow_systems
 
     rows, _ = records.read_triples(data / "dev.tsv")
-    system = systems.load_system("mtask_m", trained / "mtask_m")
-    shuffled, _ = systems.perplexity(system, systems.shuffled_inputs(rows), "dev.tsv")
+    system = workflow_systems.load_system("mtask_m", trained / "mtask_m")
+    shuffled, _ = workflow_systems.perplexity(
+        system, responses_lib.shuffled_inputs(rows), "dev.tsv"
+    )
     result = metrics["mtask_m"]
     assert set(result["perplexity_shuffled_inputs"]) == {"dev", "test"}
     # (The tiny test models hardly use their input, so this is close to the
-    # real perplexity; tests/evaluation/test_systems.py checks the shuffling.)
+    # real perplexity; tests/evaluation/test_responses.py checks the shuffling.)
     assert result["perplexity_shuffled_inputs"]["dev"] == pytest.approx(shuffled, rel=1e-4)
 
 
 def _check_diversity_and_speaker_accuracy(metrics, table, stderr, output_dir, data):
     """The new measures are in metrics.json and metrics.md, and recomputable here."""
     from mtask_tf.data import records
+    from mtask_tf.data import tokenizer as tokenizer_lib
+    from mtask_tf.evaluation import responses as responses_lib
     from mtask_tf.evaluation import speaker_classifier
-    from mtask_tf.evaluation import systems
 
     monologue, _ = records.read_monologue(data / "monologue.tsv")
     classifier = speaker_classifier.SpeakerClassifier.fit(
-        systems.tokenize([m.text for m in monologue]), [m.speaker for m in monologue]
+        tokenizer_lib.split_texts([m.text for m in monologue]), [m.speaker for m in monologue]
     )
     references, _ = records.read_triples(data / "test.tsv")
     ceiling = speaker_classifier.attribution_accuracy(
-        classifier, systems.references(references), [r.speaker for r in references]
+        classifier, responses_lib.references(references), [r.speaker for r in references]
     )
     for system in ("baseline", "mtask_m"):
         result = metrics[system]
@@ -331,20 +335,21 @@ def _check_diversity_and_speaker_accuracy(metrics, table, stderr, output_dir, da
 def _check_degeneration_style_and_intervals(metrics, table, stderr, output_dir, data):
     """Length, repetition, style score and intervals: in metrics.json and metrics.md, recomputed."""
     from mtask_tf.data import records
+    from mtask_tf.data import tokenizer as tokenizer_lib
     from mtask_tf.evaluation import metrics as metrics_lib
+    from mtask_tf.evaluation import responses as responses_lib
     from mtask_tf.evaluation import style_classifier
-    from mtask_tf.evaluation import systems
 
     monologue, _ = records.read_monologue(data / "monologue.tsv")
     general, _ = records.read_triples(data / "train.tsv")
     classifier = style_classifier.StyleClassifier.fit(
-        systems.tokenize([m.text for m in monologue]),
+        tokenizer_lib.split_texts([m.text for m in monologue]),
         [m.speaker for m in monologue],
-        systems.tokenize([r.response for r in general]),
+        tokenizer_lib.split_texts([r.response for r in general]),
     )
     references, _ = records.read_triples(data / "test.tsv")
     ceiling = style_classifier.style_score(
-        classifier, systems.references(references), [r.speaker for r in references]
+        classifier, responses_lib.references(references), [r.speaker for r in references]
     )
     for system in ("baseline", "mtask_m"):
         result = metrics[system]

@@ -147,14 +147,19 @@ def test_distinct_responses_rejects_a_single_string():
 
 
 def test_sample_rows_is_seeded_in_file_order_and_all_for_zero():
-    from mtask_tf.evaluation import systems
+    from mtask_tf.evaluation import responses as responses_lib
 
     rows = list(range(100))
-    sample = systems.sample_rows(rows, 10, seed=4)
+    sample = responses_lib.sample_rows(rows, 10, seed=4)
     assert len(sample) == 10 and sample == sorted(sample)
-    assert systems.sample_rows(rows, 10, seed=4) == sample != systems.sample_rows(rows, 10, 5)
+    assert (
+        responses_lib.sample_rows(rows, 10, seed=4)
+        == sample
+        != responses_lib.sample_rows(rows, 10, 5)
+    )
     assert max(sample) > 50  # spread over the file, not its first rows
-    assert systems.sample_rows(rows, 0, 4) == rows == systems.sample_rows(rows, 500, 4)
+    every = responses_lib.sample_rows(rows, 0, 4)
+    assert every == rows == responses_lib.sample_rows(rows, 500, 4)
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,9 @@ import random
 import pytest
 
 from mtask_tf.data import records
+from mtask_tf.data import tokenizer as tokenizer_lib
+from mtask_tf.evaluation import responses as responses_lib
 from mtask_tf.evaluation import speaker_classifier
-from mtask_tf.evaluation import systems
 
 FILLER = "the a and i you it is of to my".split()
 VOCABULARIES = {
@@ -67,13 +68,13 @@ def test_a_system_that_always_sounds_like_one_target_scores_its_share():
 
 
 def test_monologue_is_tokenised_like_the_responses():
-    assert systems.tokenize(["Good night, sweet Prince!", "I'll  NOT-go."]) == [
+    assert tokenizer_lib.split_texts(["Good night, sweet Prince!", "I'll  NOT-go."]) == [
         "good night , sweet prince !",
         "i'll not - go .",
     ]
-    assert systems.tokenize([]) == []
+    assert tokenizer_lib.split_texts([]) == []
     rows = [records.Triple("HAMLET", "", "Who's there?", "Is it SO?")]
-    assert systems.references(rows) == ["is it so ?"]
+    assert responses_lib.references(rows) == ["is it so ?"]
 
 
 def test_fit_needs_two_targets_and_some_text():

@@ -1,22 +1,18 @@
-"""Evaluating a system: perplexity, then decoding, reranking and BLEU / distinct-n.
+"""The systems `evaluate` and `tune_mmi` compare: loading them, and scoring and decoding rows.
 
 A system is one trained model directory, or an MTASK-S directory holding one
 model per target speaker (`MODEL_DIR/<target>/`, as `configs/mtask_s.flags`
 trains them); each row is then scored and decoded by its speaker's model.
+The measures themselves are `mtask_tf.evaluation`'s.
 """
 
 import dataclasses
 import math
 import pathlib
-import random
-
-import tensorflow as tf
 
 from mtask_tf.data import pipeline
-from mtask_tf.data import tokenizer as tokenizer_lib
 from mtask_tf.decoding import responder as responder_lib
 from mtask_tf.decoding import runner
-from mtask_tf.evaluation import metrics as metrics_lib
 from mtask_tf.evaluation import perplexity as perplexity_lib
 from mtask_tf.model import model_dir as model_dir_lib
 
@@ -100,83 +96,3 @@ def decode(system, rows, source_name, reverse, config, batch_size, progress=None
         for index, hypotheses in zip(indices, decoded):
             results[index] = hypotheses
     return results
-
-
-def tokenize(texts):
-    """Texts as space-joined tokens, the form of the generated responses.
-
-    Lower-cased with punctuation split off (`tokenizer.split_words`, the
-    normalisation the model's tokenizer applies before the vocabulary lookup),
-    but words stay words: nothing becomes `<unk>`.
-
-    Args:
-        texts: list of raw strings (references, monologue lines).
-    """
-    if not texts:  # tf.constant([]) would be float32, not a string tensor.
-        return []
-    words = tokenizer_lib.split_words(tf.constant(list(texts), dtype=tf.string))
-    return [" ".join(w.decode("utf-8") for w in row) for row in words.to_list()]
-
-
-def sample_rows(rows, count, seed):
-    """A seeded random sample of `count` rows in their original order (all for 0 or more).
-
-    Decoding-based measures on a fixed subset: the same seed gives the same rows
-    for every system, and the sample spreads over the whole file instead of its
-    first conversations.
-    """
-    if not count or count >= len(rows):
-        return list(rows)
-    chosen = sorted(random.Random(seed).sample(range(len(rows)), count))
-    return [rows[i] for i in chosen]
-
-
-def shuffled_inputs(rows, seed=0):
-    """The rows with each one's context and message taken from another row (seeded).
-
-    Speakers and responses stay where they are, so the perplexity of these
-    rows against that of the real ones says how much a model's responses
-    depend on their input: equal, and the model ignores what it answers. The
-    inputs move along one seeded cycle through all rows, so no row keeps its
-    own (given two rows or more).
-    """
-    order = list(range(len(rows)))
-    random.Random(seed).shuffle(order)
-    donor = {row: order[(k + 1) % len(order)] for k, row in enumerate(order)}
-    return [
-        dataclasses.replace(row, context=rows[donor[i]].context, message=rows[donor[i]].message)
-        for i, row in enumerate(rows)
-    ]
-
-
-def references(rows):
-    """Reference responses tokenised like the hypotheses (no vocabulary mapping)."""
-    return tokenize([r.response for r in rows])
-
-
-def generation_metrics(hypotheses, refs, lengths, max_length):
-    """BLEU, diversity and degeneration measures of the 1-best responses.
-
-    BLEU and distinct-1/2 (paper 6.2), Ent-4, the share of distinct responses
-    with its bootstrap interval, the mean length, the share at the length cap
-    and the share repeating a word three times in a row.
-
-    Args:
-        hypotheses: the 1-best response of each input, space-joined tokens.
-        refs: the reference responses, tokenised the same way.
-        lengths: words of each 1-best, EOS not counted.
-        max_length: the decoder's maximum length, EOS included.
-    """
-    _, interval = metrics_lib.mean_with_interval(
-        metrics_lib.distinct_response_weights(hypotheses), **metrics_lib.BOOTSTRAP
-    )
-    return {
-        "bleu": metrics_lib.corpus_bleu(hypotheses, refs),
-        "distinct_1": metrics_lib.distinct_n(hypotheses, 1),
-        "distinct_2": metrics_lib.distinct_n(hypotheses, 2),
-        "ent_4": metrics_lib.ngram_entropy(hypotheses, 4),
-        "distinct_responses": metrics_lib.distinct_responses(hypotheses),
-        "distinct_responses_interval": list(interval),
-        **metrics_lib.length_measures(lengths, max_length),
-        "repetition_share": metrics_lib.repetition_share(hypotheses),
-    }
