@@ -6,8 +6,8 @@ columns, here (forward_log_prob, reverse_log_prob, length):
     score(R) = log p(R|M,v) + mmi_lambda * log p(M|R) + mmi_gamma * |R|   (eq. 4)
 
 `mert` tunes the weights to maximise *corpus* BLEU of the 1-best responses
-(sentence BLEU on chat data is almost always 0). Pure numpy and sacrebleu; no
-TensorFlow, so it runs anywhere the dev N-best lists can be loaded.
+(sentence BLEU on chat data is almost always 0). Pure numpy; no TensorFlow, so
+it runs anywhere the dev N-best lists can be loaded.
 
 BLEU sufficient statistics, one row per hypothesis, columns
 `[correct_1..4, total_1..4, hyp_len, ref_len]`; summing rows over a corpus and
@@ -16,10 +16,10 @@ calling `corpus_bleu_from_statistics` gives `sacrebleu.corpus_bleu(hyps,
 reports (our tokenizer's tokens, no second tokenisation; exp smoothing).
 """
 
+import collections
 import dataclasses
 
 import numpy as np
-import sacrebleu
 
 from mtask_tf.decoding import mmi
 from mtask_tf.evaluation import metrics
@@ -91,28 +91,38 @@ class MertResult:
 # --- BLEU statistics ---------------------------------------------------------
 
 
+def _ngram_counts(tokens):
+    """{n-gram tuple: count} of every order 1..MAX_ORDER of a token list."""
+    return collections.Counter(
+        tuple(tokens[i : i + n]) for n in range(1, MAX_ORDER + 1) for i in range(len(tokens) - n + 1)
+    )
+
+
 def bleu_statistics(hypotheses, references):
     """Per-hypothesis BLEU sufficient statistics, int64 `[n, NUM_STATS]`.
 
-    `references[i]` is the one reference of `hypotheses[i]`. Tokenization,
-    n-gram extraction and clipping are sacrebleu's own (`sacrebleu.metrics.BLEU`
-    with the tokenisation of `metrics.corpus_bleu`), so sums of rows score exactly like it.
+    `references[i]` is the one reference of `hypotheses[i]`. Both are split on
+    white space only (sacrebleu's tokenize="none", as `metrics.corpus_bleu`
+    scores); each hypothesis n-gram matches at most as often as the reference
+    has it (clipped counts). Summed over a corpus, the rows score exactly as
+    sacrebleu's corpus BLEU (tests/decoding/test_mert.py).
     """
     if len(hypotheses) != len(references):
         raise ValueError(
             f"bleu_statistics: {len(hypotheses)} hypotheses but "
             f"{len(references)} references; pass one reference per hypothesis."
         )
-    metric = sacrebleu.metrics.BLEU(tokenize=metrics.BLEU_TOKENIZE)
     ref_cache = {}
     stats = np.zeros([len(hypotheses), NUM_STATS], np.int64)
     for i, (hyp, ref) in enumerate(zip(hypotheses, references)):
         if ref not in ref_cache:
-            ref_cache[ref] = metric._extract_reference_info([metric._preprocess_segment(ref)])
-        # sacrebleu's layout: [hyp_len, ref_len, correct_1..4, total_1..4].
-        row = metric._compute_segment_statistics(metric._preprocess_segment(hyp), ref_cache[ref])
-        stats[i, :_HYP_LEN] = row[2:]
-        stats[i, _HYP_LEN:] = row[:2]
+            ref_cache[ref] = _ngram_counts(ref.split())
+        tokens = hyp.split()
+        for gram, count in _ngram_counts(tokens).items():
+            stats[i, len(gram) - 1] += min(count, ref_cache[ref][gram])
+        stats[i, MAX_ORDER:_HYP_LEN] = [max(0, len(tokens) - n) for n in range(MAX_ORDER)]
+        stats[i, _HYP_LEN] = len(tokens)
+        stats[i, _REF_LEN] = len(ref.split())
     return stats
 
 

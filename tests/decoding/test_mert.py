@@ -76,6 +76,24 @@ def test_statistics_score_like_sacrebleu_random(seed):
     )
 
 
+def test_statistics_score_like_sacrebleu_on_real_text():
+    # Real English: the Zen of Python as references; as hypotheses, each line's
+    # words with a neighbour's words mixed in (some n-grams of every order match).
+    import codecs
+    import this
+
+    lines = [line for line in codecs.decode(this.s, "rot13").splitlines() if line.strip()]
+    references = [" ".join(line.lower().replace(".", " .").split()) for line in lines]
+    hypotheses = [
+        " ".join(ref.split()[:5] + references[(i + 1) % len(references)].split()[2:7])
+        for i, ref in enumerate(references)
+    ]
+    expected = _sacrebleu(hypotheses, references)
+    assert 1 < expected < 100 and len(references) == 20
+    stats = bleu_statistics(hypotheses, references)
+    assert abs(corpus_bleu_from_statistics(stats.sum(axis=0)) - expected) < 1e-9
+
+
 def test_statistics_reject_mismatched_inputs():
     with pytest.raises(ValueError, match="one reference per hypothesis"):
         bleu_statistics(["a b"], ["a", "b"])
