@@ -93,8 +93,9 @@ class MertResult:
 
 def _ngram_counts(tokens):
     """{n-gram tuple: count} of every order 1..MAX_ORDER of a token list."""
+    orders = range(1, MAX_ORDER + 1)
     return collections.Counter(
-        tuple(tokens[i : i + n]) for n in range(1, MAX_ORDER + 1) for i in range(len(tokens) - n + 1)
+        tuple(tokens[i : i + n]) for n in orders for i in range(len(tokens) - n + 1)
     )
 
 
