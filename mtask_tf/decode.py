@@ -6,7 +6,7 @@ r"""Generates responses with a trained model: beam search, then MMI reranking.
 
     python -m mtask_tf.decode --model_dir=runs/demo/mtask_m --interactive
 
-See README.md ("Decoding").
+See docs/decoding.md.
 """
 
 import json

@@ -9,7 +9,7 @@ TSV (`speaker<TAB>text`, the rows of --speaker are used). With the default
 trained, by the AUTOENCODER task on the text; every other weight, and so every
 existing speaker's responses, stay exactly as they were. Held-out lines of the
 text (or `--dev` triples of the speaker) decide when to stop. The output is a
-normal model directory for decode, evaluate, tune_mmi and export. See README.md.
+normal model directory for decode, evaluate, tune_mmi and export. See docs/enrolment.md.
 """
 
 import pathlib

@@ -4,7 +4,7 @@ r"""Trains a conversation model: Seq2Seq pre-training, then multi-task training.
         --flagfile=configs/demo.flags --data_dir=data/shakespeare \
         --model_dir=runs/demo/mtask_m
 
-Run the same command again to resume after an interruption. See README.md.
+Run the same command again to resume after an interruption. See docs/training.md.
 """
 
 import json

@@ -13,7 +13,7 @@ import threading
 
 import grpc
 import tensorflow as tf
-import tensorflow_text  # noqa: F401  its ops, which the stock server links (README)
+import tensorflow_text  # noqa: F401  its ops, which the stock server links (docs/serving.md)
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 

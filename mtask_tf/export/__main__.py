@@ -6,7 +6,7 @@ r"""Exports a trained model as a SavedModel that TensorFlow Serving serves.
 
 writes export/mtask_m/<next version>/ and serving/models.config listing every
 model under export/. For an MTASK-S directory (one model per target) it writes
-one model per target, export/mtask_s_<TARGET>/<version>/. See README.md.
+one model per target, export/mtask_s_<TARGET>/<version>/. See docs/serving.md.
 """
 
 import pathlib
