@@ -17,6 +17,7 @@ from absl import flags
 
 import mtask_tf  # noqa: F401  (quietens TensorFlow's start-up logging)
 from mtask_tf import cli
+from mtask_tf.evaluation import report as eval_report
 from mtask_tf.model import model_dir as model_dir_lib
 
 _SAMPLES = flags.DEFINE_string(
@@ -61,9 +62,7 @@ def table(model_dirs):
 def _cell(value, baseline, column):
     if value is None:
         return "-"
-    if column == 0 or not baseline:
-        return f"{value:.2f}"
-    return f"{value:.2f} ({100 * (value - baseline) / baseline:+.1f} %)"
+    return eval_report.value_cell(value, baseline if column else None)
 
 
 def _sample_rows(path, targets, count):

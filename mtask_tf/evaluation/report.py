@@ -5,10 +5,10 @@ system is optional:
 
     {
         "Baseline": {
-            "perplexity": {"dev": 56.33, "test": 61.17},
-            "bleu": {"dev": 1.32, "test": 1.31},        # 0-100, as corpus_bleu gives
-            "distinct_1": 0.0169,                        # fraction, as distinct_n gives
-            "distinct_2": 0.0653,
+            "perplexity": {"dev": 48.21, "test": 50.07},
+            "bleu": {"dev": 0.92, "test": 0.88},        # 0-100, as corpus_bleu gives
+            "distinct_1": 0.0121,                        # fraction, as distinct_n gives
+            "distinct_2": 0.0474,
             "perplexity_by_speaker": {"dev": {"HAMLET": 40.2, "IAGO": 51.0},
                                       "test": {"HAMLET": 42.9, "IAGO": 49.7}},
             "ent_4": 6.81,                               # nats, as ngram_entropy gives
@@ -136,16 +136,35 @@ def interval_text(bounds, percent):
 MIN_BLEU_FOR_CHANGE = 1.0
 
 
-def _cell(value, baseline, percent, compare, bounds=None):
+def value_cell(value, baseline=None, kind="perplexity", bounds=None):
+    """A table cell: the value, its interval, and its change against `baseline`.
+
+    The one formatter of measures for every table (evaluate's, the study's,
+    compare's).
+
+    Args:
+        value: the measure, or None (shown as MISSING).
+        baseline: the baseline's value; None or 0 shows no change.
+        kind: "perplexity" (value and change), "bleu" (the change only from a
+            baseline of MIN_BLEU_FOR_CHANGE on), "percent" (a fraction shown in
+            percent, no change) or "plain" (the value alone).
+        bounds: the measure's (low, high) interval, shown after the value.
+    """
     if value is None:
         return MISSING
-    text = f"{100 * value:.2f} %" if percent else f"{value:.2f}"
-    text += interval_text(bounds, percent)
-    if compare == "bleu" and (baseline or 0) < MIN_BLEU_FOR_CHANGE:
-        return text
-    if compare and baseline:  # no baseline value (None or 0): nothing to compare to
+    percent = kind == "percent"
+    text = (f"{100 * value:.2f} %" if percent else f"{value:.2f}") + interval_text(bounds, percent)
+    compared = kind == "perplexity" or (kind == "bleu" and (baseline or 0) >= MIN_BLEU_FOR_CHANGE)
+    if compared and baseline:
         text += f" ({100 * metrics_lib.relative_change(value, baseline):+.1f} %)"
     return text
+
+
+def _kind(percent, compare):
+    """A _ROWS entry's (percent, compare) as a `value_cell` kind."""
+    if percent:
+        return "percent"
+    return "bleu" if compare == "bleu" else ("perplexity" if compare else "plain")
 
 
 def _systems(metrics, baseline):
@@ -183,10 +202,9 @@ def metrics_table(metrics, baseline):
         if not always and all(value is None for value in values):
             continue
         bounds = [interval(metrics[name], keys) for name in systems]
-        cells = [_cell(values[0], None, percent, False, bounds[0])]
-        cells += [
-            _cell(value, values[0], percent, compare, b) for value, b in zip(values[1:], bounds[1:])
-        ]
+        kind = _kind(percent, compare)
+        cells = [value_cell(values[0], None, kind, bounds[0])]
+        cells += [value_cell(v, values[0], kind, b) for v, b in zip(values[1:], bounds[1:])]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

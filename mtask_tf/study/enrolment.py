@@ -18,13 +18,6 @@ _MODES = {
 }
 
 
-def _seconds(value):
-    if value is None:
-        return markdown.MISSING
-    minutes, seconds = divmod(round(value), 60)
-    return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
-
-
 def _row(enrolment, test, baseline_test):
     record = enrolment.record or {}
     text = record.get("text") or {}
@@ -41,7 +34,7 @@ def _row(enrolment, test, baseline_test):
         markdown.cell(before),
         markdown.cell(after, before),
         f"{record['best_step']} of {record['steps']}" if record else markdown.MISSING,
-        _seconds(get(record, "seconds")),
+        markdown.duration(get(record, "seconds")),
         markdown.cell(get(test, enrolment.system, "perplexity", "test"), baseline_test),
     ]
 

@@ -20,6 +20,7 @@ import shlex
 import shutil
 
 from mtask_tf.data import detokenizer
+from mtask_tf.evaluation import paper
 from mtask_tf.evaluation import report as eval_report
 from mtask_tf.study import ablation
 from mtask_tf.study import artifacts as artifacts_lib
@@ -33,17 +34,6 @@ SYSTEMS = artifacts_lib.SYSTEMS
 # research only: the report quotes a handful of short lines, no more.
 MAX_EXAMPLE_WORDS = 15
 DISCUSSION_PLACEHOLDER = "<!-- discussion: written by hand after the run -->"
-
-# Luan et al. (2017) Tables 1-2 (Twitter): Baseline, MTASK-S, MTASK-M, as printed
-# in /work/shared/paper. The printed +90.1 % recomputes to +90.9 %; we quote it.
-PAPER = {
-    ("perplexity", "dev"): ("56.33", "32.27 (-42.7 %)", "44.96 (-20.2 %)"),
-    ("perplexity", "test"): ("61.17", "39.83 (-34.9 %)", "43.21 (-29.4 %)"),
-    ("bleu", "dev"): ("1.32", "1.76 (+33.3 %)", "2.52 (+90.1 %)"),
-    ("bleu", "test"): ("1.31", "1.69 (+29.0 %)", "2.25 (+71.7 %)"),
-    ("distinct_1",): ("1.69 %", "2.43 %", "2.44 %"),
-    ("distinct_2",): ("6.53 %", "10.2 %", "9.79 %"),
-}
 
 # (label, keys into a system's metrics, kind). Kind "percent" is a fraction
 # shown in percent, "plain" has no relative change, "bleu" has one only when
@@ -243,8 +233,18 @@ def _system_table(artifacts, rows, when_present=()):
         bounds = [eval_report.interval(main.get(system) or {}, keys) for system, _ in SYSTEMS]
         cells = [markdown.cell(values[0], None, kind, bounds[0])]
         cells += [markdown.cell(v, values[0], kind, b) for v, b in zip(values[1:], bounds[1:])]
-        lines.append([label, *cells, *PAPER.get(keys, (MISSING,) * 3)])
+        lines.append([label, *cells, *_paper_cells(keys, kind)])
     return markdown.table(header, lines)
+
+
+def _paper_cells(keys, kind):
+    """The paper's Baseline, MTASK-S and MTASK-M of a row (evaluation/paper.py), or MISSING."""
+    values = [artifacts_lib.get(paper.TABLES[system], *keys) for system, _ in SYSTEMS]
+    if values[0] is None:
+        return [MISSING] * len(values)
+    return [markdown.cell(values[0], None, kind)] + [
+        markdown.cell(v, values[0], kind) for v in values[1:]
+    ]
 
 
 def _main_missing(artifacts):

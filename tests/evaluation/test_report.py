@@ -2,28 +2,13 @@
 
 import pytest
 
+from mtask_tf.evaluation import paper
 from mtask_tf.evaluation import report
 
-# The paper's Tables 1-2 as our metrics dict (distinct-n as fractions).
+# The paper's Tables 1-2 (evaluation/paper.py) under the names the table shows.
 PAPER = {
-    "Baseline": {
-        "perplexity": {"dev": 56.33, "test": 61.17},
-        "bleu": {"dev": 1.32, "test": 1.31},
-        "distinct_1": 0.0169,
-        "distinct_2": 0.0653,
-    },
-    "MTASK-S": {
-        "perplexity": {"dev": 32.27, "test": 39.83},
-        "bleu": {"dev": 1.76, "test": 1.69},
-        "distinct_1": 0.0243,
-        "distinct_2": 0.102,
-    },
-    "MTASK-M": {
-        "perplexity": {"dev": 44.96, "test": 43.21},
-        "bleu": {"dev": 2.52, "test": 2.25},
-        "distinct_1": 0.0244,
-        "distinct_2": 0.0979,
-    },
+    label: paper.TABLES[name]
+    for label, name in (("Baseline", "baseline"), ("MTASK-S", "mtask_s"), ("MTASK-M", "mtask_m"))
 }
 
 
