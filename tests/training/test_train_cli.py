@@ -312,6 +312,14 @@ def test_mirrored_strategy_on_two_logical_cpus(data_dir, tmp_path):
     assert "MirroredStrategy with 2 replicas" in result.stdout
     assert "stage 2 (multitask) begins at step 0" in result.stdout
     assert json.loads((tmp_path / "mirrored" / "best.json").read_text())["step"] > 0
+    # The replicas' gradients are combined: two steps with each replica on half of
+    # each batch give the single-device steps on the whole batches, and not what
+    # one replica's halves alone give.
+    step = run_module("tests.training.mirrored_step", check=True)
+    result = json.loads(step.stdout.splitlines()[-1])
+    assert result["replicas"] == 2 and result["rows_per_replica"] == [4, 4]
+    assert result["mirrored_vs_single"] < 1e-4 < result["moved"]
+    assert result["first_halves_vs_single"] > 100 * result["mirrored_vs_single"]
 
 
 def test_bad_input_gives_file_line_and_no_traceback(data_dir, tmp_path):
