@@ -155,6 +155,37 @@ def test_mixed_precision_auto_records_what_this_cpu_got(trained):
     assert "--mixed_precision=auto" not in flags_text
 
 
+def test_the_reverse_model_learns_the_message_from_the_response(tmp_path):
+    # Messages and responses from disjoint words: a reverse model, given a
+    # response, must answer with the messages' words (with the swap dropped it
+    # would learn the responses' words).
+    import random
+
+    import tensorflow as tf
+
+    from mtask_tf.data import records
+    from mtask_tf.decoding import generator
+    from mtask_tf.model import model_dir as model_dir_lib
+
+    rng = random.Random(0)
+    said = lambda words: " ".join(rng.choice(words) for _ in range(rng.randint(2, 5)))
+    messages, responses = ("good", "night", "sweet"), ("my", "lord", "sir", "prince")
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = lambda n: [records.Triple("A", "", said(messages), said(responses)) for _ in range(n)]
+    records.write_triples(data / "train.tsv", rows(200))
+    records.write_triples(data / "dev.tsv", rows(20))
+    records.write_monologue(data / "monologue.tsv", [records.Monologue("A", said(responses))])
+    steps = ("--num_layers=1", "--pretrain_max_steps=40", "--eval_every=40", "--learning_rate=0.02")
+    _train(data, tmp_path / "reverse", "reverse", "--targets=A", *steps, check=True)
+    model = model_dir_lib.load_trained(tmp_path / "reverse")
+    source = model.tokenizer.encode(tf.constant(["my lord", "sir prince my"])).to_tensor()
+    search = generator.Generator(model.models.encoder, model.models.decoder)
+    ids, lengths = search.greedy(source, tf.zeros([2], tf.int32), max_length=4)
+    said_back = [t.decode().split() for t in model.tokenizer.decode(ids, lengths).numpy()]
+    assert all(said_back) and set(sum(said_back, [])) <= set(messages), said_back
+
+
 def test_mtask_s_trains_one_model_per_target_from_another_models_weights(trained, tmp_path):
     # MTASK-S: one model per target, each stage 2 only (--nopretrain) from the
     # baseline's converged stage 1 (--init_from), as the study trains it; then
