@@ -1,6 +1,7 @@
 """The benchmark's own code: its formulas, its targets, and its figures run on tiny models."""
 
 import math
+import re
 
 import pytest
 
@@ -76,45 +77,33 @@ def _results(
     }
 
 
-NEW_TARGETS = (
-    "train_fp32_75pct_of_peak",
-    "train_bf16_1.5x_torch_autocast",
-    "train_bf16_50pct_of_bf16_peak",
-    "beam_bf16_p50_1.0x_bound",
-    "beam_3x_torch",
-    "serving_c32_90pct_of_ceiling",
-    "serving_c32_p99_1.5x_p50",
-    "serving_bf16_1.5x_fp32",
-    "train_attention_fp32_1.35x",
-    "train_attention_bf16_1.35x",
-    "beam_attention_1.35x",
-)
+def _stated_threshold(what):
+    """(comparison, threshold) as a target's description states it in words."""
+    if " above the float32 bound" in what:
+        return ">", 1.0
+    found = re.search(r"(>=|<=) ([0-9.]+)( %)?", what)
+    assert found, f"no threshold stated in {what!r}"
+    return found[1], float(found[2]) / (100 if found[3] else 1)
 
 
-def test_targets_compare_each_figure_with_its_threshold():
-    assert (
-        run.targets(_results())
-        == {
-            "train_fp32_1.5x_torch": True,
-            "train_fp32_75pct_of_peak": False,  # 0.7
-            **dict.fromkeys(NEW_TARGETS[1:], True),
-            "train_fp32_80pct_of_bound": False,
-            "train_bf16_above_fp32_bound": True,
-            "beam_p50_1.5x_bound": True,
-            "serving_c32_3x_c1": True,
-        }
-    )
-    assert run.targets(
-        _results(ratio_vs_torch=1.4, fraction=0.8, bf16=1.0, beam_ratio=1.6, c32=29.0, good=False)
-    ) == {
-        "train_fp32_1.5x_torch": False,
-        **dict.fromkeys(NEW_TARGETS, False),
-        "train_fp32_75pct_of_peak": True,
-        "train_fp32_80pct_of_bound": True,
-        "train_bf16_above_fp32_bound": False,
-        "beam_p50_1.5x_bound": False,
-        "serving_c32_3x_c1": False,
-    }
+@pytest.mark.parametrize("name", sorted(run.TARGETS))
+def test_each_target_is_met_exactly_from_the_threshold_its_description_states(name):
+    what, path, _ = run.TARGETS[name]
+    comparison, threshold = _stated_threshold(what)
+    step = 0.01 * threshold
+    on, off = {
+        ">=": (threshold, threshold - step),
+        "<=": (threshold, threshold + step),
+        ">": (threshold + step, threshold),
+    }[comparison]
+    for value, expected in ((on, True), (off, False)):
+        results = _results()
+        *parents, leaf = path
+        node = results
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+        assert run.targets(results)[name] is expected, (what, value)
 
 
 def test_a_failed_request_fails_the_serving_target_and_a_skipped_figure_is_null():
