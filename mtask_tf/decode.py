@@ -9,7 +9,6 @@ r"""Generates responses with a trained model: beam search, then MMI reranking.
 See docs/decoding.md.
 """
 
-import json
 import pathlib
 import sys
 
@@ -82,45 +81,6 @@ def _validate():
         raise app.UsageError(
             f"--attention_plots_max must be 0 (all) or positive, got {_ATTENTION_PLOTS_MAX.value}"
         )
-
-
-def _write(path, rows, results):
-    from mtask_tf.data import records
-
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as out:
-        if path.suffix == ".jsonl":
-            for row, hypotheses in zip(rows, results):
-                record = {
-                    "speaker": row.speaker,
-                    "context": row.context,
-                    "message": row.message,
-                    "reference": row.response or None,
-                    "nbest": [h.__dict__ for h in hypotheses],
-                }
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
-            return
-        parts = ["score", "forward_log_prob", "reverse_log_prob", "length"]
-        out.write("\t".join([*records.NBEST_COLUMNS, *parts]) + "\n")
-        for index, (row, hypotheses) in enumerate(zip(rows, results), start=1):
-            for rank, h in enumerate(hypotheses, start=1):
-                values = [f"{getattr(h, p):.4f}" if p != "length" else str(h.length) for p in parts]
-                out.write(
-                    "\t".join(
-                        [
-                            str(index),
-                            str(rank),
-                            row.speaker,
-                            row.context,
-                            row.message,
-                            h.response,
-                            h.display,
-                            *values,
-                        ]
-                    )
-                    + "\n"
-                )
 
 
 def _plot_attention(responder, rows, results, directory, limit):
@@ -251,7 +211,7 @@ def main(argv):
     except Exception as error:  # noqa: BLE001  InvalidArgument carries the row problem.
         message = getattr(error, "message", str(error)).strip().splitlines()[-1]
         raise SystemExit(f"error: {_INPUT.value}: {message}") from None
-    _write(_OUTPUT.value, rows, results)
+    records.write_nbest(_OUTPUT.value, rows, results)
     print(f"wrote {len(results)} inputs to {_OUTPUT.value}", file=sys.stderr)
     if _ATTENTION_PLOTS.value:
         count = _plot_attention(

@@ -23,7 +23,9 @@ mark before the header is ignored.
 import contextlib
 import dataclasses
 import gzip
+import json
 import os
+import pathlib
 import zlib
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -488,6 +490,46 @@ def write_responses(path, responses: Iterable[Response]) -> int:
     """
     rows = ((r.speaker, r.context, r.message, r.reference, r.response) for r in responses)
     return _write_table(path, RESPONSE_COLUMNS, ("speaker", "message"), rows)
+
+
+# The scores of each hypothesis after NBEST_COLUMNS in decode's N-best TSV.
+NBEST_SCORE_COLUMNS = ("score", "forward_log_prob", "reverse_log_prob", "length")
+
+
+def write_nbest(path, rows: Sequence[Triple], nbest_lists) -> None:
+    """Writes `decode`'s output: each input's reranked hypotheses, best first.
+
+    A `.jsonl` path gets one JSON object per input (speaker, context, message,
+    reference, nbest: the hypotheses' fields); any other path a TSV of
+    NBEST_COLUMNS and NBEST_SCORE_COLUMNS with a row per hypothesis, inputs
+    numbered from 1 (`read_responses` reads its rank-1 rows back).
+
+    Args:
+        rows: the inputs, as `Triple`s (`response` is the reference, may be "").
+        nbest_lists: per input, its hypotheses (`decoding.runner` results: objects
+            with response, display and the NBEST_SCORE_COLUMNS attributes).
+    """
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as out:
+        if path.suffix == ".jsonl":
+            for row, hypotheses in zip(rows, nbest_lists):
+                record = {
+                    "speaker": row.speaker,
+                    "context": row.context,
+                    "message": row.message,
+                    "reference": row.response or None,
+                    "nbest": [h.__dict__ for h in hypotheses],
+                }
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            return
+        out.write("\t".join([*NBEST_COLUMNS, *NBEST_SCORE_COLUMNS]) + "\n")
+        for index, (row, hypotheses) in enumerate(zip(rows, nbest_lists), start=1):
+            for rank, h in enumerate(hypotheses, start=1):
+                inputs = [str(index), str(rank), row.speaker, row.context, row.message]
+                scores = [f"{getattr(h, name):.4f}" for name in NBEST_SCORE_COLUMNS[:-1]]
+                fields = [*inputs, h.response, h.display, *scores, str(h.length)]
+                out.write("\t".join(fields) + "\n")
 
 
 def _response_layout(header: list[str]):
