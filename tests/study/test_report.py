@@ -7,6 +7,7 @@ import pytest
 
 from mtask_tf.evaluation import report as eval_report
 from mtask_tf.study import artifacts
+from mtask_tf.study import examples
 from mtask_tf.study import protocol as protocol_lib
 from mtask_tf.study import report
 
@@ -434,7 +435,7 @@ def test_example_rows_need_every_run_system_to_have_the_input():
         "mtask_s": [row("A", "s1")],
         "mtask_m": None,
     }
-    chosen = report.example_rows(responses, "A", 5)
+    chosen = examples.example_rows(responses, "A", 5)
     assert [(r["response"], answers) for r, answers in chosen] == [
         ("b1", {"baseline": "b1", "mtask_s": "s1"})
     ]
