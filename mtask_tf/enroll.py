@@ -12,7 +12,6 @@ text (or `--dev` triples of the speaker) decide when to stop. The output is a
 normal model directory for decode, evaluate, tune_mmi and export. See docs/enrolment.md.
 """
 
-import pathlib
 import time
 
 from absl import app
@@ -79,10 +78,30 @@ _HOLDOUT = flags.DEFINE_float(
     "holdout_fraction", 0.1, "Share of the lines held out to decide when to stop (without --dev)."
 )
 _SEED = flags.DEFINE_integer("seed", 1, "Seed of the held-out split and the line order.")
+# The flags named as the fields of workflows.enrollment.Request (all but its
+# curve, the line counts of --curve) and of EnrollConfig (all but its learning
+# rate, which the workflow sets from the Request's: its default depends on the
+# mode and the model).
+_REQUEST_FLAGS = (
+    "model_dir",
+    "speaker",
+    "text",
+    "output_dir",
+    "adapt",
+    "replace",
+    "dev",
+    "data_dir",
+    "learning_rate",
+)
+_CONFIG_FLAGS = ("max_steps", "eval_every", "patience", "batch_size", "holdout_fraction", "seed")
 
 
 def _log(message):
     print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
+
+
+def _values(names):
+    return {name: flags.FLAGS[name].value for name in names}
 
 
 def _validate():
@@ -112,50 +131,14 @@ def main(argv):
     cli.no_positional_arguments(argv)
     curve = _validate()
     logging.set_verbosity(logging.WARNING)
-    from mtask_tf.data import pipeline
-    from mtask_tf.data import records
     from mtask_tf.training import enrollment
+    from mtask_tf.workflows import enrollment as workflow
 
+    request = workflow.Request(curve=tuple(curve), **_values(_REQUEST_FLAGS))
+    config = enrollment.EnrollConfig(**_values(_CONFIG_FLAGS))
     with cli.user_errors():
-        source = enrollment.load_source(_MODEL_DIR.value)
-        enrollment.check_request(
-            source, _SPEAKER.value, _OUTPUT_DIR.value, _REPLACE.value, _ADAPT.value
-        )
-        text = enrollment.read_speaker_text(_TEXT.value, _SPEAKER.value)
-        dev = enrollment.read_dev(_DEV.value, _SPEAKER.value) if _DEV.value else None
-        lengths = pipeline.Lengths(**source.experiment.lengths)
-        learning_rate = _LEARNING_RATE.value or (
-            0.01 if _ADAPT.value == "speaker" else source.training_flag("learning_rate", 1e-3)
-        )
-        config = enrollment.EnrollConfig(
-            max_steps=_MAX_STEPS.value,
-            eval_every=_EVAL_EVERY.value,
-            patience=_PATIENCE.value,
-            learning_rate=learning_rate,
-            batch_size=_BATCH_SIZE.value,
-            holdout_fraction=_HOLDOUT.value,
-            seed=_SEED.value,
-        )
-        output_dir = pathlib.Path(_OUTPUT_DIR.value)
-        if _ADAPT.value == "speaker":
-            record = enrollment.enroll_speaker(
-                source, text, output_dir, lengths, config, _log, dev=dev, curve=curve
-            )
-        else:
-            general_path = pathlib.Path(_DATA_DIR.value) / "train.tsv"
-            general, _ = records.read_triples(general_path)
-            record = enrollment.enroll_decoder(
-                source,
-                text,
-                output_dir,
-                lengths,
-                config,
-                _log,
-                (general, general_path),
-                dev=dev,
-                curve=curve,
-            )
-    print(enrollment.summary(record))
+        record = workflow.enroll(request, config, _log)
+    print(workflow.summary(record))
     _log(f"wrote {_OUTPUT_DIR.value} (enroll.json records what was done)")
 
 

@@ -147,6 +147,23 @@ def load_experiment(model_dir):
     return Experiment.from_record(record, path)
 
 
+def training_flag(model_dir, name, default):
+    """A flag value of the command that trained the model (`--NAME=value` in flags.txt).
+
+    flags.txt, the resolved flags `mtask_tf.train` wrote, is read because no
+    structured record holds such values: experiment.json keeps the targets and
+    what a restarted run must agree on (`experiment.Settings.describe`: model,
+    direction, lengths, ...), not the optimiser's settings, e.g. the
+    --learning_rate that enrolment's --adapt=decoder continues training with.
+    The last such line counts, converted to the type of `default`; `default`
+    when the file or the line is missing.
+    """
+    path = pathlib.Path(model_dir) / FLAGS
+    lines = path.read_text().splitlines() if path.is_file() else []
+    values = [line.split("=", 1)[1] for line in lines if line.startswith(f"--{name}=")]
+    return type(default)(values[-1]) if values else default
+
+
 @dataclasses.dataclass
 class TrainedModel:
     """A trained model ready for decoding: its metadata, tokenizer and SEQ2SEQ layers."""

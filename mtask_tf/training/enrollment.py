@@ -1,4 +1,4 @@
-"""Enrols a new speaker into a trained model from their text alone.
+"""Enrolment's computation: a new speaker learnt from their text alone.
 
 `--adapt=speaker` (a persona model): the speaker gets a new row of the speaker
 embedding table, started at the average of the others, and only that row is
@@ -7,19 +7,20 @@ the autoencoder is how a speaker's non-conversational text reaches the
 shared decoder). Every other weight keeps its exact bits, so the speakers
 the model already had answer exactly as before.
 
+`--adapt=decoder`: the paper's stage 2 for one speaker: AUTOENCODER batches of
+the text alternate with general SEQ2SEQ batches, and the shared decoder is
+trained too.
+
 Held-out lines of the text, or dev triples of the speaker when given, decide
-when to stop and which row to keep, as dev perplexity does in the paper's
-Fig. 3. The result is a normal model directory: `speakers.txt` with the new
-speaker last, `best/` and `checkpoints/` weights, `best.json`, and
-`enroll.json`, the record of what was done.
+when to stop and which weights to keep, as dev perplexity does in the paper's
+Fig. 3. Reading the text, writing the enrolled model directory and reporting
+are the workflow's: `mtask_tf/workflows/enrollment.py`.
 """
 
 import dataclasses
 import json
-import math
 import pathlib
 import random
-import shutil
 import time
 
 import keras
@@ -29,18 +30,11 @@ import tensorflow as tf
 from mtask_tf import errors
 from mtask_tf.data import pipeline
 from mtask_tf.data import records
-from mtask_tf.data import tokenizer as tokenizer_lib
-from mtask_tf.data import vocabulary
 from mtask_tf.evaluation import perplexity as perplexity_lib
 from mtask_tf.model import builders
 from mtask_tf.model import losses
 from mtask_tf.model import model_dir as model_dir_lib
 from mtask_tf.training import loop
-
-ENROLL_RECORD = "enroll.json"
-CURVE_PLOT = "enroll_curve.png"
-# Files of the trained model an enrolled model keeps as they are.
-_COPIED = (model_dir_lib.VOCABULARY, model_dir_lib.FLAGS, "mmi.json")
 
 
 class EnrollError(errors.UserError):
@@ -48,20 +42,8 @@ class EnrollError(errors.UserError):
 
 
 @dataclasses.dataclass(frozen=True)
-class SpeakerText:
-    """The new speaker's lines, where they came from, and what was left out."""
-
-    speaker: str
-    lines: tuple
-    path: str
-    kind: str  # "text" (one sentence per line) or "monologue" (a speaker/text TSV)
-    blank_lines: int = 0
-    other_speakers_rows: int = 0
-
-
-@dataclasses.dataclass(frozen=True)
 class EnrollConfig:
-    """How the new row is trained."""
+    """How the new row (or, with --adapt=decoder, the decoder) is trained."""
 
     max_steps: int = 1000
     eval_every: int = 50
@@ -71,49 +53,21 @@ class EnrollConfig:
     holdout_fraction: float = 0.1
     seed: int = 1
 
-
-def read_speaker_text(path, speaker):
-    """Reads plain text (a sentence per line) or a monologue TSV (the speaker's rows).
-
-    Raises:
-        records.DataError: unreadable file, bad UTF-8 or TSV line (file and line named).
-        EnrollError: no text of the speaker in the file.
-    """
-    lines = records.read_text_lines(path)
-    if lines and lines[0][1].split("\t") == list(records.MONOLOGUE_COLUMNS):
-        rows, _ = records.read_monologue(path)
-        mine = [r.text for r in rows if r.speaker == speaker]
-        if not mine:
-            found = sorted({r.speaker for r in rows})
-            raise EnrollError(
-                f"{path}: a monologue file with no rows of speaker {speaker!r}; "
-                f"its speakers: {', '.join(found[:20]) or 'none'}"
-            )
-        return SpeakerText(
-            speaker,
-            tuple(records.fold_whitespace(t) for t in mine),
-            str(path),
-            "monologue",
-            other_speakers_rows=len(rows) - len(mine),
+    def train_config(self):
+        """The `loop.TrainConfig` of `--adapt=decoder`: the multi-task stage only, with
+        training's default gradient clipping, checked and saved every `eval_every` steps."""
+        return loop.TrainConfig(
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            clip_norm=loop.CLIP_NORM,
+            pretrain=False,
+            max_steps=self.max_steps,
+            eval_every=self.eval_every,
+            patience=self.patience,
+            checkpoint_every=self.eval_every,
+            log_every=self.eval_every,
+            seed=self.seed,
         )
-    texts = [records.fold_whitespace(text) for _, text in lines]
-    kept = tuple(t for t in texts if t)
-    if not kept:
-        raise EnrollError(f"{path}: no text: the file is empty or has only blank lines")
-    return SpeakerText(speaker, kept, str(path), "text", blank_lines=len(texts) - len(kept))
-
-
-def read_dev(path, speaker):
-    """The speaker's triples of a dev file (speaker, context, message, response)."""
-    rows, _ = records.read_triples(path)
-    mine = [r for r in rows if r.speaker == speaker]
-    if not mine:
-        found = sorted({r.speaker for r in rows})
-        raise EnrollError(
-            f"{path}: no triples of speaker {speaker!r}; its speakers: "
-            f"{', '.join(found[:20]) or 'none'}"
-        )
-    return mine
 
 
 def split_held_out(lines, fraction, seed):
@@ -132,12 +86,6 @@ def split_held_out(lines, fraction, seed):
     return [lines[i] for i in kept], [lines[i] for i in held_out]
 
 
-def vocabulary_coverage(model_dir, lines):
-    """Share of the text's running words that the model's vocabulary holds."""
-    tokens = vocabulary.load_vocabulary(pathlib.Path(model_dir) / model_dir_lib.VOCABULARY)
-    return vocabulary.coverage(tokenizer_lib.count_words(lines), tokens)
-
-
 @dataclasses.dataclass
 class Source:
     """The trained model enrolment starts from."""
@@ -148,13 +96,6 @@ class Source:
     checkpoint: str
     has_autoencoder: bool
     experiment: model_dir_lib.Experiment
-
-    def training_flag(self, name, default):
-        """A flag value of the model's training command (flags.txt), else `default`."""
-        path = self.model_dir / model_dir_lib.FLAGS
-        lines = path.read_text().splitlines() if path.is_file() else []
-        values = [line.split("=", 1)[1] for line in lines if line.startswith(f"--{name}=")]
-        return type(default)(values[-1]) if values else default
 
 
 def load_source(model_dir):
@@ -183,44 +124,6 @@ def load_source(model_dir):
         any("autoencoder_encoder" in name for name in names),
         model_dir_lib.load_experiment(model_dir),
     )
-
-
-def check_request(source, speaker, output_dir, replace, adapt):
-    """Refuses, before anything is written, what enrolment cannot do."""
-    if not speaker.strip() or speaker != speaker.strip() or any(c in speaker for c in "\t\r\n"):
-        raise EnrollError(
-            f"--speaker={speaker!r}: a speaker name must be non-empty, one "
-            "line, without tabs (a data file could never name it) or leading or "
-            "trailing spaces"
-        )
-    output_dir = pathlib.Path(output_dir)
-    if output_dir.exists() and not output_dir.is_dir():
-        raise EnrollError(f"--output_dir={output_dir}: is a file; give the path of a new directory")
-    if output_dir.resolve() == source.model_dir.resolve():
-        raise EnrollError(
-            f"--output_dir={output_dir} is the trained model's directory; "
-            "enrolment writes a new model directory and leaves that one as it is"
-        )
-    if output_dir.exists() and any(output_dir.iterdir()):
-        raise EnrollError(
-            f"--output_dir={output_dir} exists and is not empty; choose a new directory"
-        )
-    if source.experiment.reverse:
-        raise EnrollError(
-            f"{source.model_dir}: a reverse model, p(message | response), has "
-            "no speaker to answer as; enrol the forward model"
-        )
-    if adapt == "speaker" and not source.config.num_speakers:
-        raise EnrollError(
-            f"{source.model_dir}: this model has no speaker embeddings (a "
-            "SEQ2SEQ or MTASK-S model), so there is no speaker row to train; "
-            "use --adapt=decoder, which adapts the shared decoder to the text"
-        )
-    if speaker in source.speakers and not replace:
-        raise EnrollError(
-            f"speaker {speaker!r} is already in {source.model_dir / 'speakers.txt'}"
-            "; pass --replace to train their row again from their text"
-        )
 
 
 def restore_weights(models, source):
@@ -402,183 +305,6 @@ def curve_points(requested, available):
     return points
 
 
-def plot_curve(points, path, speaker, what):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    figure, axes = pyplot.subplots(figsize=(5, 3.5))
-    axes.plot(
-        [p["lines"] for p in points], [p["after"] for p in points], marker="o", label="enrolled"
-    )
-    axes.axhline(
-        points[0]["before"], color="grey", linestyle="--", label="average speaker (before)"
-    )
-    axes.set_xscale("log")
-    axes.set_xlabel(f"lines of {speaker}'s text used")
-    axes.set_ylabel(what.split(" (")[0])
-    axes.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    pyplot.close(figure)
-
-
-@dataclasses.dataclass
-class PreparedText:
-    """The text as enrolment uses it: checked, split, in its seeded training order."""
-
-    text: SpeakerText
-    tokenizer: object
-    coverage: float
-    lines: list  # training lines, in the order a curve takes its first N from
-    held_out: list
-
-
-def prepare_text(source, text, has_dev, config):
-    """Checks the vocabulary covers the text; holds lines out unless dev triples judge."""
-    coverage = vocabulary_coverage(source.model_dir, text.lines)
-    if coverage == 0:
-        raise EnrollError(
-            f"{text.path}: none of its words are in the model's vocabulary "
-            f"({source.model_dir / model_dir_lib.VOCABULARY}), so the model "
-            "cannot learn anything from it; is it in the model's language?"
-        )
-    if has_dev:
-        lines, held_out = list(text.lines), []
-    else:
-        lines, held_out = split_held_out(list(text.lines), config.holdout_fraction, config.seed)
-    random.Random(config.seed).shuffle(lines)
-    tokenizer = tokenizer_lib.Tokenizer(source.model_dir / model_dir_lib.VOCABULARY)
-    return PreparedText(text, tokenizer, coverage, lines, held_out)
-
-
-def _partial_dir(output_dir):
-    """A fresh sibling of the output directory; renamed to it when everything is written."""
-    partial = output_dir.with_name(output_dir.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    return partial
-
-
-def _write_metadata(source, directory, model_config, speakers, speaker):
-    for name in _COPIED:
-        if (source.model_dir / name).is_file():
-            shutil.copy2(source.model_dir / name, directory / name)
-    (directory / model_dir_lib.MODEL_CONFIG).write_text(
-        model_dir_lib.to_json(model_config.to_record())
-    )
-    model_dir_lib.write_lines(directory / model_dir_lib.SPEAKERS, speakers)
-    experiment = model_dir_lib.load_experiment(source.model_dir)
-    targets = list(experiment.targets)
-    if speaker not in targets:
-        targets.append(speaker)
-    record = {**experiment.record, "targets": targets, "enrolled_from": str(source.model_dir)}
-    (directory / model_dir_lib.EXPERIMENT).write_text(model_dir_lib.to_json(record))
-
-
-def _finish(partial, output_dir, record):
-    (partial / ENROLL_RECORD).write_text(json.dumps(record, indent=2) + "\n")
-    if output_dir.exists():
-        output_dir.rmdir()  # checked empty before
-    partial.rename(output_dir)
-
-
-def _record(prepared, source, adapt, dev, judge, speaker_id, result, config, points, began):
-    text = prepared.text
-    return {
-        "speaker": text.speaker,
-        "adapt": adapt,
-        "source_model_dir": str(source.model_dir),
-        "text": {
-            "path": text.path,
-            "kind": text.kind,
-            "lines": len(text.lines),
-            "blank_lines_skipped": text.blank_lines,
-            "rows_of_other_speakers": text.other_speakers_rows,
-            "training_lines": len(prepared.lines),
-            "held_out_lines": len(prepared.held_out),
-            "vocabulary_coverage": prepared.coverage,
-        },
-        "dev": None if dev is None else {"triples": len(dev)},
-        "judged_by": judge.what,
-        "speaker_id": speaker_id,
-        "autoencoder_encoder": (
-            "restored from the model"
-            if source.has_autoencoder
-            else "the SEQ2SEQ encoder"
-            if adapt == "speaker"
-            else "freshly initialised (the model had none)"
-        ),
-        "perplexity_before": result["before"],
-        "perplexity_after": result["after"],
-        "best_step": result["best_step"],
-        "steps": result["steps"],
-        "config": dataclasses.asdict(config),
-        "curve": points,
-        "seconds": round(time.time() - began, 1),
-    }
-
-
-def _curve(prepared, curve, train, log):
-    """Trains on the first N lines for each N of the curve; `train(lines)` returns a result."""
-    points = []
-    for count in curve_points(curve, len(prepared.lines)) if curve else []:
-        if count < len(prepared.lines):
-            log(f"curve: {count} of {len(prepared.lines)} lines")
-            points.append({"lines": count, **train(prepared.lines[:count])})
-    return points
-
-
-def enroll_speaker(source, text, output_dir, lengths, config, log, dev=None, curve=()):
-    """`--adapt=speaker` end to end; returns the enroll.json record."""
-    began, output_dir = time.time(), pathlib.Path(output_dir)
-    prepared = prepare_text(source, text, dev is not None, config)
-    trainer = RowTrainer(source, text.speaker)
-    judge = Judge(
-        trainer.models,
-        trainer.autoencoder,
-        trainer.row_id,
-        len(trainer.speakers),
-        prepared.tokenizer,
-        lengths,
-        held_out=prepared.held_out,
-        dev=dev,
-    )
-    train = lambda lines: train_row(trainer, prepared.tokenizer, lengths, lines, judge, config, log)
-    points = _curve(prepared, curve, train, log)
-    log(f"enrolling {text.speaker!r} from {len(prepared.lines)} lines")
-    result = train(prepared.lines)
-    if curve:
-        points.append({"lines": len(prepared.lines), **result})
-    record = _record(
-        prepared, source, "speaker", dev, judge, trainer.row_id, result, config, points, began
-    )
-    partial = _partial_dir(output_dir)
-    _write_metadata(source, partial, trainer.config, trainer.speakers, text.speaker)
-    checkpoint = tf.train.Checkpoint(
-        variables=builders.variable_map(trainer.models.seq2seq, trainer.models.autoencoder)
-    )
-    for folder in ("best", "checkpoints"):
-        tf.train.CheckpointManager(checkpoint, partial / folder, max_to_keep=1).save(
-            checkpoint_number=result["steps"]
-        )
-    best = {
-        "step": result["best_step"],
-        "stage": "enroll",
-        "dev": {
-            "perplexity": result["after"],
-            "measure": judge.what,
-            "perplexity_by_speaker": {text.speaker: result["after"]},
-        },
-    }
-    (partial / model_dir_lib.BEST_RECORD).write_text(json.dumps(best, indent=2) + "\n")
-    if points:
-        plot_curve(points, partial / CURVE_PLOT, text.speaker, judge.what)
-    _finish(partial, output_dir, record)
-    return record
-
-
 class _JudgedTrainer(loop.Trainer):
     """The training loop of Fig. 3 with the enrolment's judge as its dev perplexity."""
 
@@ -594,145 +320,107 @@ class _JudgedTrainer(loop.Trainer):
         return self.last_evaluation.perplexity
 
 
-def _decoder_model_config(source, speakers):
-    """The model `--adapt=decoder` trains and writes: the source's, with a row for each speaker."""
-    return dataclasses.replace(
-        source.config, num_speakers=len(speakers) if source.config.num_speakers else 0
-    )
-
-
-def _train_decoder(
-    source, directory, speakers, row_id, lines, general, prepared, lengths, config, dev, log
-):
-    """Stage 2 for one speaker into `directory`; returns before/after/best_step/steps."""
-    from mtask_tf.training import multitask  # Keras model with train_step: heavy.
-
-    model_config = _decoder_model_config(source, speakers)
-    model = multitask.MultiTaskModel(model_config, True, config.learning_rate, 5.0)
-    model.compile()
-    table = restore_weights(model.models, source)
-    if table is not None:
-        model.models.decoder.speaker_embedding.embeddings.assign(
-            with_row(table, row_id, average_row(table, row_id))
-        )
-    general_examples, general_ids = general
-    judge = Judge(
-        model.models,
-        model.models.autoencoder,
-        row_id,
-        len(speakers),
-        prepared.tokenizer,
-        lengths,
-        held_out=prepared.held_out,
-        dev=dev,
-    )
-    datasets = loop.Datasets(
-        seq2seq=pipeline.training_dataset(general_examples, config.batch_size, config.seed),
-        autoencoder=pipeline.training_dataset(
-            _examples_of_lines(prepared.tokenizer, lines, row_id, lengths),
-            config.batch_size,
-            config.seed + 1,
-        ),
-        dev=judge.dataset,
-        num_speakers=len(speakers),
-    )
-    train_config = loop.TrainConfig(
-        batch_size=config.batch_size,
-        learning_rate=config.learning_rate,
-        pretrain=False,
-        max_steps=config.max_steps,
-        eval_every=config.eval_every,
-        patience=config.patience,
-        checkpoint_every=config.eval_every,
-        log_every=config.eval_every,
-        seed=config.seed,
-    )
-    trainer = _JudgedTrainer(judge, model, datasets, train_config, directory, log, speakers)
-    before = trainer.evaluate()
-    trainer.state.record_evaluation(before)
-    trainer.save_best()
-    log(f"  step 0: {judge.what} {before:.2f} (the model before enrolment)")
-    if not trainer.run():
-        raise EnrollError("stopped by a signal; nothing was written (run the command again)")
-    best = json.loads((directory / model_dir_lib.BEST_RECORD).read_text())
-    return judge, {
-        "before": before,
-        "after": best["dev"]["perplexity"],
-        "best_step": best["step"],
-        "steps": int(trainer.state.step.numpy()),
-    }
-
-
 def general_examples(general, data_path, speakers, tokenizer, lengths):
     """The general conversation triples, encoded, with speaker ids the model knows."""
     try:
         ids = pipeline.speaker_ids([t.speaker for t in general], speakers, str(data_path))
     except pipeline.SpeakerError as error:
         raise EnrollError(f"{error}: give the --data_dir the model was trained on") from None
-    return pipeline.encode_triples(tokenizer, general, ids, lengths), ids
+    return pipeline.encode_triples(tokenizer, general, ids, lengths)
 
 
-def enroll_decoder(source, text, output_dir, lengths, config, log, general, dev=None, curve=()):
-    """`--adapt=decoder` end to end: the paper's stage 2 for one speaker; returns the record.
+@dataclasses.dataclass
+class DecoderSetup:
+    """What `--adapt=decoder` trains for one speaker, on whichever lines of their text.
 
-    Args:
-        general: (triples, path) of the general conversation to alternate with.
+    Attributes:
+        source: `Source`.
+        speakers: the enrolled model's speakers and row_id the new one's id
+            (`speakers_with`).
+        general: the general conversation, encoded (`general_examples`); its
+            SEQ2SEQ batches alternate with the text's AUTOENCODER batches.
+        tokenizer, lengths: how the text is encoded.
+        config: `EnrollConfig`.
+        held_out: the held-out lines of the text, or dev: the speaker's dev
+            triples, which decide when to stop (`Judge`).
     """
-    began, output_dir = time.time(), pathlib.Path(output_dir)
-    prepared = prepare_text(source, text, dev is not None, config)
-    speakers, row_id = speakers_with(source, text.speaker)
-    encoded = general_examples(general[0], general[1], speakers, prepared.tokenizer, lengths)
-    partial = _partial_dir(output_dir)
 
-    def train(lines, directory):
-        return _train_decoder(
-            source, directory, speakers, row_id, lines, encoded, prepared, lengths, config, dev, log
-        )
+    source: Source
+    speakers: list
+    row_id: int
+    general: dict  # pipeline.encode_triples: ragged token tensors and speaker ids
+    tokenizer: object
+    lengths: pipeline.Lengths
+    config: EnrollConfig
+    held_out: list
+    dev: list | None = None
 
-    def train_aside(lines):
-        aside = _partial_dir(output_dir.with_name(output_dir.name + ".curve"))
-        try:
-            return train(lines, aside)[1]
-        finally:
-            shutil.rmtree(aside, ignore_errors=True)
+    def model_config(self):
+        """The model trained and written: the source's, with a row for each speaker."""
+        num_speakers = len(self.speakers) if self.source.config.num_speakers else 0
+        return dataclasses.replace(self.source.config, num_speakers=num_speakers)
 
-    points = _curve(prepared, curve, train_aside, log)
-    log(f"enrolling {text.speaker!r} from {len(prepared.lines)} lines, the shared decoder too")
-    judge, result = train(prepared.lines, partial)
-    if curve:
-        points.append({"lines": len(prepared.lines), **result})
-    _write_metadata(
-        source, partial, _decoder_model_config(source, speakers), speakers, text.speaker
+
+def _decoder_model(setup, train_config):
+    """The source's weights in a model to train; the new speaker's row is the average one."""
+    from mtask_tf.training import multitask  # Keras model with train_step: heavy.
+
+    model = multitask.MultiTaskModel(
+        setup.model_config(),
+        with_autoencoder=True,
+        learning_rate=train_config.learning_rate,
+        clip_norm=train_config.clip_norm,
     )
-    record = _record(prepared, source, "decoder", dev, judge, row_id, result, config, points, began)
-    if points:
-        plot_curve(points, partial / CURVE_PLOT, text.speaker, judge.what)
-    _finish(partial, output_dir, record)
-    return record
+    model.compile()
+    table = restore_weights(model.models, setup.source)
+    if table is not None:
+        model.models.decoder.speaker_embedding.embeddings.assign(
+            with_row(table, setup.row_id, average_row(table, setup.row_id))
+        )
+    return model
 
 
-def summary(record):
-    """The enrolment report in a few lines of text."""
-    text = record["text"]
-    lines = [
-        f"enrolled {record['speaker']!r} (speaker id {record['speaker_id']}) by "
-        f"--adapt={record['adapt']} in {record['seconds']:.0f} s",
-        f"text: {text['lines']} lines from {text['path']} ({text['training_lines']} trained on, "
-        f"{text['held_out_lines']} held out); the vocabulary covers "
-        f"{100 * text['vocabulary_coverage']:.1f}% of its words",
-        f"{record['judged_by']}: {record['perplexity_before']:.2f} before enrolment"
-        f"{' (the average speaker)' if record['adapt'] == 'speaker' else ''}, "
-        f"{record['perplexity_after']:.2f} after "
-        f"({_change(record['perplexity_before'], record['perplexity_after'])}), best at step "
-        f"{record['best_step']} of {record['steps']}",
-    ]
-    if record["curve"]:
-        lines.append("lines of text | perplexity")
-        lines += [f"{p['lines']:>13} | {p['after']:.2f}" for p in record["curve"]]
-    return "\n".join(lines)
+def _decoder_datasets(setup, lines, judge):
+    config = setup.config
+    text = _examples_of_lines(setup.tokenizer, lines, setup.row_id, setup.lengths)
+    return loop.Datasets(
+        seq2seq=pipeline.training_dataset(setup.general, config.batch_size, config.seed),
+        autoencoder=pipeline.training_dataset(text, config.batch_size, config.seed + 1),
+        dev=judge.dataset,
+        num_speakers=len(setup.speakers),
+    )
 
 
-def _change(before, after):
-    if not math.isfinite(before) or before == 0:
-        return "n/a"
-    return f"{100 * (after - before) / before:+.1f}%"
+def train_decoder(setup, lines, directory, log):
+    """Stage 2 for one speaker on `lines`, into `directory` (checkpoints, best/, best.json).
+
+    Returns:
+        (the `Judge`, a dict: before, after (perplexities), best_step, steps).
+    """
+    train_config = setup.config.train_config()
+    model = _decoder_model(setup, train_config)
+    judge = Judge(
+        model.models,
+        model.models.autoencoder,
+        setup.row_id,
+        len(setup.speakers),
+        setup.tokenizer,
+        setup.lengths,
+        held_out=setup.held_out,
+        dev=setup.dev,
+    )
+    datasets = _decoder_datasets(setup, lines, judge)
+    trainer = _JudgedTrainer(judge, model, datasets, train_config, directory, log, setup.speakers)
+    before = trainer.evaluate()
+    trainer.state.record_evaluation(before)
+    trainer.save_best()
+    log(f"  step 0: {judge.what} {before:.2f} (the model before enrolment)")
+    if not trainer.run():
+        raise EnrollError("stopped by a signal; nothing was written (run the command again)")
+    best = json.loads((pathlib.Path(directory) / model_dir_lib.BEST_RECORD).read_text())
+    return judge, {
+        "before": before,
+        "after": best["dev"]["perplexity"],
+        "best_step": best["step"],
+        "steps": int(trainer.state.step.numpy()),
+    }

@@ -12,6 +12,10 @@ from mtask_tf.model import model_dir as model_dir_lib
 from mtask_tf.training import callbacks as callbacks_lib
 from mtask_tf.training import state as state_lib
 
+# Training's global gradient-norm clip unless told otherwise (train.py's
+# --clip_norm); enrolment's --adapt=decoder continues training with it.
+CLIP_NORM = 5.0
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
@@ -19,7 +23,7 @@ class TrainConfig:
 
     batch_size: int = 128
     learning_rate: float = 1e-3
-    clip_norm: float = 5.0
+    clip_norm: float = CLIP_NORM
     pretrain: bool = True
     pretrain_max_steps: int = 50_000
     max_steps: int = 50_000

@@ -1,8 +1,13 @@
-"""python -m mtask_tf.enroll on the smoke-sized MTASK-M model of the `trained` fixture."""
+"""python -m mtask_tf.enroll on the smoke-sized MTASK-M model of the `trained` fixture.
+
+The training is mtask_tf.training.enrollment's; reading the text, writing the
+model directory and the report, mtask_tf.workflows.enrollment's.
+"""
 
 import json
 import random
 import time
+import types
 
 import numpy as np
 import pytest
@@ -12,6 +17,8 @@ from mtask_tf.data import pipeline
 from mtask_tf.data import records
 from mtask_tf.decoding import responder as responder_lib
 from mtask_tf.training import enrollment
+from mtask_tf.training import loop
+from mtask_tf.workflows import enrollment as workflow
 from tests.conftest import run_module
 from tests.serving.conftest import Server
 from tests.serving.conftest import outputs
@@ -79,14 +86,14 @@ def test_dev_triples_and_a_curve_on_an_attention_model(trained, tmp_path):
     )
     source, lengths = _source_and_lengths(trained / "attention")
     config = enrollment.EnrollConfig(max_steps=100, eval_every=25, learning_rate=0.03)
-    record = enrollment.enroll_speaker(
+    record = workflow.enroll_speaker(
         source,
-        enrollment.read_speaker_text(text, SPEAKER),
+        workflow.read_speaker_text(text, SPEAKER),
         tmp_path / "out",
         lengths,
         config,
         print,
-        dev=enrollment.read_dev(dev, SPEAKER),
+        dev=workflow.read_dev(dev, SPEAKER),
         curve=[10, 1000],
     )
     assert record == json.loads((tmp_path / "out/enroll.json").read_text())
@@ -96,7 +103,7 @@ def test_dev_triples_and_a_curve_on_an_attention_model(trained, tmp_path):
     assert record["curve"][-1]["after"] == record["perplexity_after"]
     assert record["perplexity_after"] < record["perplexity_before"]
     assert (tmp_path / "out/enroll_curve.png").stat().st_size > 1000
-    assert "lines of text | perplexity" in enrollment.summary(record)
+    assert "lines of text | perplexity" in workflow.summary(record)
     # The attention model's W_a and W_c keep their bits (only the speaker's row is
     # trained); the enrolled model decodes as the new speaker.
     assert _attention_weights(trained, tmp_path / "out")[1] == []
@@ -120,9 +127,9 @@ def test_adapt_decoder_on_a_seq2seq_model_is_stage_2_for_the_speaker(trained, tm
     source, lengths = _source_and_lengths(trained / "baseline")
     general = trained / "data/train.tsv"
     config = enrollment.EnrollConfig(max_steps=40, eval_every=20, learning_rate=0.01)
-    record = enrollment.enroll_decoder(
+    record = workflow.enroll_decoder(
         source,
-        enrollment.read_speaker_text(text, SPEAKER),
+        workflow.read_speaker_text(text, SPEAKER),
         output,
         lengths,
         config,
@@ -142,10 +149,10 @@ def test_adapt_decoder_on_a_seq2seq_model_is_stage_2_for_the_speaker(trained, tm
 def _attempt(model, speaker, text, output, adapt="speaker"):
     """What the CLI does before training: every check, in the CLI's order."""
     source = enrollment.load_source(model)
-    enrollment.check_request(source, speaker, output, False, adapt)
-    speaker_text = enrollment.read_speaker_text(text, speaker)
+    workflow.check_request(source, speaker, output, False, adapt)
+    speaker_text = workflow.read_speaker_text(text, speaker)
     lengths = pipeline.Lengths(**json.loads((model / "experiment.json").read_text())["lengths"])
-    enrollment.enroll_speaker(
+    workflow.enroll_speaker(
         source, speaker_text, output, lengths, enrollment.EnrollConfig(max_steps=1), print
     )
 
@@ -309,9 +316,9 @@ def test_an_attention_model_adapts_its_attention_with_the_decoder(trained, tmp_p
     source, lengths = _source_and_lengths(trained / "attention")
     config = enrollment.EnrollConfig(max_steps=40, eval_every=20, learning_rate=0.03)
     general = trained / "data/train.tsv"
-    record = enrollment.enroll_decoder(
+    record = workflow.enroll_decoder(
         source,
-        enrollment.read_speaker_text(text, SPEAKER),
+        workflow.read_speaker_text(text, SPEAKER),
         tmp_path / "decoder",
         lengths,
         config,
@@ -321,3 +328,34 @@ def test_an_attention_model_adapts_its_attention_with_the_decoder(trained, tmp_p
     assert record["perplexity_after"] < record["perplexity_before"]
     attention, changed = _attention_weights(trained, tmp_path / "decoder")
     assert changed == attention  # W_a and W_c are trained with the decoder
+
+
+def test_the_learning_rate_is_the_flag_else_the_modes_default(tmp_path):
+    source = types.SimpleNamespace(model_dir=tmp_path)
+    rate = lambda adapt, given=None: workflow.learning_rate(
+        source, workflow.Request("m", SPEAKER, "t", "o", adapt=adapt, learning_rate=given)
+    )
+    assert (rate("speaker"), rate("decoder"), rate("decoder", 0.5)) == (0.01, 1e-3, 0.5)
+    # --adapt=decoder continues with the rate the model was trained with: the last
+    # --learning_rate of its flags.txt (no flags.txt above: training's default).
+    (tmp_path / "flags.txt").write_text("--learning_rate=0.002\n--units=8\n--learning_rate=0.004\n")
+    assert (rate("speaker"), rate("decoder"), rate("decoder", 0.5)) == (0.01, 0.004, 0.5)
+
+
+def test_adapt_decoder_trains_one_stage_with_the_training_default_clip_norm():
+    config = enrollment.EnrollConfig(
+        max_steps=40, eval_every=20, patience=2, learning_rate=0.02, batch_size=8, seed=3
+    )
+    assert config.train_config() == loop.TrainConfig(
+        batch_size=8,
+        learning_rate=0.02,
+        clip_norm=5.0,
+        pretrain=False,
+        max_steps=40,
+        eval_every=20,
+        patience=2,
+        checkpoint_every=20,
+        log_every=20,
+        seed=3,
+    )
+    assert loop.CLIP_NORM == loop.TrainConfig().clip_norm == 5.0
