@@ -19,7 +19,8 @@ class MmiFileError(errors.UserError):
 
 @dataclasses.dataclass(frozen=True)
 class SearchSettings:
-    """What decides the N-best list that is reranked, and its reranking features.
+    """What decides the N-best list that is reranked, and its reranking features
+    (defaults: the paper's beam of 50 and 20 tokens).
 
     candidates: finished hypotheses kept per input; None: all of them (up to
     beam_size * max_length, the paper's list). no_repeat_ngram_size: the loop
@@ -30,8 +31,8 @@ class SearchSettings:
     weights tuned on samples drawn with one seed are meant for any other.
     """
 
-    beam_size: int
-    max_length: int
+    beam_size: int = 50
+    max_length: int = 20
     candidates: int | None = None
     no_repeat_ngram_size: int = 0
     length_penalty: float = 0.0

@@ -25,12 +25,11 @@ _WHOLE = 1 << 20
 
 
 @dataclasses.dataclass(frozen=True)
-class DecodeConfig:
-    """Search and reranking settings (paper, section 6.4: B = 50, 20 tokens).
+class DecodeConfig(mmi.SearchSettings):
+    """The search (`mmi.SearchSettings`: beam, length, candidates, guards, sampling;
+    paper section 6.4: B = 50, 20 tokens) and what is done with its N-best list.
 
-    The search keeps `candidates` finished hypotheses per input for reranking
-    (None: every hypothesis that ends with EOS, up to beam_size * max_length:
-    the paper's N-best list); all of them are reranked with
+    Every finished candidate of the search is reranked with
 
     score(R) = log p(R | M, v) + mmi_lambda * log p(M | R) + mmi_gamma * |R|,
 
@@ -40,31 +39,21 @@ class DecodeConfig:
     decode_dtype "bf16" runs the search's matmuls in bfloat16 and rescores its
     N-best list in float32 (`low_precision`): faster where the CPU has
     bfloat16 instructions, the same exact scores, possibly other candidates.
-
-    no_repeat_ngram_size n > 0: no candidate repeats one of its n-grams.
-    length_penalty A > 0: the forward and reverse log-probabilities are
-    divided by their token counts to the power A before reranking
-    (`mmi.rerank_features`). num_samples N > 0: the candidates are N seeded
-    samples (`sampling.sample`; duplicates dropped) instead of the beam's
-    list, drawn with sampling_topk, sampling_topp and sampling_temperature;
-    `generate` draws with sampling_seed, `generate_seeded` with a seed per
-    input.
+    `generate` draws samples (num_samples > 0) with sampling_seed,
+    `generate_seeded` with a seed per input.
     """
 
-    beam_size: int = 50
-    max_length: int = 20
-    candidates: int | None = None
     responses: int | None = 5
     mmi_lambda: float = 0.0
     mmi_gamma: float = 0.0
     decode_dtype: str = "float32"
-    no_repeat_ngram_size: int = 0
-    length_penalty: float = 0.0
-    num_samples: int = 0
-    sampling_topk: int = 0
-    sampling_topp: float = 1.0
-    sampling_temperature: float = 1.0
     sampling_seed: int = 0
+
+    @property
+    def search(self):
+        """The `mmi.SearchSettings` alone (what MMI weights record they were tuned with)."""
+        names = [field.name for field in dataclasses.fields(mmi.SearchSettings)]
+        return mmi.SearchSettings(**{name: getattr(self, name) for name in names})
 
 
 class Responder(tf.Module):
