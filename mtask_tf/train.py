@@ -18,6 +18,7 @@ from absl import logging
 
 import mtask_tf  # noqa: F401  (quietens TensorFlow's start-up logging)
 from mtask_tf import cli
+from mtask_tf import training
 
 _MODEL = flags.DEFINE_enum(
     "model",
@@ -90,7 +91,9 @@ _MAX_SOURCE = flags.DEFINE_integer(
 _MAX_TARGET = flags.DEFINE_integer("max_target_length", 20, "Decoder tokens kept, EOS included.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 128, "Batch size of each task.")
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
-_CLIP_NORM = flags.DEFINE_float("clip_norm", 5.0, "Global gradient norm clipping; 0: off.")
+_CLIP_NORM = flags.DEFINE_float(
+    "clip_norm", training.CLIP_NORM, "Global gradient norm clipping; 0: off."
+)
 _PRETRAIN = flags.DEFINE_boolean(
     "pretrain",
     True,

@@ -6,15 +6,14 @@ import pathlib
 
 import tensorflow as tf
 
+from mtask_tf import training
 from mtask_tf.evaluation import perplexity as perplexity_lib
 from mtask_tf.model import builders
 from mtask_tf.model import model_dir as model_dir_lib
 from mtask_tf.training import callbacks as callbacks_lib
 from mtask_tf.training import state as state_lib
 
-# Training's global gradient-norm clip unless told otherwise (train.py's
-# --clip_norm); enrolment's --adapt=decoder continues training with it.
-CLIP_NORM = 5.0
+CLIP_NORM = training.CLIP_NORM
 
 
 @dataclasses.dataclass(frozen=True)

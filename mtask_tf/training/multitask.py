@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from mtask_tf import training
 from mtask_tf.model import builders
 from mtask_tf.model import losses
 from mtask_tf.training import optimizers
@@ -32,7 +33,9 @@ class MultiTaskModel(keras.Model):
     >>> model.fit(dataset_of_seq2seq_and_autoencoder_batches, steps_per_epoch=10)
     """
 
-    def __init__(self, config, with_autoencoder, learning_rate=1e-3, clip_norm=5.0, **kwargs):
+    def __init__(
+        self, config, with_autoencoder, learning_rate=1e-3, clip_norm=training.CLIP_NORM, **kwargs
+    ):
         super().__init__(**kwargs)
         self.config = config
         self.models = builders.build_models(config, with_autoencoder)
