@@ -9,7 +9,6 @@ The first directory is the baseline that relative changes refer to. With
 target (beam search, forward score; no MMI reranking).
 """
 
-import json
 import pathlib
 
 from absl import app
@@ -34,28 +33,24 @@ flags.adopt_module_key_flags(cli)
 
 
 def _record(model_dir):
-    path = pathlib.Path(model_dir) / model_dir_lib.BEST_RECORD
-    if not path.is_file():
-        raise app.UsageError(
-            f"{path}: not found; has training in {model_dir} evaluated at least once?"
-        )
-    return json.loads(path.read_text())
+    try:
+        return model_dir_lib.BestRecord.load(model_dir)
+    except model_dir_lib.ModelDirError as error:
+        raise app.UsageError(str(error)) from None
 
 
 def table(model_dirs):
     """A Markdown table: rows are overall and per-speaker dev perplexity, columns systems."""
     records = [_record(d) for d in model_dirs]
     names = [pathlib.Path(d).name for d in model_dirs]
-    speakers = sorted({s for r in records for s in r["dev"]["perplexity_by_speaker"]})
-    rows = [("dev perplexity", [r["dev"]["perplexity"] for r in records])]
-    rows += [
-        (f"  {s}", [r["dev"]["perplexity_by_speaker"].get(s) for r in records]) for s in speakers
-    ]
+    speakers = sorted({s for r in records for s in r.perplexity_by_speaker})
+    rows = [("dev perplexity", [r.perplexity for r in records])]
+    rows += [(f"  {s}", [r.perplexity_by_speaker.get(s) for r in records]) for s in speakers]
     lines = ["| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     for label, values in rows:
         cells = [_cell(v, values[0], i) for i, v in enumerate(values)]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    lines.append("| best step | " + " | ".join(str(r["step"]) for r in records) + " |")
+    lines.append("| best step | " + " | ".join(str(r.step) for r in records) + " |")
     return "\n".join(lines)
 
 

@@ -7,6 +7,7 @@ r"""Trains a conversation model: Seq2Seq pre-training, then multi-task training.
 Run the same command again to resume after an interruption. See docs/training.md.
 """
 
+import dataclasses
 import json
 import pathlib
 import sys
@@ -308,7 +309,7 @@ def main(argv):
             )
         if outcome is None:
             raise SystemExit(143)  # Stopped by a signal after saving.
-        results[str(run_dir)] = outcome
+        results[str(run_dir)] = dataclasses.asdict(outcome)  # best.json's content
     print(json.dumps(results, indent=2), flush=True)
     distribution.finish(strategy)
 

@@ -135,6 +135,53 @@ class Experiment:
             ) from None
 
 
+@dataclasses.dataclass(frozen=True)
+class BestRecord:
+    """best.json: when the best weights (`best/`) were saved and how they did on dev.
+
+    Training writes it at each new best dev perplexity, enrolment for the row
+    it kept. `dev` holds `perplexity` and `perplexity_by_speaker` and, from
+    training, `nll` and `tokens`, from enrolment the `measure` it watched.
+    """
+
+    step: int
+    stage: str  # "seq2seq", "multitask" or "enroll"
+    dev: dict
+
+    @property
+    def perplexity(self):
+        return float(self.dev["perplexity"])
+
+    @property
+    def perplexity_by_speaker(self):
+        return self.dev.get("perplexity_by_speaker", {})
+
+    def save(self, model_dir):
+        record = {"step": self.step, "stage": self.stage, "dev": self.dev}
+        (pathlib.Path(model_dir) / BEST_RECORD).write_text(json.dumps(record, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, model_dir):
+        """Raises ModelDirError naming the file when it is missing or not a best record."""
+        path = pathlib.Path(model_dir) / BEST_RECORD
+        if not path.is_file():
+            raise ModelDirError(
+                f"{path}: not found; has training in {model_dir} evaluated at least once?"
+            )
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise ModelDirError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
+        try:
+            best = cls(int(record["step"]), str(record["stage"]), dict(record["dev"]))
+            best.perplexity  # noqa: B018  (checks it is there and a number)
+        except (ValueError, KeyError, TypeError) as error:
+            raise ModelDirError(
+                f"{path}: not a best-weights record (step, stage, dev.perplexity): {error}"
+            ) from None
+        return best
+
+
 def load_experiment(model_dir):
     """The model directory's `Experiment`."""
     path = pathlib.Path(model_dir, EXPERIMENT)

@@ -24,13 +24,13 @@ class ReportError(errors.UserError):
 class Model:
     """What a model directory tells the report: best.json, steps_run.json, model.json."""
 
-    best: dict | None
+    best: model_dir_lib.BestRecord | None
     steps_run: dict | None
     sizes: dict | None
 
     @property
     def best_dev(self):
-        return get(self.best, "dev", "perplexity")
+        return None if self.best is None else self.best.perplexity
 
     @property
     def steps(self):
@@ -82,9 +82,18 @@ def _read_json(path):
         ) from None
 
 
+def _read_best(model_dir):
+    if not (model_dir / model_dir_lib.BEST_RECORD).is_file():
+        return None
+    try:
+        return model_dir_lib.BestRecord.load(model_dir)
+    except model_dir_lib.ModelDirError as error:
+        raise ReportError(f"{error}; run the step that writes it again") from None
+
+
 def _read_model(model_dir):
     return Model(
-        _read_json(model_dir / "best.json"),
+        _read_best(model_dir),
         _read_json(model_dir / "steps_run.json"),
         _read_json(model_dir / model_dir_lib.MODEL_CONFIG),
     )

@@ -81,7 +81,7 @@ def _training_rows(protocol, artifacts, run_info):
     for name in names:
         model = mtask_s if name == "mtask_s" else artifacts.models[name]
         best = (
-            f"{markdown.cell(model.best_dev)} at step {model.best['step']} ({model.best['stage']})"
+            f"{markdown.cell(model.best_dev)} at step {model.best.step} ({model.best.stage})"
             if model.best
             else NOT_RUN
         )

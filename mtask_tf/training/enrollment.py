@@ -18,7 +18,6 @@ are the workflow's: `mtask_tf/workflows/enrollment.py`.
 """
 
 import dataclasses
-import json
 import pathlib
 import random
 import time
@@ -417,10 +416,10 @@ def train_decoder(setup, lines, directory, log):
     log(f"  step 0: {judge.what} {before:.2f} (the model before enrolment)")
     if not trainer.run():
         raise EnrollError("stopped by a signal; nothing was written (run the command again)")
-    best = json.loads((pathlib.Path(directory) / model_dir_lib.BEST_RECORD).read_text())
+    best = model_dir_lib.BestRecord.load(directory)
     return judge, {
         "before": before,
-        "after": best["dev"]["perplexity"],
-        "best_step": best["step"],
+        "after": best.perplexity,
+        "best_step": best.step,
         "steps": int(trainer.state.step.numpy()),
     }

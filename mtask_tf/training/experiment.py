@@ -1,7 +1,6 @@
 """One training run in one model directory: metadata, inputs, model, stages."""
 
 import dataclasses
-import json
 import pathlib
 import random
 
@@ -266,10 +265,10 @@ def _run(data, where, settings, flags_text, log, strategy, sampler):
         )
     if not trainer.run():
         return None
-    best = json.loads((model_dir / model_dir_lib.BEST_RECORD).read_text())
+    best = model_dir_lib.BestRecord.load(model_dir)
     log(
         f"done after {int(trainer.state.step.numpy())} steps: best dev perplexity "
-        f"{best['dev']['perplexity']:.2f} at step {best['step']}; best model in "
+        f"{best.perplexity:.2f} at step {best.step}; best model in "
         f"{where.model_dir / 'best'}"
     )
     return best

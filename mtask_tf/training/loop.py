@@ -1,7 +1,6 @@
 """The paper's training procedure (Fig. 3): Seq2Seq pre-training, then multi-task training."""
 
 import dataclasses
-import json
 import pathlib
 
 import tensorflow as tf
@@ -215,9 +214,5 @@ class Trainer:
         """Saves the weights and, beside them, the dev perplexity they reached."""
         step = int(self.state.step.numpy())
         self.best_manager.save(checkpoint_number=step)
-        record = {
-            "step": step,
-            "stage": self.state.stage_name,
-            "dev": self.last_evaluation.to_dict(self.speakers),
-        }
-        (self.model_dir / model_dir_lib.BEST_RECORD).write_text(json.dumps(record, indent=2) + "\n")
+        dev = self.last_evaluation.to_dict(self.speakers)
+        model_dir_lib.BestRecord(step, self.state.stage_name, dev).save(self.model_dir)

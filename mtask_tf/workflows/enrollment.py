@@ -351,16 +351,12 @@ def _save_weights(models, directory, step):
 
 def _write_best(directory, result, what, speaker):
     """best.json, as training writes it, for the row `train_row` kept."""
-    best = {
-        "step": result["best_step"],
-        "stage": "enroll",
-        "dev": {
-            "perplexity": result["after"],
-            "measure": what,
-            "perplexity_by_speaker": {speaker: result["after"]},
-        },
+    dev = {
+        "perplexity": result["after"],
+        "measure": what,
+        "perplexity_by_speaker": {speaker: result["after"]},
     }
-    (directory / model_dir_lib.BEST_RECORD).write_text(json.dumps(best, indent=2) + "\n")
+    model_dir_lib.BestRecord(result["best_step"], "enroll", dev).save(directory)
 
 
 def _finish(partial, output_dir, record, points):

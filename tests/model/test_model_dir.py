@@ -1,5 +1,7 @@
 """Model-directory errors that decoding, evaluation and export rely on."""
 
+import json
+
 import pytest
 
 from mtask_tf.model import builders
@@ -27,3 +29,20 @@ def test_mtask_s_directories_are_found_and_named(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(model_dir.ModelDirError, match="neither a model directory"):
         model_dir.model_dirs(tmp_path / "empty")
+
+
+def test_best_record_round_trip_and_errors_that_name_the_file(tmp_path):
+    dev = {"perplexity": 41.5, "nll": 10.0, "tokens": 3, "perplexity_by_speaker": {"A": 40.0}}
+    model_dir.BestRecord(700, "multitask", dev).save(tmp_path)
+    best = model_dir.BestRecord.load(tmp_path)
+    assert (best.step, best.stage, best.perplexity) == (700, "multitask", 41.5)
+    assert best.perplexity_by_speaker == {"A": 40.0}
+    assert json.loads((tmp_path / "best.json").read_text())["dev"] == dev
+    with pytest.raises(model_dir.ModelDirError, match="best.json: not found"):
+        model_dir.BestRecord.load(tmp_path / "nothing")
+    (tmp_path / "best.json").write_text('{"step": 1,')
+    with pytest.raises(model_dir.ModelDirError, match=r"best.json:1: not valid JSON"):
+        model_dir.BestRecord.load(tmp_path)
+    (tmp_path / "best.json").write_text('{"step": 1, "stage": "seq2seq", "dev": {}}')
+    with pytest.raises(model_dir.ModelDirError, match="not a best-weights record"):
+        model_dir.BestRecord.load(tmp_path)
