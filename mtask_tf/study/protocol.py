@@ -53,6 +53,7 @@ class TrainProtocol:
     eval_every: int = 500
     patience: int = 3
     stage2_eval_every: int = 0  # 0: eval_every; stage 2 is short, so it may look more often
+    stage2_patience: int = 0  # 0: patience
     # Appended to the stage-2 runs and to the control, e.g. a lower learning rate.
     stage2_flags: tuple[str, ...] = ()
     # What the report calls the configuration `flags` train (e.g. "+ dropout + attention").
@@ -61,6 +62,11 @@ class TrainProtocol:
     @property
     def stage2_eval(self):
         return self.stage2_eval_every or self.eval_every
+
+    @property
+    def stage2_wait(self):
+        """Stage 2's patience: stage2_patience, or patience for 0."""
+        return self.stage2_patience or self.patience
 
 
 @dataclasses.dataclass(frozen=True)
@@ -233,6 +239,8 @@ def _check(protocol):
     ):
         if getattr(protocol.train, name) < 1:
             raise ProtocolError(f"{where}: [train] {name} must be positive")
+    if protocol.train.stage2_patience < 0:
+        raise ProtocolError(f"{where}: [train] stage2_patience must be positive, or 0 for patience")
     if protocol.train.stage2_eval_every < 0:
         raise ProtocolError(
             f"{where}: [train] stage2_eval_every must be positive, or 0 for eval_every"

@@ -165,7 +165,9 @@ class _Builder:
             "prepare",
         )
 
-    def _train(self, where, flags, name, variant, *args, max_steps_flag, steps, eval_every):
+    def _train(
+        self, where, flags, name, variant, *args, max_steps_flag, steps, eval_every, patience
+    ):
         t = self.protocol.train
         return self.module(
             "mtask_tf.train",
@@ -175,7 +177,7 @@ class _Builder:
             f"--data_dir={self.data}",
             f"--model_dir={where.models / name}",
             f"--eval_every={eval_every}",
-            f"--patience={t.patience}",
+            f"--patience={patience}",
             f"{max_steps_flag}={steps}",
             *args,
         )
@@ -192,6 +194,7 @@ class _Builder:
             max_steps_flag="--pretrain_max_steps",
             steps=steps,
             eval_every=t.eval_every,
+            patience=t.patience,
         )
         return self._training_step(where, name, "stage 1", argv, steps, ("prepare",))
 
@@ -209,6 +212,7 @@ class _Builder:
             max_steps_flag="--max_steps",
             steps=t.stage2_max_steps,
             eval_every=t.stage2_eval,
+            patience=t.stage2_wait,
         )
         units = t.stage2_max_steps * (
             len(self.protocol.data.targets) if variant == "mtask_s" else 1
@@ -234,10 +238,10 @@ class _Builder:
                 "baseline",
                 f"--init_from={where.models / 'baseline'}",
                 *t.stage2_flags,
-                "--patience=1000000",
                 max_steps_flag="--pretrain_max_steps",
                 steps=max(steps_run(where.models / "mtask_m"), 1),
                 eval_every=t.stage2_eval,
+                patience=1_000_000,  # exactly as many updates as MTASK-M's stage 2
             )
 
         return Step(

@@ -72,3 +72,13 @@ def test_each_newcomer_is_enrolled_both_ways_into_mtask_m_then_measured_on_test(
     ) in evaluate
     friends = steps_lib.build(protocol_lib.load("configs/study/friends.toml"), "runs/x")
     assert not [s for s in friends if "enrol" in s.name or "newcomers" in s.name]
+
+
+def test_stage_one_and_stage_two_wait_as_long_as_the_protocol_says():
+    protocol = protocol_lib.load("configs/study/friends.toml")
+    assert (protocol.train.patience, protocol.train.stage2_wait) == (4, 2)
+    steps = {s.name: s for s in steps_lib.build(protocol, "runs/x", python="python")}
+    patience = lambda name: [a for a in steps[name].command() if a.startswith("--patience")]
+    assert patience("train_baseline") == patience("train_persona") == ["--patience=4"]
+    assert patience("train_mtask_m") == patience("paper.train_mtask_s") == ["--patience=2"]
+    assert patience("train_control") == ["--patience=1000000"]
