@@ -186,19 +186,23 @@ def fig4(protocol, artifacts, figures_dir):
             "",
         ]
     main = artifacts.main or {}
+    monologue = artifacts_lib.get(artifacts.summary, "counts", "monologue", "by_speaker") or {}
     rows = []
     for target in protocol.data.targets:
         values = [
             artifacts_lib.get(main.get(s), "perplexity_by_speaker", "test", target)
             for s, _ in SYSTEMS
         ]
+        lines = monologue.get(target)
         rows.append(
-            [target, markdown.cell(values[0])] + [markdown.cell(v, values[0]) for v in values[1:]]
+            [target, MISSING if lines is None else f"{lines:,}", markdown.cell(values[0])]
+            + [markdown.cell(v, values[0]) for v in values[1:]]
         )
     parts += [
-        "Test perplexity per target:",
+        "Test perplexity per target, beside the amount of text the multi-task systems had "
+        "of each (monologue lines):",
         "",
-        markdown.table(["Target"] + [label for _, label in SYSTEMS], rows),
+        markdown.table(["Target", "Monologue lines"] + [label for _, label in SYSTEMS], rows),
     ]
     return "\n".join(parts)
 

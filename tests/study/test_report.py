@@ -405,10 +405,12 @@ def test_figures_are_pngs_linked_relatively(protocol, tmp_path):
     assert (figures / "perplexity_by_speaker.png").read_bytes() == (
         tmp_path / "work" / "eval" / "main" / "perplexity_by_speaker.png"
     ).read_bytes()
-    # Fig. 4's table: Ross's test perplexity is the system's test perplexity - 1.
+    # Fig. 4's table: Ross's 1,000 monologue lines (the summary's), and his test
+    # perplexity, the system's test perplexity - 1.
     assert _row(text, "## Fig. 4", "Ross Geller") == (
-        "| Ross Geller | 59.00 | 44.00 (-25.4 %) | 47.00 (-20.3 %) |"
+        "| Ross Geller | 1,000 | 59.00 | 44.00 (-25.4 %) | 47.00 (-20.3 %) |"
     )
+    assert _row(text, "## Fig. 4", "Joey Tribbiani").startswith("| Joey Tribbiani | 5 | ")
 
 
 def test_examples_are_short_and_matched_by_speaker_context_and_message(protocol, tmp_path):
