@@ -182,6 +182,53 @@ class BestRecord:
         return best
 
 
+ENROLL_RECORD = "enroll.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class EnrollRecord:
+    """enroll.json: what `mtask_tf.enroll` did to make an enrolled model directory.
+
+    `text`: the speaker's text (path, kind, lines, blank_lines_skipped,
+    rows_of_other_speakers, training_lines, held_out_lines,
+    vocabulary_coverage); `dev`: {"triples": n} or None; `config`: the
+    `EnrollConfig`; `curve`: [{"lines", "after"}] of --curve runs.
+    """
+
+    speaker: str
+    adapt: str  # "speaker" or "decoder"
+    source_model_dir: str
+    text: dict
+    dev: dict | None
+    judged_by: str  # what perplexity_before/after measure
+    speaker_id: int
+    autoencoder_encoder: str
+    perplexity_before: float
+    perplexity_after: float
+    best_step: int
+    steps: int
+    config: dict
+    curve: list
+    seconds: float
+
+    def save(self, model_dir):
+        path = pathlib.Path(model_dir) / ENROLL_RECORD
+        path.write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, model_dir):
+        """Raises ModelDirError naming the file when it is missing or not an enrolment record."""
+        path = pathlib.Path(model_dir) / ENROLL_RECORD
+        try:
+            return cls(**json.loads(path.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            raise ModelDirError(f"{path}: not found; is {model_dir} an enrolled model?") from None
+        except json.JSONDecodeError as error:
+            raise ModelDirError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
+        except TypeError as error:
+            raise ModelDirError(f"{path}: not an enrolment record ({error})") from None
+
+
 def load_experiment(model_dir):
     """The model directory's `Experiment`."""
     path = pathlib.Path(model_dir, EXPERIMENT)

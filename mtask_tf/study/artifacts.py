@@ -218,7 +218,16 @@ class Enrolment:
     newcomer: str
     adapt: str
     system: str  # its name in eval/newcomers/metrics.json
-    record: dict | None
+    record: model_dir_lib.EnrollRecord | None
+
+
+def _read_enrolment(model_dir):
+    if not (model_dir / model_dir_lib.ENROLL_RECORD).is_file():
+        return None
+    try:
+        return model_dir_lib.EnrollRecord.load(model_dir)
+    except model_dir_lib.ModelDirError as error:
+        raise ReportError(f"{error}; run the step that writes it again") from None
 
 
 def enrolments(protocol, work_dir):
@@ -231,9 +240,7 @@ def enrolments(protocol, work_dir):
             newcomer,
             adapt,
             steps_lib.enrolled_name(newcomer, adapt),
-            _read_json(
-                where.models / "enrolled" / steps_lib.enrolled_name(newcomer, adapt) / "enroll.json"
-            ),
+            _read_enrolment(where.models / "enrolled" / steps_lib.enrolled_name(newcomer, adapt)),
         )
         for newcomer in protocol.data.newcomers
         for adapt in steps_lib.ENROL_MODES

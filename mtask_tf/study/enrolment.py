@@ -19,23 +19,21 @@ _MODES = {
 
 
 def _row(enrolment, test, baseline_test):
-    record = enrolment.record or {}
-    text = record.get("text") or {}
-    lines = (
-        f"{text['lines']} ({text['training_lines']} trained on)"
-        if text.get("lines") is not None
-        else markdown.MISSING
-    )
-    before, after = get(record, "perplexity_before"), get(record, "perplexity_after")
+    record = enrolment.record
+    test_cell = markdown.cell(get(test, enrolment.system, "perplexity", "test"), baseline_test)
+    if record is None:
+        missing = [markdown.MISSING] * 5
+        return [enrolment.newcomer, _MODES[enrolment.adapt], *missing, test_cell]
+    text = record.text
     return [
         enrolment.newcomer,
         _MODES[enrolment.adapt],
-        lines,
-        markdown.cell(before),
-        markdown.cell(after, before),
-        f"{record['best_step']} of {record['steps']}" if record else markdown.MISSING,
-        markdown.duration(get(record, "seconds")),
-        markdown.cell(get(test, enrolment.system, "perplexity", "test"), baseline_test),
+        f"{text['lines']} ({text['training_lines']} trained on)",
+        markdown.cell(record.perplexity_before),
+        markdown.cell(record.perplexity_after, record.perplexity_before),
+        f"{record.best_step} of {record.steps}",
+        markdown.duration(record.seconds),
+        test_cell,
     ]
 
 
@@ -51,7 +49,7 @@ def section(protocol, work_dir, summary):
         f"{c['dev']} dev and {c['test']} test triples"
         for name, c in sorted(counts.items())
     ]
-    judged = next((e.record["judged_by"] for e in enrolled if e.record), "dev perplexity")
+    judged = next((e.record.judged_by for e in enrolled if e.record), "dev perplexity")
     header = [
         "Newcomer",
         "Enrolled",

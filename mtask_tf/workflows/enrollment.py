@@ -11,7 +11,6 @@ done), with `--curve` `enroll_curve.png`; and a report of a few lines (`summary`
 """
 
 import dataclasses
-import json
 import math
 import pathlib
 import random
@@ -30,7 +29,7 @@ from mtask_tf.model import model_dir as model_dir_lib
 from mtask_tf.training import enrollment
 from mtask_tf.training import loop
 
-ENROLL_RECORD = "enroll.json"
+ENROLL_RECORD = model_dir_lib.ENROLL_RECORD
 CURVE_PLOT = "enroll_curve.png"
 # Files of the trained model an enrolled model keeps as they are.
 _COPIED = (model_dir_lib.VOCABULARY, model_dir_lib.FLAGS, "mmi.json")
@@ -362,10 +361,8 @@ def _write_best(directory, result, what, speaker):
 def _finish(partial, output_dir, record, points):
     """The curve's plot and enroll.json, then the finished directory renamed into place."""
     if points:
-        enrolment_plot.plot_curve(
-            points, partial / CURVE_PLOT, record["speaker"], record["judged_by"]
-        )
-    (partial / ENROLL_RECORD).write_text(json.dumps(record, indent=2) + "\n")
+        enrolment_plot.plot_curve(points, partial / CURVE_PLOT, record.speaker, record.judged_by)
+    record.save(partial)
     if output_dir.exists():
         output_dir.rmdir()  # checked empty before
     partial.rename(output_dir)
@@ -373,11 +370,11 @@ def _finish(partial, output_dir, record, points):
 
 def _record(prepared, source, adapt, dev, judge, speaker_id, result, config, points, began):
     text = prepared.text
-    return {
-        "speaker": text.speaker,
-        "adapt": adapt,
-        "source_model_dir": str(source.model_dir),
-        "text": {
+    return model_dir_lib.EnrollRecord(
+        speaker=text.speaker,
+        adapt=adapt,
+        source_model_dir=str(source.model_dir),
+        text={
             "path": text.path,
             "kind": text.kind,
             "lines": len(text.lines),
@@ -387,44 +384,44 @@ def _record(prepared, source, adapt, dev, judge, speaker_id, result, config, poi
             "held_out_lines": len(prepared.held_out),
             "vocabulary_coverage": prepared.coverage,
         },
-        "dev": None if dev is None else {"triples": len(dev)},
-        "judged_by": judge.what,
-        "speaker_id": speaker_id,
-        "autoencoder_encoder": (
+        dev=None if dev is None else {"triples": len(dev)},
+        judged_by=judge.what,
+        speaker_id=speaker_id,
+        autoencoder_encoder=(
             "restored from the model"
             if source.has_autoencoder
             else "the SEQ2SEQ encoder"
             if adapt == "speaker"
             else "freshly initialised (the model had none)"
         ),
-        "perplexity_before": result["before"],
-        "perplexity_after": result["after"],
-        "best_step": result["best_step"],
-        "steps": result["steps"],
-        "config": dataclasses.asdict(config),
-        "curve": points,
-        "seconds": round(time.time() - began, 1),
-    }
+        perplexity_before=result["before"],
+        perplexity_after=result["after"],
+        best_step=result["best_step"],
+        steps=result["steps"],
+        config=dataclasses.asdict(config),
+        curve=points,
+        seconds=round(time.time() - began, 1),
+    )
 
 
 def summary(record):
-    """The enrolment report in a few lines of text."""
-    text = record["text"]
+    """The enrolment report (a `model_dir.EnrollRecord`) in a few lines of text."""
+    text = record.text
     lines = [
-        f"enrolled {record['speaker']!r} (speaker id {record['speaker_id']}) by "
-        f"--adapt={record['adapt']} in {record['seconds']:.0f} s",
+        f"enrolled {record.speaker!r} (speaker id {record.speaker_id}) by "
+        f"--adapt={record.adapt} in {record.seconds:.0f} s",
         f"text: {text['lines']} lines from {text['path']} ({text['training_lines']} trained on, "
         f"{text['held_out_lines']} held out); the vocabulary covers "
         f"{100 * text['vocabulary_coverage']:.1f}% of its words",
-        f"{record['judged_by']}: {record['perplexity_before']:.2f} before enrolment"
-        f"{' (the average speaker)' if record['adapt'] == 'speaker' else ''}, "
-        f"{record['perplexity_after']:.2f} after "
-        f"({_change(record['perplexity_before'], record['perplexity_after'])}), best at step "
-        f"{record['best_step']} of {record['steps']}",
+        f"{record.judged_by}: {record.perplexity_before:.2f} before enrolment"
+        f"{' (the average speaker)' if record.adapt == 'speaker' else ''}, "
+        f"{record.perplexity_after:.2f} after "
+        f"({_change(record.perplexity_before, record.perplexity_after)}), best at step "
+        f"{record.best_step} of {record.steps}",
     ]
-    if record["curve"]:
+    if record.curve:
         lines.append("lines of text | perplexity")
-        lines += [f"{p['lines']:>13} | {p['after']:.2f}" for p in record["curve"]]
+        lines += [f"{p['lines']:>13} | {p['after']:.2f}" for p in record.curve]
     return "\n".join(lines)
 
 

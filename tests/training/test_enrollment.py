@@ -4,6 +4,7 @@ The training is mtask_tf.training.enrollment's; reading the text, writing the
 model directory and the report, mtask_tf.workflows.enrollment's.
 """
 
+import dataclasses
 import json
 import random
 import time
@@ -16,6 +17,7 @@ import tensorflow as tf
 from mtask_tf.data import pipeline
 from mtask_tf.data import records
 from mtask_tf.decoding import responder as responder_lib
+from mtask_tf.model import model_dir as model_dir_lib
 from mtask_tf.training import enrollment
 from mtask_tf.training import loop
 from mtask_tf.workflows import enrollment as workflow
@@ -96,12 +98,13 @@ def test_dev_triples_and_a_curve_on_an_attention_model(trained, tmp_path):
         dev=workflow.read_dev(dev, SPEAKER),
         curve=[10, 1000],
     )
-    assert record == json.loads((tmp_path / "out/enroll.json").read_text())
-    assert record["judged_by"].startswith("dev perplexity (12 triples)")
-    assert record["text"]["rows_of_other_speakers"] == 1
-    assert [p["lines"] for p in record["curve"]] == [10, 60]  # 1000: more than there are
-    assert record["curve"][-1]["after"] == record["perplexity_after"]
-    assert record["perplexity_after"] < record["perplexity_before"]
+    assert dataclasses.asdict(record) == json.loads((tmp_path / "out/enroll.json").read_text())
+    assert model_dir_lib.EnrollRecord.load(tmp_path / "out") == record
+    assert record.judged_by.startswith("dev perplexity (12 triples)")
+    assert record.text["rows_of_other_speakers"] == 1
+    assert [p["lines"] for p in record.curve] == [10, 60]  # 1000: more than there are
+    assert record.curve[-1]["after"] == record.perplexity_after
+    assert record.perplexity_after < record.perplexity_before
     assert (tmp_path / "out/enroll_curve.png").stat().st_size > 1000
     assert "lines of text | perplexity" in workflow.summary(record)
     # The attention model's W_a and W_c keep their bits (only the speaker's row is
@@ -136,8 +139,8 @@ def test_adapt_decoder_on_a_seq2seq_model_is_stage_2_for_the_speaker(trained, tm
         print,
         (records.read_triples(general)[0], general),
     )
-    assert record["adapt"] == "decoder" and record["steps"] == 40
-    assert record["perplexity_after"] < record["perplexity_before"]
+    assert record.adapt == "decoder" and record.steps == 40
+    assert record.perplexity_after < record.perplexity_before
     assert json.loads((output / "model.json").read_text())["num_speakers"] == 0
     assert (output / "speakers.txt").read_text().splitlines()[-1] == SPEAKER
     before, after = _checkpoint_values(trained / "baseline"), _checkpoint_values(output)
@@ -325,7 +328,7 @@ def test_an_attention_model_adapts_its_attention_with_the_decoder(trained, tmp_p
         print,
         (records.read_triples(general)[0], general),
     )
-    assert record["perplexity_after"] < record["perplexity_before"]
+    assert record.perplexity_after < record.perplexity_before
     attention, changed = _attention_weights(trained, tmp_path / "decoder")
     assert changed == attention  # W_a and W_c are trained with the decoder
 
