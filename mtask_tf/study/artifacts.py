@@ -82,18 +82,19 @@ def _read_json(path):
         ) from None
 
 
-def _read_best(model_dir):
-    if not (model_dir / model_dir_lib.BEST_RECORD).is_file():
+def _read_record(record_class, model_dir, name):
+    """A model directory's record (`BestRecord`, `EnrollRecord`); None before it is written."""
+    if not (model_dir / name).is_file():
         return None
     try:
-        return model_dir_lib.BestRecord.load(model_dir)
+        return record_class.load(model_dir)
     except model_dir_lib.ModelDirError as error:
         raise ReportError(f"{error}; run the step that writes it again") from None
 
 
 def _read_model(model_dir):
     return Model(
-        _read_best(model_dir),
+        _read_record(model_dir_lib.BestRecord, model_dir, model_dir_lib.BEST_RECORD),
         _read_json(model_dir / "steps_run.json"),
         _read_json(model_dir / model_dir_lib.MODEL_CONFIG),
     )
@@ -221,15 +222,6 @@ class Enrolment:
     record: model_dir_lib.EnrollRecord | None
 
 
-def _read_enrolment(model_dir):
-    if not (model_dir / model_dir_lib.ENROLL_RECORD).is_file():
-        return None
-    try:
-        return model_dir_lib.EnrollRecord.load(model_dir)
-    except model_dir_lib.ModelDirError as error:
-        raise ReportError(f"{error}; run the step that writes it again") from None
-
-
 def enrolments(protocol, work_dir):
     """([`Enrolment`] of every [data] newcomer and mode, eval/newcomers/metrics.json or None)."""
     from mtask_tf.study import steps as steps_lib
@@ -240,7 +232,11 @@ def enrolments(protocol, work_dir):
             newcomer,
             adapt,
             steps_lib.enrolled_name(newcomer, adapt),
-            _read_enrolment(where.models / "enrolled" / steps_lib.enrolled_name(newcomer, adapt)),
+            _read_record(
+                model_dir_lib.EnrollRecord,
+                where.models / "enrolled" / steps_lib.enrolled_name(newcomer, adapt),
+                model_dir_lib.ENROLL_RECORD,
+            ),
         )
         for newcomer in protocol.data.newcomers
         for adapt in steps_lib.ENROL_MODES
