@@ -9,7 +9,10 @@ from mtask_tf.study import protocol as protocol_lib
 from mtask_tf.study import report
 from mtask_tf.study import runner as runner_lib
 from mtask_tf.study import steps as steps_lib
+from tests.study import report_tables
 from tests.study import test_report
+from tests.study.report_tables import number
+from tests.study.report_tables import percent
 
 ABLATION = """
 [train]
@@ -129,6 +132,9 @@ def _write_json(path, record):
     path.write_text(json.dumps(record))
 
 
+SYSTEMS = ("Baseline", "MTASK-S", "MTASK-M")
+
+
 def _decoded(distinct):
     system = {"distinct_responses": distinct, "bleu": {"test": 0.5}, "length_cap_share": 0.5}
     system["speaker_accuracy_balanced"] = {"test": 0.2}
@@ -150,21 +156,40 @@ def test_the_ablation_tables_read_each_configurations_own_numbers(tmp_path):
     _write_json(paper / "eval" / "main_test" / "metrics.json", _decoded(0.008))
     _write_json(paper / "eval" / "guards_test" / "metrics.json", _decoded(0.6))
     text = report.write_report(protocol, work, tmp_path / "r.md", test_report.RUN_INFO)
-    section = test_report._section(text, "## The ablation")
     assert text.index("## The ablation") < text.index("## Table 1")
-    # Main: baseline 60 on test, MTASK-M 48 (-20 %), the control 58 from eval/extra;
-    # every test perplexity rises 10 % with the inputs shuffled (test_report._metrics).
-    rows = lambda label: [line for line in section.splitlines() if line.startswith(f"| {label} |")]
-    main = rows("+ dropout + attention")[0]  # the perplexity table comes first
-    assert "| 60.00 | 45.00 (-25.0 %) | 48.00 (-20.0 %) | 58.00 (-3.3 %) |" in main
-    assert main.endswith("| +10.0 % | +10.0 % | +10.0 % |")
-    assert "| 80.00 | 80.00 (+0.0 %) |" in rows("the paper's model")[0]
-    assert rows("dropout")[0].count("–") == 7  # trained, not evaluated yet
-    decoded = rows("the paper's model")
-    assert len(decoded) == 1 + 3 * 2  # perplexity row, then 3 systems x 2 decodings
-    guards = [line for line in decoded if "no repeated bigram | MTASK-M |" in line]
-    assert guards and "| 60.00 % |" in guards[0] and "20.00 % [15.00, 25.00]" in guards[0]
-    assert any("beam 50, MMI ([decode]) | Baseline | 0.50 | 0.80 % |" in line for line in decoded)
+    perplexity = report_tables.table(text, "## The ablation", "Control")
+    assert perplexity.labels == ["+ dropout + attention", "the paper's model", "dropout"]
+    rises = [f"{label}: inputs shuffled" for label in SYSTEMS]
+    # Main: baseline 60 on test, MTASK-S 45, MTASK-M 48, the control 58 from
+    # eval/extra; every test perplexity rises a tenth with the inputs shuffled
+    # (test_report._metrics), as a fraction of the same system's.
+    main = perplexity.row("+ dropout + attention")
+    assert main.cells(*SYSTEMS, "Control") == [
+        number(60.0),
+        number(45.0, change=(45 - 60) / 60),
+        number(48.0, change=(48 - 60) / 60),
+        number(58.0, change=(58 - 60) / 60),
+    ]
+    assert main.cells(*rises) == [percent(0.1)] * 3
+    # The paper's configuration: 80 on test for every system, its own baseline's.
+    paper_row = perplexity.row("the paper's model")
+    assert paper_row.cells(*SYSTEMS, "Control") == [number(80.0)] + [number(80.0, change=0.0)] * 3
+    assert paper_row.cells(*rises) == [percent(0.1)] * 3
+    assert perplexity.row("dropout").after("Configuration") == [None] * 7  # not evaluated yet
+
+    decoded = report_tables.table(text, "## The ablation", "Decoding")
+    beam, guards = "beam 50, MMI ([decode])", "beam, length penalty, no repeated bigram"
+    # 3 systems x 2 decodings of the decoded configuration, each from its own file.
+    assert len(decoded.all_rows("the paper's model")) == 3 * 2
+    assert not decoded.all_rows("dropout")  # not `decoded`
+    for system in SYSTEMS:
+        for decoding, distinct in ((beam, 0.008), (guards, 0.6)):
+            row = decoded.row("the paper's model", decoding, system)
+            assert row["BLEU"] == 0.5
+            assert row["distinct responses"] == percent(distinct)
+            assert row["at the length cap"] == percent(0.5)
+            assert row["speaker accuracy, balanced"] == percent(0.2, interval=(0.15, 0.25))
+            assert row["style score"] is None
     configurations = artifacts.configurations(protocol, work)
     assert [c.name for c in configurations] == ["main", "paper", "dropout"]
     assert configurations[2].decoded == {}
@@ -174,28 +199,35 @@ def test_the_targets_are_checked_on_the_main_configuration(tmp_path):
     protocol = _protocol(tmp_path)
     work = test_report.make_work_dir(tmp_path / "work")
     paper = work / "ablation" / "paper" / "eval" / "extra" / "metrics.json"
-    _write_json(paper, {s: test_report._metrics(70.0, 80.0) for s in ("baseline", "mtask_m")})
+    metrics = {s: test_report._metrics(70.0, 80.0) for s in ("baseline", "mtask_m")}
+    metrics["mtask_m"]["perplexity_shuffled_inputs"]["test"] = 84.0
+    _write_json(paper, metrics)
     text = report.write_report(protocol, work, tmp_path / "r.md", test_report.RUN_INFO)
-    rows = {
-        line.split(" | ")[0][2:]: line
-        for line in test_report._section(text, "## The ablation").splitlines()
-        if line.startswith("| ") and line.endswith(" |")
-    }
-    beam = "beam 50, MMI ([decode])"
-    # make_work_dir: MTASK-M's and the paper's rises are both +10 %; distinct
-    # responses 50 % for every system, distinct-1 2 %, 3 % and 1 %.
-    assert rows[
-        "MTASK-M's rise with shuffled inputs at least 2.5x the reference configuration's"
-    ].endswith("| +10.0 % vs +10.0 % (paper) | **not met** |")
-    assert rows[
-        "MTASK-M and MTASK-S below the baseline and the control (test perplexity)"
-    ].endswith("| 48.00 / 45.00 / 60.00 / 58.00 | met |")
-    assert rows[f"distinct responses at least 50 %: {beam}"].endswith(
-        "| 50.00 %, 50.00 %, 50.00 % | met |"
-    )
-    assert rows[f"distinct-1 at least 1.7 %: {beam}"].endswith(
-        "| 2.00 %, 3.00 %, 1.00 % | **not met** |"
-    )
-    assert rows[f"at most 5 % at the length cap: {beam}"].endswith("| –, –, – | – |")
-    guards = "beam, length penalty, no repeated bigram"
-    assert rows[f"distinct-1 at least 1.7 %: {guards}"].endswith("| –, –, – | – |")
+    targets = report_tables.table(text, "## The ablation", "Target", "Measured", "Verdict")
+    beam, guards = "beam 50, MMI ([decode])", "beam, length penalty, no repeated bigram"
+    # MTASK-M's rise with the inputs shuffled: a tenth here (test_report._metrics),
+    # (84 - 80) / 80 in the paper's configuration; not 2.5 times as much.
+    rise = targets.find("shuffled")
+    assert report_tables.numbers(rise["Measured"]) == [percent(0.1), percent((84 - 80) / 80)]
+    assert "paper" in rise["Measured"]
+    assert rise["Verdict"] == "**not met**"
+    # Test perplexities MTASK-M / MTASK-S / baseline / control (make_work_dir).
+    effect = targets.find("perplexity")
+    assert report_tables.parse_list(effect["Measured"]) == [48.0, 45.0, 60.0, 58.0]
+    assert effect["Verdict"] == "met"
+    # make_work_dir: distinct responses 50 % for every system (at least 50 %: met),
+    # distinct-1 2 %, 3 % and 1 % (at least 1.7 %: MTASK-M's is not).
+    distinct = targets.find("distinct responses", beam)
+    assert report_tables.parse_list(distinct["Measured"]) == [percent(0.5)] * 3
+    assert distinct["Verdict"] == "met"
+    distinct_1 = targets.find("distinct-1", beam)
+    assert report_tables.parse_list(distinct_1["Measured"]) == [
+        percent(0.02),
+        percent(0.03),
+        percent(0.01),
+    ]
+    assert distinct_1["Verdict"] == "**not met**"
+    # No measure, no verdict.
+    for row in (targets.find("length cap", beam), targets.find("distinct-1", guards)):
+        assert report_tables.parse_list(row["Measured"]) == [None] * 3
+        assert row["Verdict"] is None

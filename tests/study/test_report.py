@@ -10,6 +10,9 @@ from mtask_tf.study import artifacts
 from mtask_tf.study import examples
 from mtask_tf.study import protocol as protocol_lib
 from mtask_tf.study import report
+from tests.study import report_tables
+from tests.study.report_tables import number
+from tests.study.report_tables import percent
 
 TARGETS = ("Ross Geller", "Joey Tribbiani")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -173,7 +176,8 @@ def make_work_dir(root, mtask_m_test=48.0, bleu=(2.0, 2.5, 3.0)):
         _write_json(models / name / "model.json", dict(sizes, num_speakers=7 * ("mtask" in name)))
     _write_json(models / "baseline" / "steps_run.json", {"stage1": 200, "stage2": 0})
     _write_json(models / "mtask_m" / "steps_run.json", {"stage1": 0, "stage2": 300})
-    _write_json(models / "control" / "steps_run.json", {"stage1": 300, "stage2": 0})
+    # The control ran 320 steps, MTASK-M's stage 2 300: the report shows both.
+    _write_json(models / "control" / "steps_run.json", {"stage1": 320, "stage2": 0})
     for directory in ("Ross_Geller", "Joey_Tribbiani"):
         _write_json(models / "mtask_s" / directory / "best.json", _best(41.0, 50, "multitask"))
         _write_json(models / "mtask_s" / directory / "steps_run.json", {"stage1": 0, "stage2": 60})
@@ -211,20 +215,13 @@ def make_work_dir(root, mtask_m_test=48.0, bleu=(2.0, 2.5, 3.0)):
     return root
 
 
-def _section(text, heading):
-    """The text from `heading` to the next heading of level 2."""
-    start = text.index(heading)
-    end = text.find("\n## ", start + 1)
-    return text[start : end if end >= 0 else len(text)]
+OURS = ("Baseline", "MTASK-S", "MTASK-M")
+PAPER = tuple(f"Paper: {label}" for label in OURS)
 
 
-def _row(text, heading, label):
-    """The table row of a section whose first cell is `label`."""
-    rows = [
-        line for line in _section(text, heading).splitlines() if line.startswith(f"| {label} |")
-    ]
-    assert len(rows) == 1, f"{label!r} rows in {heading!r}: {rows}"
-    return rows[0]
+def _changes(baseline, *others):
+    """A row's cells: the baseline's value, then each other value with its change against it."""
+    return [number(baseline)] + [number(v, change=(v - baseline) / baseline) for v in others]
 
 
 def _write(protocol, tmp_path, **kwargs):
@@ -240,83 +237,109 @@ def test_full_report_has_every_section_in_order_and_the_run(protocol, tmp_path):
     positions = [text.index(heading) for heading in SECTIONS]
     assert positions == sorted(positions)
     assert report.NOT_RUN not in text
-    title = _section(text, "# Study `tiny`")
-    for fact in (
-        "Two targets, for tests.",
-        "run at commits `abc1234`, `abc1233` (report written at `abc1234`)",
-        "2031-01-02",
-        "Test CPU, 2 cores",
-        "1 min 52 s",
-        RUN_INFO["command"],
-    ):
-        assert fact in title
-    assert report.DISCUSSION_PLACEHOLDER in _section(text, "## Discussion")
+    title = report_tables.section(text, "# Study `tiny`")
+    assert report_tables.says(title, "Two targets, for tests.", "2031-01-02", "Test CPU, 2 cores")
+    # The steps ran at two commits, both named; the report's own is told apart.
+    assert set(re.findall(r"`(abc\d+)`", title)) == {"abc1233", "abc1234"}
+    assert "written at `abc1234`" in title
+    # total_seconds: 112.5.
+    assert report_tables.parse_cell(re.search(r"\d+ min \d+ s", title)[0]) == 112.5
+    assert RUN_INFO["command"] in title
+    assert report.DISCUSSION_PLACEHOLDER in report_tables.section(text, "## Discussion")
 
 
 def test_data_section_has_counts_sizes_and_time_per_step(protocol, tmp_path):
     text = _write(protocol, tmp_path)
-    assert "900 triples" in text
-    target_table = _section(text, "## Data and training").split("Training steps")[0]
-    assert "| Ross Geller | 1000 | 30 | 40 |" in target_table.splitlines()
-    assert "Vocabulary 1234 words" in text
-    assert "the study ran up to 2 steps at a time (`--jobs=2`)" in text
+    paragraphs = report_tables.section(text, "## Data and training").split("\n\n")
+    # General triples (ALICE 500 + BOB 400) from 2 speakers; the targets' dev and test
+    # triples, Ross's and Joey's together.
+    counts = next(p for p in paragraphs if "triples" in p and not p.startswith("|"))
+    assert report_tables.numbers(counts) == [500 + 400, 2, 30 + 20, 40 + 10]
+    targets = report_tables.table(text, "## Data and training", "Monologue lines")
+    assert targets.labels == list(TARGETS)
+    assert targets.row("Ross Geller").after("Target") == [1000, 30, 40]
+    assert targets.row("Joey Tribbiani").after("Target") == [5, 20, 10]
+    # Vocabulary, embedding, layers, units (model.json); MTASK-M's speaker vectors and speakers.
+    sizes = next(p for p in paragraphs if "Vocabulary" in p)
+    assert report_tables.numbers(sizes)[:6] == [1234, 16, 2, 32, 8, 7]
+    assert "--jobs=2" in text
+
+    training = report_tables.table(text, "## Data and training", "Stage-1 steps")
+    baseline = training.row("`baseline`")
+    assert baseline.cells("Stage-1 steps", "Stage-2 steps") == [200, 0]
+    # The best checkpoint: dev perplexity 50 at step 200, of stage seq2seq.
+    assert report_tables.numbers(baseline["Best dev perplexity"]) == [50.0, 200]
+    assert "seq2seq" in baseline["Best dev perplexity"]
     # train_baseline took 100 s for 200 steps.
-    assert _row(text, "## Data and training", "`baseline`") == (
-        "| `baseline` | 200 | 0 | 50.00 at step 200 (seq2seq) | 1 min 40 s | 0.50 s |"
-    )
+    assert baseline["Wall time"] == 100.0
+    assert baseline["Time per step"] == 100.0 / 200
     # MTASK-S: the steps of both targets' models add up.
-    assert _row(text, "## Data and training", "`mtask_s`").startswith(
-        "| `mtask_s` | 0 | 120 | per target, below |"
-    )
-    assert _row(text, "## Data and training", "`mtask_s/Joey Tribbiani`").startswith(
-        "| `mtask_s/Joey Tribbiani` | 0 | 60 | 41.00 at step 50 (multitask) |"
-    )
+    mtask_s = training.row("`mtask_s`")
+    assert mtask_s.cells("Stage-1 steps", "Stage-2 steps") == [0, 60 + 60]
+    assert "per target" in mtask_s["Best dev perplexity"]
+    joey = training.row("`mtask_s/Joey Tribbiani`")
+    assert joey.cells("Stage-1 steps", "Stage-2 steps") == [0, 60]
+    assert report_tables.numbers(joey["Best dev perplexity"]) == [41.0, 50]
+    assert "multitask" in joey["Best dev perplexity"]
 
 
 def test_table1_has_relative_changes_and_the_papers_numbers(protocol, tmp_path):
-    text = _write(protocol, tmp_path)
-    # (45 - 60) / 60 = -25.0 %, (48 - 60) / 60 = -20.0 %; then the paper's Table 1.
-    assert _row(text, "## Table 1", "Perplexity test") == (
-        "| Perplexity test | 60.00 | 45.00 (-25.0 %) | 48.00 (-20.0 %) "
-        "| 61.17 | 39.83 (-34.9 %) | 43.21 (-29.4 %) |"
-    )
+    table = report_tables.table(_write(protocol, tmp_path), "## Table 1", *OURS, *PAPER)
+    assert table.labels == ["Perplexity dev", "Perplexity test"]
+    # Ours (make_work_dir), changes against the baseline: (45 - 60) / 60 = -25.0 %.
+    assert table.row("Perplexity dev").cells(*OURS) == _changes(50.0, 40.0, 45.0)
+    assert table.row("Perplexity test").cells(*OURS) == _changes(60.0, 45.0, 48.0)
+    # The paper's Table 1, changes recomputed from its values.
+    assert table.row("Perplexity dev").cells(*PAPER) == _changes(56.33, 32.27, 44.96)
+    assert table.row("Perplexity test").cells(*PAPER) == _changes(61.17, 39.83, 43.21)
 
 
 def test_input_dependence_compares_each_system_with_itself(protocol, tmp_path):
     text = _write(protocol, tmp_path)
     heading = "## Do the responses depend on their input?"
-    # Each shuffled perplexity against the same system's real one, not the baseline's.
-    assert _row(text, heading, "Baseline") == (
-        "| Baseline | 50.00 | 62.50 (+25.0 %) | 60.00 | 66.00 (+10.0 %) |"
-    )
-    assert _row(text, heading, "MTASK-M") == (
-        "| MTASK-M | 45.00 | 56.25 (+25.0 %) | 48.00 | 52.80 (+10.0 %) |"
-    )
+    assert report_tables.table(text, heading).labels == list(OURS)
+    # _metrics: shuffling the inputs raises dev perplexity by a quarter, test by a
+    # tenth; each against the same system's real perplexity, not the baseline's.
+    for label, dev, test in (
+        ("Baseline", 50.0, 60.0),
+        ("MTASK-S", 40.0, 45.0),
+        ("MTASK-M", 45.0, 48.0),
+    ):
+        row = report_tables.row(text, heading, label)
+        assert row["Dev"] == number(dev)
+        assert row["Dev, inputs shuffled"] == number(1.25 * dev, change=(1.25 * dev - dev) / dev)
+        assert row["Test"] == number(test)
+        assert row["Test, inputs shuffled"] == number(1.1 * test, change=(1.1 * test - test) / test)
 
 
 def test_table2_compares_bleu_only_from_a_baseline_of_one(protocol, tmp_path):
     text = _write(protocol, tmp_path, bleu=(2.0, 2.5, 3.0))
+    bleu = report_tables.row(text, "## Table 2", "BLEU test")
+    assert bleu.cells(*OURS) == _changes(2.0, 2.5, 3.0)
     # The paper's changes recomputed from its values: (2.25 - 1.31) / 1.31 = +71.8 %
     # (the paper prints +71.7 %).
-    assert _row(text, "## Table 2", "BLEU test") == (
-        "| BLEU test | 2.00 | 2.50 (+25.0 %) | 3.00 (+50.0 %) "
-        "| 1.31 | 1.69 (+29.0 %) | 2.25 (+71.8 %) |"
-    )
-    assert report.BLEU_CAVEAT in text
-    assert _row(text, "## Table 2", "speaker accuracy test, real responses") == (
-        "| speaker accuracy test, real responses | 70.00 % | 70.00 % | 70.00 % | – | – | – |"
-    )
+    assert bleu.cells(*PAPER) == _changes(1.31, 1.69, 2.25)
+    assert report_tables.says(report_tables.section(text, "## Table 2"), "below 1", "not findings")
+    real = report_tables.row(text, "## Table 2", "speaker accuracy test, real responses")
+    assert real.cells(*OURS) == [percent(0.7)] * 3  # speaker_accuracy_ceiling["test"]
+    assert real.cells(*PAPER) == [None] * 3  # the paper does not measure it
+    assert "not a finding" not in report_tables.finding(text, "MTASK-M", "BLEU").line
+
     text = _write(protocol, tmp_path, bleu=(0.5, 0.6, 0.8))
-    assert _row(text, "## Table 2", "BLEU test").startswith("| BLEU test | 0.50 | 0.60 | 0.80 |")
-    assert "not a finding" in _section(text, "## Findings at a glance")
+    bleu = report_tables.row(text, "## Table 2", "BLEU test")
+    assert bleu.cells(*OURS) == [number(0.5), number(0.6), number(0.8)]  # no changes
+    for system in ("MTASK-S", "MTASK-M"):
+        assert "not a finding" in report_tables.finding(text, system, "BLEU").line
 
 
 def test_table2_shows_degeneration_style_and_intervals_only_when_evaluated(protocol, tmp_path):
     text = _write(protocol, tmp_path)
     # These metrics.json files predate the measures: no rows of dashes for them.
+    labels = report_tables.table(text, "## Table 2", *OURS).labels
     for label in ("mean length (words)", "style score test", "a word three times in a row"):
-        assert f"| {label} |" not in text
-    assert "| speaker accuracy test | 55.00 % | 60.00 % | 50.00 % |" in text
+        assert label not in labels
+    accuracy = report_tables.row(text, "## Table 2", "speaker accuracy test")
+    assert accuracy.cells(*OURS) == [percent(0.55), percent(0.60), percent(0.50)]
     path = tmp_path / "work" / "eval" / "main" / "metrics.json"
     main = json.loads(path.read_text())
     for system, score in (("baseline", 0.25), ("mtask_s", 0.5), ("mtask_m", 0.375)):
@@ -331,63 +354,72 @@ def test_table2_shows_degeneration_style_and_intervals_only_when_evaluated(proto
         )
     path.write_text(json.dumps(main))
     text = report.write_report(protocol, tmp_path / "work", tmp_path / "r.md", RUN_INFO)
-    table = "## Table 2"
-    assert _row(text, table, "mean length (words)") == (
-        "| mean length (words) | 6.50 | 6.50 | 6.50 | – | – | – |"
-    )
-    assert _row(text, table, "at the length cap").startswith("| at the length cap | 12.50 % |")
-    assert _row(text, table, "style score test") == (
-        "| style score test | 25.00 % [12.50, 31.25] | 50.00 % [37.50, 56.25] "
-        "| 37.50 % [25.00, 43.75] | – | – | – |"
-    )
-    assert _row(text, table, "style score test, real responses").startswith(
-        "| style score test, real responses | 75.00 % | 75.00 % |"
-    )
-    assert "| style score dev |" not in text  # no system has it
-    assert _row(text, table, "speaker accuracy test").startswith(
-        "| speaker accuracy test | 55.00 % [50.00, 62.50] |"
-    )
+    table = report_tables.table(text, "## Table 2", *OURS)
+    assert table.row("mean length (words)").cells(*OURS, *PAPER) == [6.5] * 3 + [None] * 3
+    assert table.row("at the length cap").cells(*OURS) == [percent(0.125)] * 3
+    assert table.row("a word three times in a row").cells(*OURS) == [percent(0.0)] * 3
     assert (
-        "- MTASK-S has a higher test style score than the baseline: **holds** "
-        "(MTASK-S 50.00 % vs baseline 25.00 %)"
-    ) in _section(text, "## Findings at a glance")
+        table.row("style score test").cells(*OURS, *PAPER)
+        == [
+            percent(0.25, interval=(0.125, 0.3125)),
+            percent(0.5, interval=(0.375, 0.5625)),
+            percent(0.375, interval=(0.25, 0.4375)),
+        ]
+        + [None] * 3
+    )
+    assert table.row("style score test, real responses").cells(*OURS) == [percent(0.75)] * 3
+    assert "style score dev" not in table.labels  # no system has it
+    assert table.row("speaker accuracy test")["Baseline"] == percent(0.55, interval=(0.5, 0.625))
+    style = report_tables.finding(text, "MTASK-S", "style score")
+    assert style.verdict == "holds"
+    assert style.numbers == [percent(0.5), percent(0.25)]
 
 
 @pytest.mark.parametrize("mtask_m_test, verdict", [(48.0, "holds"), (65.0, "does not hold")])
 def test_findings_follow_the_numbers(protocol, tmp_path, mtask_m_test, verdict):
-    findings = _section(
-        _write(protocol, tmp_path, mtask_m_test=mtask_m_test), "## Findings at a glance"
-    )
-    lines = {line.split(":")[0]: line for line in findings.splitlines() if line.startswith("- ")}
-    assert lines["- MTASK-M has lower test perplexity than the baseline"].endswith(
-        f"**{verdict}** (MTASK-M {mtask_m_test:.2f} vs baseline 60.00)."
-    )
+    text = _write(protocol, tmp_path, mtask_m_test=mtask_m_test)
+    baseline = report_tables.finding(text, "MTASK-M", "perplexity", "baseline")
+    assert (baseline.verdict, baseline.numbers) == (verdict, [mtask_m_test, 60.0])
     # The control's test perplexity is 58.
-    assert (
-        f"- MTASK-M has lower test perplexity than the control (its gain is not explained "
-        f"by extra training): **{verdict}** (MTASK-M {mtask_m_test:.2f} vs control "
-        "58.00)."
-    ) in findings
-    assert "- MTASK-S has lower test perplexity than the baseline: **holds**" in findings
+    control = report_tables.finding(text, "MTASK-M", "perplexity", "control")
+    assert (control.verdict, control.numbers) == (verdict, [mtask_m_test, 58.0])
+    mtask_s = report_tables.finding(text, "MTASK-S", "perplexity", "baseline")
+    assert (mtask_s.verdict, mtask_s.numbers) == ("holds", [45.0, 60.0])
     # MTASK-M's distinct-1 (1 %) is below the baseline's (2 %).
-    assert (
-        "- MTASK-M has higher distinct-1 than the baseline: **does not hold** "
-        "(MTASK-M 1.00 % vs baseline 2.00 %)."
-    ) in findings
+    distinct = report_tables.finding(text, "MTASK-M", "distinct-1")
+    assert (distinct.verdict, distinct.numbers) == ("does not hold", [percent(0.01), percent(0.02)])
 
 
 def test_control_and_scarcity_sections(protocol, tmp_path):
     text = _write(protocol, tmp_path)
-    control = _section(text, "## The control")
-    assert "N = 300 (MTASK-M's stage-2 steps: 300," in control
-    assert _row(text, "## The control", "Control") == (
-        "| Control | 49.00 | 49.00 (-2.0 %) | 58.00 (-3.3 %) |"
-    )
+    control = report_tables.section(text, "## The control")
+    # N: the control's steps (320), beside MTASK-M's stage-2 steps (300).
+    assert report_tables.parse_cell(re.search(r"N = (\S+)", control)[1]) == 320
+    assert report_tables.parse_cell(re.search(r"stage-2 steps: (\d+)", control)[1]) == 300
+    table = report_tables.table(text, "## The control", "Perplexity test")
+    # Best dev perplexity in training (best.json), then dev and test from eval/extra.
+    assert table.row("Baseline").after("System") == [50.0, 50.0, 60.0]
+    assert table.row("Control").after("System") == [
+        49.0,
+        number(49.0, change=(49 - 50) / 50),
+        number(58.0, change=(58 - 60) / 60),
+    ]
+    assert table.row("MTASK-M").after("System") == [
+        45.0,
+        number(45.0, change=(45 - 50) / 50),
+        number(48.0, change=(48 - 60) / 60),
+    ]
     # Ross has 1000 monologue lines, Joey 5: 10 % is 100 + round(0.5) -> at least 1,
-    # 1 % is 10 + 1.
-    assert _row(text, "## Scarcity", "100 %").startswith("| 100 % | 1005 | 45.00 |")
-    assert _row(text, "## Scarcity", "10 %").startswith("| 10 % | 101 | 46.00 |")
-    assert _row(text, "## Scarcity", "1 %").startswith("| 1 % | 11 | 48.50 |")
+    # 1 % is 10 + 1. Best dev perplexity, then dev and test from eval/extra.
+    scarcity = report_tables.table(text, "## Scarcity", "Monologue lines")
+    assert {
+        label: scarcity.row(label).after("Share of monologue") for label in scarcity.labels
+    } == {
+        "100 %": [1000 + 5, 45.0, 45.0, 48.0],
+        "10 %": [100 + 1, 46.0, 46.0, 50.0],
+        "1 %": [10 + 1, 48.5, 48.5, 55.0],
+        "Baseline (none)": [0, 50.0, 50.0, 60.0],
+    }
 
 
 def _assert_png(path):
@@ -405,24 +437,51 @@ def test_figures_are_pngs_linked_relatively(protocol, tmp_path):
     assert (figures / "perplexity_by_speaker.png").read_bytes() == (
         tmp_path / "work" / "eval" / "main" / "perplexity_by_speaker.png"
     ).read_bytes()
-    # Fig. 4's table: Ross's 1,000 monologue lines (the summary's), and his test
-    # perplexity, the system's test perplexity - 1.
-    assert _row(text, "## Fig. 4", "Ross Geller") == (
-        "| Ross Geller | 1,000 | 59.00 | 44.00 (-25.4 %) | 47.00 (-20.3 %) |"
-    )
-    assert _row(text, "## Fig. 4", "Joey Tribbiani").startswith("| Joey Tribbiani | 5 | ")
+    # Fig. 4's table: each target's monologue lines (the summary's), and its test
+    # perplexity: the system's test perplexity - 1 for Ross, + 1 for Joey.
+    fig4 = report_tables.table(text, "## Fig. 4", "Monologue lines", *OURS)
+    assert fig4.column("Monologue lines") == {"Ross Geller": 1000, "Joey Tribbiani": 5}
+    assert fig4.row("Ross Geller").cells(*OURS) == _changes(60.0 - 1, 45.0 - 1, 48.0 - 1)
+    assert fig4.row("Joey Tribbiani").cells(*OURS) == _changes(60.0 + 1, 45.0 + 1, 48.0 + 1)
 
 
 def test_examples_are_short_and_matched_by_speaker_context_and_message(protocol, tmp_path):
-    examples = _section(_write(protocol, tmp_path), "## Examples")
-    rows = [line for line in examples.splitlines() if line.startswith("| ")][1:]
+    text = _write(protocol, tmp_path)
+    rows = report_tables.table(text, "## Examples", "Context", "Message", *OURS).all_rows()
     # Ross's first two short inputs, in the baseline's order; MTASK-S's file is
-    # reversed, so matching by position would pair the wrong responses.
-    assert rows == [
-        "| we were on a break | no we were not | Base one, I say | S one | M one |",
-        "| pivot | pivot the couch | Base two | S two | M two |",
+    # reversed, so matching by position would pair the wrong responses. The
+    # responses read as text: "base one , i say" -> "Base one, I say".
+    assert [[row.raw[c] for c in ("Context", "Message", *OURS)] for row in rows] == [
+        ["we were on a break", "no we were not", "Base one, I say", "S one", "M one"],
+        ["pivot", "pivot the couch", "Base two", "S two", "M two"],
     ]
-    assert "Joey" not in examples  # not an example target
+    assert "Joey" not in report_tables.section(text, "## Examples")  # not an example target
+
+
+def test_the_table_reader_holds_cells_to_their_printed_digits():
+    cell = report_tables.parse_cell
+    assert cell("45.00 (-25.0 %)") == number(45.0, change=-0.25)
+    assert cell("58.00 (-3.3 %)") == number(58.0, change=(58 - 60) / 60)  # -3.33 % shown as -3.3
+    assert cell("45.00 (-25.0 %)") != number(45.01, change=-0.25)
+    assert cell("45.00 (-25.0 %)") != number(45.0, change=-0.251)
+    assert cell("45.00 (-25.0 %)") != number(45.0)  # a change shown where none is expected
+    assert cell("45.00") != number(45.0, change=-0.25)
+    assert cell("43.11 % [40.02, 46.20]") == percent(0.4311, interval=(0.4002, 0.462))
+    assert cell("43.11 % [40.02, 46.20]") != percent(0.4311, interval=(0.4002, 0.4621))
+    assert cell("43.11 % [40.02, 46.20]") != percent(0.4311)
+    assert cell("43.11 %") != number(0.4311)  # a fraction shown as a percentage
+    assert cell("1,000") == 1000 and cell("1 min 40 s") == 100 and cell("0.50 s") == 0.5
+    assert cell("–") is None and cell(report.NOT_RUN) is None
+    assert cell("per target, below") == "per target, below"
+    assert report_tables.parse_list("2.00 %, –, 1.00 % [0.50, 1.50]") == [
+        percent(0.02),
+        None,
+        percent(0.01, interval=(0.005, 0.015)),
+    ]
+    assert report_tables.numbers("MTASK-M 1.00 % vs baseline 48.50, stage-2") == [
+        percent(0.01),
+        48.5,
+    ]
 
 
 def test_example_rows_need_every_run_system_to_have_the_input():
@@ -445,16 +504,30 @@ def test_example_rows_need_every_run_system_to_have_the_input():
 
 def test_mmi_weights(protocol, tmp_path):
     text = _write(protocol, tmp_path)
-    assert _row(text, "## MMI weights", "MTASK-M") == (
-        "| MTASK-M | 0.2500 | -0.5000 | 0.90 → 1.30 | 40 |"
-    )
+    # mmi.json: λ 0.25 and γ -0.5 for all; dev BLEU before and after per system.
+    for label, before, after in (
+        ("Baseline", 1.2, 1.5),
+        ("MTASK-S", 1.0, 1.1),
+        ("MTASK-M", 0.9, 1.3),
+    ):
+        row = report_tables.row(text, "## MMI weights", label)
+        assert row.cells("λ", "γ") == [0.25, -0.5]
+        assert report_tables.numbers(row["Dev BLEU before → after"]) == [before, after]
+        assert row["Dev inputs"] == 40
 
 
 def test_versions_and_commands(protocol, tmp_path):
-    versions = _section(_write(protocol, tmp_path), "## Versions and commands")
-    assert "python 3.12.1, tensorflow 2.21.0, keras 3.12.0" in versions
-    assert "| `prepare` | 12.5 s | `abc1234` |" in versions
-    assert "| `train_baseline` | 1 min 40 s | `abc1233` → `abc1234` |" in versions
+    text = _write(protocol, tmp_path)
+    versions = report_tables.section(text, "## Versions and commands")
+    assert report_tables.says(versions, "python 3.12.1", "tensorflow 2.21.0", "keras 3.12.0")
+    steps = report_tables.table(text, "## Versions and commands", "Step")
+    assert steps.labels == ["`prepare`", "`train_baseline`"]
+    commits = lambda row: re.findall(r"`(\w+)`", row["Commit"])
+    assert steps.row("`prepare`")["Wall time"] == 12.5
+    assert commits(steps.row("`prepare`")) == ["abc1234"]
+    assert steps.row("`train_baseline`")["Wall time"] == 100.0
+    assert commits(steps.row("`train_baseline`")) == ["abc1233", "abc1234"]  # in order
+    # The command as a shell runs it: the argument with a space quoted.
     assert "python -m mtask_tf.prepare '--x=a b'" in versions
 
 
@@ -492,13 +565,14 @@ def test_partial_work_dir_says_not_run_yet(protocol, tmp_path):
         "## Examples",
         "## Versions and commands",
     ):
-        assert report.NOT_RUN in _section(text, heading), heading
-    assert _row(text, "## Data and training", "`baseline`").startswith(
-        "| `baseline` | – | – | 50.00 at step 200 (seq2seq) |"
-    )
-    assert _row(text, "## MMI weights", "Baseline").startswith(f"| Baseline | {report.NOT_RUN} |")
-    findings = _section(text, "## Findings at a glance")
-    assert findings.count("**not measured**") == len(re.findall(r"^- ", findings, re.M)) == 13
+        assert report.NOT_RUN in report_tables.section(text, heading), heading
+    # best.json without steps_run.json: its checkpoint, no steps.
+    baseline = report_tables.row(text, "## Data and training", "`baseline`")
+    assert baseline.cells("Stage-1 steps", "Stage-2 steps") == [None, None]
+    assert report_tables.numbers(baseline["Best dev perplexity"]) == [50.0, 200]
+    assert report_tables.row(text, "## MMI weights", "Baseline").raw["λ"] == report.NOT_RUN
+    verdicts = [f.verdict for f in report_tables.findings(text)]
+    assert verdicts == ["not measured"] * 13
     assert not (tmp_path / "results_figures" / "scarcity.png").exists()
 
 
