@@ -27,6 +27,7 @@ from mtask_tf.study import enrolment
 from mtask_tf.study import examples
 from mtask_tf.study import findings
 from mtask_tf.study import markdown
+from mtask_tf.study import runner
 from mtask_tf.study import tables
 
 NOT_RUN = markdown.NOT_RUN
@@ -37,10 +38,8 @@ BLEU_CAVEAT = tables.BLEU_CAVEAT
 
 def _run_commits(run_info):
     """Which commits the steps ran at (Versions lists them per step), and the report's."""
-    report = run_info.get("commit") or "unknown"
-    ran = list(
-        dict.fromkeys(c for s in run_info.get("steps") or [] for c in s.get("commits") or [])
-    )
+    report = run_info.commit
+    ran = list(dict.fromkeys(c for step in run_info.steps for c in step.commits))
     if not ran or ran == [report]:
         return f"run at commit `{report}`"
     commits = ", ".join(f"`{c}`" for c in ran)
@@ -48,25 +47,24 @@ def _run_commits(run_info):
 
 
 def _title(protocol, run_info):
-    info = lambda key: run_info.get(key) or "unknown"
-    total = run_info.get("total_seconds")
+    total = run_info.total_seconds
     return "\n".join(
         [
             f"# Study `{protocol.name}`: Luan et al. (2017) on our data",
             "",
             (f"{protocol.description} " if protocol.description else "")
             + f"Protocol `{protocol.path}`, {_run_commits(run_info)} "
-            f"on {info('date')}, on {info('machine')}; its steps took "
+            f"on {run_info.date}, on {run_info.machine}; its steps took "
             f"{markdown.duration(total) if total is not None else 'unknown'} together "
             f"({_concurrency(run_info)}). Regenerate this report "
-            f"and everything in it with `{_readable(info('command'))}`.",
+            f"and everything in it with `{_readable(run_info.command)}`.",
         ]
     )
 
 
 def _training_rows(protocol, artifacts, run_info):
     """Per model: steps run, best checkpoint, wall time of its step and time per update."""
-    seconds = {step.get("name"): step.get("seconds") for step in run_info.get("steps") or ()}
+    seconds = {step.name: step.seconds for step in run_info.steps}
     targets = [f"mtask_s/{t}" for t in protocol.data.targets]
     names = artifacts_lib.model_names(protocol)
     names[names.index("reverse") : names.index("reverse")] = ["mtask_s", *targets]
@@ -135,7 +133,7 @@ def _sizes(artifacts):
 
 
 def _concurrency(run_info):
-    jobs = max([step.get("jobs", 1) for step in run_info.get("steps") or ()] or [1])
+    jobs = max([step.jobs for step in run_info.steps] or [1])
     if jobs == 1:
         return "one step at a time"
     return (
@@ -172,8 +170,7 @@ def _data(protocol, artifacts, run_info):
 
 
 def _versions(run_info):
-    versions = run_info.get("versions") or {}
-    steps = run_info.get("steps") or []
+    versions, steps = run_info.versions, run_info.steps
     parts = [
         "## Versions and commands",
         "",
@@ -187,9 +184,9 @@ def _versions(run_info):
             ["Step", "Wall time", "Commit"],
             [
                 [
-                    f"`{s.get('name')}`",
-                    markdown.duration(s.get("seconds")),
-                    " → ".join(f"`{c}`" for c in s.get("commits") or []) or MISSING,
+                    f"`{s.name}`",
+                    markdown.duration(s.seconds),
+                    " → ".join(f"`{c}`" for c in s.commits) or MISSING,
                 ]
                 for s in steps
             ],
@@ -199,8 +196,8 @@ def _versions(run_info):
     ]
     for step in steps:
         parts += [
-            f"# {step.get('name')} ({markdown.duration(step.get('seconds'))})",
-            shlex.join(readable_command(step.get("command") or [])),
+            f"# {step.name} ({markdown.duration(step.seconds)})",
+            shlex.join(readable_command(step.command)),
         ]
     return "\n".join(parts + ["```"])
 
@@ -235,15 +232,14 @@ def write_report(protocol, work_dir, output_path, run_info):
         protocol: the `mtask_tf.study.protocol.Protocol` that was run.
         work_dir: the study's work directory (pathlib.Path).
         output_path: the Markdown file to write; missing directories are made.
-        run_info: what the runner knows about the run: commit, date, machine,
-            versions {python, tensorflow, keras}, command, steps [{name,
-            command, seconds}], total_seconds; missing keys read "unknown".
+        run_info: a `runner.RunInfo` (commit, date, machine, versions, command,
+            the steps' records); None: all of it "unknown".
 
     Raises:
         artifacts_lib.ReportError: an artifact exists but cannot be read.
     """
     work_dir, output_path = pathlib.Path(work_dir), pathlib.Path(output_path)
-    run_info = run_info or {}
+    run_info = run_info or runner.RunInfo()
     figures_dir = output_path.parent / f"{output_path.stem}_figures"
     artifacts = artifacts_lib.load(protocol, work_dir)
     sections = [

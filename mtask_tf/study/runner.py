@@ -6,6 +6,7 @@ the study), the step's latest progress line every half minute, and one line
 when it ends. A failed step stops the study with the end of its log.
 """
 
+import dataclasses
 import json
 import os
 import platform
@@ -29,6 +30,64 @@ _POLL_SECONDS = 30  # keep below _MAX_GAP_SECONDS
 
 class StudyError(errors.UserError):
     """A step failed; the message names the step and its log."""
+
+
+@dataclasses.dataclass(frozen=True)
+class StepRecord:
+    """steps/<name>.json, the marker of a finished step: its command, wall time and commits.
+
+    `kind` and `units` time the rest of the study (seconds per unit of a kind);
+    `jobs` is how many steps could run at once; `commits`: the checkouts it ran
+    at, more than one when it was stopped and continued after a change.
+    """
+
+    name: str
+    command: list
+    seconds: float
+    commits: list = dataclasses.field(default_factory=list)
+    kind: str = ""
+    units: int | None = None
+    jobs: int = 1
+    finished: str = ""
+
+    def save(self, path):
+        path.write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path):
+        """Raises StudyError naming the file when it is not a step record; fields that
+        older runners did not write take their defaults."""
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            known = {field.name for field in dataclasses.fields(cls)}
+            return cls(**{k: v for k, v in record.items() if k in known})
+        except json.JSONDecodeError as error:
+            raise StudyError(
+                f"{path}:{error.lineno}: not valid JSON ({error.msg}); delete it to run "
+                "the step again"
+            ) from None
+        except TypeError as error:
+            raise StudyError(
+                f"{path}: not a step record ({error}); delete it to run the step again"
+            ) from None
+
+
+@dataclasses.dataclass(frozen=True)
+class RunInfo:
+    """What the report states about the run: the report's commit, date, machine, versions,
+    the study's command and the finished steps' records."""
+
+    commit: str = "unknown"
+    date: str = "unknown"
+    machine: str = "unknown"
+    versions: dict = dataclasses.field(default_factory=dict)
+    command: str = "unknown"
+    steps: tuple = ()
+
+    @property
+    def total_seconds(self):
+        """The steps' wall times added up; None before any step finished."""
+        return sum(step.seconds for step in self.steps) if self.steps else None
 
 
 class _Job:
@@ -116,14 +175,12 @@ class Runner:
         return self.work_dir / "steps" / f"{step.name}.json"
 
     def records(self):
-        """The done markers of the finished steps, in step order."""
-        return [
-            json.loads(self.marker(s).read_text()) for s in self.steps if self.marker(s).is_file()
-        ]
+        """The `StepRecord`s of the finished steps, in step order."""
+        return [StepRecord.load(self.marker(s)) for s in self.steps if self.marker(s).is_file()]
 
     def _learn_rate(self, record):
-        if record.get("units"):
-            self.rates[record["kind"]] = record["seconds"] / record["units"]
+        if record.units and record.kind:
+            self.rates[record.kind] = record.seconds / record.units
 
     def _estimate(self, steps):
         return sum(self.rates[s.kind] * (s.units or 1) for s in steps) / self.jobs
@@ -191,17 +248,17 @@ class Runner:
         step = job.step
         for model_dir in step.model_dirs:
             steps_lib.record_steps_run(model_dir)
-        record = {
-            "name": step.name,
-            "kind": step.kind,
-            "command": job.command,
-            "seconds": job.seconds,
-            "commits": job.commits,
-            "units": step.units,
-            "jobs": self.jobs,
-            "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        }
-        self.marker(step).write_text(json.dumps(record, indent=2) + "\n")
+        record = StepRecord(
+            name=step.name,
+            command=job.command,
+            seconds=job.seconds,
+            commits=job.commits,
+            kind=step.kind,
+            units=step.units,
+            jobs=self.jobs,
+            finished=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        )
+        record.save(self.marker(step))
         job.partial.unlink(missing_ok=True)
         job.commits_path.unlink(missing_ok=True)
         self._learn_rate(record)
@@ -234,23 +291,22 @@ def current_commit():
 
 
 def run_info(protocol, work_dir, command, records):
-    """What the report states about the run: commit, machine, versions, commands, times."""
+    """The `RunInfo` of this run: the checkout's commit, today, this machine, the versions."""
     import keras
     import tensorflow as tf
 
-    return {
-        "commit": current_commit(),
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": _machine(),
-        "versions": {
+    return RunInfo(
+        commit=current_commit(),
+        date=time.strftime("%Y-%m-%d"),
+        machine=_machine(),
+        versions={
             "python": platform.python_version(),
             "tensorflow": tf.__version__,
             "keras": keras.__version__,
         },
-        "command": command,
-        "steps": records,
-        "total_seconds": sum(r["seconds"] for r in records),
-    }
+        command=command,
+        steps=tuple(records),
+    )
 
 
 def _machine():

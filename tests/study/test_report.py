@@ -10,6 +10,7 @@ from mtask_tf.study import artifacts
 from mtask_tf.study import examples
 from mtask_tf.study import protocol as protocol_lib
 from mtask_tf.study import report
+from mtask_tf.study import runner
 from tests.study import report_tables
 from tests.study.report_tables import number
 from tests.study.report_tables import percent
@@ -31,29 +32,28 @@ SECTIONS = (
     "## Discussion",
     "## Versions and commands",
 )
-RUN_INFO = {
-    "commit": "abc1234",
-    "date": "2031-01-02",
-    "machine": "Test CPU, 2 cores",
-    "versions": {"python": "3.12.1", "tensorflow": "2.21.0", "keras": "3.12.0"},
-    "command": "python -m mtask_tf.study --protocol=tiny.toml --work_dir=w --report=r.md",
-    "steps": [
-        {
-            "name": "prepare",
-            "command": ["python", "-m", "mtask_tf.prepare", "--x=a b"],
-            "seconds": 12.5,
-            "commits": ["abc1234"],
-        },
-        {
-            "name": "train_baseline",
-            "command": ["python", "-m", "mtask_tf.train"],
-            "seconds": 100.0,
-            "commits": ["abc1233", "abc1234"],  # stopped and continued after a change
-            "jobs": 2,
-        },
-    ],
-    "total_seconds": 112.5,
-}
+RUN_INFO = runner.RunInfo(
+    commit="abc1234",
+    date="2031-01-02",
+    machine="Test CPU, 2 cores",
+    versions={"python": "3.12.1", "tensorflow": "2.21.0", "keras": "3.12.0"},
+    command="python -m mtask_tf.study --protocol=tiny.toml --work_dir=w --report=r.md",
+    steps=(
+        runner.StepRecord(
+            name="prepare",
+            command=["python", "-m", "mtask_tf.prepare", "--x=a b"],
+            seconds=12.5,
+            commits=["abc1234"],
+        ),
+        runner.StepRecord(
+            name="train_baseline",
+            command=["python", "-m", "mtask_tf.train"],
+            seconds=100.0,
+            commits=["abc1233", "abc1234"],  # stopped and continued after a change
+            jobs=2,
+        ),
+    ),
+)
 
 
 @pytest.fixture()
@@ -244,7 +244,7 @@ def test_full_report_has_every_section_in_order_and_the_run(protocol, tmp_path):
     assert "written at `abc1234`" in title
     # total_seconds: 112.5.
     assert report_tables.parse_cell(re.search(r"\d+ min \d+ s", title)[0]) == 112.5
-    assert RUN_INFO["command"] in title
+    assert RUN_INFO.command in title
     assert report.DISCUSSION_PLACEHOLDER in report_tables.section(text, "## Discussion")
 
 

@@ -151,3 +151,22 @@ def test_the_study_steps_name_what_they_need():
     names = list(by_name)
     for step in by_name.values():  # The list order is one the steps can run in.
         assert all(names.index(n) < names.index(step.name) for n in step.after)
+
+
+def test_a_step_record_round_trips_and_a_broken_one_names_its_file(tmp_path):
+    record = runner_lib.StepRecord(
+        name="a", command=["python", "-m", "x"], seconds=3.5, commits=["c1"], kind="train", units=7
+    )
+    record.save(tmp_path / "a.json")
+    assert runner_lib.StepRecord.load(tmp_path / "a.json") == record
+    # A marker of an older runner, without the fields added since, still loads.
+    (tmp_path / "old.json").write_text('{"name": "b", "command": [], "seconds": 2.0}')
+    assert runner_lib.StepRecord.load(tmp_path / "old.json").jobs == 1
+    info = runner_lib.RunInfo(steps=(record, runner_lib.StepRecord.load(tmp_path / "old.json")))
+    assert info.total_seconds == 5.5 and runner_lib.RunInfo().total_seconds is None
+    (tmp_path / "bad.json").write_text('{"name": ')
+    with pytest.raises(runner_lib.StudyError, match=r"bad.json:1: not valid JSON"):
+        runner_lib.StepRecord.load(tmp_path / "bad.json")
+    (tmp_path / "odd.json").write_text('{"seconds": 1}')
+    with pytest.raises(runner_lib.StudyError, match="odd.json: not a step record"):
+        runner_lib.StepRecord.load(tmp_path / "odd.json")
