@@ -303,7 +303,7 @@ class SampleFlags:
             )
 
     def sample(self, rows):
-        """`evaluation.responses_lib.sample_rows` of `rows` with these flags' size and seed."""
+        """`evaluation.responses.sample_rows` of `rows` with these flags' size and seed."""
         from mtask_tf.evaluation import responses as responses_lib
 
         return responses_lib.sample_rows(rows, self._max_examples.value, self._seed.value)

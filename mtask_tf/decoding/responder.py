@@ -49,12 +49,6 @@ class DecodeConfig(mmi.SearchSettings):
     decode_dtype: str = "float32"
     sampling_seed: int = 0
 
-    @property
-    def search(self):
-        """The `mmi.SearchSettings` alone (what MMI weights record they were tuned with)."""
-        names = [field.name for field in dataclasses.fields(mmi.SearchSettings)]
-        return mmi.SearchSettings(**{name: getattr(self, name) for name in names})
-
 
 class Responder(tf.Module):
     """Generates and scores responses of a trained model, optionally MMI-reranked.

@@ -27,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from mtask_tf import errors
+from mtask_tf import training
 from mtask_tf.data import pipeline
 from mtask_tf.data import records
 from mtask_tf.evaluation import perplexity as perplexity_lib
@@ -58,7 +59,7 @@ class EnrollConfig:
         return loop.TrainConfig(
             batch_size=self.batch_size,
             learning_rate=self.learning_rate,
-            clip_norm=loop.CLIP_NORM,
+            clip_norm=training.CLIP_NORM,
             pretrain=False,
             max_steps=self.max_steps,
             eval_every=self.eval_every,

@@ -12,8 +12,6 @@ from mtask_tf.model import model_dir as model_dir_lib
 from mtask_tf.training import callbacks as callbacks_lib
 from mtask_tf.training import state as state_lib
 
-CLIP_NORM = training.CLIP_NORM
-
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
@@ -21,7 +19,7 @@ class TrainConfig:
 
     batch_size: int = 128
     learning_rate: float = 1e-3
-    clip_norm: float = CLIP_NORM
+    clip_norm: float = training.CLIP_NORM
     pretrain: bool = True
     pretrain_max_steps: int = 50_000
     max_steps: int = 50_000

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from mtask_tf import training
 from mtask_tf.data import pipeline
 from mtask_tf.data import records
 from mtask_tf.decoding import responder as responder_lib
@@ -361,4 +362,4 @@ def test_adapt_decoder_trains_one_stage_with_the_training_default_clip_norm():
         log_every=20,
         seed=3,
     )
-    assert loop.CLIP_NORM == loop.TrainConfig().clip_norm == 5.0
+    assert training.CLIP_NORM == loop.TrainConfig().clip_norm == 5.0
